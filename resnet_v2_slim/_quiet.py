@@ -1,0 +1,45 @@
+"""Imports TensorFlow without its start-up log flood.
+
+TensorFlow's C++ runtime prints several ``I0000 ...`` lines (oneDNN notice,
+missing CUDA drivers) on import, before its own log level is read. They go to
+file descriptor 2 directly, so ``TF_CPP_MIN_LOG_LEVEL`` cannot hide them; we
+park fd 2 in a temporary file during the import and replay it only if the
+import fails, so a broken installation still shows why.
+"""
+
+import os
+import sys
+import tempfile
+
+
+def import_tensorflow():
+  """Imports tensorflow, tf_keras and tf_slim quietly.
+
+  Returns:
+    The ``tensorflow.compat.v1`` module.
+  """
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if 'tensorflow' in sys.modules:
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    return tf
+  try:
+    saved = os.dup(2)
+  except OSError:  # no usable fd 2 (embedded interpreters): import loudly
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    return tf
+  with tempfile.TemporaryFile() as parked:
+    sys.stderr.flush()
+    os.dup2(parked.fileno(), 2)
+    failed = True
+    try:
+      import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+      import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
+      import tf_slim  # pylint: disable=g-import-not-at-top,unused-import
+      failed = False
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+      if failed:
+        parked.seek(0)
+        sys.stderr.write(parked.read().decode('utf-8', 'replace'))
+  return tf

@@ -1,0 +1,384 @@
+"""Building blocks shared by the ResNet V2 networks.
+
+The names and positional arguments are the book's (``Block``, ``subsample``,
+``conv2d_same``, ``stack_blocks_dense``, ``resnet_arg_scope``); everything the
+official TF-Slim version adds is a keyword argument, so code written for
+``tf_slim.nets.resnet_utils`` runs unchanged when it calls with keywords.
+
+Block args may be the book's tuples ``(depth, depth_bottleneck, stride)`` or
+the official dicts ``{'depth': ..., 'depth_bottleneck': ..., 'stride': ...}``.
+They are checked before any layer is built, so a typo such as the book's
+``[(1024, 256, 1)] * 5 + [1024, 245, 2]`` is an error naming the block and
+unit, not a stack trace from inside slim.
+
+Typical use::
+
+    import tensorflow.compat.v1 as tf
+    import tf_slim as slim
+    from resnet_v2_slim import resnet_utils
+    from resnet_v2_slim.resnet_v2 import bottleneck
+
+    blocks = [resnet_utils.Block('block1', bottleneck,
+                                 [(256, 64, 1)] * 2 + [(256, 64, 2)])]
+    with tf.Graph().as_default():
+      images = tf.placeholder(tf.float32, [None, 56, 56, 64])
+      with slim.arg_scope(resnet_utils.resnet_arg_scope(is_training=False)):
+        net = resnet_utils.stack_blocks_dense(images, blocks)  # [N, 28, 28, 256]
+"""
+
+import collections
+import collections.abc
+import numbers
+
+from resnet_v2_slim._quiet import import_tensorflow
+
+tf = import_tensorflow()
+import tf_slim as slim  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# The book's unit tuple, in order. A unit function may declare its own order
+# with a `unit_arg_names` attribute (the basic unit takes (depth, stride)).
+DEFAULT_UNIT_ARG_NAMES = ('depth', 'depth_bottleneck', 'stride')
+DATA_FORMATS = ('NHWC', 'NCHW')
+
+
+class Block(collections.namedtuple('Block', ['scope', 'unit_fn', 'args'])):
+  """A named tuple describing one ResNet block: a scope and its units.
+
+  Its parts are:
+    scope: the block's variable scope name, e.g. ``'block1'``.
+    unit_fn: the residual unit function, called as ``unit_fn(net, **unit)``.
+    args: one entry per unit: a tuple in ``unit_fn.unit_arg_names`` order
+      (``(depth, depth_bottleneck, stride)`` for ``bottleneck``) or a dict of
+      keyword arguments for ``unit_fn``.
+  """
+
+
+def check_positive_int(value, name):
+  """Returns ``value`` as an int if it is a positive integer.
+
+  Args:
+    value: the value to check.
+    name: how to call it in the error message.
+
+  Returns:
+    ``int(value)``.
+
+  Raises:
+    TypeError: if ``value`` is not an integer (bools are rejected too).
+    ValueError: if ``value`` is not positive.
+  """
+  if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    raise TypeError('%s must be a positive integer, got %r (%s).'
+                    % (name, value, type(value).__name__))
+  if value <= 0:
+    raise ValueError('%s must be a positive integer, got %d.' % (name, value))
+  return int(value)
+
+
+def check_data_format(data_format):
+  """Raises ValueError unless ``data_format`` is 'NHWC' or 'NCHW'."""
+  if data_format not in DATA_FORMATS:
+    raise ValueError("data_format must be 'NHWC' or 'NCHW', got %r."
+                     % (data_format,))
+  return data_format
+
+
+def channel_axis(data_format):
+  return 1 if check_data_format(data_format) == 'NCHW' else 3
+
+
+def spatial_axes(data_format):
+  return [2, 3] if check_data_format(data_format) == 'NCHW' else [1, 2]
+
+
+def subsample(inputs, factor, scope=None):
+  """Subsamples the spatial dimensions by taking every ``factor``-th pixel.
+
+  Implemented as a 1x1 max pool with stride ``factor``, as in the book, so
+  that it picks the same pixels as a strided 1x1 convolution would. The data
+  format comes from the enclosing ``slim.arg_scope`` of ``slim.max_pool2d``.
+
+  Args:
+    inputs: a 4-D tensor.
+    factor: the subsampling factor, a positive integer.
+    scope: optional name scope.
+
+  Returns:
+    ``inputs`` itself if ``factor == 1``, otherwise the subsampled tensor
+    with spatial size ``ceil(size / factor)``.
+
+  Raises:
+    TypeError, ValueError: if ``factor`` is not a positive integer.
+  """
+  factor = check_positive_int(factor, 'subsample factor')
+  if factor == 1:
+    return inputs
+  return slim.max_pool2d(inputs, [1, 1], stride=factor, scope=scope)
+
+
+@slim.add_arg_scope
+def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
+                rate=1, data_format='NHWC'):
+  """2-D convolution whose output size does not depend on input parity.
+
+  With ``stride == 1`` this is a plain 'SAME' convolution. With a larger
+  stride, TensorFlow's 'SAME' would pad more on the bottom/right for even
+  inputs; instead the input is padded symmetrically by the effective kernel
+  size and convolved with 'VALID', so that::
+
+      conv2d_same(x, n, 3, stride=2)
+      == subsample(slim.conv2d(x, n, 3, stride=1, padding='SAME'), 2)
+
+  for odd and even input sizes alike.
+
+  Args:
+    inputs: a 4-D tensor in ``data_format`` layout.
+    num_outputs: number of output channels.
+    kernel_size: an int, the (square) kernel size.
+    stride: an int, the output stride.
+    scope: optional variable scope.
+    rate: atrous (dilation) rate.
+    data_format: 'NHWC' (default) or 'NCHW'; usually set by ``resnet_v2``
+      through an arg_scope.
+
+  Returns:
+    The convolution output, of spatial size ``ceil(size / stride)``.
+
+  Raises:
+    ValueError: on a non-positive kernel size, stride or rate.
+  """
+  kernel_size = check_positive_int(kernel_size, 'conv2d_same kernel_size')
+  stride = check_positive_int(stride, 'conv2d_same stride')
+  rate = check_positive_int(rate, 'conv2d_same rate')
+  if stride == 1:
+    return slim.conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate,
+                       padding='SAME', data_format=data_format, scope=scope)
+  effective = kernel_size + (kernel_size - 1) * (rate - 1)
+  pad_beg = (effective - 1) // 2
+  pad_end = effective - 1 - pad_beg
+  paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
+  for axis in spatial_axes(data_format):
+    paddings[axis] = [pad_beg, pad_end]
+  inputs = tf.pad(inputs, paddings)
+  return slim.conv2d(inputs, num_outputs, kernel_size, stride=stride,
+                     rate=rate, padding='VALID', data_format=data_format,
+                     scope=scope)
+
+
+def unit_kwargs(block, index, unit):
+  """Returns the keyword arguments of one unit of a block, checked.
+
+  Args:
+    block: the ``Block`` the unit belongs to (for names in messages).
+    index: the unit's 0-based position in ``block.args``.
+    unit: a tuple in ``block.unit_fn.unit_arg_names`` order, or a dict.
+
+  Returns:
+    A new dict of keyword arguments for ``block.unit_fn``.
+
+  Raises:
+    TypeError: if the unit is neither a tuple/list nor a dict, or a depth or
+      stride is not an integer.
+    ValueError: if a tuple has the wrong length, or a depth or stride is not
+      positive.
+  """
+  names = tuple(getattr(block.unit_fn, 'unit_arg_names',
+                        DEFAULT_UNIT_ARG_NAMES))
+  where = '%s/unit_%d (args[%d])' % (block.scope, index + 1, index)
+  expected = 'a tuple (%s) or a dict of keyword arguments' % ', '.join(names)
+  if isinstance(unit, collections.abc.Mapping):
+    kwargs = dict(unit)
+  elif isinstance(unit, (tuple, list)):
+    if len(unit) != len(names):
+      raise ValueError('Block %s: expected %s, got %r with %d entries.'
+                       % (where, expected, unit, len(unit)))
+    kwargs = dict(zip(names, unit))
+  else:
+    raise TypeError(
+        'Block %s: expected %s, got %s %r. A unit written without its '
+        'parentheses, e.g. `[(1024, 256, 1)] * 5 + [1024, 256, 2]`, spreads '
+        'into separate numbers: write `+ [(1024, 256, 2)]`.'
+        % (where, expected, type(unit).__name__, unit))
+  for key in ('depth', 'depth_bottleneck', 'stride', 'rate'):
+    if key in kwargs:
+      kwargs[key] = check_positive_int(kwargs[key], 'Block %s %s'
+                                       % (where, key))
+  return kwargs
+
+
+def _checked_blocks(blocks):
+  """Returns [(block, [unit kwargs, ...]), ...] or raises a clear error."""
+  if isinstance(blocks, (str, bytes)) or not isinstance(
+      blocks, collections.abc.Sequence):
+    raise TypeError('blocks must be a list of resnet_utils.Block, got %s.'
+                    % type(blocks).__name__)
+  if not blocks:
+    raise ValueError('blocks is empty: a ResNet needs at least one Block.')
+  checked = []
+  for i, block in enumerate(blocks):
+    if not (isinstance(block, tuple) and hasattr(block, 'unit_fn')
+            and hasattr(block, 'args') and hasattr(block, 'scope')):
+      raise TypeError('blocks[%d] must be a resnet_utils.Block(scope, '
+                      'unit_fn, args), got %s %r.'
+                      % (i, type(block).__name__, block))
+    if not callable(block.unit_fn):
+      raise TypeError('Block %s: unit_fn must be callable, got %r.'
+                      % (block.scope, block.unit_fn))
+    if isinstance(block.args, (str, bytes)) or not isinstance(
+        block.args, collections.abc.Sequence) or not block.args:
+      raise ValueError('Block %s: args must be a non-empty list of units, '
+                       'got %r.' % (block.scope, block.args))
+    checked.append((block, [unit_kwargs(block, j, unit)
+                            for j, unit in enumerate(block.args)]))
+  return checked
+
+
+def reachable_output_strides(blocks, root_stride=1):
+  """Lists the output strides at which the units of ``blocks`` can stop.
+
+  Args:
+    blocks: a list of ``Block``.
+    root_stride: the stride applied before the blocks (4 for the root block).
+
+  Returns:
+    A sorted list of the cumulative strides after each unit, starting with
+    ``root_stride`` itself.
+  """
+  strides = {root_stride}
+  current = root_stride
+  for _, units in _checked_blocks(blocks):
+    for kwargs in units:
+      current *= kwargs.get('stride', 1)
+      strides.add(current)
+  return sorted(strides)
+
+
+def check_output_stride(output_stride, blocks, root_stride=1):
+  """Raises ValueError unless ``output_stride`` is None or reachable.
+
+  Args:
+    output_stride: the requested ratio of input to output resolution.
+    blocks: a list of ``Block``.
+    root_stride: the stride applied before the blocks.
+
+  Returns:
+    ``output_stride`` as an int, or None.
+
+  Raises:
+    TypeError, ValueError: if ``output_stride`` is not None and not one of
+      ``reachable_output_strides(blocks, root_stride)``.
+  """
+  if output_stride is None:
+    return None
+  output_stride = check_positive_int(output_stride, 'output_stride')
+  reachable = reachable_output_strides(blocks, root_stride)
+  if output_stride % root_stride:
+    raise ValueError(
+        'output_stride=%d cannot be reached: the root block (conv1 and pool1) '
+        'already strides by %d, so output_stride must be a multiple of %d. '
+        'Valid values: %s or None.'
+        % (output_stride, root_stride, root_stride, reachable))
+  if output_stride not in reachable:
+    raise ValueError(
+        'output_stride=%d cannot be reached by these blocks: the cumulative '
+        'unit strides are %s (the last is the nominal stride). Use one of '
+        'them, or None for the nominal stride.' % (output_stride, reachable))
+  return output_stride
+
+
+@slim.add_arg_scope
+def stack_blocks_dense(net, blocks, outputs_collections=None, *,
+                       output_stride=None):
+  """Stacks ResNet blocks, scoped ``block_name/unit_i``, at a chosen density.
+
+  With ``output_stride`` set, units that would push the stride past it run
+  with stride 1 and atrous convolution instead (rate = the stride skipped so
+  far), which computes the same features densely: useful for segmentation.
+
+  Args:
+    net: a 4-D tensor.
+    blocks: a list of ``Block``.
+    outputs_collections: collection to add each block's output to.
+    output_stride: None for the nominal stride, or one of the cumulative unit
+      strides (``reachable_output_strides(blocks)``).
+
+  Returns:
+    The output of the last block.
+
+  Raises:
+    TypeError, ValueError: on malformed blocks or an unreachable
+      ``output_stride``; nothing is built in that case.
+  """
+  checked = _checked_blocks(blocks)
+  output_stride = check_output_stride(output_stride, blocks)
+  current_stride = 1
+  rate = 1  # atrous rate, grows once output_stride has been reached
+  for block, units in checked:
+    with tf.variable_scope(block.scope, 'block', [net]) as sc:
+      for i, kwargs in enumerate(units):
+        with tf.variable_scope('unit_%d' % (i + 1), values=[net]):
+          if output_stride is not None and current_stride == output_stride:
+            stride = kwargs.get('stride', 1)
+            net = block.unit_fn(net, **dict(kwargs, stride=1, rate=rate))
+            rate *= stride
+          else:
+            if output_stride is not None:
+              kwargs = dict(kwargs, rate=1)
+            net = block.unit_fn(net, **kwargs)
+            current_stride *= kwargs.get('stride', 1)
+      net = slim.utils.collect_named_outputs(outputs_collections, sc.name,
+                                             net)
+  return net
+
+
+def resnet_arg_scope(is_training=True,
+                     weight_decay=0.0001,
+                     batch_norm_decay=0.997,
+                     batch_norm_epsilon=1e-5,
+                     batch_norm_scale=True,
+                     *,
+                     activation_fn=tf.nn.relu,
+                     use_batch_norm=True,
+                     batch_norm_updates_collections=tf.GraphKeys.UPDATE_OPS):
+  """The book's ResNet arg_scope: He init, L2 decay, batch norm, SAME pools.
+
+  ``is_training`` is set on ``slim.batch_norm`` itself, not inside the conv
+  layers' ``normalizer_params``, so that ``resnet_v2(..., is_training=...)``
+  (or a nested ``slim.arg_scope``) can still override it.
+
+  Args:
+    is_training: whether batch norm uses batch statistics and creates moving
+      average update ops (True) or uses the stored moving averages (False).
+    weight_decay: L2 regularization strength of the convolution weights.
+    batch_norm_decay: moving-average decay of the batch norm statistics.
+    batch_norm_epsilon: small constant added to the variance.
+    batch_norm_scale: whether batch norm has a learned ``gamma``.
+    activation_fn: activation after batch norm inside the units.
+    use_batch_norm: False builds convolutions with biases and no batch norm.
+    batch_norm_updates_collections: where the moving-average update ops go
+      (``tf.GraphKeys.UPDATE_OPS``: run them with the train op); None updates
+      in place.
+
+  Returns:
+    An arg_scope dict for ``slim.arg_scope(...)``.
+  """
+  batch_norm_params = {
+      'decay': batch_norm_decay,
+      'epsilon': batch_norm_epsilon,
+      'scale': batch_norm_scale,
+      'updates_collections': batch_norm_updates_collections,
+      'fused': None,
+  }
+  with slim.arg_scope(
+      [slim.conv2d],
+      weights_regularizer=slim.l2_regularizer(weight_decay),
+      weights_initializer=slim.variance_scaling_initializer(),
+      activation_fn=activation_fn,
+      normalizer_fn=slim.batch_norm if use_batch_norm else None,
+      normalizer_params=batch_norm_params):
+    with slim.arg_scope([slim.batch_norm], is_training=is_training,
+                        **batch_norm_params):
+      # SAME pooling keeps feature maps aligned for dense prediction (the
+      # original Caffe ResNet used VALID for pool1).
+      with slim.arg_scope([slim.max_pool2d], padding='SAME') as arg_sc:
+        return arg_sc

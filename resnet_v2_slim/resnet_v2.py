@@ -1,0 +1,334 @@
+"""ResNet V2: full pre-activation residual networks (He et al., 2016).
+
+Identity Mappings in Deep Residual Networks, arXiv:1603.05027. Every unit
+applies batch norm and ReLU *before* its convolutions ("preact"), leaving the
+shortcut path a clean identity; a final ``postnorm`` normalizes the output of
+the last block. Downsampling happens in the last unit of blocks 1-3.
+
+The functions keep the book's names and positional arguments; everything the
+official ``tf_slim.nets.resnet_v2`` adds (``is_training``, ``output_stride``)
+and a few extras (``spatial_squeeze``, ``use_shortcut``, ``data_format``)
+are keyword-only. Variable names, shapes and end_points keys are those of the
+official TF-Slim networks, so their checkpoints restore with a plain
+``tf.train.Saver()``.
+
+Typical use (book style)::
+
+    import tensorflow.compat.v1 as tf
+    import tf_slim as slim
+    from resnet_v2_slim.resnet_v2 import resnet_arg_scope, resnet_v2_152
+
+    tf.disable_eager_execution()
+    inputs = tf.random_uniform((32, 224, 224, 3))
+    with slim.arg_scope(resnet_arg_scope(is_training=False)):
+      net, end_points = resnet_v2_152(inputs, 1000)   # net: [32, 1, 1, 1000]
+
+Typical use (official style)::
+
+    with slim.arg_scope(resnet_v2.resnet_arg_scope()):
+      logits, end_points = resnet_v2.resnet_v2_50(
+          images, num_classes=1001, is_training=False, spatial_squeeze=True)
+"""
+
+from resnet_v2_slim import resnet_utils
+from resnet_v2_slim.resnet_utils import Block
+from resnet_v2_slim.resnet_utils import conv2d_same
+from resnet_v2_slim.resnet_utils import resnet_arg_scope  # re-exported, as in the book
+from resnet_v2_slim.resnet_utils import stack_blocks_dense
+from resnet_v2_slim.resnet_utils import subsample
+
+tf = resnet_utils.tf
+slim = resnet_utils.slim
+
+__all__ = [
+    'Block', 'bottleneck', 'resnet_v2', 'resnet_v2_block', 'resnet_arg_scope',
+    'resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200',
+    'BOTTLENECK_UNITS', 'default_image_size',
+]
+
+default_image_size = 224
+
+# Units per block of each bottleneck network (He et al., Table 1). The channel
+# widths and strides are the same for all of them: see `bottleneck_blocks`.
+BOTTLENECK_UNITS = {
+    'resnet_v2_50': (3, 4, 6, 3),
+    'resnet_v2_101': (3, 4, 23, 3),
+    'resnet_v2_152': (3, 8, 36, 3),
+    'resnet_v2_200': (3, 24, 36, 3),
+}
+BLOCK_BASE_DEPTHS = (64, 128, 256, 512)
+BLOCK_STRIDES = (2, 2, 2, 1)
+ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
+
+
+@slim.add_arg_scope
+def bottleneck(inputs, depth, depth_bottleneck, stride,
+               outputs_collections=None, scope=None, *, rate=1,
+               use_shortcut=True, data_format='NHWC'):
+  """The pre-activation bottleneck unit: BN-ReLU, 1x1, 3x3, 1x1, plus shortcut.
+
+  ``preact = relu(batch_norm(inputs))`` feeds the residual branch
+  (``conv1`` 1x1 -> ``conv2`` 3x3 with the stride -> ``conv3`` 1x1, the first
+  two followed by BN-ReLU from the arg_scope). The shortcut is the raw input
+  (subsampled if strided) when the depth is unchanged, otherwise a 1x1
+  projection of ``preact``.
+
+  Args:
+    inputs: a 4-D tensor.
+    depth: output channels of the unit.
+    depth_bottleneck: channels of the two inner convolutions.
+    stride: the unit's stride (applied in ``conv2`` and the shortcut).
+    outputs_collections: collection to add the unit's output to.
+    scope: optional variable scope (default ``bottleneck_v2``).
+    rate: atrous rate of ``conv2``.
+    use_shortcut: False drops the shortcut (and its projection variables),
+      giving the "plain" network used to show what residuals are for.
+    data_format: 'NHWC' or 'NCHW'.
+
+  Returns:
+    The unit's output tensor.
+
+  Raises:
+    ValueError: on non-positive depths, stride or rate.
+  """
+  depth = resnet_utils.check_positive_int(depth, 'bottleneck depth')
+  depth_bottleneck = resnet_utils.check_positive_int(
+      depth_bottleneck, 'bottleneck depth_bottleneck')
+  stride = resnet_utils.check_positive_int(stride, 'bottleneck stride')
+  with tf.variable_scope(scope, 'bottleneck_v2', [inputs]) as sc:
+    depth_in = inputs.get_shape()[resnet_utils.channel_axis(data_format)]
+    preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
+    shortcut = None
+    if use_shortcut and depth == depth_in:
+      shortcut = subsample(inputs, stride, 'shortcut')
+    elif use_shortcut:
+      shortcut = slim.conv2d(preact, depth, [1, 1], stride=stride,
+                             normalizer_fn=None, activation_fn=None,
+                             scope='shortcut')
+    residual = slim.conv2d(preact, depth_bottleneck, [1, 1], stride=1,
+                           scope='conv1')
+    residual = conv2d_same(residual, depth_bottleneck, 3, stride, rate=rate,
+                           data_format=data_format, scope='conv2')
+    residual = slim.conv2d(residual, depth, [1, 1], stride=1,
+                           normalizer_fn=None, activation_fn=None,
+                           scope='conv3')
+    output = residual if shortcut is None else shortcut + residual
+    return slim.utils.collect_named_outputs(outputs_collections, sc.name,
+                                            output)
+
+
+bottleneck.unit_arg_names = resnet_utils.DEFAULT_UNIT_ARG_NAMES
+
+
+def _check_inputs(inputs, data_format):
+  """Returns ``inputs`` as a tensor if it is a float 4-D image batch."""
+  if tf.executing_eagerly():
+    raise RuntimeError(
+        'resnet_v2_slim builds TF1 graphs, but eager execution is on. Call '
+        '`tf.compat.v1.disable_eager_execution()` first, or build inside '
+        '`with tf.Graph().as_default():`.')
+  inputs = tf.convert_to_tensor(inputs)
+  shape = inputs.get_shape()
+  layout = '[batch, channels, height, width]' if data_format == 'NCHW' else (
+      '[batch, height, width, channels]')
+  if shape.rank != 4:
+    raise ValueError(
+        'inputs must be a rank-4 tensor %s, got shape %s. Give placeholders '
+        'a static rank, e.g. tf.placeholder(tf.float32, [None, None, None, '
+        '3]); add a batch axis to single images with tf.expand_dims.'
+        % (layout, shape))
+  if shape[resnet_utils.channel_axis(data_format)] is None:
+    raise ValueError(
+        'inputs must have a known number of channels (%s), got shape %s. '
+        'Set it statically, e.g. with inputs.set_shape or a placeholder '
+        'shaped %s.' % (layout, shape,
+                        '[None, 3, None, None]' if data_format == 'NCHW'
+                        else '[None, None, None, 3]'))
+  if not inputs.dtype.is_floating:
+    raise TypeError('inputs must be a float tensor (float32, bfloat16 or '
+                    'float16), got %s. Cast images with tf.cast(images, '
+                    'tf.float32) after decoding.' % inputs.dtype.name)
+  return inputs
+
+
+def _shortcut_scope(blocks, use_shortcut):
+  """An arg_scope that passes ``use_shortcut=False`` to every unit_fn."""
+  if use_shortcut:
+    return slim.arg_scope([])
+  unit_fns = {block.unit_fn for block in blocks}
+  for fn in unit_fns:
+    if not slim.has_arg_scope(fn):
+      raise ValueError(
+          'use_shortcut=False needs unit functions decorated with '
+          '@slim.add_arg_scope that accept use_shortcut; %r is not.' % (fn,))
+  return slim.arg_scope(list(unit_fns), use_shortcut=False)
+
+
+def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
+              include_root_block=True, reuse=None, scope=None, *,
+              is_training=None, output_stride=None, spatial_squeeze=False,
+              use_shortcut=True, data_format='NHWC'):
+  """Builds a ResNet V2 network from a list of blocks.
+
+  Layout: optional root block (``conv1`` 7x7/2 without BN, ``pool1`` 3x3/2),
+  the blocks, ``postnorm`` (BN-ReLU), optional global average pool
+  (``pool5``), optional 1x1 ``logits`` convolution and softmax
+  ``predictions``.
+
+  Args:
+    inputs: a float 4-D tensor ``[batch, height, width, channels]`` (or
+      ``[batch, channels, height, width]`` with ``data_format='NCHW'``);
+      batch, height and width may be unknown.
+    blocks: a list of ``resnet_utils.Block``.
+    num_classes: number of classes for the ``logits`` layer; None returns the
+      features instead.
+    global_pool: whether to average the final features over space.
+    include_root_block: whether to build ``conv1`` and ``pool1``.
+    reuse: whether to reuse the variables of ``scope``.
+    scope: the network's variable scope (default ``resnet_v2``).
+    is_training: batch norm mode. None (default) keeps whatever the
+      enclosing arg_scope says, e.g. ``resnet_arg_scope(is_training=False)``
+      as in the book; True or False overrides it, as in official TF-Slim.
+    output_stride: None for the nominal stride (32 with the root block), or a
+      smaller reachable one (multiple of 4 with the root block) to compute
+      denser features with atrous convolution.
+    spatial_squeeze: whether to squeeze logits ``[N, 1, 1, C]`` to ``[N, C]``
+      (off by default, as in the book and tf-slim 1.1.0).
+    use_shortcut: False builds the plain twin with no shortcut connections.
+    data_format: 'NHWC' (default) or 'NCHW' (faster on GPUs).
+
+  Returns:
+    ``(net, end_points)``: ``net`` is the logits if ``num_classes`` is set,
+    otherwise the (pooled) features; ``end_points`` maps names such as
+    ``'resnet_v2_50/block1'``, ``'global_pool'`` and ``'predictions'`` to
+    tensors.
+
+  Raises:
+    RuntimeError: if called in eager mode.
+    TypeError, ValueError: on malformed inputs, blocks, ``num_classes`` or an
+      unreachable ``output_stride``. Nothing is added to the graph then.
+  """
+  resnet_utils.check_data_format(data_format)
+  inputs = _check_inputs(inputs, data_format)
+  if num_classes is not None:
+    num_classes = resnet_utils.check_positive_int(num_classes, 'num_classes')
+  root_stride = ROOT_STRIDE if include_root_block else 1
+  output_stride = resnet_utils.check_output_stride(output_stride, blocks,
+                                                   root_stride)
+  block_output_stride = (None if output_stride is None
+                         else output_stride // root_stride)
+  spatial = resnet_utils.spatial_axes(data_format)
+  with tf.variable_scope(scope, 'resnet_v2', [inputs], reuse=reuse) as sc:
+    end_points_collection = sc.original_name_scope + '_end_points'
+    with slim.arg_scope([slim.conv2d, bottleneck, stack_blocks_dense],
+                        outputs_collections=end_points_collection), \
+        slim.arg_scope([slim.conv2d, slim.max_pool2d, slim.batch_norm,
+                        conv2d_same, bottleneck], data_format=data_format), \
+        _shortcut_scope(blocks, use_shortcut):
+      bn_mode = ({} if is_training is None
+                 else {'is_training': is_training})
+      with slim.arg_scope([slim.batch_norm], **bn_mode):
+        net = inputs
+        if include_root_block:
+          # No BN-ReLU after conv1: the first unit's preact does it (paper,
+          # appendix).
+          with slim.arg_scope([slim.conv2d], activation_fn=None,
+                              normalizer_fn=None):
+            net = conv2d_same(net, 64, 7, stride=2, scope='conv1')
+          net = slim.max_pool2d(net, [3, 3], stride=2, scope='pool1')
+        net = stack_blocks_dense(net, blocks,
+                                 output_stride=block_output_stride)
+        # Units end in a bare addition, so the features need a last BN-ReLU.
+        net = slim.batch_norm(net, activation_fn=tf.nn.relu, scope='postnorm')
+        end_points = {}
+        if global_pool:
+          net = tf.reduce_mean(net, spatial, name='pool5', keepdims=True)
+          end_points['global_pool'] = net
+        if num_classes is not None:
+          net = slim.conv2d(net, num_classes, [1, 1], activation_fn=None,
+                            normalizer_fn=None, scope='logits')
+          if data_format == 'NCHW':  # logits are [N, C, 1, 1]: report NHWC
+            net = tf.transpose(net, [0, 2, 3, 1])
+          if spatial_squeeze:
+            net = tf.squeeze(net, [1, 2], name='SpatialSqueeze')
+            end_points[sc.name + '/spatial_squeeze'] = net
+        end_points.update(
+            slim.utils.convert_collection_to_dict(end_points_collection))
+        if num_classes is not None:
+          end_points['predictions'] = slim.softmax(net, scope='predictions')
+        return net, end_points
+
+
+resnet_v2.default_image_size = default_image_size
+
+
+def resnet_v2_block(scope, base_depth, num_units, stride):
+  """A block of ``num_units`` bottleneck units, strided in the last unit.
+
+  Args:
+    scope: the block's scope name, e.g. ``'block1'``.
+    base_depth: bottleneck depth; the unit output depth is 4x this.
+    num_units: number of units in the block.
+    stride: stride of the last unit (all others use 1).
+
+  Returns:
+    A ``Block`` whose args are dicts, as in official TF-Slim.
+
+  Raises:
+    TypeError, ValueError: if an argument is not a positive integer.
+  """
+  base_depth = resnet_utils.check_positive_int(base_depth, 'base_depth')
+  num_units = resnet_utils.check_positive_int(num_units, 'num_units')
+  stride = resnet_utils.check_positive_int(stride, 'stride')
+  unit = {'depth': base_depth * 4, 'depth_bottleneck': base_depth,
+          'stride': 1}
+  return Block(scope, bottleneck,
+               [unit] * (num_units - 1) + [dict(unit, stride=stride)])
+
+
+def bottleneck_blocks(units_per_block):
+  """The four blocks of a bottleneck ResNet V2 with the given unit counts.
+
+  Args:
+    units_per_block: four positive integers, e.g. ``(3, 4, 6, 3)``.
+
+  Returns:
+    A list of four ``Block``.
+  """
+  if len(units_per_block) != len(BLOCK_BASE_DEPTHS):
+    raise ValueError('units_per_block must have %d entries (one per block), '
+                     'got %r.' % (len(BLOCK_BASE_DEPTHS), units_per_block))
+  return [resnet_v2_block('block%d' % (i + 1), base_depth=depth,
+                          num_units=units, stride=stride)
+          for i, (depth, units, stride) in enumerate(
+              zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))]
+
+
+def _network(name, units_per_block):
+  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of the table."""
+  layers = 3 * sum(units_per_block) + 2
+
+  def network(inputs, num_classes=None, global_pool=True, reuse=None,
+              scope=name, *, is_training=None, output_stride=None,
+              spatial_squeeze=False, use_shortcut=True, data_format='NHWC'):
+    return resnet_v2(inputs, bottleneck_blocks(units_per_block), num_classes,
+                     global_pool, include_root_block=True, reuse=reuse,
+                     scope=scope, is_training=is_training,
+                     output_stride=output_stride,
+                     spatial_squeeze=spatial_squeeze,
+                     use_shortcut=use_shortcut, data_format=data_format)
+
+  network.__name__ = network.__qualname__ = name
+  network.__doc__ = (
+      'ResNet-%d V2 (%s units per block). See `resnet_v2` for the arguments '
+      'and return values; `scope` defaults to %r.'
+      % (layers, '-'.join(map(str, units_per_block)), name))
+  network.default_image_size = default_image_size
+  network.units_per_block = tuple(units_per_block)
+  return network
+
+
+resnet_v2_50 = _network('resnet_v2_50', BOTTLENECK_UNITS['resnet_v2_50'])
+resnet_v2_101 = _network('resnet_v2_101', BOTTLENECK_UNITS['resnet_v2_101'])
+resnet_v2_152 = _network('resnet_v2_152', BOTTLENECK_UNITS['resnet_v2_152'])
+resnet_v2_200 = _network('resnet_v2_200', BOTTLENECK_UNITS['resnet_v2_200'])

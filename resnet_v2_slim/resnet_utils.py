@@ -145,7 +145,9 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
     The convolution output, of spatial size ``ceil(size / stride)``.
 
   Raises:
-    ValueError: on a non-positive kernel size, stride or rate.
+    ValueError: on a non-positive kernel size, stride or rate, or on stride
+      and rate both above 1 (TensorFlow convolutions take one or the other;
+      ``stack_blocks_dense`` switches to rate only once it stops striding).
   """
   kernel_size = check_positive_int(kernel_size, 'conv2d_same kernel_size')
   stride = check_positive_int(stride, 'conv2d_same stride')
@@ -153,16 +155,18 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
   if stride == 1:
     return slim.conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate,
                        padding='SAME', data_format=data_format, scope=scope)
-  effective = kernel_size + (kernel_size - 1) * (rate - 1)
-  pad_beg = (effective - 1) // 2
-  pad_end = effective - 1 - pad_beg
+  if rate != 1:
+    raise ValueError('conv2d_same: stride=%d and rate=%d cannot be combined; '
+                     'use stride 1 with a rate (atrous) or rate 1 with a '
+                     'stride.' % (stride, rate))
+  pad_beg = (kernel_size - 1) // 2
+  pad_end = kernel_size - 1 - pad_beg
   paddings = [[0, 0], [0, 0], [0, 0], [0, 0]]
   for axis in spatial_axes(data_format):
     paddings[axis] = [pad_beg, pad_end]
   inputs = tf.pad(inputs, paddings)
   return slim.conv2d(inputs, num_outputs, kernel_size, stride=stride,
-                     rate=rate, padding='VALID', data_format=data_format,
-                     scope=scope)
+                     padding='VALID', data_format=data_format, scope=scope)
 
 
 def unit_kwargs(block, index, unit):

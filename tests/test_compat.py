@@ -1,0 +1,46 @@
+"""The tf-keras compatibility fix: needed, applied on import, harmless twice."""
+
+import subprocess
+import sys
+import textwrap
+
+from resnet_v2_slim import compat
+
+BATCH_NORM_SNIPPET = textwrap.dedent("""
+    import tensorflow.compat.v1 as tf
+    import tf_slim as slim
+    with tf.Graph().as_default():
+      out = slim.batch_norm(tf.zeros([1, 2, 2, 3]), is_training=False)
+    print('BATCH_NORM_OK', out.shape)
+""")
+
+
+def run_python(code):
+  return subprocess.run([sys.executable, '-c', code], capture_output=True,
+                        text=True, timeout=300, check=False)
+
+
+def test_plain_tf_slim_batch_norm_is_broken_without_the_fix():
+  # Documents why compat exists: if this starts passing, tf-keras fixed it.
+  result = run_python(BATCH_NORM_SNIPPET)
+  assert result.returncode != 0
+  assert "No module named 'tf_keras.legacy_tf_layers'" in result.stderr
+
+
+def test_importing_the_package_makes_batch_norm_work():
+  result = run_python('import resnet_v2_slim\n' + BATCH_NORM_SNIPPET)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'BATCH_NORM_OK (1, 2, 2, 3)' in result.stdout
+
+
+def test_alias_points_at_the_moved_module_and_apply_is_idempotent():
+  import tf_keras.src.legacy_tf_layers.normalization as moved  # pylint: disable=g-import-not-at-top
+  assert sys.modules['tf_keras.legacy_tf_layers.normalization'] is moved
+  assert compat.apply() is False  # already applied on package import
+  assert sys.modules['tf_keras.legacy_tf_layers.normalization'] is moved
+
+
+def test_package_import_is_quiet():
+  result = run_python('import resnet_v2_slim')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'I0000' not in result.stderr and 'oneDNN' not in result.stderr

@@ -1,0 +1,365 @@
+"""The book's session-timed benchmark, fixed and extended.
+
+``time_steps`` is the book's ``time_tensorflow_run``: burn-in steps, then
+timed steps with a progress line every 10, then
+``<time>: Forward across 100 steps, 0.481 +/- 0.009 sec / batch``. Unlike
+seed 000 it computes the mean and deviation once, after the loop. ``run``
+builds the benchmark graph (random inputs generated in the graph, as in the
+book), times it and gathers throughput, FLOP/s, memory and machine facts.
+
+Typical use::
+
+    from resnet_v2_slim import benchmark
+
+    config = benchmark.Config(model='resnet_v2_50', batch_size=8,
+                              precision='bf16')
+    result = benchmark.run(config)            # prints the book's lines
+    print(result['images_per_sec'])
+"""
+
+import dataclasses
+import datetime
+import math
+import os
+import platform
+import resource
+import time
+import warnings
+
+import numpy as np
+
+from resnet_v2_slim import checkpoint
+from resnet_v2_slim import nets_factory
+from resnet_v2_slim import precision as precision_lib
+from resnet_v2_slim import resnet_utils
+
+tf = resnet_utils.tf
+
+MODES = ('forward', 'forward-backward')
+# Smallest input whose last block still sees one real pixel (nominal stride).
+MIN_IMAGE_SIZE = 32
+# Ops whose FLOPs are counted: 2 per multiply-add.
+CONV_OPS = ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter')
+MATMUL_OPS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
+
+
+class BenchmarkError(ValueError):
+  """A bad setting, or one this machine cannot run (exit code 2)."""
+
+
+@dataclasses.dataclass
+class Config:
+  """What to time. Defaults are the book's protocol (seed 004)."""
+  model: str = 'resnet_v2_152'
+  batch_size: int = 32
+  image_size: int = 224
+  num_batches: int = 100
+  num_burn_in: int = 10
+  mode: str = 'forward'
+  precision: str = 'fp32'
+  data_format: str = 'NHWC'
+  xla: bool = False
+  checkpoint: str = None
+  num_classes: int = 1000
+
+  def validate(self):
+    """Raises BenchmarkError naming the first bad setting."""
+    try:
+      nets_factory.check_network_name(self.model)
+    except ValueError as exc:
+      raise BenchmarkError('--model: %s' % exc) from None
+    for flag, value in (('--batch_size', self.batch_size),
+                        ('--num_batches', self.num_batches),
+                        ('--image_size', self.image_size)):
+      if value <= 0:
+        raise BenchmarkError('%s must be > 0, got %d.' % (flag, value))
+    if self.num_burn_in < 0:
+      raise BenchmarkError('--num_burn_in must be >= 0, got %d.'
+                           % self.num_burn_in)
+    if self.image_size < MIN_IMAGE_SIZE:
+      raise BenchmarkError(
+          '--image_size %d is too small for %s: it needs at least %d pixels '
+          '(its nominal stride) to give the last block a real input.'
+          % (self.image_size, self.model, MIN_IMAGE_SIZE))
+    if self.mode not in MODES:
+      raise BenchmarkError('--mode must be one of %s, got %r.'
+                           % (', '.join(MODES), self.mode))
+    if self.precision not in precision_lib.DTYPES:
+      raise BenchmarkError('--precision must be one of %s, got %r.'
+                           % (', '.join(precision_lib.DTYPES),
+                              self.precision))
+    if self.data_format not in resnet_utils.DATA_FORMATS:
+      raise BenchmarkError('--data_format must be NHWC or NCHW, got %r.'
+                           % self.data_format)
+    if self.checkpoint is not None:
+      try:
+        checkpoint.resolve(self.checkpoint)
+      except checkpoint.CheckpointError as exc:
+        raise BenchmarkError('--checkpoint: %s' % exc) from None
+
+
+def summarize(durations):
+  """Book statistics plus robust ones, for a list of step times in seconds.
+
+  Returns:
+    dict with mean_sec, std_sec (population, as in the book), median_sec,
+    p90_sec, min_sec, max_sec.
+  """
+  d = np.asarray(durations, dtype=np.float64)
+  mean = float(d.mean())
+  # The book's sqrt(E[x^2] - mean^2), guarded against rounding below zero.
+  std = math.sqrt(max(float((d * d).mean()) - mean * mean, 0.0))
+  return {'mean_sec': mean, 'std_sec': std,
+          'median_sec': float(np.median(d)),
+          'p90_sec': float(np.percentile(d, 90)),
+          'min_sec': float(d.min()), 'max_sec': float(d.max())}
+
+
+def time_steps(step_fn, num_batches, num_burn_in, info_string, log=print):
+  """Times ``step_fn()`` the book's way.
+
+  Args:
+    step_fn: runs one batch (e.g. ``lambda: sess.run(target)``).
+    num_batches: timed steps.
+    num_burn_in: untimed steps first (graph optimization, caches).
+    info_string: what is timed, e.g. 'Forward'.
+    log: where lines go (``print`` by default; None for silence).
+
+  Returns:
+    ``(durations, stats)``: the timed step durations and ``summarize``
+    of them.
+  """
+  durations = []
+  for i in range(num_batches + num_burn_in):
+    start = time.perf_counter()
+    step_fn()
+    duration = time.perf_counter() - start
+    step = i - num_burn_in
+    if step < 0:
+      continue
+    durations.append(duration)
+    if log and step % 10 == 0:
+      log('%s: step %d, duration = %.3f' % (datetime.datetime.now(), step,
+                                            duration))
+  stats = summarize(durations)
+  if log:
+    log('%s: %s across %d steps, %.3f +/- %.3f sec / batch'
+        % (datetime.datetime.now(), info_string, num_batches,
+           stats['mean_sec'], stats['std_sec']))
+  return durations, stats
+
+
+def _static(shape):
+  dims = shape.as_list() if shape.rank is not None else None
+  if dims is None or any(d is None for d in dims):
+    return None
+  return dims
+
+
+def count_flops(graph):
+  """FLOPs of one run of ``graph``: convolutions and matmuls, 2 per MAC.
+
+  Convolution backprop ops count like the forward convolution they mirror.
+  Ops with unknown static shapes are skipped (and counted in the result).
+
+  Returns:
+    ``(flops, skipped_ops)``.
+  """
+  flops, skipped = 0, 0
+  for op in graph.get_operations():
+    if op.type in CONV_OPS:
+      if op.type == 'Conv2D':
+        image, kernel, out = op.inputs[0], op.inputs[1], op.outputs[0]
+      elif op.type == 'Conv2DBackpropInput':   # out is the input gradient
+        image, kernel, out = op.outputs[0], op.inputs[1], op.inputs[2]
+      else:                                     # Conv2DBackpropFilter
+        image, kernel, out = op.inputs[0], op.outputs[0], op.inputs[2]
+      kernel_dims, out_dims = _static(kernel.shape), _static(out.shape)
+      del image
+      if kernel_dims is None or out_dims is None:
+        skipped += 1
+        continue
+      kh, kw, cin, _ = kernel_dims
+      flops += 2 * int(np.prod(out_dims)) * kh * kw * cin
+    elif op.type in MATMUL_OPS:
+      a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+      if a is None or out is None:
+        skipped += 1
+        continue
+      transpose_a = (op.get_attr('transpose_a') if op.type == 'MatMul'
+                     else op.get_attr('adj_x'))
+      k = a[-2] if transpose_a else a[-1]
+      flops += 2 * int(np.prod(out)) * k
+  return flops, skipped
+
+
+def device_info():
+  """Describes what runs the benchmark: device names, TF version, threads."""
+  gpus = tf.config.list_physical_devices('GPU')
+  names = []
+  for gpu in gpus:
+    details = tf.config.experimental.get_device_details(gpu)
+    names.append(details.get('device_name', gpu.name))
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo', encoding='utf-8') as f:
+      for line in f:
+        if line.startswith('model name'):
+          cpu = line.split(':', 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return {
+      'device': ', '.join(names) if names else 'CPU: %s' % cpu,
+      'gpus': names,
+      'cpu': cpu,
+      'cpu_count': os.cpu_count(),
+      'tensorflow_version': tf.__version__,
+      'intra_op_threads': tf.config.threading.get_intra_op_parallelism_threads(),
+      'inter_op_threads': tf.config.threading.get_inter_op_parallelism_threads(),
+  }
+
+
+def peak_memory():
+  """Peak memory in bytes: (host RSS of this process, GPU:0 or None)."""
+  host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+  gpu = None
+  if tf.config.list_physical_devices('GPU'):
+    try:
+      gpu = tf.config.experimental.get_memory_info('GPU:0')['peak']
+    except (ValueError, RuntimeError):
+      gpu = None
+  return host, gpu
+
+
+def build_graph(config):
+  """Builds the benchmark graph of ``config`` in the default graph.
+
+  Returns:
+    ``(target, info_string)``: what each step runs, and its name.
+  """
+  network_fn = nets_factory.get_network_fn(
+      config.model, config.num_classes,
+      is_training=(config.mode == 'forward-backward'))
+  shape = ([config.batch_size, 3, config.image_size, config.image_size]
+           if config.data_format == 'NCHW' else
+           [config.batch_size, config.image_size, config.image_size, 3])
+  # Fresh random images every step, inside the graph, as in the book.
+  images = tf.random_uniform(shape)
+  scope = (tf.xla.experimental.jit_scope() if config.xla
+           else tf.name_scope(None))
+  with scope:
+    logits, _ = precision_lib.build(network_fn, images, config.precision,
+                                    data_format=config.data_format)
+    if config.mode == 'forward':
+      return logits, 'Forward'
+    # As the book does for its other networks: gradient of an L2 loss of
+    # the logits w.r.t. every trainable variable, plus batch norm updates.
+    loss = tf.nn.l2_loss(logits)
+    grads = tf.gradients(loss, tf.trainable_variables())
+    return [grads, tf.get_collection(tf.GraphKeys.UPDATE_OPS)], (
+        'Forward-backward')
+
+
+def _warn_once_about(config, info):
+  if config.precision == 'fp16' and not info['gpus']:
+    warnings.warn('fp16 on a CPU is emulated and usually slower than fp32; '
+                  'use --precision bf16 for a CPU speed-up.', stacklevel=3)
+  if config.data_format == 'NCHW' and not info['gpus']:
+    warnings.warn('NCHW is the GPU layout; on a CPU NHWC is usually faster.',
+                  stacklevel=3)
+
+
+def run(config, log=print):
+  """Builds, restores (optionally), burns in and times ``config``.
+
+  Args:
+    config: a ``Config``.
+    log: where progress lines go.
+
+  Returns:
+    A dict of results (see ``scripts/time_forward.py --help`` for keys).
+
+  Raises:
+    BenchmarkError: on a bad setting, or one this machine cannot run (e.g.
+      a kernel missing for NCHW or fp16 here); nothing has been timed then.
+  """
+  config.validate()
+  info = device_info()
+  _warn_once_about(config, info)
+  graph = tf.Graph()
+  with graph.as_default():
+    target, info_string = build_graph(config)
+    flops, _ = count_flops(graph)
+    init = tf.global_variables_initializer()
+    restored, saver = None, None
+    if config.checkpoint:
+      try:
+        restored, saver = checkpoint.restorer(config.checkpoint)
+      except checkpoint.CheckpointError as exc:
+        raise BenchmarkError('--checkpoint: %s' % exc) from None
+  graph.finalize()  # the timed loop must not grow the graph
+  with tf.Session(graph=graph) as sess:
+    sess.run(init)
+    if saver:
+      saver.restore(sess, restored.path)
+    try:
+      sess.run(target)  # first step: surfaces missing kernels before timing
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,
+            tf.errors.NotFoundError, tf.errors.InternalError) as exc:
+      first_line = exc.message.strip().splitlines()[0][:300]
+      raise BenchmarkError(
+          'this machine (%s) cannot run --precision %s --data_format %s%s: '
+          '%s. Try --precision fp32/bf16 and --data_format NHWC on a CPU.'
+          % (info['device'], config.precision, config.data_format,
+             ' --xla' if config.xla else '', first_line)) from None
+    durations, stats = time_steps(lambda: sess.run(target),
+                                  config.num_batches, config.num_burn_in,
+                                  info_string, log=log)
+  host_peak, gpu_peak = peak_memory()
+  result = dataclasses.asdict(config)
+  result.update(stats)
+  result.update(info)
+  result.update({
+      'images_per_sec': config.batch_size / stats['mean_sec'],
+      'gflops_per_batch': flops / 1e9,
+      'gflops_per_sec': flops / 1e9 / stats['mean_sec'],
+      'peak_host_memory_bytes': host_peak,
+      'peak_gpu_memory_bytes': gpu_peak,
+      'durations_sec': durations,
+      'restored_checkpoint': restored.path if restored else None,
+      'timestamp': datetime.datetime.now().isoformat(timespec='seconds'),
+  })
+  return result
+
+
+def measure_peak_matmul(size=4096, dtype='fp32', steps=10):
+  """GFLOP/s of a large square matmul: the machine's practical peak.
+
+  Args:
+    size: matrix side.
+    dtype: 'fp32', 'bf16' or 'fp16'.
+    steps: timed runs (after 3 warm-up runs).
+
+  Returns:
+    Best GFLOP/s over the timed runs.
+  """
+  graph = tf.Graph()
+  with graph.as_default():
+    tf_dtype = precision_lib.compute_dtype(dtype)
+    a = tf.Variable(tf.random_uniform([size, size]), dtype=tf.float32)
+    b = tf.Variable(tf.random_uniform([size, size]), dtype=tf.float32)
+    # Reduce to a scalar so the fetch itself costs nothing.
+    product = tf.reduce_sum(tf.matmul(tf.cast(a, tf_dtype),
+                                      tf.cast(b, tf_dtype)))
+    init = tf.global_variables_initializer()
+  with tf.Session(graph=graph) as sess:
+    sess.run(init)
+    for _ in range(3):
+      sess.run(product)
+    best = float('inf')
+    for _ in range(steps):
+      start = time.perf_counter()
+      sess.run(product)
+      best = min(best, time.perf_counter() - start)
+  return 2.0 * size ** 3 / best / 1e9

@@ -1,0 +1,188 @@
+"""scripts/time_forward.py and resnet_v2_slim.benchmark on tiny settings."""
+
+import json
+import math
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim import benchmark
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
+import time_forward  # noqa: E402  pylint: disable=wrong-import-position
+
+TINY = ['--model', 'resnet_v2_50', '--batch_size', '2', '--image_size', '64',
+        '--num_batches', '3', '--num_burn_in', '1']
+REQUIRED_KEYS = {'model', 'batch_size', 'image_size', 'num_batches',
+                 'mean_sec', 'std_sec', 'images_per_sec', 'precision', 'mode',
+                 'device', 'tensorflow_version'}
+
+
+def test_summarize_by_hand():
+  stats = benchmark.summarize([1.0, 2.0, 3.0, 4.0])
+  assert stats['mean_sec'] == 2.5
+  assert math.isclose(stats['std_sec'], math.sqrt(7.5 - 6.25))
+  assert stats['median_sec'] == 2.5
+  assert math.isclose(stats['p90_sec'], 3.7)
+
+
+def test_time_steps_runs_burn_in_then_logs_every_10_steps():
+  calls, lines = [], []
+  durations, stats = benchmark.time_steps(lambda: calls.append(1), 25, 5,
+                                          'Forward', log=lines.append)
+  assert len(calls) == 30 and len(durations) == 25
+  steps = [int(m.group(1)) for m in
+           (re.search(r': step (\d+), duration = \d+\.\d{3}$', l)
+            for l in lines) if m]
+  assert steps == [0, 10, 20]
+  # The book's final line, once, after the loop (seed 000 printed it per step).
+  finals = [l for l in lines if 'across' in l]
+  assert len(finals) == 1 and lines[-1] == finals[0]
+  assert re.search(r': Forward across 25 steps, \d+\.\d{3} \+/- \d+\.\d{3} '
+                   r'sec / batch$', finals[0])
+  assert stats['mean_sec'] == pytest.approx(np.mean(durations))
+
+
+def test_count_flops_by_hand(graph):
+  x = tf.zeros([1, 8, 8, 3])
+  tf.nn.conv2d(x, tf.zeros([3, 3, 3, 4]), 1, 'SAME')    # 2*8*8*4*(3*3*3)
+  tf.matmul(tf.zeros([5, 7]), tf.zeros([7, 3]))          # 2*5*3*7
+  tf.matmul(tf.zeros([7, 5]), tf.zeros([7, 3]), transpose_a=True)
+  assert benchmark.count_flops(graph) == (13824 + 210 + 210, 0)
+
+
+def _flops_from_the_table(units, size=224, classes=1000):
+  """Counts multiply-adds layer by layer from the architecture alone."""
+  h = math.ceil(size / 2)
+  macs = h * h * 64 * 7 * 7 * 3                       # conv1, stride 2
+  h, cin = math.ceil(h / 2), 64                       # pool1, stride 2
+  for base, n, stride in zip((64, 128, 256, 512), units, (2, 2, 2, 1)):
+    depth = 4 * base
+    for i in range(n):
+      s = stride if i == n - 1 else 1                 # last unit strides
+      out = math.ceil(h / s)
+      if cin != depth:
+        macs += out * out * depth * cin               # projection shortcut
+      macs += h * h * base * cin                      # conv1 1x1
+      macs += out * out * base * 9 * base             # conv2 3x3
+      macs += out * out * depth * base                # conv3 1x1
+      h, cin = out, depth
+  return 2 * (macs + cin * classes)                   # + logits
+
+
+@pytest.mark.parametrize('model,units', [('resnet_v2_50', (3, 4, 6, 3)),
+                                         ('resnet_v2_101', (3, 4, 23, 3))])
+def test_network_flops_match_a_count_from_the_table(graph, model, units):
+  config = benchmark.Config(model=model, batch_size=1)
+  benchmark.build_graph(config)
+  flops, skipped = benchmark.count_flops(graph)
+  assert skipped == 0
+  assert flops == _flops_from_the_table(units)
+
+
+def _run(capsys, argv):
+  code = time_forward.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def test_default_protocol_is_the_books():
+  config = benchmark.Config()
+  assert (config.model, config.batch_size, config.image_size,
+          config.num_batches, config.num_burn_in, config.mode) == (
+              'resnet_v2_152', 32, 224, 100, 10, 'forward')
+  args = time_forward.parse_args([])
+  assert (args.model, args.batch_size, args.num_batches) == (
+      'resnet_v2_152', 32, 100)
+
+
+def test_output_and_json(capsys, tmp_path):
+  path = tmp_path / 'result.json'
+  code, out, _ = _run(capsys, TINY + ['--json', str(path)])
+  assert code == 0
+  assert re.search(r'^\S+ \S+: step 0, duration = \d+\.\d{3}$', out, re.M)
+  assert re.search(r'^\S+ \S+: Forward across 3 steps, \d+\.\d{3} \+/- '
+                   r'\d+\.\d{3} sec / batch$', out, re.M)
+  assert 'images/sec' in out and 'GFLOP/s' in out and 'peak host memory' in out
+  result = json.loads(path.read_text())
+  assert REQUIRED_KEYS <= set(result)
+  assert (result['model'], result['batch_size'], result['image_size'],
+          result['num_batches'], result['precision'], result['mode']) == (
+              'resnet_v2_50', 2, 64, 3, 'fp32', 'forward')
+  assert len(result['durations_sec']) == 3
+  assert result['mean_sec'] == pytest.approx(np.mean(result['durations_sec']))
+  assert result['images_per_sec'] == pytest.approx(2 / result['mean_sec'])
+  assert result['tensorflow_version'] == tf.__version__
+  assert result['peak_host_memory_bytes'] > 0
+  assert not [p for p in os.listdir(tmp_path) if p.endswith('.tmp')]
+
+
+def test_forward_backward_counts_about_three_forwards(capsys, tmp_path):
+  results = {}
+  for mode in ('forward', 'forward-backward'):
+    path = tmp_path / (mode + '.json')
+    code, out, _ = _run(capsys, TINY + ['--mode', mode, '--json', str(path)])
+    assert code == 0
+    results[mode] = json.loads(path.read_text())
+  assert 'Forward-backward across 3 steps' in out
+  ratio = (results['forward-backward']['gflops_per_batch'] /
+           results['forward']['gflops_per_batch'])
+  # Backward = input grads + filter grads (each ~ a forward), less conv1's
+  # input gradient, which is not needed.
+  assert 2.5 < ratio <= 3.0
+
+
+def test_bf16_runs(capsys):
+  code, out, _ = _run(capsys, TINY + ['--precision', 'bf16'])
+  assert code == 0 and 'forward bf16' in out
+
+
+@pytest.mark.parametrize('flags,message', [
+    (['--batch_size', '0'], '--batch_size must be > 0, got 0'),
+    (['--num_batches', '-1'], '--num_batches must be > 0'),
+    (['--num_burn_in', '-1'], '--num_burn_in must be >= 0'),
+    (['--image_size', '16'], '--image_size 16 is too small'),
+    (['--model', 'resnet_v2_18x'], "--model: Unknown network 'resnet_v2_18x'"),
+    (['--json', '/nonexistent-dir/r.json'], 'does not exist'),
+    (['--checkpoint', '/nonexistent/model.ckpt'], '--checkpoint: No '
+                                                   'checkpoint at'),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, flags, message):
+  code, out, err = _run(capsys, TINY + flags)
+  assert code == 2
+  assert err.count('\n') == 1 and message in err
+  assert err.startswith('time_forward.py: error: ')
+  assert 'across' not in out
+
+
+def test_json_path_that_is_a_directory(capsys, tmp_path):
+  code, _, err = _run(capsys, TINY + ['--json', str(tmp_path)])
+  assert code == 2 and 'is a directory' in err
+
+
+def test_failed_run_leaves_an_earlier_json_intact(capsys, tmp_path):
+  path = tmp_path / 'result.json'
+  path.write_text('{"earlier": true}\n')
+  code, _, _ = _run(capsys, TINY + ['--json', str(path), '--checkpoint',
+                                    str(tmp_path / 'missing.ckpt')])
+  assert code == 2
+  assert json.loads(path.read_text()) == {'earlier': True}
+
+
+def test_checkpoint_weights_are_restored(capsys, tmp_path):
+  import refnets  # pylint: disable=g-import-not-at-top
+  prefix, _ = refnets.save_reference_checkpoint(
+      tmp_path / 'model.ckpt', 'resnet_v2_50', 1000, image_size=64)
+  path = tmp_path / 'r.json'
+  code, _, err = _run(capsys, TINY + ['--checkpoint', prefix,
+                                      '--json', str(path)])
+  assert code == 0, err
+  assert json.loads(path.read_text())['restored_checkpoint'] == prefix
+  code, _, err = _run(capsys, TINY + ['--checkpoint', prefix,
+                                      '--num_classes', '10'])
+  assert code == 2
+  assert 'shape mismatch' in err and 'the checkpoint has 1000 classes' in err

@@ -34,6 +34,8 @@ from resnet_v2_slim.nets_factory import get_network_fn
 from resnet_v2_slim.nets_factory import network_names
 from resnet_v2_slim.resnet_utils import Block
 from resnet_v2_slim.resnet_utils import resnet_arg_scope
+from resnet_v2_slim.resnet_v2 import resnet_v2_18
+from resnet_v2_slim.resnet_v2 import resnet_v2_34
 from resnet_v2_slim.resnet_v2 import resnet_v2_50
 from resnet_v2_slim.resnet_v2 import resnet_v2_101
 from resnet_v2_slim.resnet_v2 import resnet_v2_152

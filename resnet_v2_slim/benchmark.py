@@ -156,40 +156,49 @@ def _static(shape):
   return dims
 
 
+def op_flops(op):
+  """FLOPs of one convolution or matmul op (2 per multiply-add).
+
+  Convolution backprop ops count like the forward convolution they mirror.
+
+  Returns:
+    The FLOP count; 0 for other op types; None if a shape is not static.
+  """
+  if op.type in CONV_OPS:
+    if op.type == 'Conv2D':
+      kernel, out = op.inputs[1], op.outputs[0]
+    elif op.type == 'Conv2DBackpropInput':   # out is the input gradient
+      kernel, out = op.inputs[1], op.inputs[2]
+    else:                                     # Conv2DBackpropFilter
+      kernel, out = op.outputs[0], op.inputs[2]
+    kernel_dims, out_dims = _static(kernel.shape), _static(out.shape)
+    if kernel_dims is None or out_dims is None:
+      return None
+    kh, kw, cin, _ = kernel_dims
+    return 2 * int(np.prod(out_dims)) * kh * kw * cin
+  if op.type in MATMUL_OPS:
+    a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
+    if a is None or out is None:
+      return None
+    transpose_a = (op.get_attr('transpose_a') if op.type == 'MatMul'
+                   else op.get_attr('adj_x'))
+    return 2 * int(np.prod(out)) * (a[-2] if transpose_a else a[-1])
+  return 0
+
+
 def count_flops(graph):
   """FLOPs of one run of ``graph``: convolutions and matmuls, 2 per MAC.
 
-  Convolution backprop ops count like the forward convolution they mirror.
-  Ops with unknown static shapes are skipped (and counted in the result).
-
   Returns:
-    ``(flops, skipped_ops)``.
+    ``(flops, skipped_ops)``: ops with unknown static shapes are skipped.
   """
   flops, skipped = 0, 0
   for op in graph.get_operations():
-    if op.type in CONV_OPS:
-      if op.type == 'Conv2D':
-        image, kernel, out = op.inputs[0], op.inputs[1], op.outputs[0]
-      elif op.type == 'Conv2DBackpropInput':   # out is the input gradient
-        image, kernel, out = op.outputs[0], op.inputs[1], op.inputs[2]
-      else:                                     # Conv2DBackpropFilter
-        image, kernel, out = op.inputs[0], op.outputs[0], op.inputs[2]
-      kernel_dims, out_dims = _static(kernel.shape), _static(out.shape)
-      del image
-      if kernel_dims is None or out_dims is None:
-        skipped += 1
-        continue
-      kh, kw, cin, _ = kernel_dims
-      flops += 2 * int(np.prod(out_dims)) * kh * kw * cin
-    elif op.type in MATMUL_OPS:
-      a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
-      if a is None or out is None:
-        skipped += 1
-        continue
-      transpose_a = (op.get_attr('transpose_a') if op.type == 'MatMul'
-                     else op.get_attr('adj_x'))
-      k = a[-2] if transpose_a else a[-1]
-      flops += 2 * int(np.prod(out)) * k
+    count = op_flops(op)
+    if count is None:
+      skipped += 1
+    else:
+      flops += count
   return flops, skipped
 
 
@@ -292,17 +301,20 @@ def run(config, log=print):
     target, info_string = build_graph(config)
     flops, _ = count_flops(graph)
     init = tf.global_variables_initializer()
-    restored, saver = None, None
+    restored, restore_fn = None, None
     if config.checkpoint:
       try:
-        restored, saver = checkpoint.restorer(config.checkpoint)
+        restored, restore_fn = checkpoint.restorer(config.checkpoint)
       except checkpoint.CheckpointError as exc:
         raise BenchmarkError('--checkpoint: %s' % exc) from None
   graph.finalize()  # the timed loop must not grow the graph
   with tf.Session(graph=graph) as sess:
     sess.run(init)
-    if saver:
-      saver.restore(sess, restored.path)
+    if restore_fn:
+      try:
+        restore_fn(sess)
+      except checkpoint.CheckpointError as exc:
+        raise BenchmarkError('--checkpoint: %s' % exc) from None
     try:
       sess.run(target)  # first step: surfaces missing kernels before timing
     except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 _SHARD_SUFFIX = re.compile(r'\.data-\d{5}-of-\d{5}$')
 _UNIT = re.compile(r'^(?P<scope>.+)/block(?P<block>\d+)/unit_(?P<unit>\d+)/'
-                   r'bottleneck_v2/')
+                   r'(?P<kind>bottleneck|basic)_v2/')
 # Training-only variables that are never model weights.
 _NOT_MODEL = re.compile(r'(^|/)(global_step|beta1_power|beta2_power)$|'
                         r'/(Momentum|Adam|Adam_1|RMSProp|RMSProp_1|'
@@ -160,7 +160,8 @@ def describe(path):
   Returns:
     dict with path, format, model (e.g. 'resnet_v2_50', or None for a
     non-standard depth), scope (the variable prefix, e.g. 'resnet_v2_50'),
-    units_per_block, num_classes (None without logits), num_variables,
+    units_per_block, unit ('bottleneck' or 'basic'), use_shortcut (False
+    for a plain twin), num_classes (None without logits), num_variables,
     num_parameters (model variables only).
 
   Raises:
@@ -168,11 +169,12 @@ def describe(path):
   """
   prefix = resolve(path)
   variables = list_variables(prefix)
-  units, scopes = {}, set()
+  units, scopes, families = {}, set(), set()
   for name in variables:
     match = _UNIT.match(name)
     if match:
       scopes.add(match.group('scope'))
+      families.add(match.group('kind'))
       block = int(match.group('block'))
       units[block] = max(units.get(block, 0), int(match.group('unit')))
   if not scopes:
@@ -181,7 +183,8 @@ def describe(path):
             else 'not a ResNet V2 checkpoint')
     example = next(iter(variables), '(no variables)')
     raise CheckpointError(
-        '%s is %s: it has no <scope>/blockN/unit_M/bottleneck_v2/ variables '
+        '%s is %s: it has no <scope>/blockN/unit_M/bottleneck_v2/ (or '
+        'basic_v2/) variables '
         '(top-level scopes: %s; e.g. %s). Use a ResNet V2 checkpoint, or the '
         'code of the network it was saved from.'
         % (prefix, kind, ', '.join(_top_scopes(variables)), example))
@@ -191,8 +194,10 @@ def describe(path):
                           % (prefix, ', '.join(sorted(scopes))))
   scope = scopes.pop()
   units_per_block = tuple(units[b] for b in sorted(units))
-  model = next((name for name, table in resnet_v2.BOTTLENECK_UNITS.items()
-                if table == units_per_block), None)
+  family = 'bottleneck' if 'bottleneck' in families else 'basic'
+  model = next((name for name, units in
+                resnet_v2.FAMILIES[family][0].items()
+                if units == units_per_block), None)
   logits = variables.get(scope + '/logits/weights')
   model_names = [n for n in variables if not _NOT_MODEL.search(n)]
   num_parameters = 0
@@ -207,6 +212,8 @@ def describe(path):
       'model': model,
       'scope': scope,
       'units_per_block': list(units_per_block),
+      'unit': family,
+      'use_shortcut': any('/shortcut/' in n for n in variables),
       'num_classes': logits[0][-1] if logits else None,
       'num_variables': len(variables),
       'num_parameters': num_parameters,
@@ -253,7 +260,17 @@ def _in_scope(name, scope):
   return name == scope or name.startswith(scope.rstrip('/') + '/')
 
 
-def _hints(report, graph_scope, ckpt_scope, ckpt_names):
+def _network_scope(names):
+  """The scope of the first ResNet V2 unit among variable ``names``."""
+  for name in names:
+    match = _UNIT.match(name)
+    if match:
+      return match.group('scope')
+  return None
+
+
+def _hints(report, graph_scope, ckpt_scope, to_ckpt, ckpt_names):
+  """Likely causes of a mismatch, each checked against the names."""
   hints = []
   logits = [m for m in report.mismatched if '/logits/' in m[0]]
   if logits:
@@ -266,17 +283,23 @@ def _hints(report, graph_scope, ckpt_scope, ckpt_names):
            % (ckpt_classes, ' (index 0 is "background")'
               if ckpt_classes == 1001 else ''),
            graph_scope + '/logits'))
-  if any(n.endswith('/biases') and '/logits/' not in n
-         for n in report.missing) and any('/BatchNorm/' in n
-                                           for n in ckpt_names):
+  if not report.missing:
+    return hints
+  actual_scope = _network_scope(report.missing)
+  if not report.restored and actual_scope and actual_scope != ckpt_scope:
+    hints.append('the graph\'s network lives under %r but the checkpoint\'s '
+                 'under %r: pass scope=%r so names are mapped.'
+                 % (actual_scope, ckpt_scope, actual_scope))
+    return hints
+  if any(n.endswith('/biases') and '/logits/' not in n and
+         to_ckpt(n)[:-len('biases')] + 'BatchNorm/beta' in ckpt_names
+         for n in report.missing):
     hints.append('the graph has convolution biases where the checkpoint has '
                  'BatchNorm: build the network inside '
                  'slim.arg_scope(resnet_v2.resnet_arg_scope()).')
-  if report.missing and not report.restored and graph_scope != ckpt_scope:
-    hints.append('the graph\'s variables live under %r but the '
-                 'checkpoint\'s under %r: pass scope=%r so names are mapped.'
-                 % (graph_scope, ckpt_scope, graph_scope))
-  elif report.missing and any('/block' in n for n in report.missing):
+  units = {m.group(0) for m in map(_UNIT.match, map(to_ckpt, report.missing))
+           if m}
+  if any(not any(c.startswith(u) for c in ckpt_names) for u in units):
     hints.append('the graph has units the checkpoint lacks: build the model '
                  'the checkpoint holds (see describe(path)["model"]).')
   return hints
@@ -306,6 +329,11 @@ def compare(path, *, variables=None, scope=None, exclude_scopes=()):
     variables = tf.model_variables() or tf.global_variables()
   report = RestoreReport(path=prefix, format=info['format'])
   graph_scope = scope.rstrip('/') if scope else ckpt_scope
+
+  def to_ckpt(name):
+    return (ckpt_scope + name[len(graph_scope):]
+            if _in_scope(name, graph_scope) else name)
+
   var_list, used = {}, set()
   for var in variables:
     name = var.op.name
@@ -314,8 +342,7 @@ def compare(path, *, variables=None, scope=None, exclude_scopes=()):
       continue
     if scope and not _in_scope(name, graph_scope):
       continue
-    ckpt_name = (ckpt_scope + name[len(graph_scope):]
-                 if _in_scope(name, graph_scope) else name)
+    ckpt_name = to_ckpt(name)
     if ckpt_name not in ckpt:
       report.missing.append(name)
       continue
@@ -326,12 +353,11 @@ def compare(path, *, variables=None, scope=None, exclude_scopes=()):
       continue
     report.restored.append(name)
     var_list[ckpt_name] = var
-  excluded_ckpt = {ckpt_scope + n[len(graph_scope):] for n in report.excluded
-                   if _in_scope(n, graph_scope)}
+  excluded_ckpt = {to_ckpt(n) for n in report.excluded}
   report.unexpected = [n for n in ckpt if _in_scope(n, ckpt_scope) and
                        n not in used and n not in excluded_ckpt and
                        not _NOT_MODEL.search(n)]
-  report.hints = _hints(report, graph_scope, ckpt_scope, list(ckpt))
+  report.hints = _hints(report, graph_scope, ckpt_scope, to_ckpt, set(ckpt))
   return report, var_list
 
 
@@ -346,7 +372,8 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
     path, scope, exclude_scopes, strict, variables: as for ``restore``.
 
   Returns:
-    ``(report, saver)``; ``saver.restore(sess, report.path)`` restores.
+    ``(report, restore_fn)``; ``restore_fn(sess)`` restores, raising
+    ``CheckpointError`` if the data turns out truncated or corrupt.
 
   Raises:
     CheckpointError, CheckpointMismatchError: as for ``restore``.
@@ -359,7 +386,24 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
   if not var_list:
     raise CheckpointMismatchError(
         'Nothing to restore.\n' + report.summary(), report)
-  return report, tf.train.Saver(var_list=var_list)
+  saver = tf.train.Saver(var_list=var_list)
+
+  def restore_fn(sess):
+    try:
+      # Outside its graph (eager on, as in TF2 by default) the Saver would
+      # take its eager path and fail on graph tensors.
+      with sess.graph.as_default():
+        saver.restore(sess, report.path)
+    except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
+            tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as exc:
+      raise CheckpointError(
+          'Cannot restore from %s: its data is truncated or corrupt (%s: '
+          '%s). Download or copy the checkpoint again.'
+          % (report.path, type(exc).__name__,
+             exc.message.strip().splitlines()[0][:200])) from None
+    logger.info('Restored %d variables from %s', len(report.restored),
+                report.path)
+  return report, restore_fn
 
 
 def restore(sess, path, *, scope=None, exclude_scopes=(), strict=True,
@@ -379,16 +423,15 @@ def restore(sess, path, *, scope=None, exclude_scopes=(), strict=True,
     The ``RestoreReport``.
 
   Raises:
-    CheckpointError: unusable path.
+    CheckpointError: unusable path, or truncated/corrupt data.
     CheckpointMismatchError: with ``strict``, on missing or mismatched
       variables; the message lists them and the likely cause. The session is
       untouched then.
   """
-  report, saver = restorer(path, scope=scope, exclude_scopes=exclude_scopes,
-                           strict=strict, variables=variables)
-  saver.restore(sess, report.path)
-  logger.info('Restored %d variables from %s', len(report.restored),
-              report.path)
+  report, restore_fn = restorer(path, scope=scope,
+                                exclude_scopes=exclude_scopes, strict=strict,
+                                variables=variables)
+  restore_fn(sess)
   return report
 
 

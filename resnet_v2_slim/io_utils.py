@@ -42,6 +42,29 @@ def check_writable(path, what='output file'):
   return path
 
 
+def check_writable_dir(path, what='output folder'):
+  """Raises OutputPathError unless a folder can be (re)placed at ``path``.
+
+  Args:
+    path: the folder that will be written (replaced if it exists).
+    what: how to name it in the message.
+
+  Returns:
+    The absolute path.
+  """
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise OutputPathError('%s %s exists and is not a folder.' % (what, path))
+  parent = os.path.dirname(path)
+  if not os.path.isdir(parent):
+    raise OutputPathError('%s %s: folder %s does not exist; create it first.'
+                          % (what, path, parent))
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise OutputPathError('%s %s: folder %s is not writable.'
+                          % (what, path, parent))
+  return path
+
+
 def atomic_write_bytes(path, data):
   """Writes ``data`` to ``path`` via a temporary file and an atomic rename."""
   path = os.path.abspath(path)

@@ -19,6 +19,8 @@ from resnet_v2_slim import resnet_v2
 slim = resnet_utils.slim
 
 networks_map = {
+    'resnet_v2_18': resnet_v2.resnet_v2_18,
+    'resnet_v2_34': resnet_v2.resnet_v2_34,
     'resnet_v2_50': resnet_v2.resnet_v2_50,
     'resnet_v2_101': resnet_v2.resnet_v2_101,
     'resnet_v2_152': resnet_v2.resnet_v2_152,

@@ -41,9 +41,10 @@ tf = resnet_utils.tf
 slim = resnet_utils.slim
 
 __all__ = [
-    'Block', 'bottleneck', 'resnet_v2', 'resnet_v2_block', 'resnet_arg_scope',
-    'resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200',
-    'BOTTLENECK_UNITS', 'default_image_size',
+    'Block', 'bottleneck', 'basic', 'resnet_v2', 'resnet_v2_block',
+    'resnet_arg_scope', 'resnet_v2_18', 'resnet_v2_34', 'resnet_v2_50',
+    'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200', 'BOTTLENECK_UNITS',
+    'BASIC_UNITS', 'default_image_size',
 ]
 
 default_image_size = 224
@@ -56,9 +57,30 @@ BOTTLENECK_UNITS = {
     'resnet_v2_152': (3, 8, 36, 3),
     'resnet_v2_200': (3, 24, 36, 3),
 }
+# Units per block of the basic-unit networks (two 3x3 convolutions a unit).
+BASIC_UNITS = {
+    'resnet_v2_18': (2, 2, 2, 2),
+    'resnet_v2_34': (3, 4, 6, 3),
+}
 BLOCK_BASE_DEPTHS = (64, 128, 256, 512)
 BLOCK_STRIDES = (2, 2, 2, 1)
 ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
+
+
+def _shortcut(inputs, preact, depth, stride, use_shortcut, data_format):
+  """The unit's shortcut: identity (subsampled) or a 1x1 projection.
+
+  The identity takes the raw input, so the path from unit to unit stays
+  free of any nonlinearity (the point of the V2 design); a projection is
+  needed only when the depth changes, and reads ``preact`` like the
+  residual branch. Returns None when ``use_shortcut`` is False.
+  """
+  if not use_shortcut:
+    return None
+  if inputs.get_shape()[resnet_utils.channel_axis(data_format)] == depth:
+    return subsample(inputs, stride, 'shortcut')
+  return slim.conv2d(preact, depth, [1, 1], stride=stride, normalizer_fn=None,
+                     activation_fn=None, scope='shortcut')
 
 
 @slim.add_arg_scope
@@ -96,15 +118,9 @@ def bottleneck(inputs, depth, depth_bottleneck, stride,
       depth_bottleneck, 'bottleneck depth_bottleneck')
   stride = resnet_utils.check_positive_int(stride, 'bottleneck stride')
   with tf.variable_scope(scope, 'bottleneck_v2', [inputs]) as sc:
-    depth_in = inputs.get_shape()[resnet_utils.channel_axis(data_format)]
     preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
-    shortcut = None
-    if use_shortcut and depth == depth_in:
-      shortcut = subsample(inputs, stride, 'shortcut')
-    elif use_shortcut:
-      shortcut = slim.conv2d(preact, depth, [1, 1], stride=stride,
-                             normalizer_fn=None, activation_fn=None,
-                             scope='shortcut')
+    shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
+                         data_format)
     residual = slim.conv2d(preact, depth_bottleneck, [1, 1], stride=1,
                            scope='conv1')
     residual = conv2d_same(residual, depth_bottleneck, 3, stride, rate=rate,
@@ -118,6 +134,50 @@ def bottleneck(inputs, depth, depth_bottleneck, stride,
 
 
 bottleneck.unit_arg_names = resnet_utils.DEFAULT_UNIT_ARG_NAMES
+
+
+@slim.add_arg_scope
+def basic(inputs, depth, stride, outputs_collections=None, scope=None, *,
+          rate=1, use_shortcut=True, data_format='NHWC'):
+  """The pre-activation basic unit of ResNet-18/34: BN-ReLU, 3x3, 3x3.
+
+  Same pattern as ``bottleneck`` with two 3x3 convolutions of ``depth``
+  channels (the first strided, followed by BN-ReLU from the arg_scope).
+  Block args are ``(depth, stride)`` tuples or dicts.
+
+  Args:
+    inputs: a 4-D tensor.
+    depth: output channels of both convolutions.
+    stride: the unit's stride (applied in ``conv1`` and the shortcut).
+    outputs_collections: collection to add the unit's output to.
+    scope: optional variable scope (default ``basic_v2``).
+    rate: atrous rate of both convolutions.
+    use_shortcut: False drops the shortcut (the plain twin).
+    data_format: 'NHWC' or 'NCHW'.
+
+  Returns:
+    The unit's output tensor.
+
+  Raises:
+    ValueError: on a non-positive depth, stride or rate.
+  """
+  depth = resnet_utils.check_positive_int(depth, 'basic depth')
+  stride = resnet_utils.check_positive_int(stride, 'basic stride')
+  with tf.variable_scope(scope, 'basic_v2', [inputs]) as sc:
+    preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
+    shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
+                         data_format)
+    residual = conv2d_same(preact, depth, 3, stride, rate=rate,
+                           data_format=data_format, scope='conv1')
+    residual = slim.conv2d(residual, depth, [3, 3], stride=1, rate=rate,
+                           normalizer_fn=None, activation_fn=None,
+                           scope='conv2')
+    output = residual if shortcut is None else shortcut + residual
+    return slim.utils.collect_named_outputs(outputs_collections, sc.name,
+                                            output)
+
+
+basic.unit_arg_names = ('depth', 'stride')
 
 
 def _check_inputs(inputs, data_format):
@@ -286,6 +346,12 @@ def resnet_v2_block(scope, base_depth, num_units, stride):
                [unit] * (num_units - 1) + [dict(unit, stride=stride)])
 
 
+def _check_units(units_per_block):
+  if len(units_per_block) != len(BLOCK_BASE_DEPTHS):
+    raise ValueError('units_per_block must have %d entries (one per block), '
+                     'got %r.' % (len(BLOCK_BASE_DEPTHS), units_per_block))
+
+
 def bottleneck_blocks(units_per_block):
   """The four blocks of a bottleneck ResNet V2 with the given unit counts.
 
@@ -295,23 +361,52 @@ def bottleneck_blocks(units_per_block):
   Returns:
     A list of four ``Block``.
   """
-  if len(units_per_block) != len(BLOCK_BASE_DEPTHS):
-    raise ValueError('units_per_block must have %d entries (one per block), '
-                     'got %r.' % (len(BLOCK_BASE_DEPTHS), units_per_block))
+  _check_units(units_per_block)
   return [resnet_v2_block('block%d' % (i + 1), base_depth=depth,
                           num_units=units, stride=stride)
           for i, (depth, units, stride) in enumerate(
               zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))]
 
 
-def _network(name, units_per_block):
-  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of the table."""
-  layers = 3 * sum(units_per_block) + 2
+def basic_blocks(units_per_block):
+  """The four blocks of a basic-unit ResNet V2 (ResNet-18/34 style).
+
+  Widths 64-128-256-512; like the bottleneck nets, the last unit of blocks
+  1-3 strides, so feature map sizes match theirs block for block.
+
+  Args:
+    units_per_block: four positive integers, e.g. ``(2, 2, 2, 2)``.
+
+  Returns:
+    A list of four ``Block`` of ``basic`` units.
+  """
+  _check_units(units_per_block)
+  blocks = []
+  for i, (depth, units, stride) in enumerate(
+      zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES)):
+    units = resnet_utils.check_positive_int(units, 'num_units')
+    blocks.append(Block('block%d' % (i + 1), basic,
+                        [(depth, 1)] * (units - 1) + [(depth, stride)]))
+  return blocks
+
+
+# Each family: (units table, blocks builder, convolutions per unit).
+FAMILIES = {
+    'bottleneck': (BOTTLENECK_UNITS, bottleneck_blocks, 3),
+    'basic': (BASIC_UNITS, basic_blocks, 2),
+}
+
+
+def _network(name, family):
+  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of a table."""
+  table, blocks_fn, convs_per_unit = FAMILIES[family]
+  units_per_block = table[name]
+  layers = convs_per_unit * sum(units_per_block) + 2
 
   def network(inputs, num_classes=None, global_pool=True, reuse=None,
               scope=name, *, is_training=None, output_stride=None,
               spatial_squeeze=False, use_shortcut=True, data_format='NHWC'):
-    return resnet_v2(inputs, bottleneck_blocks(units_per_block), num_classes,
+    return resnet_v2(inputs, blocks_fn(units_per_block), num_classes,
                      global_pool, include_root_block=True, reuse=reuse,
                      scope=scope, is_training=is_training,
                      output_stride=output_stride,
@@ -320,15 +415,18 @@ def _network(name, units_per_block):
 
   network.__name__ = network.__qualname__ = name
   network.__doc__ = (
-      'ResNet-%d V2 (%s units per block). See `resnet_v2` for the arguments '
-      'and return values; `scope` defaults to %r.'
-      % (layers, '-'.join(map(str, units_per_block)), name))
+      'ResNet-%d V2, %s units (%s per block). See `resnet_v2` for the '
+      'arguments and return values; `scope` defaults to %r.'
+      % (layers, family, '-'.join(map(str, units_per_block)), name))
   network.default_image_size = default_image_size
   network.units_per_block = tuple(units_per_block)
+  network.family = family
   return network
 
 
-resnet_v2_50 = _network('resnet_v2_50', BOTTLENECK_UNITS['resnet_v2_50'])
-resnet_v2_101 = _network('resnet_v2_101', BOTTLENECK_UNITS['resnet_v2_101'])
-resnet_v2_152 = _network('resnet_v2_152', BOTTLENECK_UNITS['resnet_v2_152'])
-resnet_v2_200 = _network('resnet_v2_200', BOTTLENECK_UNITS['resnet_v2_200'])
+resnet_v2_18 = _network('resnet_v2_18', 'basic')
+resnet_v2_34 = _network('resnet_v2_34', 'basic')
+resnet_v2_50 = _network('resnet_v2_50', 'bottleneck')
+resnet_v2_101 = _network('resnet_v2_101', 'bottleneck')
+resnet_v2_152 = _network('resnet_v2_152', 'bottleneck')
+resnet_v2_200 = _network('resnet_v2_200', 'bottleneck')

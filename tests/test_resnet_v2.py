@@ -314,10 +314,10 @@ def test_registry_builds_inference_networks(graph):
 
 
 def test_registry_unknown_name_lists_valid_ones():
-  with pytest.raises(ValueError, match=r"Unknown network 'resnet_v2_34'.*"
-                     r'resnet_v2_50, resnet_v2_101, resnet_v2_152, '
-                     r'resnet_v2_200'):
-    nets_factory.get_network_fn('resnet_v2_34', 10)
+  with pytest.raises(ValueError, match=r"Unknown network 'resnet_v2_42'.*"
+                     r'resnet_v2_18, resnet_v2_34, resnet_v2_50, '
+                     r'resnet_v2_101, resnet_v2_152, resnet_v2_200'):
+    nets_factory.get_network_fn('resnet_v2_42', 10)
 
 
 # --- bad input ------------------------------------------------------------

@@ -1,0 +1,115 @@
+"""Classifies image files with a slim ResNet V2 checkpoint.
+
+Builds one inference graph (decode -> preprocess -> network -> softmax),
+restores the checkpoint once (after checking it fits) and classifies files
+one by one. Model, classes, preprocessing and size default to what the
+published slim ResNet V2 checkpoints need: read from the checkpoint, and
+Inception preprocessing at 299x299.
+
+Typical use::
+
+    from resnet_v2_slim.classifier import Classifier
+
+    with Classifier('resnet_v2_50.ckpt') as clf:
+      for hit in clf.classify('cat.jpg', top_k=5):
+        print(hit['probability'], hit['label'])
+"""
+
+import numpy as np
+
+from resnet_v2_slim import export
+from resnet_v2_slim import checkpoint
+from resnet_v2_slim import labels as labels_lib
+from resnet_v2_slim import nets_factory
+from resnet_v2_slim import preprocessing
+from resnet_v2_slim import resnet_utils
+
+tf = resnet_utils.tf
+
+
+class ImageError(ValueError):
+  """An image file that cannot be read or decoded."""
+
+
+class Classifier:
+  """A restored network that classifies image files.
+
+  Args:
+    checkpoint_path: anything ``checkpoint.resolve`` accepts.
+    model: network name, or 'auto' (from the checkpoint).
+    num_classes: class count, or 'auto' (from the checkpoint). A number that
+      disagrees with the checkpoint fails with the restore report.
+    preprocessing_method: 'inception' (default) or 'vgg'.
+    image_size: network input size (default 299).
+    labels_file: optional names file, one per line.
+
+  Raises:
+    CheckpointError: unusable or mismatching checkpoint.
+    LabelsError: labels that do not fit the classes.
+    ValueError: unknown model or preprocessing.
+  """
+
+  def __init__(self, checkpoint_path, *, model='auto', num_classes='auto',
+               preprocessing_method=preprocessing.DEFAULT_METHOD,
+               image_size=preprocessing.DEFAULT_IMAGE_SIZE, labels_file=None):
+    self.model, self.num_classes, self.info = export.resolve_model(
+        checkpoint_path, model, num_classes)
+    self.labels = labels_lib.labels_for(self.num_classes, labels_file)
+    self.preprocessing = preprocessing_method
+    self.image_size = image_size
+    self._graph = tf.Graph()
+    with self._graph.as_default():
+      self._contents = tf.placeholder(tf.string, [], name='contents')
+      image = preprocessing.preprocess(
+          preprocessing.decode_image(self._contents), preprocessing_method,
+          image_size)
+      network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
+      logits, _ = network_fn(image[tf.newaxis], spatial_squeeze=True)
+      self._probabilities = tf.nn.softmax(logits)[0]
+      self.report, restore_fn = checkpoint.restorer(checkpoint_path)
+    self._graph.finalize()
+    self._sess = tf.Session(graph=self._graph)
+    try:
+      restore_fn(self._sess)
+    except checkpoint.CheckpointError:
+      self._sess.close()
+      raise
+
+  def close(self):
+    self._sess.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+  def probabilities(self, path):
+    """Class probabilities for one image file.
+
+    Raises:
+      ImageError: if the file cannot be read or is not a decodable image.
+    """
+    try:
+      with open(path, 'rb') as f:
+        contents = f.read()
+    except OSError as exc:
+      raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
+    try:
+      return self._sess.run(self._probabilities, {self._contents: contents})
+    except tf.errors.InvalidArgumentError as exc:
+      raise ImageError('%s is not a decodable image (JPEG, PNG, GIF or BMP): '
+                       '%s' % (path, exc.message.splitlines()[0][:120])
+                       ) from None
+
+  def classify(self, path, top_k=5):
+    """The ``top_k`` classes of one image file, most probable first.
+
+    Returns:
+      A list of ``{'index', 'label', 'probability'}`` dicts; ``index`` is
+      the network's output index (with 1001 classes, 0 is background).
+    """
+    probs = self.probabilities(path)
+    order = np.argsort(-probs, kind='stable')[:top_k]
+    return [{'index': int(i), 'label': self.labels[i],
+             'probability': float(probs[i])} for i in order]

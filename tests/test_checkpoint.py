@@ -1,0 +1,261 @@
+"""Legacy checkpoints: resolve, describe, restore, with reference-built files."""
+
+import logging
+import os
+import tarfile
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+from tf_slim.nets import resnet_v1 as ref_v1
+from tf_slim.nets import vgg as ref_vgg
+
+from resnet_v2_slim import checkpoint
+from resnet_v2_slim import resnet_v2
+import refnets
+
+V1 = tf.train.SaverDef.V1
+
+# (model, format, classes, scope) combinations saved from the reference net.
+CASES = {
+    'rn50_v1_1001': ('resnet_v2_50', 'V1', 1001, None),
+    'rn50_v2_1000': ('resnet_v2_50', 'V2', 1000, None),
+    'rn101_v1_1000': ('resnet_v2_101', 'V1', 1000, None),
+    'rn101_v2_1001': ('resnet_v2_101', 'V2', 1001, None),
+    'custom_scope': ('resnet_v2_50', 'V2', 1001, 'custom/resnet_v2_50'),
+}
+
+
+@pytest.fixture(scope='session')
+def saved(tmp_path_factory):
+  """case name -> (prefix, {variable name: value}), saved on first use."""
+  cache = {}
+
+  def get(case):
+    if case not in cache:
+      model, fmt, classes, scope = CASES[case]
+      folder = tmp_path_factory.mktemp(case)
+      cache[case] = refnets.save_reference_checkpoint(
+          folder / (model + '.ckpt'), model, classes, scope=scope,
+          write_version=V1 if fmt == 'V1' else None)
+    return cache[case]
+  return get
+
+
+# --- resolve --------------------------------------------------------------
+
+def test_resolve_accepts_every_way_of_naming_a_v2_checkpoint(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  folder = os.path.dirname(prefix)
+  data = [f for f in os.listdir(folder) if '.data-' in f][0]
+  for given in (prefix, prefix + '.index', os.path.join(folder, data),
+                prefix + '.meta', folder):
+    assert checkpoint.resolve(given) == prefix, given
+
+
+def test_resolve_v1_file_and_its_folder(saved):
+  prefix, _ = saved('rn50_v1_1001')
+  assert os.path.isfile(prefix) and not os.path.exists(prefix + '.index')
+  assert checkpoint.resolve(prefix) == prefix
+  assert checkpoint.checkpoint_format(prefix) == 'V1'
+
+
+def test_tar_archive_says_to_extract_it(saved, tmp_path):
+  prefix, _ = saved('rn50_v1_1001')
+  archive = tmp_path / 'resnet_v2_50_2017_04_14.tar.gz'
+  with tarfile.open(archive, 'w:gz') as tar:
+    tar.add(prefix, arcname='resnet_v2_50.ckpt')
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=r'is a tar archive.*tar -xzf.*resnet_v2_50\.ckpt'):
+    checkpoint.resolve(archive)
+
+
+def test_missing_and_empty_paths(tmp_path):
+  with pytest.raises(checkpoint.CheckpointError, match='No checkpoint at'):
+    checkpoint.resolve(tmp_path / 'nothing.ckpt')
+  with pytest.raises(checkpoint.CheckpointError,
+                     match='No checkpoint in directory'):
+    checkpoint.resolve(tmp_path)
+
+
+def test_corrupt_file_is_named(tmp_path):
+  path = tmp_path / 'model.ckpt'
+  path.write_bytes(os.urandom(4096))
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=r'Cannot read checkpoint .*model\.ckpt: it is '
+                     'corrupt, truncated or not a TensorFlow checkpoint'):
+    checkpoint.resolve(path)
+
+
+def test_truncated_index_and_truncated_data(saved, tmp_path):
+  prefix, _ = saved('rn50_v2_1000')
+  folder = os.path.dirname(prefix)
+  for name in os.listdir(folder):
+    if name.startswith('resnet_v2_50.ckpt.'):
+      data = open(os.path.join(folder, name), 'rb').read()
+      (tmp_path / name).write_bytes(data[:len(data) // 2] if '.data-' in name
+                                    else data)
+  copy = str(tmp_path / 'resnet_v2_50.ckpt')
+  with tf.Graph().as_default():
+    refnets.build('ours', 'resnet_v2_50',
+                  tf.placeholder(tf.float32, [1, 32, 32, 3]), 1000)
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointError,
+                         match='data is truncated or corrupt'):
+        checkpoint.restore(sess, copy)
+  index = tmp_path / 'resnet_v2_50.ckpt.index'
+  index.write_bytes(index.read_bytes()[:50])
+  with pytest.raises(checkpoint.CheckpointError, match='Cannot read'):
+    checkpoint.resolve(copy)
+
+
+# --- describe -------------------------------------------------------------
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_describe_detects_model_classes_scope_and_format(saved, case):
+  model, fmt, classes, scope = CASES[case]
+  prefix, values = saved(case)
+  info = checkpoint.describe(prefix)
+  assert (info['model'], info['format'], info['num_classes'],
+          info['scope']) == (model, fmt, classes, scope or model)
+  assert info['num_variables'] == len(values)
+  assert info['num_parameters'] == sum(v.size for v in values.values())
+
+
+def _save_other_net(path, build):
+  with tf.Graph().as_default():
+    build(tf.placeholder(tf.float32, [1, 32, 32, 3]))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return tf.train.Saver().save(sess, str(path), write_meta_graph=False)
+
+
+def test_other_networks_are_named(tmp_path):
+  v1 = _save_other_net(tmp_path / 'v1', lambda x: ref_v1.resnet_v1_50(x, 10))
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=r'is a ResNet V1 checkpoint.*resnet_v1_50'):
+    checkpoint.describe(v1)
+  vgg = _save_other_net(tmp_path / 'vgg', lambda x: ref_vgg.vgg_16(
+      tf.image.resize(x, [224, 224]), 10))
+  with pytest.raises(checkpoint.CheckpointError,
+                     match=r'not a ResNet V2 checkpoint.*vgg_16'):
+    checkpoint.describe(vgg)
+
+
+# --- restore --------------------------------------------------------------
+
+def _build(num_classes, model='resnet_v2_50', **kwargs):
+  images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+  return refnets.build('ours', model, images, num_classes, **kwargs)
+
+
+@pytest.mark.parametrize('case', ['rn50_v1_1001', 'rn101_v2_1001'])
+def test_restore_sets_every_variable(saved, case, caplog):
+  model, _, classes, _ = CASES[case]
+  prefix, values = saved(case)
+  with tf.Graph().as_default():
+    _build(classes, model)
+    with tf.Session() as sess, caplog.at_level(logging.INFO):
+      report = checkpoint.restore(sess, prefix)
+      got = {v.op.name: sess.run(v) for v in tf.global_variables()}
+  assert report.ok and not report.unexpected and not report.missing
+  assert len(report.restored) == len(values)
+  for name, value in values.items():
+    np.testing.assert_array_equal(got[name], value)
+  assert 'Restored %d variables from %s' % (len(values), prefix) in caplog.text
+
+
+def _uninitialized(sess):
+  return len(sess.run(tf.report_uninitialized_variables()))
+
+
+def test_1001_vs_1000_classes_explains_both_fixes(saved):
+  prefix, _ = saved('rn50_v1_1001')
+  with tf.Graph().as_default():
+    _build(1000)
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointMismatchError) as err:
+        checkpoint.restore(sess, prefix)
+      assert _uninitialized(sess) == len(tf.global_variables())  # untouched
+  message = str(err.value)
+  assert 'resnet_v2_50/logits/weights: [1, 1, 2048, 1000] vs [1, 1, 2048, ' \
+         '1001]' in message
+  assert 'num_classes=1001' in message and 'background' in message
+  assert "exclude_scopes=['resnet_v2_50/logits']" in message
+  assert err.value.report.mismatched and not err.value.report.missing
+
+
+def test_net_built_outside_the_arg_scope_is_explained(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  with tf.Graph().as_default():
+    resnet_v2.resnet_v2_50(tf.placeholder(tf.float32, [1, 32, 32, 3]), 1000,
+                           is_training=False)
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointMismatchError,
+                         match=r'conv1/biases(.|\n)*resnet_arg_scope'):
+        checkpoint.restore(sess, prefix)
+
+
+def test_extra_outer_scope_is_explained_then_mapped(saved):
+  prefix, values = saved('rn50_v2_1000')
+  with tf.Graph().as_default():
+    with tf.variable_scope('tower'):
+      _build(1000)
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointMismatchError,
+                         match="pass scope='tower/resnet_v2_50'"):
+        checkpoint.restore(sess, prefix)
+      report = checkpoint.restore(sess, prefix, scope='tower/resnet_v2_50')
+      assert len(report.restored) == len(values)
+      np.testing.assert_array_equal(
+          sess.run(tf.global_variables('tower/resnet_v2_50/logits/biases')[0]),
+          values['resnet_v2_50/logits/biases'])
+
+
+def test_checkpoint_saved_under_a_custom_scope(saved):
+  prefix, values = saved('custom_scope')
+  with tf.Graph().as_default():
+    _build(1001)
+    with tf.Session() as sess:
+      checkpoint.restore(sess, prefix, scope='resnet_v2_50')
+      got = sess.run(tf.global_variables('resnet_v2_50/postnorm/gamma')[0])
+  np.testing.assert_array_equal(got, values['custom/resnet_v2_50/postnorm/'
+                                            'gamma'])
+
+
+def test_wrong_depth_is_explained(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  with tf.Graph().as_default():
+    _build(1000, 'resnet_v2_101')
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointMismatchError,
+                         match='build the model the checkpoint holds'):
+        checkpoint.restore(sess, prefix, scope='resnet_v2_101')
+
+
+def test_warm_start_skips_only_the_logits(saved):
+  prefix, values = saved('rn50_v1_1001')
+  with tf.Graph().as_default():
+    _build(10)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      before = sess.run(tf.global_variables('resnet_v2_50/logits')[0])
+      report = checkpoint.warm_start(sess, prefix)
+      after = sess.run(tf.global_variables('resnet_v2_50/logits')[0])
+      gamma = sess.run(tf.global_variables('resnet_v2_50/postnorm/gamma')[0])
+  assert sorted(report.excluded) == ['resnet_v2_50/logits/biases',
+                                     'resnet_v2_50/logits/weights']
+  assert len(report.restored) == len(values) - 2 and not report.unexpected
+  np.testing.assert_array_equal(before, after)
+  np.testing.assert_array_equal(gamma, values['resnet_v2_50/postnorm/gamma'])
+
+
+def test_non_strict_restore_reports_features_only_graph(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  with tf.Graph().as_default():
+    _build(None)
+    with tf.Session() as sess:
+      report = checkpoint.restore(sess, prefix)
+  assert sorted(report.unexpected) == ['resnet_v2_50/logits/biases',
+                                       'resnet_v2_50/logits/weights']

@@ -1,0 +1,259 @@
+"""inspect_checkpoint.py, classify.py, export_inference_graph.py, preprocessing."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from PIL import Image
+
+from resnet_v2_slim import labels
+from resnet_v2_slim import preprocessing
+import refnets
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
+import classify  # noqa: E402  pylint: disable=wrong-import-position
+import export_inference_graph  # noqa: E402  pylint: disable=wrong-import-position
+import inspect_checkpoint  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(scope='module')
+def ckpt_1001(tmp_path_factory):
+  """A V1 1001-class resnet_v2_50 checkpoint, like the published ones."""
+  return refnets.save_reference_checkpoint(
+      tmp_path_factory.mktemp('published') / 'resnet_v2_50.ckpt',
+      'resnet_v2_50', 1001, write_version=tf.train.SaverDef.V1)
+
+
+@pytest.fixture(scope='module')
+def images(tmp_path_factory):
+  folder = tmp_path_factory.mktemp('images')
+  rng = np.random.RandomState(0)
+  paths = []
+  for name, size in (('a.jpg', (80, 60)), ('b.png', (50, 70))):
+    Image.fromarray(rng.randint(0, 256, size + (3,), np.uint8)).save(
+        folder / name)
+    paths.append(str(folder / name))
+  return paths
+
+
+def _run(module, capsys, argv):
+  code = module.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+# --- preprocessing, by hand ----------------------------------------------
+
+def test_inception_preprocessing_by_hand(graph):
+  image = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
+  out = preprocessing.preprocess(tf.constant(image), 'inception', 14)
+  with tf.Session(graph=graph) as sess:
+    got = sess.run(out)
+  # 87.5% of 16 is 14: one pixel off each side; resize to 14 is the identity.
+  want = (image[1:15, 1:15].astype(np.float32) / 255.0 - 0.5) * 2.0
+  np.testing.assert_allclose(got, want, atol=1e-6)
+  assert got.min() >= -1 and got.max() <= 1
+
+
+def test_vgg_preprocessing_by_hand(graph):
+  image = np.arange(256 * 256 * 3, dtype=np.int64).reshape(256, 256, 3) % 251
+  out = preprocessing.preprocess(tf.constant(image.astype(np.uint8)), 'vgg',
+                                 224)
+  with tf.Session(graph=graph) as sess:
+    got = sess.run(out)
+  want = image[16:240, 16:240].astype(np.float32) - np.array(
+      [123.68, 116.78, 103.94], np.float32)
+  np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_bad_preprocessing_arguments(graph):
+  image = tf.zeros([10, 10, 3], tf.uint8)
+  with pytest.raises(ValueError, match="preprocessing must be one of "
+                     "inception, vgg, got 'caffe'"):
+    preprocessing.preprocess(image, 'caffe', 224)
+  with pytest.raises(ValueError, match='image_size must be <= 256'):
+    preprocessing.preprocess(image, 'vgg', 299)
+
+
+# --- labels ---------------------------------------------------------------
+
+def test_imagenet_labels_and_background_offset():
+  names = labels.imagenet_labels(1001)
+  assert len(names) == 1001 and names[0] == 'background'
+  assert names[1] == 'tench, Tinca tinca'
+  assert names[1:] == labels.imagenet_labels(1000)
+  assert labels.imagenet_labels(1000)[999].startswith('toilet tissue')
+
+
+def test_labels_file_must_fit(tmp_path):
+  path = tmp_path / 'names.txt'
+  path.write_text('cat\ndog\n')
+  assert labels.load_labels(str(path), 3) == ['background', 'cat', 'dog']
+  with pytest.raises(labels.LabelsError, match='has 2 names but the '
+                     'classifier has 5 outputs'):
+    labels.load_labels(str(path), 5)
+
+
+# --- inspect_checkpoint.py ------------------------------------------------
+
+def test_inspect_text_json_and_list(ckpt_1001, capsys):
+  prefix, values = ckpt_1001
+  code, out, _ = _run(inspect_checkpoint, capsys, [prefix])
+  assert code == 0
+  assert 'resnet_v2_50' in out and '1001 (index 0 = background)' in out
+  assert 'V1' in out
+  code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--json',
+                                                   '--list'])
+  info = json.loads(out)
+  assert {'model', 'num_classes', 'format', 'num_variables',
+          'num_parameters'} <= set(info)
+  assert (info['model'], info['num_classes'], info['format'],
+          info['num_variables']) == ('resnet_v2_50', 1001, 'V1', len(values))
+  listed = {v['name']: v['shape'] for v in info['variables']}
+  assert listed == {k: list(v.shape) for k, v in values.items()}
+  code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--list'])
+  assert 'resnet_v2_50/logits/weights' in out and '[1, 1, 2048, 1001]' in out
+
+
+def test_inspect_bad_path(capsys, tmp_path):
+  code, _, err = _run(inspect_checkpoint, capsys, [str(tmp_path / 'x')])
+  assert code == 2 and err.startswith('inspect_checkpoint.py: error: No '
+                                      'checkpoint at')
+
+
+# --- classify.py ----------------------------------------------------------
+
+def _reference_probabilities(prefix, path, size):
+  """Independent path: PIL decode, our preprocessing, the reference net."""
+  with tf.Graph().as_default():
+    image = np.asarray(Image.open(path).convert('RGB'))
+    x = preprocessing.preprocess(tf.constant(image), 'inception', size)
+    logits, _ = refnets.build('ref', 'resnet_v2_50', x[tf.newaxis], 1001)
+    with tf.Session() as sess:
+      tf.train.Saver().restore(sess, prefix)
+      return sess.run(tf.nn.softmax(tf.squeeze(logits, [1, 2])))[0]
+
+
+def test_classify_json_matches_the_reference(ckpt_1001, images, capsys):
+  prefix, _ = ckpt_1001
+  code, out, err = _run(classify, capsys, ['--checkpoint', prefix,
+                                           '--image_size', '64', '--json',
+                                           '--top_k', '3'] + images)
+  assert code == 0, err
+  results = json.loads(out)
+  assert [r['image'] for r in results] == images
+  names = labels.imagenet_labels(1001)
+  for result in results:
+    probs = _reference_probabilities(prefix, result['image'], 64)
+    top = result['top_k']
+    assert len(top) == 3 and top[0]['index'] == int(np.argmax(probs))
+    # Random weights saturate the softmax: later entries may tie at ~0, so
+    # check order and values rather than which of the tied indices came.
+    got = [t['probability'] for t in top]
+    assert got == sorted(got, reverse=True)
+    for hit in top:
+      assert hit['label'] == names[hit['index']]
+      assert hit['probability'] == pytest.approx(probs[hit['index']],
+                                                 rel=1e-4, abs=1e-7)
+    np.testing.assert_allclose(got, np.sort(probs)[::-1][:3], rtol=1e-4,
+                               atol=1e-7)
+  assert 'resnet_v2_50, 1001 classes, inception preprocessing at 64' in err
+
+
+def test_classify_skips_unreadable_images(ckpt_1001, images, capsys,
+                                          tmp_path):
+  bad = tmp_path / 'notes.jpg'
+  bad.write_text('not an image')
+  code, out, err = _run(classify, capsys, [
+      '--checkpoint', ckpt_1001[0], '--image_size', '64', str(bad),
+      images[0], str(tmp_path / 'missing.png')])
+  assert code == 1
+  assert 'skipped: %s is not a decodable image' % bad in err
+  assert 'skipped: cannot read' in err
+  assert out.startswith(images[0] + '\n') and out.count('\n') == 6
+
+
+def test_classify_explicit_num_classes_must_agree(ckpt_1001, images, capsys):
+  code, _, err = _run(classify, capsys, ['--checkpoint', ckpt_1001[0],
+                                         '--num_classes', '1000', images[0]])
+  assert code == 2
+  assert 'shape mismatch' in err and 'num_classes=1001' in err
+
+
+def test_classify_tarball_and_bad_labels(ckpt_1001, images, capsys,
+                                         tmp_path):
+  import tarfile  # pylint: disable=g-import-not-at-top
+  archive = tmp_path / 'resnet_v2_50.tar.gz'
+  with tarfile.open(archive, 'w:gz') as tar:
+    tar.add(ckpt_1001[0], arcname='resnet_v2_50.ckpt')
+  code, _, err = _run(classify, capsys, ['--checkpoint', str(archive),
+                                         images[0]])
+  assert code == 2 and 'Extract it first' in err
+  names = tmp_path / 'names.txt'
+  names.write_text('a\nb\n')
+  code, _, err = _run(classify, capsys, ['--checkpoint', ckpt_1001[0],
+                                         '--labels', str(names), images[0]])
+  assert code == 2 and 'has 2 names but the classifier has 1001' in err
+
+
+# --- export_inference_graph.py --------------------------------------------
+
+def _session_outputs(prefix, feed):
+  with tf.Graph().as_default():
+    x = tf.placeholder(tf.float32, [None, 64, 64, 3])
+    logits, end_points = refnets.build('ours', 'resnet_v2_50', x, 1001,
+                                       spatial_squeeze=True)
+    with tf.Session() as sess:
+      tf.train.Saver().restore(sess, prefix)
+      return sess.run([logits, end_points['predictions']], {x: feed})
+
+
+def test_export_frozen_graph_and_saved_model(ckpt_1001, capsys, tmp_path):
+  prefix, _ = ckpt_1001
+  pb, saved_dir = tmp_path / 'model.pb', tmp_path / 'saved'
+  code, out, err = _run(export_inference_graph, capsys, [
+      '--checkpoint', prefix, '--output_file', str(pb), '--saved_model_dir',
+      str(saved_dir), '--image_size', '64'])
+  assert code == 0, err
+  assert 'input:0' in out and 'logits:0' in out and 'predictions:0' in out
+  feed = np.random.RandomState(3).uniform(-1, 1, (2, 64, 64, 3)).astype(
+      np.float32)
+  want_logits, want_probs = _session_outputs(prefix, feed)
+
+  with tf.Graph().as_default() as g:
+    graph_def = tf.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    tf.import_graph_def(graph_def, name='')
+    assert not [op for op in g.get_operations()
+                if op.type in ('VariableV2', 'VarHandleOp')]
+    with tf.Session() as sess:
+      logits, probs = sess.run(['logits:0', 'predictions:0'],
+                               {'input:0': feed})
+  assert logits.shape == (2, 1001)
+  np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(probs, want_probs, rtol=1e-5, atol=1e-7)
+
+  with tf.Graph().as_default():
+    with tf.Session() as sess:
+      meta = tf.saved_model.loader.load(sess, ['serve'], str(saved_dir))
+      signature = meta.signature_def['serving_default']
+      logits = sess.run(signature.outputs['logits'].name,
+                        {signature.inputs['input'].name: feed})
+  np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_failed_export_leaves_earlier_outputs(ckpt_1001, capsys, tmp_path):
+  pb = tmp_path / 'model.pb'
+  pb.write_bytes(b'earlier')
+  code, _, err = _run(export_inference_graph, capsys, [
+      '--checkpoint', ckpt_1001[0], '--output_file', str(pb),
+      '--num_classes', '10'])
+  assert code == 2 and 'shape mismatch' in err
+  assert pb.read_bytes() == b'earlier'
+  assert os.listdir(tmp_path) == ['model.pb']
+  code, _, err = _run(export_inference_graph, capsys,
+                      ['--checkpoint', ckpt_1001[0]])
+  assert code == 2 and '--output_file and/or --saved_model_dir' in err

@@ -1,0 +1,312 @@
+"""Teaching tools: summary, ResNet-18/34, plain twins, training, experiment."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from PIL import Image
+
+from resnet_v2_slim import data
+from resnet_v2_slim import experiment
+from resnet_v2_slim import resnet_v2
+from resnet_v2_slim import summary
+from resnet_v2_slim import training
+import refnets
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), '..', 'scripts')
+sys.path.insert(0, SCRIPTS)
+import summarize  # noqa: E402  pylint: disable=wrong-import-position
+import train  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def _basic_net_parameters(units, classes=1000):
+  """Trainable parameters of a basic-unit ResNet V2, counted by hand."""
+  total = 7 * 7 * 3 * 64 + 64                     # conv1 with biases
+  cin = 64
+  for depth, n in zip((64, 128, 256, 512), units):
+    for _ in range(n):
+      total += 2 * cin                            # preact gamma, beta
+      if cin != depth:
+        total += cin * depth + depth              # projection + biases
+      total += 9 * cin * depth + 2 * depth        # conv1 + its BN
+      total += 9 * depth * depth + depth          # conv2 + biases
+      cin = depth
+  return total + 2 * cin + cin * classes + classes  # postnorm, logits
+
+
+# --- summary --------------------------------------------------------------
+
+def test_summary_of_resnet_v2_50_adds_up():
+  rows = summary.summarize('resnet_v2_50')
+  total = rows[-1]
+  assert total.name == 'total' and total.parameters == 25568360
+  parts = [r for r in rows if r.kind in ('root', 'unit', 'head', 'logits')]
+  assert sum(r.parameters for r in parts) == total.parameters
+  for block in [r for r in rows if r.kind == 'block']:
+    units = [r for r in rows if r.name.startswith(block.name + '/')]
+    assert block.parameters == sum(r.parameters for r in units)
+    assert block.flops == sum(r.flops for r in units)
+  assert sum(r.flops for r in parts) == total.flops == 6964510720
+  shapes = {r.name: r.shape[1:] for r in rows}
+  assert shapes['conv1+pool1'] == [56, 56, 64]
+  assert shapes['block1/unit_3'] == [28, 28, 256]   # seed 002's trace
+  assert shapes['block4'] == [7, 7, 2048]
+  assert shapes['logits'] == [1, 1, 1000]
+
+
+@pytest.mark.parametrize('model,units', [('resnet_v2_18', (2, 2, 2, 2)),
+                                         ('resnet_v2_34', (3, 4, 6, 3))])
+def test_basic_networks_parameter_counts(model, units):
+  rows = summary.summarize(model, image_size=64)
+  assert rows[-1].parameters == _basic_net_parameters(units)
+  assert len([r for r in rows if r.kind == 'unit']) == sum(units)
+
+
+def test_summarize_script_formats(capsys, tmp_path):
+  assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
+                         '--format', 'json']) == 0
+  rows = json.loads(capsys.readouterr().out)
+  assert rows[-1]['name'] == 'total'
+  assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
+                         '--format', 'markdown', '--tensorboard',
+                         str(tmp_path)]) == 0
+  out = capsys.readouterr().out
+  assert out.startswith('| layer | output shape | parameters | FLOPs |')
+  assert '| **block4** |' in out
+  assert [f for f in os.listdir(tmp_path) if 'tfevents' in f]
+  assert summarize.main(['--model', 'resnet_v2_50', '--image_size', '224'
+                         ]) == 0
+  assert 'TOTAL' in capsys.readouterr().out
+  assert summarize.main(['--model', 'resnet_v2_9']) == 2
+  assert "Unknown network 'resnet_v2_9'" in capsys.readouterr().err
+
+
+# --- ResNet-18/34 and plain twins -----------------------------------------
+
+def test_resnet_v2_18_shapes_and_names(graph):
+  images = tf.placeholder(tf.float32, [2, 224, 224, 3])
+  logits, end_points = resnet_v2.resnet_v2_18(images, 10)
+  assert logits.shape.as_list() == [2, 1, 1, 10]
+  assert end_points['resnet_v2_18/block1'].shape.as_list() == [2, 28, 28, 64]
+  assert end_points['resnet_v2_18/block4'].shape.as_list() == [2, 7, 7, 512]
+  names = {v.op.name for v in tf.global_variables()}
+  assert 'resnet_v2_18/block1/unit_1/basic_v2/conv2/biases' in names
+  assert 'resnet_v2_18/block2/unit_1/basic_v2/shortcut/weights' in names
+
+
+@pytest.mark.parametrize('model', ['resnet_v2_18', 'resnet_v2_50'])
+def test_plain_twin_differs_only_by_shortcuts(model):
+  built = {}
+  for shortcut in (True, False):
+    with tf.Graph().as_default():
+      images = tf.placeholder(tf.float32, [1, 64, 64, 3])
+      getattr(resnet_v2, model)(images, 10, use_shortcut=shortcut)
+      built[shortcut] = {v.op.name: v.shape.as_list()
+                         for v in tf.global_variables()}
+  removed = set(built[True]) - set(built[False])
+  assert removed and all('/shortcut/' in n for n in removed)
+  assert set(built[False]) < set(built[True])
+
+
+def test_plain_twin_computes_no_additions(graph):
+  images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+  resnet_v2.resnet_v2_18(images, 10, use_shortcut=False, scope='plain')
+  adds = [op for op in graph.get_operations() if op.type in ('Add', 'AddV2')
+          and '_v2/' in op.name and 'BatchNorm' not in op.name]
+  assert not adds
+
+
+def test_residual_unit_output_is_shortcut_plus_residual(graph):
+  x = tf.constant(np.random.RandomState(0).rand(1, 8, 8, 16), tf.float32)
+  with tf.variable_scope('a'):
+    with_sc = resnet_v2.basic(x, 16, 1)
+  with tf.variable_scope('a', reuse=True):
+    without = resnet_v2.basic(x, 16, 1, use_shortcut=False)
+  with tf.Session(graph=graph) as sess:
+    refnets.randomize(sess)
+    a, b, xv = sess.run([with_sc, without, x])
+  np.testing.assert_allclose(a, b + xv, rtol=1e-5, atol=1e-5)
+
+
+# --- data -----------------------------------------------------------------
+
+def test_digits_are_upsampled_to_rgb():
+  ds = data.digits(32)
+  assert ds.images.shape == (1797, 32, 32, 3) and ds.num_classes == 10
+  assert ds.images.min() == -1.0 and ds.images.max() == 1.0
+  np.testing.assert_array_equal(ds.images[:, ::4, ::4, 0],
+                                ds.images[:, 3::4, 3::4, 2])
+
+
+def _image_folder(root, classes, per_class=3, extra=None):
+  rng = np.random.RandomState(0)
+  for name in classes:
+    os.makedirs(root / name)
+    for i in range(per_class):
+      Image.fromarray(rng.randint(0, 256, (20, 24, 3), np.uint8)).save(
+          root / name / ('%d.png' % i))
+  for path, content in (extra or {}).items():
+    (root / path).write_bytes(content)
+  return str(root)
+
+
+@pytest.mark.parametrize('classes,extra,pattern', [
+    ([], None, 'holds no class sub-folders'),
+    (['cat'], None, 'holds one class'),
+    (['cat', 'dog'], {'dog/notes.txt': b'hello'},
+     r'not readable images.*dog/notes\.txt'),
+    (['cat', 'dog'], {'cat/broken.jpg': b'\xff\xd8 not really'},
+     r'cat/broken\.jpg'),
+])
+def test_bad_data_folders(tmp_path, classes, extra, pattern):
+  os.makedirs(tmp_path / 'data')
+  folder = _image_folder(tmp_path / 'data', classes, extra=extra)
+  with pytest.raises(data.DataError, match=pattern):
+    data.image_folder(folder)
+
+
+# --- training -------------------------------------------------------------
+
+def _train(capsys, argv):
+  code = train.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def test_train_logs_saves_and_resumes(capsys, tmp_path):
+  run = str(tmp_path / 'run')
+  base = ['--model', 'resnet_v2_18', '--train_dir', run, '--batch_size', '8',
+          '--save_every', '2', '--log_every', '1']
+  code, out, err = _train(capsys, base + ['--steps', '3'])
+  assert code == 0, err
+  assert 'step 1/3: loss' in out and 'images/sec' in out
+  assert tf.train.latest_checkpoint(run).endswith('model.ckpt-3')
+  assert [f for f in os.listdir(run) if 'tfevents' in f]
+  code, out, _ = _train(capsys, base + ['--steps', '5'])
+  assert code == 0
+  assert 'resuming from' in out and '(step 3)' in out
+  assert 'step 4/5' in out and 'step 1/5' not in out
+  code, out, _ = _train(capsys, base + ['--steps', '5'])
+  assert 'nothing to do' in out
+
+
+def test_train_updates_batch_norm_statistics(tmp_path):
+  config = training.TrainConfig(model='resnet_v2_18', batch_size=8, steps=2,
+                                train_dir=str(tmp_path / 'run'))
+  training.train(config, log=lambda _: None)
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
+      config.train_dir))
+  mean = reader.get_tensor('resnet_v2_18/postnorm/moving_mean')
+  assert np.abs(mean).max() > 0   # starts at zero; moves only via UPDATE_OPS
+
+
+def test_train_dir_of_another_model_is_left_alone(capsys, tmp_path):
+  run = str(tmp_path / 'run')
+  assert _train(capsys, ['--model', 'resnet_v2_18', '--train_dir', run,
+                         '--steps', '1', '--batch_size', '4'])[0] == 0
+  before = {f: os.path.getmtime(os.path.join(run, f))
+            for f in os.listdir(run)}
+  for extra in (['--model', 'resnet_v2_34'],
+                ['--model', 'resnet_v2_18', '--no_shortcut']):
+    code, _, err = _train(capsys, extra + ['--train_dir', run, '--steps',
+                                           '2', '--batch_size', '4'])
+    assert code == 2
+    assert 'holds a checkpoint of resnet_v2_18 with 10 classes' in err
+    assert 'Nothing was changed' in err
+  after = {f: os.path.getmtime(os.path.join(run, f)) for f in os.listdir(run)}
+  assert after == before
+
+
+def test_train_bad_data_dir_writes_nothing(capsys, tmp_path):
+  os.makedirs(tmp_path / 'data')
+  folder = _image_folder(tmp_path / 'data', ['only'])
+  run = tmp_path / 'run'
+  code, _, err = _train(capsys, ['--model', 'resnet_v2_18', '--train_dir',
+                                 str(run), '--data_dir', folder])
+  assert code == 2 and 'holds one class' in err
+  assert not run.exists()
+  code, _, err = _train(capsys, ['--model', 'resnet_v2_18', '--train_dir',
+                                 str(run), '--steps', '0'])
+  assert code == 2 and '--steps must be > 0' in err
+
+
+def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path):
+  prefix, values = refnets.save_reference_checkpoint(
+      tmp_path / 'resnet_v2_50.ckpt', 'resnet_v2_50', 1001,
+      write_version=tf.train.SaverDef.V1)
+  os.makedirs(tmp_path / 'data')
+  folder = _image_folder(tmp_path / 'data', ['cat', 'dog'], per_class=4)
+  run = str(tmp_path / 'run')
+  code, out, err = _train(capsys, [
+      '--model', 'resnet_v2_50', '--train_dir', run, '--data_dir', folder,
+      '--checkpoint', prefix, '--steps', '1', '--batch_size', '4',
+      '--learning_rate', '1e-9'])
+  assert code == 0, err
+  assert 'warm-started from %s (logits excluded)' % prefix in out
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(run))
+  np.testing.assert_allclose(reader.get_tensor('resnet_v2_50/conv1/weights'),
+                             values['resnet_v2_50/conv1/weights'], atol=1e-6)
+  assert reader.get_tensor('resnet_v2_50/logits/weights').shape == (
+      1, 1, 2048, 2)
+
+
+def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):
+  run = str(tmp_path / 'run')
+  cmd = [sys.executable, os.path.join(SCRIPTS, 'train.py'), '--model',
+         'resnet_v2_18', '--train_dir', run, '--batch_size', '4',
+         '--save_every', '2', '--log_every', '1']
+  proc = subprocess.Popen(cmd + ['--steps', '100000'],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 240
+    while time.time() < deadline and not (
+        tf.train.latest_checkpoint(run) or '').endswith(('-4', '-6', '-8')):
+      time.sleep(0.5)
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  saved = int(tf.train.latest_checkpoint(run).rsplit('-', 1)[1])
+  assert saved >= 4
+  result = subprocess.run(cmd + ['--steps', str(saved + 2)],
+                          capture_output=True, text=True, timeout=300,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  resumed = [l for l in result.stdout.splitlines() if 'resuming' in l][0]
+  step = int(resumed.rsplit('(step ', 1)[1].rstrip(')'))
+  assert step >= saved   # kept at least what was saved before the kill
+  assert 'step %d/%d' % (saved + 2, saved + 2) in result.stdout
+
+
+# --- the experiment -------------------------------------------------------
+
+def test_residual_experiment_writes_curves_and_verdict(tmp_path):
+  out = tmp_path / 'exp'
+  result = experiment.run(str(out), steps=2, batch_size=4, log=lambda _: None)
+  with open(result['csv']) as f:
+    rows = list(csv.DictReader(f))
+  assert {(r['model'], r['shortcut']) for r in rows} == {
+      ('resnet_v2_18', 'residual'), ('resnet_v2_18', 'plain'),
+      ('resnet_v2_50', 'residual'), ('resnet_v2_50', 'plain')}
+  assert open(result['png'], 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+  assert set(result['verdict']) == {'plain_deep_worse',
+                                    'residual_deep_not_worse', 'held'}
+  assert '| resnet_v2_50 (deep) |' in experiment.format_table(result['final'])
+  with pytest.raises(experiment.ExperimentError, match='already holds runs'):
+    experiment.run(str(out), steps=2, batch_size=4, log=lambda _: None)
+
+
+def test_verdict_by_hand():
+  final = {('shallow', True): {'loss': 0.5}, ('shallow', False): {'loss': 0.6},
+           ('deep', True): {'loss': 0.4}, ('deep', False): {'loss': 0.9}}
+  assert experiment.verdict(final) == {'plain_deep_worse': True,
+                                       'residual_deep_not_worse': True,
+                                       'held': True}
+  final['deep', False] = {'loss': 0.55}
+  assert experiment.verdict(final)['held'] is False

@@ -97,12 +97,13 @@ def _plot_png(curves):
 
 
 def run(out_dir, *, steps=300, batch_size=32, image_size=32,
-        learning_rate=0.05, seed=0, log=print):
+        learning_rate=0.05, seed=0, settings=SETTINGS, log=print):
   """Trains the four networks and writes curves.csv and curves.png.
 
   Args:
     out_dir: a new or empty folder; runs go to its sub-folders.
     steps, batch_size, image_size, learning_rate, seed: the shared budget.
+    settings: ((name, model), ...) for 'shallow' and 'deep'.
     log: where progress lines go.
 
   Returns:
@@ -115,7 +116,7 @@ def run(out_dir, *, steps=300, batch_size=32, image_size=32,
   os.makedirs(out_dir, exist_ok=True)
   run_dirs = {(setting, shortcut): os.path.join(
       out_dir, '%s_%s' % (model, 'residual' if shortcut else 'plain'))
-              for setting, model in SETTINGS for shortcut in (True, False)}
+              for setting, model in settings for shortcut in (True, False)}
   taken = [d for d in run_dirs.values() if os.path.exists(d)]
   if taken:
     raise ExperimentError('--out %s already holds runs (%s); choose a new '
@@ -123,7 +124,7 @@ def run(out_dir, *, steps=300, batch_size=32, image_size=32,
                           % (out_dir, ', '.join(taken)))
   dataset = data_lib.digits(image_size)
   curves, final = {}, {}
-  for setting, model in SETTINGS:
+  for setting, model in settings:
     for shortcut in (True, False):
       name = '%s %s' % (model, 'residual' if shortcut else 'plain')
       config = training.TrainConfig(
@@ -144,11 +145,11 @@ def run(out_dir, *, steps=300, batch_size=32, image_size=32,
           'csv': csv_path, 'png': png_path}
 
 
-def format_table(final):
+def format_table(final, settings=SETTINGS):
   """Markdown table of final training loss and accuracy."""
   lines = ['| network | residual loss | residual accuracy | plain loss | '
            'plain accuracy |', '|---|---|---|---|---|']
-  for setting, model in SETTINGS:
+  for setting, model in settings:
     r, p = final[setting, True], final[setting, False]
     lines.append('| %s (%s) | %.4f | %.3f | %.4f | %.3f |'
                  % (model, setting, r['loss'], r['accuracy'], p['loss'],

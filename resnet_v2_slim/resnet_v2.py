@@ -280,10 +280,14 @@ def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
   spatial = resnet_utils.spatial_axes(data_format)
   with tf.variable_scope(scope, 'resnet_v2', [inputs], reuse=reuse) as sc:
     end_points_collection = sc.original_name_scope + '_end_points'
-    with slim.arg_scope([slim.conv2d, bottleneck, stack_blocks_dense],
+    # Units report their outputs as end points if they can take the arg.
+    unit_fns = sorted({b.unit_fn for b in blocks
+                       if slim.has_arg_scope(b.unit_fn)}, key=id)
+    with slim.arg_scope([slim.conv2d, stack_blocks_dense] + unit_fns,
                         outputs_collections=end_points_collection), \
         slim.arg_scope([slim.conv2d, slim.max_pool2d, slim.batch_norm,
-                        conv2d_same, bottleneck], data_format=data_format), \
+                        conv2d_same, bottleneck, basic],
+                       data_format=data_format), \
         _shortcut_scope(blocks, use_shortcut):
       bn_mode = ({} if is_training is None
                  else {'is_training': is_training})

@@ -116,9 +116,8 @@ def summarize(model, *, image_size=None, batch_size=1, num_classes=1000,
     images = tf.placeholder(tf.float32, [batch_size, image_size, image_size,
                                          3], name='images')
     _, end_points = network_fn(images, **network_kwargs)
-  if tensorboard_dir:
-    writer = tf.summary.FileWriter(tensorboard_dir, graph=graph)
-    writer.close()
+    if tensorboard_dir:
+      tf.summary.FileWriter(tensorboard_dir, graph=graph).close()
   return build_rows(graph, end_points, model)
 
 

@@ -165,7 +165,9 @@ def train(config, log=print, dataset=None):
   os.makedirs(config.train_dir, exist_ok=True)
   prefix = os.path.join(config.train_dir, 'model.ckpt')
   history = []
-  with tf.Session(graph=graph) as sess:
+  # The whole session runs inside the graph: the Saver and FileWriter need it
+  # when eager execution is on (TF2's default).
+  with graph.as_default(), tf.Session(graph=graph) as sess:
     sess.run(init)
     if latest:
       saver.restore(sess, latest)
@@ -183,12 +185,14 @@ def train(config, log=print, dataset=None):
     while step < config.steps:
       logging_step = ((step + 1) % config.log_every == 0 or
                       step + 1 == config.steps)
-      fetches = [ops['train_op'], ops['loss'], ops['accuracy'],
-                 ops['global_step']]
+      fetches = [ops['train_op'], ops['loss'], ops['accuracy']]
       if logging_step:
         fetches.append(ops['summary'])
       results = sess.run(fetches)
-      loss, accuracy, step = results[1:4]
+      # Reading global_step in the same run races with its increment, so
+      # count here: each run is exactly one step.
+      loss, accuracy = results[1:3]
+      step += 1
       images_since += config.batch_size
       if logging_step:
         elapsed = time.perf_counter() - start
@@ -197,7 +201,7 @@ def train(config, log=print, dataset=None):
                         'accuracy': float(accuracy), 'images_per_sec': rate})
         log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
             % (step, config.steps, loss, accuracy, rate))
-        writer.add_summary(results[4], step)
+        writer.add_summary(results[3], step)
         start, images_since = time.perf_counter(), 0
       if step % config.save_every == 0 or step == config.steps:
         saver.save(sess, prefix, global_step=step)

@@ -86,6 +86,7 @@ def save_reference_checkpoint(path, name, num_classes, *, image_size=32,
     (checkpoint prefix, a dict name -> value of every saved variable).
   """
   with tf.Graph().as_default():
+    tf.set_random_seed(seed)  # the same checkpoint on every run
     images = tf.placeholder(tf.float32, [None, image_size, image_size, 3])
     kwargs = {'scope': scope} if scope else {}
     build('ref', name, images, num_classes, is_training=False, **kwargs)

@@ -173,10 +173,8 @@ def test_failed_run_leaves_an_earlier_json_intact(capsys, tmp_path):
   assert json.loads(path.read_text()) == {'earlier': True}
 
 
-def test_checkpoint_weights_are_restored(capsys, tmp_path):
-  import refnets  # pylint: disable=g-import-not-at-top
-  prefix, _ = refnets.save_reference_checkpoint(
-      tmp_path / 'model.ckpt', 'resnet_v2_50', 1000, image_size=64)
+def test_checkpoint_weights_are_restored(capsys, tmp_path, saved):
+  prefix, _ = saved('rn50_v2_1000')
   path = tmp_path / 'r.json'
   code, _, err = _run(capsys, TINY + ['--checkpoint', prefix,
                                       '--json', str(path)])

@@ -19,12 +19,10 @@ import export_inference_graph  # noqa: E402  pylint: disable=wrong-import-positi
 import inspect_checkpoint  # noqa: E402  pylint: disable=wrong-import-position
 
 
-@pytest.fixture(scope='module')
-def ckpt_1001(tmp_path_factory):
+@pytest.fixture
+def ckpt_1001(saved):
   """A V1 1001-class resnet_v2_50 checkpoint, like the published ones."""
-  return refnets.save_reference_checkpoint(
-      tmp_path_factory.mktemp('published') / 'resnet_v2_50.ckpt',
-      'resnet_v2_50', 1001, write_version=tf.train.SaverDef.V1)
+  return saved('rn50_v1_1001')
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +30,8 @@ def images(tmp_path_factory):
   folder = tmp_path_factory.mktemp('images')
   rng = np.random.RandomState(0)
   paths = []
-  for name, size in (('a.jpg', (80, 60)), ('b.png', (50, 70))):
+  for name, size in (('a.png', (80, 60)), ('b.png', (50, 70)),
+                     ('c.jpg', (64, 64))):
     Image.fromarray(rng.randint(0, 256, size + (3,), np.uint8)).save(
         folder / name)
     paths.append(str(folder / name))
@@ -146,7 +145,9 @@ def test_classify_json_matches_the_reference(ckpt_1001, images, capsys):
   results = json.loads(out)
   assert [r['image'] for r in results] == images
   names = labels.imagenet_labels(1001)
-  for result in results:
+  assert all(len(r['top_k']) == 3 for r in results)
+  # Exact comparison on lossless PNGs: JPEG decoders differ by a few levels.
+  for result in [r for r in results if r['image'].endswith('.png')]:
     probs = _reference_probabilities(prefix, result['image'], 64)
     top = result['top_k']
     assert len(top) == 3 and top[0]['index'] == int(np.argmax(probs))

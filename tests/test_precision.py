@@ -9,17 +9,15 @@ from resnet_v2_slim import precision
 import refnets
 
 
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-  return refnets.save_reference_checkpoint(
-      tmp_path_factory.mktemp('prec') / 'model.ckpt', 'resnet_v2_50', 10,
-      image_size=64)[0]
+@pytest.fixture
+def checkpoint(saved):
+  return saved('rn50_v2_1000')[0]
 
 
 def _logits(prefix, prec, feed):
   with tf.Graph().as_default():
     images = tf.placeholder(tf.float32, [None, 64, 64, 3])
-    network_fn = nets_factory.get_network_fn('resnet_v2_50', 10)
+    network_fn = nets_factory.get_network_fn('resnet_v2_50', 1000)
     logits, end_points = precision.build(network_fn, images, prec,
                                          spatial_squeeze=True)
     variables = {(v.op.name, v.dtype.base_dtype) for v in
@@ -41,8 +39,12 @@ def test_half_precision_logits_stay_close_to_fp32(checkpoint, prec):
   spread = np.ptp(want)
   assert spread > 0.1
   # bf16 keeps ~3 significant digits; errors grow over 50 layers.
-  assert np.max(np.abs(got - want)) < 0.05 * spread
-  assert (got.argmax(1) == want.argmax(1)).all()
+  bound = 0.05 * spread
+  assert np.max(np.abs(got - want)) < bound
+  # Same top class wherever fp32's top-2 margin exceeds twice the bound.
+  top2 = np.sort(want, axis=1)[:, -2:]
+  clear = (top2[:, 1] - top2[:, 0]) > 2 * bound
+  assert (got.argmax(1) == want.argmax(1))[clear].all()
   np.testing.assert_allclose(got_p.sum(1), 1.0, rtol=1e-5)
   assert not np.allclose(got, want, rtol=1e-6, atol=0)  # really half compute
 

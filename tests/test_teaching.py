@@ -115,12 +115,17 @@ def test_plain_twin_differs_only_by_shortcuts(model):
   assert set(built[False]) < set(built[True])
 
 
-def test_plain_twin_computes_no_additions(graph):
-  images = tf.placeholder(tf.float32, [1, 32, 32, 3])
-  resnet_v2.resnet_v2_18(images, 10, use_shortcut=False, scope='plain')
-  adds = [op for op in graph.get_operations() if op.type in ('Add', 'AddV2')
-          and '_v2/' in op.name and 'BatchNorm' not in op.name]
-  assert not adds
+def test_plain_twin_computes_no_shortcut_additions():
+  import re  # pylint: disable=g-import-not-at-top
+  unit_add = re.compile(r'/(basic|bottleneck)_v2/add(_\d+)?$')
+  counts = {}
+  for shortcut in (True, False):
+    with tf.Graph().as_default() as g:
+      resnet_v2.resnet_v2_18(tf.placeholder(tf.float32, [1, 32, 32, 3]), 10,
+                             use_shortcut=shortcut)
+      counts[shortcut] = len([op for op in g.get_operations()
+                              if unit_add.search(op.name)])
+  assert counts == {True: 8, False: 0}   # one addition per unit
 
 
 def test_residual_unit_output_is_shortcut_plus_residual(graph):
@@ -237,10 +242,8 @@ def test_train_bad_data_dir_writes_nothing(capsys, tmp_path):
   assert code == 2 and '--steps must be > 0' in err
 
 
-def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path):
-  prefix, values = refnets.save_reference_checkpoint(
-      tmp_path / 'resnet_v2_50.ckpt', 'resnet_v2_50', 1001,
-      write_version=tf.train.SaverDef.V1)
+def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path, saved):
+  prefix, values = saved('rn50_v1_1001')
   os.makedirs(tmp_path / 'data')
   folder = _image_folder(tmp_path / 'data', ['cat', 'dog'], per_class=4)
   run = str(tmp_path / 'run')
@@ -288,18 +291,26 @@ def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):
 
 def test_residual_experiment_writes_curves_and_verdict(tmp_path):
   out = tmp_path / 'exp'
-  result = experiment.run(str(out), steps=2, batch_size=4, log=lambda _: None)
+  # A cheaper deep net than the default resnet_v2_50; same code path.
+  settings = (('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_34'))
+  assert experiment.SETTINGS == (('shallow', 'resnet_v2_18'),
+                                 ('deep', 'resnet_v2_50'))
+  result = experiment.run(str(out), steps=2, batch_size=4, settings=settings,
+                          log=lambda _: None)
   with open(result['csv']) as f:
     rows = list(csv.DictReader(f))
   assert {(r['model'], r['shortcut']) for r in rows} == {
       ('resnet_v2_18', 'residual'), ('resnet_v2_18', 'plain'),
-      ('resnet_v2_50', 'residual'), ('resnet_v2_50', 'plain')}
+      ('resnet_v2_34', 'residual'), ('resnet_v2_34', 'plain')}
+  assert {int(r['step']) for r in rows} == {1, 2}
   assert open(result['png'], 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
   assert set(result['verdict']) == {'plain_deep_worse',
                                     'residual_deep_not_worse', 'held'}
-  assert '| resnet_v2_50 (deep) |' in experiment.format_table(result['final'])
+  assert '| resnet_v2_34 (deep) |' in experiment.format_table(
+      result['final'], settings)
   with pytest.raises(experiment.ExperimentError, match='already holds runs'):
-    experiment.run(str(out), steps=2, batch_size=4, log=lambda _: None)
+    experiment.run(str(out), steps=2, batch_size=4, settings=settings,
+                   log=lambda _: None)
 
 
 def test_verdict_by_hand():

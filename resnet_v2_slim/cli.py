@@ -8,6 +8,7 @@ Typical use (first lines of a script)::
     cli.quiet()
 """
 
+import argparse
 import json
 import logging
 import sys
@@ -40,6 +41,20 @@ def quiet():
 def _one_line_warning(message, category, filename, lineno, line=None):
   del filename, lineno, line
   return 'warning: %s (%s)\n' % (message, category.__name__)
+
+
+def auto_or_positive_int(text):
+  """argparse type for flags like ``--num_classes auto|N``."""
+  if text == 'auto':
+    return text
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value <= 0:
+    raise argparse.ArgumentTypeError('expected auto or a positive integer, '
+                                     'got %r' % text)
+  return value
 
 
 def fail(prog, message):

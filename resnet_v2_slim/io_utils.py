@@ -16,6 +16,17 @@ class OutputPathError(ValueError):
   """An output path that cannot be written."""
 
 
+def _check_parent(path, what):
+  """Raises OutputPathError unless the folder holding ``path`` is writable."""
+  parent = os.path.dirname(path)
+  if not os.path.isdir(parent):
+    raise OutputPathError('%s %s: folder %s does not exist; create it first.'
+                          % (what, path, parent))
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise OutputPathError('%s %s: folder %s is not writable.'
+                          % (what, path, parent))
+
+
 def check_writable(path, what='output file'):
   """Raises OutputPathError unless a file can be created at ``path``.
 
@@ -27,16 +38,10 @@ def check_writable(path, what='output file'):
     The absolute path.
   """
   path = os.path.abspath(path)
-  folder = os.path.dirname(path)
   if os.path.isdir(path):
     raise OutputPathError('%s %s is a directory; give a file name.'
                           % (what, path))
-  if not os.path.isdir(folder):
-    raise OutputPathError('%s %s: folder %s does not exist; create it first.'
-                          % (what, path, folder))
-  if not os.access(folder, os.W_OK | os.X_OK):
-    raise OutputPathError('%s %s: folder %s is not writable.'
-                          % (what, path, folder))
+  _check_parent(path, what)
   if os.path.exists(path) and not os.access(path, os.W_OK):
     raise OutputPathError('%s %s exists and is not writable.' % (what, path))
   return path
@@ -55,13 +60,7 @@ def check_writable_dir(path, what='output folder'):
   path = os.path.abspath(path)
   if os.path.exists(path) and not os.path.isdir(path):
     raise OutputPathError('%s %s exists and is not a folder.' % (what, path))
-  parent = os.path.dirname(path)
-  if not os.path.isdir(parent):
-    raise OutputPathError('%s %s: folder %s does not exist; create it first.'
-                          % (what, path, parent))
-  if not os.access(parent, os.W_OK | os.X_OK):
-    raise OutputPathError('%s %s: folder %s is not writable.'
-                          % (what, path, parent))
+  _check_parent(path, what)
   return path
 
 

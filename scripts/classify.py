@@ -28,7 +28,9 @@ def main(argv=None):
   parser.add_argument('images', nargs='+', metavar='IMAGE')
   parser.add_argument('--checkpoint', required=True)
   parser.add_argument('--model', default='auto')
-  parser.add_argument('--num_classes', default='auto')
+  parser.add_argument('--num_classes', default='auto',
+                      type=cli.auto_or_positive_int,
+                      help='auto (from the checkpoint) or a number')
   parser.add_argument('--preprocessing', choices=preprocessing.METHODS,
                       default=preprocessing.DEFAULT_METHOD)
   parser.add_argument('--image_size', type=int,
@@ -43,16 +45,9 @@ def main(argv=None):
   prog = 'classify.py'
   if args.top_k <= 0 or args.image_size <= 0:
     return cli.fail(prog, '--top_k and --image_size must be > 0.')
-  num_classes = args.num_classes
-  if num_classes != 'auto':
-    try:
-      num_classes = int(num_classes)
-    except ValueError:
-      return cli.fail(prog, '--num_classes must be auto or an integer, got '
-                      '%r.' % num_classes)
   try:
     clf = classifier.Classifier(
-        args.checkpoint, model=args.model, num_classes=num_classes,
+        args.checkpoint, model=args.model, num_classes=args.num_classes,
         preprocessing_method=args.preprocessing, image_size=args.image_size,
         labels_file=args.labels)
   except (checkpoint.CheckpointError, labels.LabelsError, ValueError) as exc:

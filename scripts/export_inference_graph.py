@@ -32,7 +32,9 @@ def main(argv=None):
                       help='SavedModel folder to write (replaced if present)')
   parser.add_argument('--model', default='auto',
                       help='network name, or auto (from the checkpoint)')
-  parser.add_argument('--num_classes', default='auto')
+  parser.add_argument('--num_classes', default='auto',
+                      type=cli.auto_or_positive_int,
+                      help='auto (from the checkpoint) or a number')
   parser.add_argument('--image_size', type=int,
                       default=preprocessing.DEFAULT_IMAGE_SIZE,
                       help='input height and width (default %(default)s, as '
@@ -48,18 +50,11 @@ def main(argv=None):
                               args.batch_size <= 0):
     return cli.fail('export_inference_graph.py',
                     '--image_size and --batch_size must be > 0.')
-  num_classes = args.num_classes
-  if num_classes != 'auto':
-    try:
-      num_classes = int(num_classes)
-    except ValueError:
-      return cli.fail('export_inference_graph.py', '--num_classes must be '
-                      'auto or an integer, got %r.' % args.num_classes)
   try:
     names = export.export_inference_graph(
         args.checkpoint, output_file=args.output_file,
         saved_model_dir=args.saved_model_dir, model=args.model,
-        num_classes=num_classes, image_size=args.image_size,
+        num_classes=args.num_classes, image_size=args.image_size,
         batch_size=args.batch_size)
   except (checkpoint.CheckpointError, io_utils.OutputPathError,
           ValueError) as exc:

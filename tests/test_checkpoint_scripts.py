@@ -258,3 +258,13 @@ def test_failed_export_leaves_earlier_outputs(ckpt_1001, capsys, tmp_path):
   code, _, err = _run(export_inference_graph, capsys,
                       ['--checkpoint', ckpt_1001[0]])
   assert code == 2 and '--output_file and/or --saved_model_dir' in err
+
+
+@pytest.mark.parametrize('module', [classify, export_inference_graph])
+def test_num_classes_must_be_auto_or_positive(module, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    module.main(['--checkpoint', 'x', '--num_classes', 'many', 'image.jpg']
+                if module is classify else
+                ['--checkpoint', 'x', '--num_classes', '0'])
+  assert exit_info.value.code == 2
+  assert 'expected auto or a positive integer' in capsys.readouterr().err

@@ -153,13 +153,18 @@ def _tiny(impl, is_training):
   return build
 
 
+def _save_tiny(impl, tmp_path, seed):
+  """Builds the tiny net of ``impl``, randomizes and saves it."""
+  with tf.Graph().as_default():
+    _tiny(impl, False)(tf.placeholder(tf.float32, [None, 32, 32, 3]))
+    with tf.Session() as sess:
+      refnets.randomize(sess, seed=seed)
+      return tf.train.Saver().save(sess, str(tmp_path / 'tiny'))
+
+
 @pytest.mark.parametrize('is_training', [False, True])
 def test_small_net_equals_the_reference_in_both_modes(tmp_path, is_training):
-  with tf.Graph().as_default():
-    _tiny('ref', False)(tf.placeholder(tf.float32, [None, 32, 32, 3]))
-    with tf.Session() as sess:
-      refnets.randomize(sess, seed=3)
-      prefix = tf.train.Saver().save(sess, str(tmp_path / 'tiny'))
+  prefix = _save_tiny('ref', tmp_path, seed=3)
   feed = np.random.RandomState(2).rand(3, 32, 32, 3).astype(np.float32)
   want = _run_with_checkpoint(prefix, _tiny('ref', is_training), feed)
   got = _run_with_checkpoint(prefix, _tiny('ours', is_training), feed)
@@ -215,11 +220,7 @@ def test_features_without_classes_and_without_pooling(graph):
 
 
 def test_nchw_equals_nhwc(tmp_path):
-  with tf.Graph().as_default():
-    _tiny('ours', False)(tf.placeholder(tf.float32, [None, 32, 32, 3]))
-    with tf.Session() as sess:
-      refnets.randomize(sess, seed=5)
-      prefix = tf.train.Saver().save(sess, str(tmp_path / 'tiny'))
+  prefix = _save_tiny('ours', tmp_path, seed=5)
   feed = np.random.RandomState(6).rand(2, 32, 32, 3).astype(np.float32)
   want = _run_with_checkpoint(prefix, _tiny('ours', False), feed)
   with tf.Graph().as_default():

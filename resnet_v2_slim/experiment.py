@@ -97,7 +97,7 @@ def _plot_png(curves):
 
 
 def run(out_dir, *, steps=300, batch_size=32, image_size=32,
-        learning_rate=0.05, seed=0, settings=SETTINGS, log=print):
+        learning_rate=0.02, seed=0, settings=SETTINGS, log=print):
   """Trains the four networks and writes curves.csv and curves.png.
 
   Args:

@@ -134,8 +134,7 @@ def format_table(rows, fmt='text'):
     import json  # pylint: disable=g-import-not-at-top
     return json.dumps([r._asdict() for r in rows], indent=2)
   header = ['layer', 'output shape', 'parameters', 'FLOPs']
-  body = [[r.name if r.kind in ('unit',) else r.name.upper()
-           if r.kind == 'total' else r.name,
+  body = [[r.name.upper() if r.kind == 'total' else r.name,
            'x'.join(map(str, r.shape[1:])) if r.shape else '-',
            '{:,}'.format(r.parameters), _human(r.flops)] for r in rows]
   if fmt == 'markdown':

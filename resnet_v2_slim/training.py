@@ -51,7 +51,7 @@ class TrainConfig:
   use_shortcut: bool = True
   steps: int = 300
   batch_size: int = 32
-  learning_rate: float = 0.05
+  learning_rate: float = 0.02
   momentum: float = 0.9
   weight_decay: float = 1e-4
   image_size: int = 32

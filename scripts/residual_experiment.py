@@ -25,7 +25,7 @@ def main(argv=None):
   parser.add_argument('--steps', type=int, default=300)
   parser.add_argument('--batch_size', type=int, default=32)
   parser.add_argument('--image_size', type=int, default=32)
-  parser.add_argument('--learning_rate', type=float, default=0.05)
+  parser.add_argument('--learning_rate', type=float, default=0.02)
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
   cli.quiet()

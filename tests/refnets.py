@@ -62,8 +62,7 @@ def randomize(sess, seed=0):
   initial = sess.run(variables)
   feed = {}
   for var, value in zip(variables, initial):
-    name = var.op.name
-    shape = value.shape
+    name, shape = var.op.name, value.shape
     if not var.dtype.base_dtype.is_floating:
       continue
     if name.endswith(('gamma', 'moving_variance')):
@@ -72,8 +71,8 @@ def randomize(sess, seed=0):
       value = rng.normal(0.0, 0.1, shape)
     else:
       value = value * rng.uniform(0.8, 1.2, shape)
-    feed[var.initial_value] = value.astype(value.dtype if value.dtype ==
-                                           initial[0].dtype else np.float32)
+    feed[var.initial_value] = value.astype(
+        var.dtype.base_dtype.as_numpy_dtype)
   sess.run([v.initializer for v in variables
             if v.initial_value in feed], feed)
 

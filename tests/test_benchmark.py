@@ -184,3 +184,21 @@ def test_checkpoint_weights_are_restored(capsys, tmp_path, saved):
                                       '--num_classes', '10'])
   assert code == 2
   assert 'shape mismatch' in err and 'the checkpoint has 1000 classes' in err
+
+
+def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(
+    capsys, monkeypatch):
+  # Stands in for NCHW/fp16/XLA kernels a machine lacks: the first step
+  # fails inside TensorFlow at run time.
+  def failing_graph(config):
+    del config
+    check = tf.debugging.assert_less(tf.random_uniform([]), 0.0,
+                                     message='no kernel here')
+    with tf.control_dependencies([check]):
+      return tf.constant(0.0), 'Forward'
+  monkeypatch.setattr(benchmark, 'build_graph', failing_graph)
+  code, out, err = _run(capsys, TINY + ['--precision', 'fp16'])
+  assert code == 2 and 'across' not in out
+  assert err.count('\n') == 1
+  assert 'cannot run --precision fp16 --data_format NHWC' in err
+  assert 'Traceback' not in err

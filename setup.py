@@ -10,7 +10,9 @@ INSTALL_REQUIRES = [
     'tf-keras==2.21.0',
     'tf-slim==1.1.0',
     'numpy==2.4.6',
-    'pillow==13.0.0',
+    'pillow==13.0.0',           # image files in tests and data folders
+    'scikit-learn==1.9.1',      # ships the digits the training scripts use
+    'matplotlib==3.11.2',       # residual_experiment.py's plot
 ]
 
 setup(

@@ -19,6 +19,7 @@ os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
 
 from resnet_v2_slim import benchmark  # pylint: disable=wrong-import-position
 from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
+from resnet_v2_slim import io_utils  # pylint: disable=wrong-import-position
 from resnet_v2_slim import precision as precision_lib  # pylint: disable=wrong-import-position
 from resnet_v2_slim import resnet_utils  # pylint: disable=wrong-import-position
 
@@ -80,14 +81,17 @@ def main(argv=None):
   parser.add_argument('--json', default=None)
   args = parser.parse_args(argv)
   cli.quiet()
-  if min(args.batch_size, args.num_batches, args.image_size) <= 0 or (
-      args.num_burn_in < 0):
-    return cli.fail('compare.py', 'sizes and step counts must be positive.')
+  for flag in ('batch_size', 'num_batches', 'image_size'):
+    if getattr(args, flag) <= 0:
+      return cli.fail('compare.py', '--%s must be > 0, got %d.'
+                      % (flag, getattr(args, flag)))
+  if args.num_burn_in < 0:
+    return cli.fail('compare.py', '--num_burn_in must be >= 0, got %d.'
+                    % args.num_burn_in)
   if args.json:
     try:
-      from resnet_v2_slim import io_utils  # pylint: disable=g-import-not-at-top
       io_utils.check_writable(args.json, '--json')
-    except ValueError as exc:
+    except io_utils.OutputPathError as exc:
       return cli.fail('compare.py', str(exc))
   from resnet_v2_slim import resnet_v2 as ours  # pylint: disable=g-import-not-at-top
   from tf_slim.nets import resnet_v2 as official  # pylint: disable=g-import-not-at-top

@@ -70,7 +70,8 @@ class Config:
       raise BenchmarkError('--model: %s' % exc) from None
     for flag, value in (('--batch_size', self.batch_size),
                         ('--num_batches', self.num_batches),
-                        ('--image_size', self.image_size)):
+                        ('--image_size', self.image_size),
+                        ('--num_classes', self.num_classes)):
       if value <= 0:
         raise BenchmarkError('%s must be > 0, got %d.' % (flag, value))
     if self.num_burn_in < 0:

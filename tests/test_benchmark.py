@@ -147,6 +147,7 @@ def test_bf16_runs(capsys):
     (['--num_burn_in', '-1'], '--num_burn_in must be >= 0'),
     (['--image_size', '16'], '--image_size 16 is too small'),
     (['--model', 'resnet_v2_18x'], "--model: Unknown network 'resnet_v2_18x'"),
+    (['--num_classes', '0'], '--num_classes must be > 0, got 0'),
     (['--json', '/nonexistent-dir/r.json'], 'does not exist'),
     (['--checkpoint', '/nonexistent/model.ckpt'], '--checkpoint: No '
                                                    'checkpoint at'),

@@ -2,9 +2,25 @@
 
 Importing the package imports TensorFlow quietly and applies the small
 ``compat`` fix that makes ``tf_slim.batch_norm`` work with tf-keras >= 2.16.
-The submodules mirror TF-Slim's: ``resnet_utils``, ``resnet_v2`` and
-``nets_factory``; ``from resnet_v2_slim import resnet_v2`` gives the module,
-exactly like ``from tf_slim.nets import resnet_v2``.
+
+The package is built in rooms, each importing only from rooms below it:
+
+======================  ===================================================
+``nets``                networks, building blocks, the registry, the
+                        published-checkpoint table (bottom)
+``utils``               files: atomic writes, output guards, locks
+``checkpoints``         read, describe and restore slim checkpoints
+``data``                decoding, preprocessing, labels, datasets
+``perf``                FLOP counting, mixed precision, the timing protocol
+``inference``           classify image files, export for serving
+``training``            the graph-mode training loop
+``teaching``            per-unit summaries, the residual experiment
+``cli``                 the ``resnet-v2-slim`` command and its subcommands
+======================  ===================================================
+
+``resnet_v2_slim.resnet_v2``, ``.resnet_utils``, ``.nets_factory`` and
+``.checkpoint`` stay importable: they are the very modules ``nets.*`` and
+``checkpoints``.
 
 Typical use::
 
@@ -18,6 +34,8 @@ Typical use::
       logits, end_points = resnet_v2.resnet_v2_50(images, 1000)
 """
 
+import sys as _sys
+
 from resnet_v2_slim._quiet import import_tensorflow as _import_tensorflow
 
 _import_tensorflow()
@@ -27,18 +45,30 @@ from resnet_v2_slim import compat  # pylint: disable=g-import-not-at-top
 compat.apply()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import resnet_utils
-from resnet_v2_slim import resnet_v2
-from resnet_v2_slim.nets_factory import get_network_fn
-from resnet_v2_slim.nets_factory import network_names
-from resnet_v2_slim.resnet_utils import Block
-from resnet_v2_slim.resnet_utils import resnet_arg_scope
-from resnet_v2_slim.resnet_v2 import resnet_v2_18
-from resnet_v2_slim.resnet_v2 import resnet_v2_34
-from resnet_v2_slim.resnet_v2 import resnet_v2_50
-from resnet_v2_slim.resnet_v2 import resnet_v2_101
-from resnet_v2_slim.resnet_v2 import resnet_v2_152
-from resnet_v2_slim.resnet_v2 import resnet_v2_200
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim import nets
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import resnet_utils
+from resnet_v2_slim.nets import resnet_v2
+from resnet_v2_slim.nets.nets_factory import get_network_fn
+from resnet_v2_slim.nets.nets_factory import network_names
+from resnet_v2_slim.nets.resnet_utils import Block
+from resnet_v2_slim.nets.resnet_utils import resnet_arg_scope
 
-__version__ = '0.1.0'
+__version__ = '0.2.0'
+
+# The drop-in module paths of round 1 (and of TF-Slim) are the same module
+# objects as their new homes, so `import resnet_v2_slim.resnet_v2` works.
+for _name in ('nets_factory', 'resnet_utils', 'resnet_v2'):
+  _sys.modules[__name__ + '.' + _name] = getattr(nets, _name)
+_sys.modules[__name__ + '.checkpoint'] = checkpoint = checkpoints
+
+# Every registered network at package level: resnet_v2_slim.resnet_v2_50 ...
+globals().update({_name: getattr(resnet_v2, _name)
+                  for _name in resnet_v2.NETWORKS})
+
+__all__ = (['Block', 'get_network_fn', 'network_names', 'nets',
+            'nets_factory', 'resnet_arg_scope', 'resnet_utils', 'resnet_v2',
+            'checkpoint', 'checkpoints', '__version__'] +
+           list(resnet_v2.NETWORKS))
+

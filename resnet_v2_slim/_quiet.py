@@ -1,4 +1,4 @@
-"""Imports TensorFlow without its start-up log flood.
+"""The one place that quiets TensorFlow: its start-up flood and its chatter.
 
 TensorFlow's C++ runtime prints several ``I0000 ...`` lines (oneDNN notice,
 missing CUDA drivers) on import, before its own log level is read. They go to
@@ -7,9 +7,11 @@ park fd 2 in a temporary file during the import and replay it only if the
 import fails, so a broken installation still shows why.
 """
 
+import logging
 import os
 import sys
 import tempfile
+import warnings
 
 
 def import_tensorflow():
@@ -43,3 +45,25 @@ def import_tensorflow():
         parked.seek(0)
         sys.stderr.write(parked.read().decode('utf-8', 'replace'))
   return tf
+
+
+def quiet_logs():
+  """Silences TensorFlow's Python deprecation chatter; keeps real warnings.
+
+  tf_slim triggers dozens of TF1 deprecation notices per graph; they say
+  nothing a user of this package can act on. Our own warnings still show,
+  once each (Python's default filter), on one line.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  tf.get_logger().setLevel(logging.ERROR)
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
+  warnings.filterwarnings('ignore', message='`layer.apply` is deprecated')
+  logging.basicConfig(level=logging.INFO, format='%(message)s',
+                      stream=sys.stderr)
+  logging.getLogger('absl').setLevel(logging.ERROR)
+  warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+  del filename, lineno, line
+  return 'warning: %s (%s)\n' % (message, category.__name__)

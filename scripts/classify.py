@@ -1,79 +1,14 @@
 #!/usr/bin/env python
-"""Top-k ImageNet classes of image files, with a slim ResNet V2 checkpoint.
+"""Top-k classes of image files with a checkpoint.
 
-    python scripts/classify.py --checkpoint resnet_v2_50.ckpt cat.jpg dog.png
-
-Model and classes come from the checkpoint; preprocessing defaults to what
-the slim ResNet V2 checkpoints were trained with (Inception, 299x299).
-An unreadable image is reported and skipped; the exit code is then 1.
+A wrapper of ``resnet-v2-slim classify`` (resnet_v2_slim/cli/classify.py); run it
+with ``--help`` for the options.
 """
 
-import argparse
-import json
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-from resnet_v2_slim import checkpoint  # pylint: disable=wrong-import-position
-from resnet_v2_slim import classifier  # pylint: disable=wrong-import-position
-from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
-from resnet_v2_slim import labels  # pylint: disable=wrong-import-position
-from resnet_v2_slim import preprocessing  # pylint: disable=wrong-import-position
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(prog='classify.py',
-                                   description=__doc__.splitlines()[0])
-  parser.add_argument('images', nargs='+', metavar='IMAGE')
-  parser.add_argument('--checkpoint', required=True)
-  parser.add_argument('--model', default='auto')
-  parser.add_argument('--num_classes', default='auto',
-                      type=cli.auto_or_positive_int,
-                      help='auto (from the checkpoint) or a number')
-  parser.add_argument('--preprocessing', choices=preprocessing.METHODS,
-                      default=preprocessing.DEFAULT_METHOD)
-  parser.add_argument('--image_size', type=int,
-                      default=preprocessing.DEFAULT_IMAGE_SIZE)
-  parser.add_argument('--top_k', type=int, default=5)
-  parser.add_argument('--labels', default=None,
-                      help='class names file, one per line (default: '
-                      'ImageNet for 1000/1001 classes)')
-  parser.add_argument('--json', action='store_true')
-  args = parser.parse_args(argv)
-  cli.quiet()
-  prog = 'classify.py'
-  if args.top_k <= 0 or args.image_size <= 0:
-    return cli.fail(prog, '--top_k and --image_size must be > 0.')
-  try:
-    clf = classifier.Classifier(
-        args.checkpoint, model=args.model, num_classes=args.num_classes,
-        preprocessing_method=args.preprocessing, image_size=args.image_size,
-        labels_file=args.labels)
-  except (checkpoint.CheckpointError, labels.LabelsError, ValueError) as exc:
-    return cli.fail(prog, str(exc))
-  results, failed = [], 0
-  with clf:
-    print('%s: %s, %d classes, %s preprocessing at %d, from %s'
-          % (prog, clf.model, clf.num_classes, clf.preprocessing,
-             clf.image_size, clf.report.path), file=sys.stderr)
-    for path in args.images:
-      try:
-        top = clf.classify(path, args.top_k)
-      except classifier.ImageError as exc:
-        failed += 1
-        print('%s: skipped: %s' % (prog, exc), file=sys.stderr)
-        continue
-      results.append({'image': path, 'top_k': top})
-      if not args.json:
-        print(path)
-        for hit in top:
-          print('  %.4f  %4d  %s' % (hit['probability'], hit['index'],
-                                     hit['label']))
-  if args.json:
-    print(json.dumps(results, indent=2))
-  return 1 if failed else 0
-
+from resnet_v2_slim.cli import classify
 
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(classify.main(prog=os.path.basename(__file__)))

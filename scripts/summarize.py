@@ -1,51 +1,14 @@
 #!/usr/bin/env python
-"""One row per unit, block and the logits: output shape, parameters, FLOPs.
+"""Shapes, parameters and FLOPs per unit.
 
-    python scripts/summarize.py --model resnet_v2_50
-    python scripts/summarize.py --model resnet_v2_18 --format markdown
-    python scripts/summarize.py --model resnet_v2_50 --tensorboard /tmp/tb
+A wrapper of ``resnet-v2-slim summarize`` (resnet_v2_slim/cli/summarize.py); run it
+with ``--help`` for the options.
 """
 
-import argparse
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
-from resnet_v2_slim import nets_factory  # pylint: disable=wrong-import-position
-from resnet_v2_slim import summary  # pylint: disable=wrong-import-position
-
-
-def main(argv=None):
-  parser = argparse.ArgumentParser(prog='summarize.py',
-                                   description=__doc__.splitlines()[0])
-  parser.add_argument('--model', required=True,
-                      help=', '.join(nets_factory.network_names()))
-  parser.add_argument('--image_size', type=int, default=224)
-  parser.add_argument('--batch_size', type=int, default=1)
-  parser.add_argument('--num_classes', type=int, default=1000)
-  parser.add_argument('--no_shortcut', action='store_true',
-                      help='summarize the plain twin')
-  parser.add_argument('--format', choices=summary.FORMATS, default='text')
-  parser.add_argument('--tensorboard', metavar='LOGDIR', default=None,
-                      help='write the graph for TensorBoard\'s graph view')
-  args = parser.parse_args(argv)
-  cli.quiet()
-  try:
-    nets_factory.check_network_name(args.model)
-    rows = summary.summarize(
-        args.model, image_size=args.image_size, batch_size=args.batch_size,
-        num_classes=args.num_classes, tensorboard_dir=args.tensorboard,
-        use_shortcut=not args.no_shortcut)
-  except (TypeError, ValueError) as exc:
-    return cli.fail('summarize.py', str(exc))
-  print(summary.format_table(rows, args.format))
-  if args.tensorboard:
-    print('graph written to %s: tensorboard --logdir %s'
-          % (args.tensorboard, args.tensorboard), file=sys.stderr)
-  return 0
-
+from resnet_v2_slim.cli import summarize
 
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(summarize.main(prog=os.path.basename(__file__)))

@@ -1,108 +1,14 @@
 #!/usr/bin/env python
-"""Times a ResNet V2 forward (or forward-backward) pass, the book's way.
+"""Times ResNet V2 the book's way (default: ResNet-V2-152, batch 32, 224x224).
 
-With no arguments: ResNet-V2-152, batch 32, 224x224 random images made in
-the graph, 10 burn-in and 100 timed steps, printing
-``<time>: Forward across 100 steps, X +/- Y sec / batch`` as in the book,
-then throughput, FLOP/s, memory and what ran it.
-
-    python scripts/time_forward.py
-    python scripts/time_forward.py --model resnet_v2_50 --precision bf16 \
-        --json results.json
+A wrapper of ``resnet-v2-slim time-forward`` (resnet_v2_slim/cli/time_forward.py); run it
+with ``--help`` for the options.
 """
 
-import argparse
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-from resnet_v2_slim import benchmark  # pylint: disable=wrong-import-position
-from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
-from resnet_v2_slim import io_utils  # pylint: disable=wrong-import-position
-from resnet_v2_slim import nets_factory  # pylint: disable=wrong-import-position
-
-
-def parse_args(argv):
-  defaults = benchmark.Config()
-  parser = argparse.ArgumentParser(
-      prog='time_forward.py',
-      description='Time ResNet V2 with the book\'s session protocol.')
-  parser.add_argument('--model', default=defaults.model,
-                      help='one of: %s (default %%(default)s)'
-                      % ', '.join(nets_factory.network_names()))
-  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
-  parser.add_argument('--image_size', type=int, default=defaults.image_size)
-  parser.add_argument('--num_batches', type=int, default=defaults.num_batches,
-                      help='timed steps (default %(default)s)')
-  parser.add_argument('--num_burn_in', type=int, default=defaults.num_burn_in,
-                      help='untimed steps first (default %(default)s)')
-  parser.add_argument('--mode', choices=benchmark.MODES, default='forward',
-                      help='forward-backward adds the gradient of an L2 loss '
-                      'of the logits w.r.t. all trainable variables (batch '
-                      'norm in training mode, with its update ops)')
-  parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'],
-                      default='fp32', help='compute dtype; variables stay '
-                      'float32 (default %(default)s)')
-  parser.add_argument('--data_format', choices=['NHWC', 'NCHW'],
-                      default='NHWC')
-  parser.add_argument('--xla', action='store_true',
-                      help='compile the network with XLA')
-  parser.add_argument('--checkpoint', default=None,
-                      help='optional weights to restore (slim checkpoint)')
-  parser.add_argument('--num_classes', type=int, default=1000)
-  parser.add_argument('--json', default=None, metavar='PATH',
-                      help='also write all results here (atomically)')
-  parser.add_argument('--measure_peak', action='store_true',
-                      help='also time a 4096^3 matmul in the same precision '
-                      'and report the network\'s share of that peak')
-  return parser.parse_args(argv)
-
-
-def main(argv=None):
-  args = parse_args(argv)
-  cli.quiet()
-  config = benchmark.Config(
-      model=args.model, batch_size=args.batch_size,
-      image_size=args.image_size, num_batches=args.num_batches,
-      num_burn_in=args.num_burn_in, mode=args.mode, precision=args.precision,
-      data_format=args.data_format, xla=args.xla, checkpoint=args.checkpoint,
-      num_classes=args.num_classes)
-  try:
-    config.validate()
-    if args.json:
-      io_utils.check_writable(args.json, '--json')
-    result = benchmark.run(config)
-  except (benchmark.BenchmarkError, io_utils.OutputPathError) as exc:
-    return cli.fail('time_forward.py', str(exc))
-  print('%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 '
-        '%.3f s' % (config.model, config.mode, config.precision,
-                    config.batch_size, config.image_size, config.image_size,
-                    result['images_per_sec'], result['median_sec'],
-                    result['p90_sec']))
-  print('compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
-        % (result['gflops_per_batch'], result['gflops_per_sec']))
-  if args.measure_peak:
-    peak = benchmark.measure_peak_matmul(dtype=config.precision)
-    result['peak_matmul_gflops_per_sec'] = peak
-    result['fraction_of_peak'] = result['gflops_per_sec'] / peak
-    print('peak: %.1f GFLOP/s (4096^3 %s matmul); the network reaches %.0f%%'
-          % (peak, config.precision, 100 * result['fraction_of_peak']))
-  memory = 'peak host memory %.2f GiB' % (
-      result['peak_host_memory_bytes'] / 2**30)
-  if result['peak_gpu_memory_bytes'] is not None:
-    memory += ', peak GPU memory %.2f GiB' % (
-        result['peak_gpu_memory_bytes'] / 2**30)
-  print('%s; ran on %s, %d CPUs, TensorFlow %s, intra/inter-op threads %d/%d '
-        '(0 = TensorFlow default)'
-        % (memory, result['device'], result['cpu_count'],
-           result['tensorflow_version'], result['intra_op_threads'],
-           result['inter_op_threads']))
-  if args.json:
-    cli.write_json(args.json, result)
-    print('wrote %s' % args.json)
-  return 0
-
+from resnet_v2_slim.cli import time_forward
 
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(time_forward.main(prog=os.path.basename(__file__)))

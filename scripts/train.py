@@ -1,77 +1,14 @@
 #!/usr/bin/env python
-"""Trains a ResNet V2 (or its plain twin) in graph mode, resuming if stopped.
+"""Trains or fine-tunes in graph mode, resuming if stopped.
 
-    python scripts/train.py --model resnet_v2_18 --train_dir /tmp/rn18
-    python scripts/train.py --model resnet_v2_18 --no_shortcut --train_dir /tmp/plain18
-    python scripts/train.py --model resnet_v2_50 --data_dir my_images/ \
-        --train_dir /tmp/ft --checkpoint resnet_v2_50.ckpt --image_size 224
-
-Without --data_dir it trains on scikit-learn's handwritten digits (shipped
-in the scikit-learn wheel, so it runs offline). Rerunning with the same
---train_dir resumes from its latest checkpoint.
+A wrapper of ``resnet-v2-slim train`` (resnet_v2_slim/cli/train.py); run it
+with ``--help`` for the options.
 """
 
-import argparse
 import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-
-from resnet_v2_slim import checkpoint  # pylint: disable=wrong-import-position
-from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
-from resnet_v2_slim import data  # pylint: disable=wrong-import-position
-from resnet_v2_slim import nets_factory  # pylint: disable=wrong-import-position
-from resnet_v2_slim import training  # pylint: disable=wrong-import-position
-
-
-def main(argv=None):
-  defaults = training.TrainConfig(model='', train_dir='')
-  parser = argparse.ArgumentParser(prog='train.py',
-                                   description=__doc__.splitlines()[0])
-  parser.add_argument('--model', required=True,
-                      help=', '.join(nets_factory.network_names()))
-  parser.add_argument('--train_dir', required=True)
-  parser.add_argument('--data_dir', default=None,
-                      help='folder of class sub-folders of images (default: '
-                      'the digits)')
-  parser.add_argument('--use_shortcut', dest='use_shortcut',
-                      action='store_true', default=True)
-  parser.add_argument('--no_shortcut', dest='use_shortcut',
-                      action='store_false', help='train the plain twin')
-  parser.add_argument('--steps', type=int, default=defaults.steps,
-                      help='total steps, counting resumed ones')
-  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
-  parser.add_argument('--learning_rate', type=float,
-                      default=defaults.learning_rate)
-  parser.add_argument('--image_size', type=int, default=defaults.image_size)
-  parser.add_argument('--checkpoint', default=None,
-                      help='warm-start from this checkpoint (not its logits)')
-  parser.add_argument('--exclude_scopes', nargs='*', default=None,
-                      help='scopes not to warm-start (default: the logits)')
-  parser.add_argument('--save_every', type=int, default=defaults.save_every)
-  parser.add_argument('--log_every', type=int, default=defaults.log_every)
-  parser.add_argument('--seed', type=int, default=0)
-  args = parser.parse_args(argv)
-  cli.quiet()
-  config = training.TrainConfig(**{
-      f: getattr(args, f) for f in (
-          'model', 'train_dir', 'data_dir', 'use_shortcut', 'steps',
-          'batch_size', 'learning_rate', 'image_size', 'checkpoint',
-          'exclude_scopes', 'save_every', 'log_every', 'seed')})
-  try:
-    history = training.train(config, log=lambda line: print(line, flush=True))
-  except (training.TrainError, data.DataError,
-          checkpoint.CheckpointError) as exc:
-    return cli.fail('train.py', str(exc))
-  if history:
-    print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'
-          % (history[-1]['step'], history[-1]['loss'],
-             history[-1]['accuracy'], args.train_dir))
-  else:
-    print('nothing to do: %s is already at step %d or beyond'
-          % (args.train_dir, args.steps))
-  return 0
-
+from resnet_v2_slim.cli import train
 
 if __name__ == '__main__':
-  sys.exit(main())
+  sys.exit(train.main(prog=os.path.basename(__file__)))

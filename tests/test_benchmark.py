@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from resnet_v2_slim import benchmark
+from resnet_v2_slim.perf import benchmark
+from resnet_v2_slim.perf import flops as flops_lib
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'scripts'))
-import time_forward  # noqa: E402  pylint: disable=wrong-import-position
+from resnet_v2_slim.cli import time_forward
 
 TINY = ['--model', 'resnet_v2_50', '--batch_size', '2', '--image_size', '64',
         '--num_batches', '3', '--num_burn_in', '1']
@@ -52,7 +52,7 @@ def test_count_flops_by_hand(graph):
   tf.nn.conv2d(x, tf.zeros([3, 3, 3, 4]), 1, 'SAME')    # 2*8*8*4*(3*3*3)
   tf.matmul(tf.zeros([5, 7]), tf.zeros([7, 3]))          # 2*5*3*7
   tf.matmul(tf.zeros([7, 5]), tf.zeros([7, 3]), transpose_a=True)
-  assert benchmark.count_flops(graph) == (13824 + 210 + 210, 0)
+  assert flops_lib.count_flops(graph) == (13824 + 210 + 210, 0)
 
 
 def _flops_from_the_table(units, size=224, classes=1000):
@@ -79,7 +79,7 @@ def _flops_from_the_table(units, size=224, classes=1000):
 def test_network_flops_match_a_count_from_the_table(graph, model, units):
   config = benchmark.Config(model=model, batch_size=1)
   benchmark.build_graph(config)
-  flops, skipped = benchmark.count_flops(graph)
+  flops, skipped = flops_lib.count_flops(graph)
   assert skipped == 0
   assert flops == _flops_from_the_table(units)
 
@@ -156,7 +156,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys, flags, message):
   code, out, err = _run(capsys, TINY + flags)
   assert code == 2
   assert err.count('\n') == 1 and message in err
-  assert err.startswith('time_forward.py: error: ')
+  assert err.startswith('resnet-v2-slim time-forward: error: ')
   assert 'across' not in out
 
 

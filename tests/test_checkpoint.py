@@ -63,15 +63,33 @@ def test_corrupt_file_is_named(tmp_path):
     checkpoint.resolve(path)
 
 
-def test_truncated_index_and_truncated_data(saved, tmp_path):
-  prefix, _ = saved('rn50_v2_1000')
-  folder = os.path.dirname(prefix)
-  for name in os.listdir(folder):
+def _copy_checkpoint(prefix, folder, change=None):
+  """Copies a V2 checkpoint; ``change(data_bytes) -> bytes`` for .data."""
+  src = os.path.dirname(prefix)
+  for name in os.listdir(src):
     if name.startswith('resnet_v2_50.ckpt.'):
-      data = open(os.path.join(folder, name), 'rb').read()
-      (tmp_path / name).write_bytes(data[:len(data) // 2] if '.data-' in name
-                                    else data)
-  copy = str(tmp_path / 'resnet_v2_50.ckpt')
+      data = open(os.path.join(src, name), 'rb').read()
+      if change and '.data-' in name:
+        data = change(data)
+      if data is not None:
+        (folder / name).write_bytes(data)
+  return str(folder / 'resnet_v2_50.ckpt')
+
+
+def test_truncated_missing_and_corrupt_data(saved, tmp_path):
+  prefix, _ = saved('rn50_v2_1000')
+  for sub, change, message in (
+      ('half', lambda d: d[:len(d) // 2], 'is truncated: its data files hold'),
+      ('gone', lambda d: None, r'is incomplete: .*data-00000-of-00001 is '
+       'missing')):
+    (tmp_path / sub).mkdir()
+    copy = _copy_checkpoint(prefix, tmp_path / sub, change)
+    with pytest.raises(checkpoint.CheckpointError, match=message):
+      checkpoint.describe(copy)
+  (tmp_path / 'flipped').mkdir()
+  middle = lambda d: d[:len(d) // 2] + bytes(255 - b for b in d[  # noqa: E731
+      len(d) // 2:len(d) // 2 + 64]) + d[len(d) // 2 + 64:]
+  copy = _copy_checkpoint(prefix, tmp_path / 'flipped', middle)
   with tf.Graph().as_default():
     refnets.build('ours', 'resnet_v2_50',
                   tf.placeholder(tf.float32, [1, 32, 32, 3]), 1000)
@@ -79,7 +97,7 @@ def test_truncated_index_and_truncated_data(saved, tmp_path):
       with pytest.raises(checkpoint.CheckpointError,
                          match='data is truncated or corrupt'):
         checkpoint.restore(sess, copy)
-  index = tmp_path / 'resnet_v2_50.ckpt.index'
+  index = tmp_path / 'flipped' / 'resnet_v2_50.ckpt.index'
   index.write_bytes(index.read_bytes()[:50])
   with pytest.raises(checkpoint.CheckpointError, match='Cannot read'):
     checkpoint.resolve(copy)
@@ -205,7 +223,8 @@ def test_wrong_depth_is_explained(saved):
     _build(1000, 'resnet_v2_101')
     with tf.Session() as sess:
       with pytest.raises(checkpoint.CheckpointMismatchError,
-                         match='build the model the checkpoint holds'):
+                         match='the checkpoint holds resnet_v2_50 but the '
+                         'graph is resnet_v2_101: build resnet_v2_50'):
         checkpoint.restore(sess, prefix, scope='resnet_v2_101')
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
-from resnet_v2_slim import benchmark
+from resnet_v2_slim.perf import benchmark
 import refnets
 
 pytestmark = pytest.mark.slow

@@ -13,17 +13,16 @@ import pytest
 import tensorflow.compat.v1 as tf
 from PIL import Image
 
-from resnet_v2_slim import data
-from resnet_v2_slim import experiment
+from resnet_v2_slim.data import datasets as data
+from resnet_v2_slim.teaching import experiment
 from resnet_v2_slim import resnet_v2
-from resnet_v2_slim import summary
-from resnet_v2_slim import training
+from resnet_v2_slim.teaching import summary
+from resnet_v2_slim.training import trainer as training
 import refnets
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), '..', 'scripts')
-sys.path.insert(0, SCRIPTS)
-import summarize  # noqa: E402  pylint: disable=wrong-import-position
-import train  # noqa: E402  pylint: disable=wrong-import-position
+from resnet_v2_slim.cli import summarize
+from resnet_v2_slim.cli import train
 
 
 def _basic_net_parameters(units, classes=1000):

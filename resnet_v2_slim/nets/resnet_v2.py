@@ -5,10 +5,14 @@ applies batch norm and ReLU *before* its convolutions ("preact"), leaving the
 shortcut path a clean identity; a final ``postnorm`` normalizes the output of
 the last block. Downsampling happens in the last unit of blocks 1-3.
 
-The functions keep the book's names and positional arguments; everything the
-official ``tf_slim.nets.resnet_v2`` adds (``is_training``, ``output_stride``)
-and a few extras (``spatial_squeeze``, ``use_shortcut``, ``data_format``)
-are keyword-only. Variable names, shapes and end_points keys are those of the
+The functions keep the book's names. The units take official TF-Slim's
+positional order (``bottleneck(inputs, depth, depth_bottleneck, stride,
+rate, outputs_collections, scope)``); ``resnet_v2`` and the
+``resnet_v2_<depth>`` networks keep the book's order, and what the official
+version adds there (``is_training``, ``output_stride``) and a few extras
+(``spatial_squeeze``, ``use_shortcut``, ``data_format``) are keyword-only.
+Every network is one row of ``NETWORKS``; the functions, ``__all__``, the
+factory and the command line all derive from it. Variable names, shapes and end_points keys are those of the
 official TF-Slim networks, so their checkpoints restore with a plain
 ``tf.train.Saver()``.
 
@@ -30,38 +34,37 @@ Typical use (official style)::
           images, num_classes=1001, is_training=False, spatial_squeeze=True)
 """
 
-from resnet_v2_slim import resnet_utils
-from resnet_v2_slim.resnet_utils import Block
-from resnet_v2_slim.resnet_utils import conv2d_same
-from resnet_v2_slim.resnet_utils import resnet_arg_scope  # re-exported, as in the book
-from resnet_v2_slim.resnet_utils import stack_blocks_dense
-from resnet_v2_slim.resnet_utils import subsample
+import numbers
 
-tf = resnet_utils.tf
-slim = resnet_utils.slim
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
 
-__all__ = [
-    'Block', 'bottleneck', 'basic', 'resnet_v2', 'resnet_v2_block',
-    'resnet_arg_scope', 'resnet_v2_18', 'resnet_v2_34', 'resnet_v2_50',
-    'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200', 'BOTTLENECK_UNITS',
-    'BASIC_UNITS', 'default_image_size',
-]
+from resnet_v2_slim.nets import resnet_utils
+from resnet_v2_slim.nets.resnet_utils import Block
+from resnet_v2_slim.nets.resnet_utils import conv2d_same
+from resnet_v2_slim.nets.resnet_utils import resnet_arg_scope  # re-exported, as in the book
+from resnet_v2_slim.nets.resnet_utils import stack_blocks_dense
+from resnet_v2_slim.nets.resnet_utils import subsample
 
 default_image_size = 224
 
-# Units per block of each bottleneck network (He et al., Table 1). The channel
-# widths and strides are the same for all of them: see `bottleneck_blocks`.
-BOTTLENECK_UNITS = {
-    'resnet_v2_50': (3, 4, 6, 3),
-    'resnet_v2_101': (3, 4, 23, 3),
-    'resnet_v2_152': (3, 8, 36, 3),
-    'resnet_v2_200': (3, 24, 36, 3),
+# THE registry: every network, declared once as (unit family, units per
+# block) (He et al., Table 1; 18/34 use the basic unit). The channel widths
+# and strides are the same for all: see `bottleneck_blocks`/`basic_blocks`.
+# Module functions, __all__, nets_factory, package exports, command-line
+# choices and the tests all derive from this table.
+NETWORKS = {
+    'resnet_v2_18': ('basic', (2, 2, 2, 2)),
+    'resnet_v2_34': ('basic', (3, 4, 6, 3)),
+    'resnet_v2_50': ('bottleneck', (3, 4, 6, 3)),
+    'resnet_v2_101': ('bottleneck', (3, 4, 23, 3)),
+    'resnet_v2_152': ('bottleneck', (3, 8, 36, 3)),
+    'resnet_v2_200': ('bottleneck', (3, 24, 36, 3)),
 }
-# Units per block of the basic-unit networks (two 3x3 convolutions a unit).
-BASIC_UNITS = {
-    'resnet_v2_18': (2, 2, 2, 2),
-    'resnet_v2_34': (3, 4, 6, 3),
-}
+BOTTLENECK_UNITS = {name: units for name, (family, units) in NETWORKS.items()
+                    if family == 'bottleneck'}
+BASIC_UNITS = {name: units for name, (family, units) in NETWORKS.items()
+               if family == 'basic'}
 BLOCK_BASE_DEPTHS = (64, 128, 256, 512)
 BLOCK_STRIDES = (2, 2, 2, 1)
 ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
@@ -84,9 +87,9 @@ def _shortcut(inputs, preact, depth, stride, use_shortcut, data_format):
 
 
 @slim.add_arg_scope
-def bottleneck(inputs, depth, depth_bottleneck, stride,
-               outputs_collections=None, scope=None, *, rate=1,
-               use_shortcut=True, data_format='NHWC'):
+def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1,
+               outputs_collections=None, scope=None, *, use_shortcut=True,
+               data_format='NHWC'):
   """The pre-activation bottleneck unit: BN-ReLU, 1x1, 3x3, 1x1, plus shortcut.
 
   ``preact = relu(batch_norm(inputs))`` feeds the residual branch
@@ -100,9 +103,9 @@ def bottleneck(inputs, depth, depth_bottleneck, stride,
     depth: output channels of the unit.
     depth_bottleneck: channels of the two inner convolutions.
     stride: the unit's stride (applied in ``conv2`` and the shortcut).
+    rate: atrous rate of ``conv2``.
     outputs_collections: collection to add the unit's output to.
     scope: optional variable scope (default ``bottleneck_v2``).
-    rate: atrous rate of ``conv2``.
     use_shortcut: False drops the shortcut (and its projection variables),
       giving the "plain" network used to show what residuals are for.
     data_format: 'NHWC' or 'NCHW'.
@@ -117,6 +120,8 @@ def bottleneck(inputs, depth, depth_bottleneck, stride,
   depth_bottleneck = resnet_utils.check_positive_int(
       depth_bottleneck, 'bottleneck depth_bottleneck')
   stride = resnet_utils.check_positive_int(stride, 'bottleneck stride')
+  resnet_utils.check_rate(rate, 'bottleneck')
+  resnet_utils.check_bool(use_shortcut, 'bottleneck use_shortcut')
   with tf.variable_scope(scope, 'bottleneck_v2', [inputs]) as sc:
     preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
     shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
@@ -137,8 +142,8 @@ bottleneck.unit_arg_names = resnet_utils.DEFAULT_UNIT_ARG_NAMES
 
 
 @slim.add_arg_scope
-def basic(inputs, depth, stride, outputs_collections=None, scope=None, *,
-          rate=1, use_shortcut=True, data_format='NHWC'):
+def basic(inputs, depth, stride, rate=1, outputs_collections=None, scope=None,
+          *, use_shortcut=True, data_format='NHWC'):
   """The pre-activation basic unit of ResNet-18/34: BN-ReLU, 3x3, 3x3.
 
   Same pattern as ``bottleneck`` with two 3x3 convolutions of ``depth``
@@ -149,9 +154,9 @@ def basic(inputs, depth, stride, outputs_collections=None, scope=None, *,
     inputs: a 4-D tensor.
     depth: output channels of both convolutions.
     stride: the unit's stride (applied in ``conv1`` and the shortcut).
+    rate: atrous rate of both convolutions.
     outputs_collections: collection to add the unit's output to.
     scope: optional variable scope (default ``basic_v2``).
-    rate: atrous rate of both convolutions.
     use_shortcut: False drops the shortcut (the plain twin).
     data_format: 'NHWC' or 'NCHW'.
 
@@ -163,6 +168,8 @@ def basic(inputs, depth, stride, outputs_collections=None, scope=None, *,
   """
   depth = resnet_utils.check_positive_int(depth, 'basic depth')
   stride = resnet_utils.check_positive_int(stride, 'basic stride')
+  resnet_utils.check_rate(rate, 'basic')
+  resnet_utils.check_bool(use_shortcut, 'basic use_shortcut')
   with tf.variable_scope(scope, 'basic_v2', [inputs]) as sc:
     preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
     shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
@@ -180,7 +187,7 @@ def basic(inputs, depth, stride, outputs_collections=None, scope=None, *,
 basic.unit_arg_names = ('depth', 'stride')
 
 
-def _check_inputs(inputs, data_format):
+def _check_inputs(inputs, data_format, include_root_block):
   """Returns ``inputs`` as a tensor if it is a float 4-D image batch."""
   if tf.executing_eagerly():
     raise RuntimeError(
@@ -197,7 +204,8 @@ def _check_inputs(inputs, data_format):
         'a static rank, e.g. tf.placeholder(tf.float32, [None, None, None, '
         '3]); add a batch axis to single images with tf.expand_dims.'
         % (layout, shape))
-  if shape[resnet_utils.channel_axis(data_format)] is None:
+  channels = resnet_utils.channel_axis(data_format)
+  if shape[channels] is None:
     raise ValueError(
         'inputs must have a known number of channels (%s), got shape %s. '
         'Set it statically, e.g. with inputs.set_shape or a placeholder '
@@ -208,7 +216,56 @@ def _check_inputs(inputs, data_format):
     raise TypeError('inputs must be a float tensor (float32, bfloat16 or '
                     'float16), got %s. Cast images with tf.cast(images, '
                     'tf.float32) after decoding.' % inputs.dtype.name)
+  dims = shape.as_list()
+  spatial = [dims[a] for a in resnet_utils.spatial_axes(data_format)]
+  if any(d is not None and d < 1 for d in spatial):
+    raise ValueError('inputs have an empty image (height x width %s x %s, '
+                     'shape %s): every image needs at least one pixel.'
+                     % (spatial[0], spatial[1], shape))
+  # Images have 1-4 channels; with the root block, a layout mix-up shows as
+  # a tiny channel axis on the wrong side (e.g. NHWC [N, 224, 224, 3] given
+  # with data_format='NCHW' would be read as 224 channels).
+  other = 3 if data_format == 'NCHW' else 1
+  if include_root_block and dims[other] in (1, 3, 4) and (
+      dims[channels] not in (1, 3, 4)):
+    raise ValueError(
+        'inputs of shape %s look like %s, but data_format=%r expects %s. '
+        'Transpose the images (tf.transpose(x, %s)) or pass data_format=%r.'
+        % (shape, 'NHWC' if data_format == 'NCHW' else 'NCHW', data_format,
+           layout, '[0, 3, 1, 2]' if data_format == 'NCHW' else
+           '[0, 2, 3, 1]', 'NHWC' if data_format == 'NCHW' else 'NCHW'))
   return inputs
+
+
+def _check_book_order(function, global_pool, include_root_block, reuse,
+                      scope):
+  """TypeErrors for official-order values in the book's positional slots.
+
+  Official TF-Slim's ``resnet_v2`` puts is_training, global_pool,
+  output_stride and include_root_block where the book has global_pool,
+  include_root_block, reuse and scope; the kinds tell most mix-ups apart.
+  """
+  conflict = resnet_utils.positional_conflict
+  resnet_utils.check_bool(global_pool, '%s global_pool' % function,
+                          orders=conflict(function, 4 if function ==
+                                          'resnet_v2' else 3, 'global_pool',
+                                          'is_training', 'is_training'))
+  if include_root_block is not None:
+    resnet_utils.check_bool(include_root_block,
+                            '%s include_root_block' % function)
+  if isinstance(reuse, numbers.Number) and not isinstance(reuse, bool):
+    raise TypeError('%s reuse must be None, True, False or tf.AUTO_REUSE, '
+                    'got %r. %s' % (function, reuse, conflict(
+                        function, 6 if function == 'resnet_v2' else 4,
+                        'reuse', 'output_stride' if function == 'resnet_v2'
+                        else 'global_pool', 'output_stride')))
+  if scope is not None and not isinstance(scope, (str, tf.VariableScope)):
+    raise TypeError('%s scope must be a string, got %r. %s' % (
+        function, scope, conflict(
+            function, 7 if function == 'resnet_v2' else 5, 'scope',
+            'include_root_block' if function == 'resnet_v2' else
+            'output_stride', 'output_stride' if function != 'resnet_v2'
+            else 'include_root_block')))
 
 
 def _shortcut_scope(blocks, use_shortcut):
@@ -269,7 +326,15 @@ def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
       unreachable ``output_stride``. Nothing is added to the graph then.
   """
   resnet_utils.check_data_format(data_format)
-  inputs = _check_inputs(inputs, data_format)
+  _check_book_order('resnet_v2', global_pool, include_root_block, reuse,
+                    scope)
+  is_training = resnet_utils.check_bool(is_training, 'is_training',
+                                        allow_none=True, allow_tensor=True)
+  use_shortcut = resnet_utils.check_bool(use_shortcut, 'use_shortcut')
+  spatial_squeeze = resnet_utils.check_bool(spatial_squeeze,
+                                            'spatial_squeeze')
+  resnet_utils.checked_blocks(blocks)   # before any layer exists
+  inputs = _check_inputs(inputs, data_format, include_root_block)
   if num_classes is not None:
     num_classes = resnet_utils.check_positive_int(num_classes, 'num_classes')
   root_stride = ROOT_STRIDE if include_root_block else 1
@@ -394,22 +459,22 @@ def basic_blocks(units_per_block):
   return blocks
 
 
-# Each family: (units table, blocks builder, convolutions per unit).
+# Each unit family: (blocks builder, convolutions per unit).
 FAMILIES = {
-    'bottleneck': (BOTTLENECK_UNITS, bottleneck_blocks, 3),
-    'basic': (BASIC_UNITS, basic_blocks, 2),
+    'bottleneck': (bottleneck_blocks, 3),
+    'basic': (basic_blocks, 2),
 }
 
 
-def _network(name, family):
-  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of a table."""
-  table, blocks_fn, convs_per_unit = FAMILIES[family]
-  units_per_block = table[name]
+def _network(name, family, units_per_block):
+  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of NETWORKS."""
+  blocks_fn, convs_per_unit = FAMILIES[family]
   layers = convs_per_unit * sum(units_per_block) + 2
 
   def network(inputs, num_classes=None, global_pool=True, reuse=None,
               scope=name, *, is_training=None, output_stride=None,
               spatial_squeeze=False, use_shortcut=True, data_format='NHWC'):
+    _check_book_order(name, global_pool, None, reuse, scope)
     return resnet_v2(inputs, blocks_fn(units_per_block), num_classes,
                      global_pool, include_root_block=True, reuse=reuse,
                      scope=scope, is_training=is_training,
@@ -418,6 +483,7 @@ def _network(name, family):
                      use_shortcut=use_shortcut, data_format=data_format)
 
   network.__name__ = network.__qualname__ = name
+  network.__module__ = __name__
   network.__doc__ = (
       'ResNet-%d V2, %s units (%s per block). See `resnet_v2` for the '
       'arguments and return values; `scope` defaults to %r.'
@@ -428,9 +494,11 @@ def _network(name, family):
   return network
 
 
-resnet_v2_18 = _network('resnet_v2_18', 'basic')
-resnet_v2_34 = _network('resnet_v2_34', 'basic')
-resnet_v2_50 = _network('resnet_v2_50', 'bottleneck')
-resnet_v2_101 = _network('resnet_v2_101', 'bottleneck')
-resnet_v2_152 = _network('resnet_v2_152', 'bottleneck')
-resnet_v2_200 = _network('resnet_v2_200', 'bottleneck')
+globals().update({name: _network(name, family, units)
+                  for name, (family, units) in NETWORKS.items()})
+
+__all__ = [
+    'Block', 'bottleneck', 'basic', 'resnet_v2', 'resnet_v2_block',
+    'resnet_arg_scope', 'NETWORKS', 'BOTTLENECK_UNITS', 'BASIC_UNITS',
+    'default_image_size',
+] + list(NETWORKS)

@@ -9,16 +9,16 @@ weights and for comparison.
 
 Typical use::
 
-    from resnet_v2_slim import preprocessing
+    from resnet_v2_slim.data import preprocessing
 
     contents = tf.placeholder(tf.string, [])
     image = preprocessing.decode_image(contents)              # uint8 HxWx3
     batch = preprocessing.preprocess(image, 'inception', 299)[tf.newaxis]
 """
 
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim.nets import resnet_utils
 
 METHODS = ('inception', 'vgg')
 DEFAULT_METHOD = 'inception'
@@ -73,6 +73,14 @@ def vgg_eval(image, height, width):
   left = (new_size[1] - width) // 2
   image = tf.slice(image, [top, left, 0], [height, width, 3])
   return image - tf.constant(VGG_MEANS, tf.float32)
+
+
+def check_method(method):
+  """Returns ``method`` if it is a known preprocessing, else a ValueError."""
+  if method not in METHODS:
+    raise ValueError('preprocessing must be one of %s, got %r.'
+                     % (', '.join(METHODS), method))
+  return method
 
 
 def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE):

@@ -14,11 +14,10 @@ Typical use::
     names[1]                           # 'tench, Tinca tinca'
 """
 
-import os
+import importlib.resources
 
 BACKGROUND = 'background'
-_IMAGENET_FILE = os.path.join(os.path.dirname(__file__), 'data',
-                              'imagenet_labels.txt')
+_IMAGENET_FILE = 'imagenet_labels.txt'   # package data of this room
 
 
 class LabelsError(ValueError):
@@ -56,7 +55,10 @@ def fit_to_classes(names, num_classes, source):
 
 def imagenet_labels(num_classes=1001):
   """ImageNet names for a 1000- or 1001-way classifier."""
-  return fit_to_classes(_read_lines(_IMAGENET_FILE), num_classes,
+  text = importlib.resources.files(__package__).joinpath(
+      _IMAGENET_FILE).read_text(encoding='utf-8')
+  names = [line for line in text.splitlines() if line.strip()]
+  return fit_to_classes(names, num_classes,
                         'the ImageNet labels')
 
 
@@ -67,6 +69,10 @@ def load_labels(path, num_classes):
   except OSError as exc:
     raise LabelsError('Cannot read --labels file %s: %s'
                       % (path, exc.strerror)) from None
+  except UnicodeDecodeError as exc:
+    raise LabelsError('--labels file %s is not UTF-8 text (byte %d: %s); '
+                      'save it as UTF-8, one class name per line.'
+                      % (path, exc.start, exc.reason)) from None
   return fit_to_classes(names, num_classes, 'labels file %s' % path)
 
 

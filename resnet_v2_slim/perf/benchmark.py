@@ -9,7 +9,7 @@ book), times it and gathers throughput, FLOP/s, memory and machine facts.
 
 Typical use::
 
-    from resnet_v2_slim import benchmark
+    from resnet_v2_slim.perf import benchmark
 
     config = benchmark.Config(model='resnet_v2_50', batch_size=8,
                               precision='bf16')
@@ -19,7 +19,6 @@ Typical use::
 
 import dataclasses
 import datetime
-import math
 import os
 import platform
 import resource
@@ -28,19 +27,17 @@ import warnings
 
 import numpy as np
 
-from resnet_v2_slim import checkpoint
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import precision as precision_lib
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.perf import flops as flops_lib
+from resnet_v2_slim.perf import precision as precision_lib
+from resnet_v2_slim.nets import resnet_utils
 
 MODES = ('forward', 'forward-backward')
 # Smallest input whose last block still sees one real pixel (nominal stride).
 MIN_IMAGE_SIZE = 32
-# Ops whose FLOPs are counted: 2 per multiply-add.
-CONV_OPS = ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter')
-MATMUL_OPS = ('MatMul', 'BatchMatMul', 'BatchMatMulV2', 'BatchMatMulV3')
 
 
 class BenchmarkError(ValueError):
@@ -94,8 +91,8 @@ class Config:
                            % self.data_format)
     if self.checkpoint is not None:
       try:
-        checkpoint.resolve(self.checkpoint)
-      except checkpoint.CheckpointError as exc:
+        checkpoints.resolve(self.checkpoint)
+      except checkpoints.CheckpointError as exc:
         raise BenchmarkError('--checkpoint: %s' % exc) from None
 
 
@@ -107,10 +104,8 @@ def summarize(durations):
     p90_sec, min_sec, max_sec.
   """
   d = np.asarray(durations, dtype=np.float64)
-  mean = float(d.mean())
-  # The book's sqrt(E[x^2] - mean^2), guarded against rounding below zero.
-  std = math.sqrt(max(float((d * d).mean()) - mean * mean, 0.0))
-  return {'mean_sec': mean, 'std_sec': std,
+  # np.std is the population deviation (ddof=0), the book's formula.
+  return {'mean_sec': float(d.mean()), 'std_sec': float(np.std(d)),
           'median_sec': float(np.median(d)),
           'p90_sec': float(np.percentile(d, 90)),
           'min_sec': float(d.min()), 'max_sec': float(d.max())}
@@ -148,59 +143,6 @@ def time_steps(step_fn, num_batches, num_burn_in, info_string, log=print):
         % (datetime.datetime.now(), info_string, num_batches,
            stats['mean_sec'], stats['std_sec']))
   return durations, stats
-
-
-def _static(shape):
-  dims = shape.as_list() if shape.rank is not None else None
-  if dims is None or any(d is None for d in dims):
-    return None
-  return dims
-
-
-def op_flops(op):
-  """FLOPs of one convolution or matmul op (2 per multiply-add).
-
-  Convolution backprop ops count like the forward convolution they mirror.
-
-  Returns:
-    The FLOP count; 0 for other op types; None if a shape is not static.
-  """
-  if op.type in CONV_OPS:
-    if op.type == 'Conv2D':
-      kernel, out = op.inputs[1], op.outputs[0]
-    elif op.type == 'Conv2DBackpropInput':   # out is the input gradient
-      kernel, out = op.inputs[1], op.inputs[2]
-    else:                                     # Conv2DBackpropFilter
-      kernel, out = op.outputs[0], op.inputs[2]
-    kernel_dims, out_dims = _static(kernel.shape), _static(out.shape)
-    if kernel_dims is None or out_dims is None:
-      return None
-    kh, kw, cin, _ = kernel_dims
-    return 2 * int(np.prod(out_dims)) * kh * kw * cin
-  if op.type in MATMUL_OPS:
-    a, out = _static(op.inputs[0].shape), _static(op.outputs[0].shape)
-    if a is None or out is None:
-      return None
-    transpose_a = (op.get_attr('transpose_a') if op.type == 'MatMul'
-                   else op.get_attr('adj_x'))
-    return 2 * int(np.prod(out)) * (a[-2] if transpose_a else a[-1])
-  return 0
-
-
-def count_flops(graph):
-  """FLOPs of one run of ``graph``: convolutions and matmuls, 2 per MAC.
-
-  Returns:
-    ``(flops, skipped_ops)``: ops with unknown static shapes are skipped.
-  """
-  flops, skipped = 0, 0
-  for op in graph.get_operations():
-    count = op_flops(op)
-    if count is None:
-      skipped += 1
-    else:
-      flops += count
-  return flops, skipped
 
 
 def device_info():
@@ -300,13 +242,13 @@ def run(config, log=print):
   graph = tf.Graph()
   with graph.as_default():
     target, info_string = build_graph(config)
-    flops, _ = count_flops(graph)
+    flops, _ = flops_lib.count_flops(graph)
     init = tf.global_variables_initializer()
     restored, restore_fn = None, None
     if config.checkpoint:
       try:
-        restored, restore_fn = checkpoint.restorer(config.checkpoint)
-      except checkpoint.CheckpointError as exc:
+        restored, restore_fn = checkpoints.restorer(config.checkpoint)
+      except checkpoints.CheckpointError as exc:
         raise BenchmarkError('--checkpoint: %s' % exc) from None
   graph.finalize()  # the timed loop must not grow the graph
   with tf.Session(graph=graph) as sess:
@@ -314,7 +256,7 @@ def run(config, log=print):
     if restore_fn:
       try:
         restore_fn(sess)
-      except checkpoint.CheckpointError as exc:
+      except checkpoints.CheckpointError as exc:
         raise BenchmarkError('--checkpoint: %s' % exc) from None
     try:
       sess.run(target)  # first step: surfaces missing kernels before timing

@@ -8,7 +8,7 @@ and matmuls, two per multiply-add, for the given batch.
 
 Typical use::
 
-    from resnet_v2_slim import summary
+    from resnet_v2_slim.teaching import summary
 
     rows = summary.summarize('resnet_v2_50', image_size=224)
     print(summary.format_table(rows))
@@ -16,11 +16,11 @@ Typical use::
 
 import collections
 
-from resnet_v2_slim import benchmark
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim.perf import flops as flops_lib
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import resnet_utils
 
 Row = collections.namedtuple('Row', ['name', 'kind', 'shape', 'parameters',
                                      'flops'])
@@ -35,7 +35,7 @@ def _params_under(scope, variables):
 
 def _flops_under(scope, graph):
   prefix = scope + '/'
-  return sum(benchmark.op_flops(op) or 0 for op in graph.get_operations()
+  return sum(flops_lib.op_flops(op) or 0 for op in graph.get_operations()
              if op.name.startswith(prefix))
 
 
@@ -85,7 +85,7 @@ def build_rows(graph, end_points, scope):
   total = sum(int(v.shape.num_elements()) for v in variables)
   rows.append(Row('total', 'total', end_points.get('predictions', next(
       iter(end_points.values()))).shape.as_list(), total,
-                  benchmark.count_flops(graph)[0]))
+                  flops_lib.count_flops(graph)[0]))
   return rows
 
 

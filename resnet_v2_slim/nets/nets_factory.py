@@ -4,7 +4,7 @@ Every script looks networks up here, so a name valid for one is valid for all.
 
 Typical use::
 
-    from resnet_v2_slim import nets_factory
+    from resnet_v2_slim.nets import nets_factory
 
     network_fn = nets_factory.get_network_fn('resnet_v2_50', num_classes=1001)
     size = network_fn.default_image_size              # 224
@@ -13,20 +13,13 @@ Typical use::
 
 import functools
 
-from resnet_v2_slim import resnet_utils
-from resnet_v2_slim import resnet_v2
+import tf_slim as slim
 
-slim = resnet_utils.slim
+from resnet_v2_slim.nets import resnet_utils
+from resnet_v2_slim.nets import resnet_v2
 
-networks_map = {
-    'resnet_v2_18': resnet_v2.resnet_v2_18,
-    'resnet_v2_34': resnet_v2.resnet_v2_34,
-    'resnet_v2_50': resnet_v2.resnet_v2_50,
-    'resnet_v2_101': resnet_v2.resnet_v2_101,
-    'resnet_v2_152': resnet_v2.resnet_v2_152,
-    'resnet_v2_200': resnet_v2.resnet_v2_200,
-}
-
+# Derived from the one table, resnet_v2.NETWORKS.
+networks_map = {name: getattr(resnet_v2, name) for name in resnet_v2.NETWORKS}
 arg_scopes_map = {name: resnet_utils.resnet_arg_scope for name in networks_map}
 
 
@@ -35,12 +28,41 @@ def network_names():
   return list(networks_map)
 
 
+def model_for(family, units_per_block):
+  """The registered name of a (unit family, units per block), or None."""
+  return next((name for name, row in resnet_v2.NETWORKS.items()
+               if row == (family, tuple(units_per_block))), None)
+
+
 def check_network_name(name):
   """Returns ``name`` if it is registered, else raises a ValueError listing them."""
   if name not in networks_map:
     raise ValueError('Unknown network %r. Valid names: %s.'
                      % (name, ', '.join(network_names())))
   return name
+
+
+# Input sizes every registered network takes: at least its nominal stride
+# (so the last block sees a real pixel) and at most what a 2-core, 24 GiB
+# machine builds without the process being killed (20000 pixels was).
+MIN_IMAGE_SIZE = 32
+MAX_IMAGE_SIZE = 2048
+
+
+def check_image_size(image_size, flag='--image_size', model=None):
+  """Returns ``image_size`` if a network can take it, else a clear error.
+
+  Raises:
+    ValueError: naming the flag, the value and the valid range.
+  """
+  if isinstance(image_size, bool) or not isinstance(image_size, int) or not (
+      MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE):
+    raise ValueError(
+        '%s %r cannot be used%s: give an integer from %d (the networks\' '
+        'nominal stride, so the last block sees a real pixel) to %d.'
+        % (flag, image_size, ' for ' + model if model else '',
+           MIN_IMAGE_SIZE, MAX_IMAGE_SIZE))
+  return image_size
 
 
 def get_network_fn(name, num_classes, is_training=False, *,
@@ -66,6 +88,13 @@ def get_network_fn(name, num_classes, is_training=False, *,
     ValueError: if ``name`` is not registered.
   """
   func = networks_map[check_network_name(name)]
+  # research/slim's third positional is weight_decay; ours is is_training
+  # (documented), so a float there is that mix-up.
+  is_training = resnet_utils.check_bool(
+      is_training, 'get_network_fn is_training', allow_tensor=True,
+      orders=resnet_utils.positional_conflict(
+          'get_network_fn', 3, 'is_training', 'weight_decay (research/slim)',
+          'weight_decay'))
 
   @functools.wraps(func)
   def network_fn(images, **kwargs):

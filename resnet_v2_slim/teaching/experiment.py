@@ -19,10 +19,9 @@ import csv
 import io
 import os
 
-from resnet_v2_slim import data as data_lib
-from resnet_v2_slim import io_utils
-from resnet_v2_slim import training
-
+from resnet_v2_slim.data import datasets as data_lib
+from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.training import trainer
 SETTINGS = (('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_50'))
 # Final numbers average the last few logged points: single batches are noisy.
 TAIL = 5
@@ -127,20 +126,20 @@ def run(out_dir, *, steps=300, batch_size=32, image_size=32,
   for setting, model in settings:
     for shortcut in (True, False):
       name = '%s %s' % (model, 'residual' if shortcut else 'plain')
-      config = training.TrainConfig(
+      config = trainer.TrainConfig(
           model=model, train_dir=run_dirs[setting, shortcut],
           use_shortcut=shortcut, steps=steps, batch_size=batch_size,
           image_size=image_size, learning_rate=learning_rate, seed=seed,
           save_every=steps, log_every=max(1, steps // 30))
-      history = training.train(
+      history = trainer.train(
           config, dataset=dataset,
           log=lambda line, n=name: log('[%s] %s' % (n, line)))
       curves[setting, model, shortcut] = history
       final[setting, shortcut] = _final(history)
   csv_path = os.path.join(out_dir, 'curves.csv')
   png_path = os.path.join(out_dir, 'curves.png')
-  io_utils.atomic_write_text(csv_path, _csv_text(curves))
-  io_utils.atomic_write_bytes(png_path, _plot_png(curves))
+  fileio.atomic_write_text(csv_path, _csv_text(curves))
+  fileio.atomic_write_bytes(png_path, _plot_png(curves))
   return {'curves': curves, 'final': final, 'verdict': verdict(final),
           'csv': csv_path, 'png': png_path}
 

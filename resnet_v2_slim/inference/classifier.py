@@ -1,4 +1,4 @@
-"""Classifies image files with a slim ResNet V2 checkpoint.
+"""Classifies image files with a slim ResNet V2 checkpoints.
 
 Builds one inference graph (decode -> preprocess -> network -> softmax),
 restores the checkpoint once (after checking it fits) and classifies files
@@ -8,7 +8,7 @@ Inception preprocessing at 299x299.
 
 Typical use::
 
-    from resnet_v2_slim.classifier import Classifier
+    from resnet_v2_slim.inference.classifier import Classifier
 
     with Classifier('resnet_v2_50.ckpt') as clf:
       for hit in clf.classify('cat.jpg', top_k=5):
@@ -17,14 +17,13 @@ Typical use::
 
 import numpy as np
 
-from resnet_v2_slim import export
-from resnet_v2_slim import checkpoint
-from resnet_v2_slim import labels as labels_lib
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import preprocessing
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim.inference import export
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.data import labels as labels_lib
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.data import preprocessing
 
 
 class ImageError(ValueError):
@@ -35,43 +34,54 @@ class Classifier:
   """A restored network that classifies image files.
 
   Args:
-    checkpoint_path: anything ``checkpoint.resolve`` accepts.
+    checkpoint_path: anything ``checkpoints.resolve`` accepts.
     model: network name, or 'auto' (from the checkpoint).
     num_classes: class count, or 'auto' (from the checkpoint). A number that
       disagrees with the checkpoint fails with the restore report.
-    preprocessing_method: 'inception' (default) or 'vgg'.
-    image_size: network input size (default 299).
+    preprocessing_method: 'inception' or 'vgg'; 'auto' takes the published
+      checkpoint's (``nets.pretrained``), else 'inception'.
+    image_size: network input size; 'auto' takes the published checkpoint's
+      (299), else the network's default (224).
     labels_file: optional names file, one per line.
 
   Raises:
-    CheckpointError: unusable or mismatching checkpoint.
+    CheckpointError: unusable or mismatching checkpoints.
     LabelsError: labels that do not fit the classes.
     ValueError: unknown model or preprocessing.
   """
 
   def __init__(self, checkpoint_path, *, model='auto', num_classes='auto',
-               preprocessing_method=preprocessing.DEFAULT_METHOD,
-               image_size=preprocessing.DEFAULT_IMAGE_SIZE, labels_file=None):
-    self.model, self.num_classes, self.info = export.resolve_model(
+               preprocessing_method='auto', image_size='auto',
+               labels_file=None):
+    self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
     self.labels = labels_lib.labels_for(self.num_classes, labels_file)
-    self.preprocessing = preprocessing_method
-    self.image_size = image_size
+    pretrained = self.info.pretrained
+    if preprocessing_method == 'auto':
+      preprocessing_method = (pretrained.preprocessing if pretrained
+                              else preprocessing.DEFAULT_METHOD)
+    if image_size == 'auto':
+      image_size = export.default_image_size(self.info, self.model)
+    self.preprocessing = preprocessing.check_method(preprocessing_method)
+    self.image_size = nets_factory.check_image_size(image_size,
+                                                    model=self.model)
     self._graph = tf.Graph()
     with self._graph.as_default():
       self._contents = tf.placeholder(tf.string, [], name='contents')
       image = preprocessing.preprocess(
-          preprocessing.decode_image(self._contents), preprocessing_method,
-          image_size)
+          preprocessing.decode_image(self._contents), self.preprocessing,
+          self.image_size)
       network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
-      logits, _ = network_fn(image[tf.newaxis], spatial_squeeze=True)
+      logits, _ = network_fn(image[tf.newaxis], spatial_squeeze=True,
+                             use_shortcut=self.info.use_shortcut)
       self._probabilities = tf.nn.softmax(logits)[0]
-      self.report, restore_fn = checkpoint.restorer(checkpoint_path)
+      self.report, restore_fn = checkpoints.restorer(self.info,
+                                                     scope=self.model)
     self._graph.finalize()
     self._sess = tf.Session(graph=self._graph)
     try:
       restore_fn(self._sess)
-    except checkpoint.CheckpointError:
+    except checkpoints.CheckpointError:
       self._sess.close()
       raise
 

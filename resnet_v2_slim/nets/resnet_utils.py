@@ -1,9 +1,11 @@
 """Building blocks shared by the ResNet V2 networks.
 
-The names and positional arguments are the book's (``Block``, ``subsample``,
-``conv2d_same``, ``stack_blocks_dense``, ``resnet_arg_scope``); everything the
-official TF-Slim version adds is a keyword argument, so code written for
-``tf_slim.nets.resnet_utils`` runs unchanged when it calls with keywords.
+The names are the book's (``Block``, ``subsample``, ``conv2d_same``,
+``stack_blocks_dense``, ``resnet_arg_scope``). Positional arguments follow
+official TF-Slim wherever the book never passes them positionally, so code
+written for ``tf_slim.nets.resnet_utils`` runs unchanged; only
+``resnet_arg_scope`` keeps the book's order (``is_training`` first), and a
+value of the wrong kind there raises a TypeError naming both orders.
 
 Block args may be the book's tuples ``(depth, depth_bottleneck, stride)`` or
 the official dicts ``{'depth': ..., 'depth_bottleneck': ..., 'stride': ...}``.
@@ -28,12 +30,13 @@ Typical use::
 
 import collections
 import collections.abc
+import inspect
 import numbers
 
-from resnet_v2_slim._quiet import import_tensorflow
+import numpy as np
 
-tf = import_tensorflow()
-import tf_slim as slim  # pylint: disable=g-import-not-at-top,wrong-import-position
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
 
 # The book's unit tuple, in order. A unit function may declare its own order
 # with a `unit_arg_names` attribute (the basic unit takes (depth, stride)).
@@ -73,6 +76,57 @@ def check_positive_int(value, name):
   if value <= 0:
     raise ValueError('%s must be a positive integer, got %d.' % (name, value))
   return int(value)
+
+
+def check_bool(value, name, *, allow_none=False, allow_tensor=False,
+               orders=None):
+  """Returns ``value`` if it is a bool (or None / a bool tensor if allowed).
+
+  Strings such as ``'False'`` are truthy in Python and would silently build
+  the wrong thing, so anything but a real bool is an error.
+
+  Args:
+    value: the value to check.
+    name: the argument's name, for the message.
+    allow_none: accept None (meaning "leave it to the arg scope").
+    allow_tensor: accept a boolean tensor (batch norm's ``is_training``).
+    orders: for arguments whose position differs between the book and
+      official TF-Slim, a sentence naming both orders and the keyword.
+
+  Raises:
+    TypeError: naming the argument, the value and, with ``orders``, how to
+      pass it instead.
+  """
+  if isinstance(value, (bool, np.bool_)):
+    return bool(value)
+  if value is None and allow_none:
+    return None
+  if allow_tensor and isinstance(value, (tf.Tensor, tf.Variable)) and (
+      value.dtype.base_dtype == tf.bool):
+    return value
+  raise TypeError('%s must be True or False%s, got %r (%s).%s'
+                  % (name, ' (or None)' if allow_none else '', value,
+                     type(value).__name__, ' ' + orders if orders else ''))
+
+
+def positional_conflict(function, position, book, official, keyword):
+  """The message part for an argument whose position differs by source.
+
+  Args:
+    function: e.g. 'resnet_arg_scope'.
+    position: 1-based position of the positional argument.
+    book: what the book's order has there.
+    official: what official TF-Slim's order has there.
+    keyword: the keyword that works in both.
+
+  Returns:
+    A sentence for ``check_bool`` / TypeErrors.
+  """
+  ordinal = {1: '1st', 2: '2nd', 3: '3rd'}.get(position, '%dth' % position)
+  return ('%s keeps the book\'s positional order, where the %s argument is '
+          '%s; in official TF-Slim it is %s. Pass it as a keyword, e.g. '
+          '%s(..., %s=...).' % (function, ordinal, book, official, function,
+                                keyword))
 
 
 def check_data_format(data_format):
@@ -117,8 +171,8 @@ def subsample(inputs, factor, scope=None):
 
 
 @slim.add_arg_scope
-def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
-                rate=1, data_format='NHWC'):
+def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None,
+                *, data_format='NHWC'):
   """2-D convolution whose output size does not depend on input parity.
 
   With ``stride == 1`` this is a plain 'SAME' convolution. With a larger
@@ -136,8 +190,8 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
     num_outputs: number of output channels.
     kernel_size: an int, the (square) kernel size.
     stride: an int, the output stride.
+    rate: atrous (dilation) rate (5th, as in official TF-Slim).
     scope: optional variable scope.
-    rate: atrous (dilation) rate.
     data_format: 'NHWC' (default) or 'NCHW'; usually set by ``resnet_v2``
       through an arg_scope.
 
@@ -151,7 +205,7 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
   """
   kernel_size = check_positive_int(kernel_size, 'conv2d_same kernel_size')
   stride = check_positive_int(stride, 'conv2d_same stride')
-  rate = check_positive_int(rate, 'conv2d_same rate')
+  check_rate(rate, 'conv2d_same')
   if stride == 1:
     return slim.conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate,
                        padding='SAME', data_format=data_format, scope=scope)
@@ -167,6 +221,32 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, scope=None, *,
   inputs = tf.pad(inputs, paddings)
   return slim.conv2d(inputs, num_outputs, kernel_size, stride=stride,
                      padding='VALID', data_format=data_format, scope=scope)
+
+
+def check_rate(rate, function):
+  """Returns ``rate`` as an int; a string there is a scope passed by position.
+
+  The book's definitions put ``scope`` where official TF-Slim (and this
+  package) has ``rate``.
+  """
+  if isinstance(rate, str):
+    raise TypeError(
+        '%s: the argument after stride is rate (official TF-Slim order), got '
+        'the string %r. Pass the scope as a keyword: scope=%r.'
+        % (function, rate, rate))
+  return check_positive_int(rate, '%s rate' % function)
+
+
+def _accepted_keywords(unit_fn):
+  """Keyword names ``unit_fn`` accepts, or None if it takes ``**kwargs``."""
+  try:
+    params = inspect.signature(unit_fn).parameters.values()
+  except (TypeError, ValueError):
+    return None
+  if any(p.kind == p.VAR_KEYWORD for p in params):
+    return None
+  return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD,
+                                               p.KEYWORD_ONLY)}
 
 
 def unit_kwargs(block, index, unit):
@@ -203,6 +283,13 @@ def unit_kwargs(block, index, unit):
         'parentheses, e.g. `[(1024, 256, 1)] * 5 + [1024, 256, 2]`, spreads '
         'into separate numbers: write `+ [(1024, 256, 2)]`.'
         % (where, expected, type(unit).__name__, unit))
+  accepted = _accepted_keywords(block.unit_fn)
+  unknown = sorted(set(kwargs) - accepted) if accepted is not None else []
+  if unknown:
+    raise ValueError(
+        'Block %s: %s does not take %s; its unit arguments are %s.'
+        % (where, getattr(block.unit_fn, '__name__', block.unit_fn),
+           ', '.join(map(repr, unknown)), ', '.join(names)))
   for key in ('depth', 'depth_bottleneck', 'stride', 'rate'):
     if key in kwargs:
       kwargs[key] = check_positive_int(kwargs[key], 'Block %s %s'
@@ -210,7 +297,7 @@ def unit_kwargs(block, index, unit):
   return kwargs
 
 
-def _checked_blocks(blocks):
+def checked_blocks(blocks):
   """Returns [(block, [unit kwargs, ...]), ...] or raises a clear error."""
   if isinstance(blocks, (str, bytes)) or not isinstance(
       blocks, collections.abc.Sequence):
@@ -250,7 +337,7 @@ def reachable_output_strides(blocks, root_stride=1):
   """
   strides = {root_stride}
   current = root_stride
-  for _, units in _checked_blocks(blocks):
+  for _, units in checked_blocks(blocks):
     for kwargs in units:
       current *= kwargs.get('stride', 1)
       strides.add(current)
@@ -291,8 +378,8 @@ def check_output_stride(output_stride, blocks, root_stride=1):
 
 
 @slim.add_arg_scope
-def stack_blocks_dense(net, blocks, outputs_collections=None, *,
-                       output_stride=None):
+def stack_blocks_dense(net, blocks, output_stride=None,
+                       outputs_collections=None):
   """Stacks ResNet blocks, scoped ``block_name/unit_i``, at a chosen density.
 
   With ``output_stride`` set, units that would push the stride past it run
@@ -302,9 +389,9 @@ def stack_blocks_dense(net, blocks, outputs_collections=None, *,
   Args:
     net: a 4-D tensor.
     blocks: a list of ``Block``.
-    outputs_collections: collection to add each block's output to.
     output_stride: None for the nominal stride, or one of the cumulative unit
       strides (``reachable_output_strides(blocks)``).
+    outputs_collections: collection to add each block's output to.
 
   Returns:
     The output of the last block.
@@ -313,7 +400,12 @@ def stack_blocks_dense(net, blocks, outputs_collections=None, *,
     TypeError, ValueError: on malformed blocks or an unreachable
       ``output_stride``; nothing is built in that case.
   """
-  checked = _checked_blocks(blocks)
+  if isinstance(output_stride, str):
+    raise TypeError(
+        'stack_blocks_dense: the 3rd argument is output_stride (official '
+        'TF-Slim order), got the string %r. Pass the collection as a '
+        'keyword: outputs_collections=%r.' % (output_stride, output_stride))
+  checked = checked_blocks(blocks)
   output_stride = check_output_stride(output_stride, blocks)
   current_stride = 1
   rate = 1  # atrous rate, grows once output_stride has been reached
@@ -366,6 +458,15 @@ def resnet_arg_scope(is_training=True,
   Returns:
     An arg_scope dict for ``slim.arg_scope(...)``.
   """
+  is_training = check_bool(
+      is_training, 'resnet_arg_scope is_training', allow_tensor=True,
+      orders=positional_conflict('resnet_arg_scope', 1, 'is_training',
+                                 'weight_decay', 'weight_decay'))
+  if isinstance(batch_norm_epsilon, bool):
+    raise TypeError('resnet_arg_scope batch_norm_epsilon must be a number, '
+                    'got %r. %s' % (batch_norm_epsilon, positional_conflict(
+                        'resnet_arg_scope', 4, 'batch_norm_epsilon',
+                        'batch_norm_scale', 'batch_norm_scale')))
   batch_norm_params = {
       'decay': batch_norm_decay,
       'epsilon': batch_norm_epsilon,

@@ -9,7 +9,8 @@ back to float32 before the softmax.
 
 Typical use::
 
-    from resnet_v2_slim import nets_factory, precision
+    from resnet_v2_slim.nets import nets_factory
+    from resnet_v2_slim.perf import precision
 
     network_fn = nets_factory.get_network_fn('resnet_v2_50', 1001)
     logits, end_points = precision.build(network_fn, images, 'bf16')
@@ -18,10 +19,8 @@ Typical use::
 
 import contextlib
 
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
-slim = resnet_utils.slim
 
 DTYPES = {'fp32': tf.float32, 'bf16': tf.bfloat16, 'fp16': tf.float16}
 

@@ -18,24 +18,23 @@ What it does, in order:
 
 Typical use::
 
-    from resnet_v2_slim import training
+    from resnet_v2_slim.training import trainer
 
-    config = training.TrainConfig(model='resnet_v2_18', train_dir='/tmp/run',
+    config = trainer.TrainConfig(model='resnet_v2_18', train_dir='/tmp/run',
                                   steps=200)
-    history = training.train(config)     # [{'step', 'loss', 'accuracy'}...]
+    history = trainer.train(config)     # [{'step', 'loss', 'accuracy'}...]
 """
 
 import dataclasses
 import os
 import time
 
-from resnet_v2_slim import checkpoint
-from resnet_v2_slim import data as data_lib
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
-slim = resnet_utils.slim
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.data import datasets as data_lib
+from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.nets import nets_factory
 
 
 class TrainError(ValueError):
@@ -80,15 +79,22 @@ class TrainConfig:
 
 
 def _check_resumable(config, num_classes):
-  """Returns the latest checkpoint of train_dir if it is this network's."""
+  """The newest existing checkpoint of train_dir if it is this network's.
+
+  Returns:
+    ``(prefix or None, note or None)``, as ``checkpoints.latest_checkpoint``.
+  """
   if not os.path.isdir(config.train_dir):
-    return None
-  latest = tf.train.latest_checkpoint(config.train_dir)
-  if latest is None:
-    return None
+    return None, None
   try:
-    info = checkpoint.describe(latest)
-  except checkpoint.CheckpointError as exc:
+    latest, note = checkpoints.latest_checkpoint(config.train_dir)
+  except checkpoints.CheckpointError as exc:
+    raise TrainError('--train_dir: %s' % exc) from None
+  if latest is None:
+    return None, None
+  try:
+    info = checkpoints.describe(latest)
+  except checkpoints.CheckpointError as exc:
     raise TrainError('--train_dir %s holds a checkpoint this run cannot '
                      'resume: %s Use another --train_dir.'
                      % (config.train_dir, exc)) from None
@@ -100,7 +106,7 @@ def _check_resumable(config, num_classes):
         '(use_shortcut=%s), but this run trains %s with %d classes '
         '(use_shortcut=%s). Nothing was changed; use another --train_dir to '
         'start a new run.' % ((config.train_dir,) + have + want))
-  return latest
+  return latest, note
 
 
 def build_model(config, dataset):
@@ -143,13 +149,19 @@ def train(config, log=print, dataset=None):
     per logged step of this run.
 
   Raises:
-    TrainError, data.DataError, checkpoint.CheckpointError: before anything
+    TrainError, data.DataError, checkpoints.CheckpointError: before anything
       is written.
   """
   config.validate()
+  fileio.check_outputs(
+      [('--train_dir', config.train_dir)],
+      (checkpoints.input_paths(config.checkpoint) if config.checkpoint
+       else []) + [('--data_dir', config.data_dir)])
   if dataset is None:
     dataset = data_lib.load(config.data_dir, config.image_size)
-  latest = _check_resumable(config, dataset.num_classes)
+  latest, note = _check_resumable(config, dataset.num_classes)
+  if note:
+    log('warning: ' + note)
   graph = tf.Graph()
   with graph.as_default():
     ops = build_model(config, dataset)
@@ -159,7 +171,7 @@ def train(config, log=print, dataset=None):
     if latest is None and config.checkpoint:
       exclude = (list(config.exclude_scopes) if config.exclude_scopes
                  else [config.model + '/logits'])
-      _, warm = checkpoint.restorer(config.checkpoint, scope=config.model,
+      _, warm = checkpoints.restorer(config.checkpoint, scope=config.model,
                                     exclude_scopes=exclude)
   graph.finalize()
   os.makedirs(config.train_dir, exist_ok=True)

@@ -12,7 +12,7 @@ Pixels are scaled to [-1, 1], as Inception preprocessing does.
 
 Typical use::
 
-    from resnet_v2_slim import data
+    from resnet_v2_slim.data import datasets
 
     ds = data.load(None, image_size=32)         # the digits
     images, labels = ds.train_batches(batch_size=32, seed=0)
@@ -24,9 +24,9 @@ import os
 
 import numpy as np
 
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim.nets import resnet_utils
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 

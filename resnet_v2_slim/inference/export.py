@@ -9,7 +9,7 @@ intact.
 
 Typical use::
 
-    from resnet_v2_slim import export
+    from resnet_v2_slim.inference import export
 
     names = export.export_inference_graph(
         'resnet_v2_50.ckpt', output_file='model.pb',
@@ -22,45 +22,23 @@ import os
 import shutil
 import tempfile
 
-from resnet_v2_slim import checkpoint
-from resnet_v2_slim import io_utils
-from resnet_v2_slim import nets_factory
-from resnet_v2_slim import resnet_utils
+import tensorflow.compat.v1 as tf
 
-tf = resnet_utils.tf
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.nets import nets_factory
 
 TENSOR_NAMES = {'input': 'input:0', 'logits': 'logits:0',
                 'predictions': 'predictions:0'}
 SIGNATURE_KEY = 'serving_default'
+# What tf.saved_model writes into its folder: an existing --saved_model_dir
+# is replaced only if it holds nothing else.
+SAVED_MODEL_ENTRIES = ('saved_model.pb', 'saved_model.pbtxt', 'variables',
+                       'assets', 'assets.extra', 'fingerprint.pb')
 
 
-def resolve_model(path, model='auto', num_classes='auto'):
-  """Model name and class count: from the checkpoint unless given.
-
-  Returns:
-    ``(model, num_classes, info)`` with ``info = checkpoint.describe(path)``.
-
-  Raises:
-    CheckpointError: if 'auto' cannot be answered from the checkpoint.
-    ValueError: for an unknown model name.
-  """
-  info = checkpoint.describe(path)
-  if model == 'auto':
-    if info['model'] is None:
-      raise checkpoint.CheckpointError(
-          '%s has units per block %s, which is no registered network; pass '
-          'the model name.' % (info['path'], info['units_per_block']))
-    model = info['model']
-  nets_factory.check_network_name(model)
-  if num_classes == 'auto':
-    if info['num_classes'] is None:
-      raise checkpoint.CheckpointError(
-          '%s has no logits layer; pass num_classes.' % info['path'])
-    num_classes = info['num_classes']
-  return model, int(num_classes), info
-
-
-def build_inference_graph(model, num_classes, image_size, batch_size=None):
+def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
+                          use_shortcut=True):
   """Builds input -> logits/predictions in the default graph.
 
   Returns:
@@ -70,10 +48,18 @@ def build_inference_graph(model, num_classes, image_size, batch_size=None):
                                            is_training=False)
   images = tf.placeholder(tf.float32, [batch_size, image_size, image_size, 3],
                           name='input')
-  net, _ = network_fn(images, spatial_squeeze=True)
+  net, _ = network_fn(images, spatial_squeeze=True, use_shortcut=use_shortcut)
   logits = tf.identity(net, name='logits')
   predictions = tf.nn.softmax(logits, name='predictions')
   return images, logits, predictions
+
+
+def default_image_size(info, model):
+  """The published checkpoint's input size, else the network's default."""
+  pretrained = info.pretrained
+  if pretrained is not None and pretrained.model == model:
+    return pretrained.image_size
+  return nets_factory.networks_map[model].default_image_size
 
 
 def _replace_dir(tmp_dir, target):
@@ -100,13 +86,13 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   """Restores a checkpoint and writes a frozen graph and/or a SavedModel.
 
   Args:
-    checkpoint_path: anything ``checkpoint.resolve`` accepts.
+    checkpoint_path: anything ``checkpoints.resolve`` accepts.
     output_file: where to write the frozen GraphDef (``.pb``), or None.
     saved_model_dir: where to write a SavedModel, or None.
     model: network name or 'auto' (from the checkpoint).
     num_classes: class count or 'auto' (from the checkpoint).
-    image_size: input height and width (default: the network's
-      ``default_image_size``).
+    image_size: input height and width (default: the published
+      checkpoint's, e.g. 299, else the network's ``default_image_size``).
     batch_size: fixed batch size, or None for any.
 
   Returns:
@@ -118,25 +104,35 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   """
   if not output_file and not saved_model_dir:
     raise ValueError('Give output_file and/or saved_model_dir.')
+  fileio.check_outputs(
+      outputs=[('--output_file', output_file),
+               ('--saved_model_dir', saved_model_dir)],
+      inputs=checkpoints.input_paths(checkpoint_path))
+  if output_file and saved_model_dir is None and os.path.isdir(output_file):
+    raise fileio.OutputPathError('--output_file %s is a folder; give a file '
+                                 'name such as model.pb.' % output_file)
   if output_file:
-    io_utils.check_writable(output_file, '--output_file')
+    fileio.check_writable(output_file, '--output_file')
   if saved_model_dir:
-    saved_model_dir = io_utils.check_writable_dir(saved_model_dir,
-                                                  '--saved_model_dir')
-  model, num_classes, _ = resolve_model(checkpoint_path, model, num_classes)
-  image_size = image_size or nets_factory.networks_map[
-      model].default_image_size
+    saved_model_dir = fileio.check_replaceable_dir(
+        saved_model_dir, SAVED_MODEL_ENTRIES, '--saved_model_dir',
+        'a SavedModel')
+  model, num_classes, info = checkpoints.choose_model(checkpoint_path, model,
+                                                     num_classes)
+  image_size = nets_factory.check_image_size(
+      image_size or default_image_size(info, model), model=model)
   graph = tf.Graph()
   with graph.as_default():
     images, logits, predictions = build_inference_graph(
-        model, num_classes, image_size, batch_size)
-    _, restore_fn = checkpoint.restorer(checkpoint_path)
+        model, num_classes, image_size, batch_size,
+        use_shortcut=info.use_shortcut)
+    _, restore_fn = checkpoints.restorer(info, scope=model)
     with tf.Session(graph=graph) as sess:
       restore_fn(sess)
       if output_file:
         frozen = tf.graph_util.convert_variables_to_constants(
             sess, graph.as_graph_def(), ['logits', 'predictions'])
-        io_utils.atomic_write_bytes(output_file, frozen.SerializeToString())
+        fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
       if saved_model_dir:
         tmp_dir = tempfile.mkdtemp(prefix='.saved_model-',
                                    dir=os.path.dirname(saved_model_dir))

@@ -1,0 +1,461 @@
+"""Reading legacy TF-Slim checkpoints: find them, read them once, describe them.
+
+The published slim ResNet V2 checkpoints are single V1 files
+(``resnet_v2_50.ckpt``) with 1001 classes; newer ones are V2 prefixes
+(``model.ckpt-1000`` with ``.index`` and ``.data-*`` files). ``resolve``
+accepts either, any of their files, or a directory; ``read`` opens the
+checkpoint once and returns a ``CheckpointInfo`` (variables, which network,
+the matching published checkpoint) that restoring and the commands share.
+
+Typical use::
+
+    from resnet_v2_slim import checkpoints
+
+    info = checkpoints.read('resnet_v2_50.ckpt')
+    info.model, info.num_classes, info.format      # 'resnet_v2_50', 1001, 'V1'
+    info.pretrained.top1                           # 75.6 (published)
+"""
+
+import dataclasses
+import os
+import re
+import tarfile
+
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import pretrained as pretrained_lib
+
+_SHARD_SUFFIX = re.compile(r'\.data-\d{5}-of-\d{5}$')
+_UNIT = re.compile(r'^(?P<scope>.+)/block(?P<block>\d+)/unit_(?P<unit>\d+)/'
+                   r'(?P<kind>bottleneck|basic)_v2/')
+# Training-only variables that are never model weights.
+_NOT_MODEL = re.compile(r'(^|/)(global_step|beta1_power|beta2_power)$|'
+                        r'/(Momentum|Adam|Adam_1|RMSProp|RMSProp_1|'
+                        r'ExponentialMovingAverage|Adagrad)$')
+
+
+def is_training_only(name):
+  """True for optimizer slots and counters, never model weights."""
+  return bool(_NOT_MODEL.search(name))
+
+
+class CheckpointError(ValueError):
+  """A checkpoint path that cannot be used, with what to do instead."""
+
+
+class CheckpointMismatchError(CheckpointError):
+  """Checkpoint and graph disagree; ``report`` says how."""
+
+  def __init__(self, message, report):
+    super().__init__(message)
+    self.report = report
+
+
+def _tar_members(path):
+  """Member names if ``path`` is a tar archive, else None."""
+  try:
+    if not tarfile.is_tarfile(path):
+      return None
+    with tarfile.open(path) as archive:
+      return archive.getnames()
+  except (tarfile.TarError, OSError):
+    return None
+
+
+def _strip_suffix(path):
+  for suffix in ('.index', '.meta'):
+    if path.endswith(suffix):
+      return path[:-len(suffix)]
+  return _SHARD_SUFFIX.sub('', path)
+
+
+def _candidates_in(folder):
+  names = sorted(os.listdir(folder))
+  prefixes = [n[:-len('.index')] for n in names if n.endswith('.index')]
+  v1 = [n for n in names if n.endswith('.ckpt') and
+        os.path.isfile(os.path.join(folder, n))]
+  return [os.path.join(folder, n) for n in prefixes + v1]
+
+
+def _prefix(path):
+  """The checkpoint prefix ``path`` names, without opening it."""
+  if path is None or not isinstance(path, (str, os.PathLike)):
+    raise CheckpointError(
+        'Expected a checkpoint path (a V2 prefix, one of its files, a V1 '
+        'file or a directory), got %r.' % (path,))
+  path = os.path.expanduser(os.fspath(path))
+  if os.path.isfile(path) and not path.endswith(('.index', '.meta')) and (
+      _SHARD_SUFFIX.search(path) is None):
+    members = _tar_members(path)
+    if members is not None:
+      ckpts = sorted({_strip_suffix(m) for m in members
+                      if '.ckpt' in os.path.basename(m)})
+      raise CheckpointError(
+          '%s is a tar archive, not a checkpoint. Extract it first (tar -xzf '
+          '%s) and pass the extracted checkpoint%s.'
+          % (path, path, ': ' + ', '.join(ckpts) if ckpts else ''))
+  if os.path.isdir(path):
+    latest, _ = latest_checkpoint(path)
+    candidates = [latest] if latest else _candidates_in(path)
+    if not candidates:
+      raise CheckpointError('No checkpoint in directory %s (no "checkpoint" '
+                            'state file, *.index or *.ckpt file).' % path)
+    if len(candidates) > 1:
+      raise CheckpointError(
+          'Directory %s holds several checkpoints and no "checkpoint" state '
+          'file says which is latest; pass one of: %s.'
+          % (path, ', '.join(candidates)))
+    path = candidates[0]
+  prefix = _strip_suffix(path)
+  if not (os.path.isfile(prefix + '.index') or os.path.isfile(prefix)):
+    raise CheckpointError(
+        'No checkpoint at %s: expected a V2 prefix (with %s.index and .data-* '
+        'files beside it), a V1 checkpoint file, or a directory.'
+        % (path, os.path.basename(prefix)))
+  return prefix
+
+
+def _open(prefix):
+  """One ``CheckpointReader`` of ``prefix``, or a CheckpointError saying why."""
+  try:
+    return tf.train.load_checkpoint(prefix)
+  except Exception as exc:  # pylint: disable=broad-except
+    # TF raises DataLossError, OutOfRangeError or others depending on how the
+    # file is broken; all mean the same to the user.
+    raise CheckpointError(
+        'Cannot read checkpoint %s: it is corrupt, truncated or not a '
+        'TensorFlow checkpoint (%s: %s).'
+        % (prefix, type(exc).__name__,
+           str(exc).strip().splitlines()[0][:200])) from None
+
+
+def resolve(path):
+  """Turns what a user passes into a readable checkpoint prefix.
+
+  Args:
+    path: a V2 prefix, one of its ``.index``/``.data-*``/``.meta`` files, a
+      V1 checkpoint file, or a directory (its latest checkpoint).
+
+  Returns:
+    The checkpoint prefix (for V1, the file itself).
+
+  Raises:
+    CheckpointError: with the reason and what to pass instead, for a
+      missing path, a tar archive, an empty or ambiguous directory, or a
+      file that is not a readable checkpoint (corrupt or truncated).
+  """
+  prefix = _prefix(path)
+  _open(prefix)
+  return prefix
+
+
+_STEP = re.compile(r'-(\d+)$')
+
+
+def _exists(prefix):
+  return os.path.isfile(prefix + '.index') or os.path.isfile(prefix)
+
+
+def latest_checkpoint(folder):
+  """The newest checkpoint in ``folder`` whose files actually exist.
+
+  ``tf.train.latest_checkpoint`` trusts the ``checkpoint`` state file: if
+  that names a deleted checkpoint it returns None, and a training run would
+  start again from step 0 and overwrite the older, intact checkpoints. Here
+  the state file's list and the ``*.index`` files on disk are both
+  candidates, and the one with the highest step that exists wins.
+
+  Args:
+    folder: a training directory.
+
+  Returns:
+    ``(prefix, note)``: the newest existing checkpoint prefix (None if the
+    folder holds none) and a message if the state file pointed elsewhere.
+
+  Raises:
+    CheckpointError: if the state file names checkpoints but none of them,
+      nor any other, exists: resuming is impossible and starting again
+      would overwrite the state.
+  """
+  state = tf.train.get_checkpoint_state(folder)
+  named = []
+  if state is not None:
+    named = [p if os.path.isabs(p) else os.path.join(folder, p)
+             for p in list(state.all_model_checkpoint_paths) +
+             [state.model_checkpoint_path] if p]
+  on_disk = [os.path.join(folder, n[:-len('.index')])
+             for n in os.listdir(folder) if n.endswith('.index')]
+  existing = sorted({p for p in named + on_disk if _exists(p)},
+                    key=lambda p: (int(_STEP.search(p).group(1))
+                                   if _STEP.search(p) else -1,
+                                   os.path.getmtime(p + '.index')
+                                   if os.path.isfile(p + '.index') else 0))
+  if not existing:
+    if named:
+      raise CheckpointError(
+          'The "checkpoint" state file in %s names %s, but no checkpoint '
+          'files exist there, so there is nothing to resume. Restore the '
+          'files, or delete the state file to start again from step 0.'
+          % (folder, named[-1]))
+    return None, None
+  latest = existing[-1]
+  note = None
+  if named and os.path.normpath(named[-1]) != os.path.normpath(latest):
+    note = ('the "checkpoint" state file names %s, which is missing; '
+            'using the newest checkpoint that exists, %s'
+            % (named[-1], latest))
+  return latest, note
+
+
+def input_paths(path, flag='--checkpoint'):
+  """``(flag, path)`` pairs of everything a checkpoint argument reads.
+
+  For ``fileio.check_outputs``: the path as given (a file, prefix or
+  folder) and every file of the resolved checkpoint (the V1 file, or the
+  prefix's ``.index``, ``.data-*`` and ``.meta`` files).
+
+  Raises:
+    CheckpointError: as ``resolve``.
+  """
+  prefix = resolve(path)
+  folder, base = os.path.split(prefix)
+  files = [os.path.join(folder, name) for name in os.listdir(folder or '.')
+           if name == base or (name.startswith(base + '.') and (
+               name[len(base):] in ('.index', '.meta') or
+               _SHARD_SUFFIX.search(name)))]
+  return [(flag, os.fspath(path))] + [(flag, f) for f in sorted(files)]
+
+
+def checkpoint_format(prefix):
+  """'V2' for an index+data checkpoint, 'V1' for a single legacy file."""
+  return 'V2' if os.path.isfile(prefix + '.index') else 'V1'
+
+
+def list_variables(path):
+  """Returns {name: (shape list, dtype name)} of a checkpoint, sorted."""
+  return read(path).variables
+
+
+def _top_scopes(names, limit=5):
+  return sorted({n.split('/')[0] for n in names})[:limit]
+
+
+@dataclasses.dataclass(frozen=True)
+class Network:
+  """Which ResNet V2 a set of variable names describes."""
+  scope: str
+  units_per_block: tuple
+  unit: str             # 'bottleneck' or 'basic'
+  use_shortcut: bool
+  model: str = None     # the registered name, None for another depth
+
+
+def detect_network(names):
+  """Detects the ResNet V2 among variable ``names`` (checkpoint or graph).
+
+  Returns:
+    A ``Network``, or None if no ``<scope>/blockN/unit_M/..._v2/`` name is
+    there.
+
+  Raises:
+    CheckpointError: if the names hold several ResNet V2 scopes.
+  """
+  units, scopes, families = {}, set(), set()
+  for name in names:
+    match = _UNIT.match(name)
+    if match:
+      scopes.add(match.group('scope'))
+      families.add(match.group('kind'))
+      block = int(match.group('block'))
+      units[block] = max(units.get(block, 0), int(match.group('unit')))
+  if not scopes:
+    return None
+  if len(scopes) > 1:
+    raise CheckpointError('the variables hold several ResNet V2 networks '
+                          '(%s); restore one with restore(..., scope=...).'
+                          % ', '.join(sorted(scopes)))
+  units_per_block = tuple(units[b] for b in sorted(units))
+  family = 'bottleneck' if 'bottleneck' in families else 'basic'
+  return Network(scopes.pop(), units_per_block, family,
+                 any('/shortcut/' in n for n in names),
+                 nets_factory.model_for(family, units_per_block))
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointInfo:
+  """A checkpoint read once: its variables and the network they form.
+
+  Everything that restores, inspects or picks defaults takes this object,
+  so a command reads the checkpoint's index a single time.
+  """
+  path: str                  # the resolved prefix (for V1, the file)
+  format: str                # 'V1' or 'V2'
+  variables: dict            # {name: (shape list, dtype name)}, sorted
+  network: Network
+  num_classes: int           # None without a logits layer
+  num_parameters: int        # model variables only (no optimizer slots)
+
+  @property
+  def model(self):
+    return self.network.model
+
+  @property
+  def scope(self):
+    return self.network.scope
+
+  @property
+  def use_shortcut(self):
+    return self.network.use_shortcut
+
+  @property
+  def pretrained(self):
+    """The published checkpoint this one matches (``nets.pretrained``)."""
+    return pretrained_lib.match(self.model, self.num_classes)
+
+  def as_dict(self):
+    """The ``describe`` dict (JSON-friendly)."""
+    pretrained = self.pretrained
+    return {
+        'path': self.path,
+        'format': self.format,
+        'model': self.model,
+        'scope': self.scope,
+        'units_per_block': list(self.network.units_per_block),
+        'unit': self.network.unit,
+        'use_shortcut': self.use_shortcut,
+        'num_classes': self.num_classes,
+        'num_variables': len(self.variables),
+        'num_parameters': self.num_parameters,
+        'pretrained': pretrained.name if pretrained else None,
+    }
+
+
+def _check_data_files(prefix, variables):
+  """Raises CheckpointError if a V2 checkpoint's data shards are missing or
+  shorter than its index says (the index alone opens fine without them)."""
+  folder, base = os.path.split(prefix)
+  shards = [n for n in os.listdir(folder or '.')
+            if n.startswith(base + '.data-') and _SHARD_SUFFIX.search(n)]
+  expected = {int(n.rsplit('-of-', 1)[1]) for n in shards} or {1}
+  count = max(expected)
+  missing = ['%s.data-%05d-of-%05d' % (prefix, i, count) for i in range(count)
+             if not os.path.isfile('%s.data-%05d-of-%05d' % (prefix, i,
+                                                              count))]
+  if missing:
+    raise CheckpointError(
+        'Checkpoint %s is incomplete: %s %s missing. Copy all of its '
+        '.index and .data-* files together.'
+        % (prefix, ', '.join(missing), 'is' if len(missing) == 1 else 'are'))
+  size = sum(os.path.getsize('%s.data-%05d-of-%05d' % (prefix, i, count))
+             for i in range(count))
+  need = 0
+  for shape, dtype in variables.values():
+    if dtype != 'string':
+      need += int(tf.as_dtype(dtype).size) * int(
+          _num_elements(shape))
+  if size < need:
+    raise CheckpointError(
+        'Checkpoint %s is truncated: its data files hold %d bytes, its '
+        'variables need %d. Copy or download it again.'
+        % (prefix, size, need))
+
+
+def _num_elements(shape):
+  count = 1
+  for dim in shape:
+    count *= dim
+  return count
+
+
+def read(path):
+  """Opens a checkpoint once and describes the ResNet V2 it holds.
+
+  Args:
+    path: anything ``resolve`` accepts (a ``CheckpointInfo`` is returned
+      as it is).
+
+  Returns:
+    A ``CheckpointInfo``.
+
+  Raises:
+    CheckpointError: if the path is unusable, the files are incomplete, or
+      it holds no ResNet V2 (e.g. a ResNet V1 or VGG checkpoint).
+  """
+  if isinstance(path, CheckpointInfo):
+    return path
+  prefix = _prefix(path)
+  reader = _open(prefix)
+  shapes = reader.get_variable_to_shape_map()
+  dtypes = reader.get_variable_to_dtype_map()
+  variables = {name: (list(shapes[name]), dtypes[name].name)
+               for name in sorted(shapes)}
+  fmt = checkpoint_format(prefix)
+  if fmt == 'V2':
+    _check_data_files(prefix, variables)
+  network = detect_network(variables)
+  if network is None:
+    kind = ('a ResNet V1 checkpoint' if any('bottleneck_v1' in n
+                                            for n in variables)
+            else 'not a ResNet V2 checkpoint')
+    example = next(iter(variables), '(no variables)')
+    raise CheckpointError(
+        '%s is %s: it has no <scope>/blockN/unit_M/bottleneck_v2/ (or '
+        'basic_v2/) variables '
+        '(top-level scopes: %s; e.g. %s). Use a ResNet V2 checkpoint, or the '
+        'code of the network it was saved from.'
+        % (prefix, kind, ', '.join(_top_scopes(variables)), example))
+  logits = variables.get(network.scope + '/logits/weights')
+  return CheckpointInfo(
+      path=prefix, format=fmt, variables=variables, network=network,
+      num_classes=logits[0][-1] if logits else None,
+      num_parameters=sum(_num_elements(shape) for name, (shape, _) in
+                         variables.items() if not _NOT_MODEL.search(name)))
+
+
+def describe(path):
+  """Detects which ResNet V2 a checkpoint holds.
+
+  Returns:
+    dict with path, format, model (e.g. 'resnet_v2_50', or None for a
+    non-standard depth), scope (the variable prefix, e.g. 'resnet_v2_50'),
+    units_per_block, unit ('bottleneck' or 'basic'), use_shortcut (False
+    for a plain twin), num_classes (None without logits), num_variables,
+    num_parameters (model variables only), pretrained (the name of the
+    published checkpoint it matches, or None).
+
+  Raises:
+    CheckpointError: if the path is unusable or holds no ResNet V2.
+  """
+  return read(path).as_dict()
+
+
+def choose_model(path, model='auto', num_classes='auto'):
+  """Model name and class count: from the checkpoint unless given.
+
+  Args:
+    path: anything ``resolve`` accepts, or a ``CheckpointInfo``.
+    model: a registered network name, or 'auto'.
+    num_classes: a positive int, or 'auto'.
+
+  Returns:
+    ``(model, num_classes, info)`` with the ``CheckpointInfo``.
+
+  Raises:
+    CheckpointError: if 'auto' cannot be answered from the checkpoint.
+    ValueError: for an unknown model name.
+  """
+  info = read(path)
+  if model == 'auto':
+    if info.model is None:
+      raise CheckpointError(
+          '%s has units per block %s, which is no registered network; pass '
+          'the model name.' % (info.path, list(info.network.units_per_block)))
+    model = info.model
+  nets_factory.check_network_name(model)
+  if num_classes == 'auto':
+    if info.num_classes is None:
+      raise CheckpointError(
+          '%s has no logits layer; pass num_classes.' % info.path)
+    num_classes = info.num_classes
+  return model, int(num_classes), info

@@ -1,0 +1,76 @@
+"""Top-k ImageNet classes of image files, with a slim ResNet V2 checkpoints.
+
+    python scripts/classify.py --checkpoint resnet_v2_50.ckpt cat.jpg dog.png
+
+Model and classes come from the checkpoint; preprocessing defaults to what
+the slim ResNet V2 checkpoints were trained with (Inception, 299x299).
+An unreadable image is reported and skipped; the exit code is then 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.inference import classifier
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.data import labels
+from resnet_v2_slim.data import preprocessing
+
+
+def main(argv=None, prog='resnet-v2-slim classify'):
+  """Runs the command; returns its exit code (0, 1 or 2)."""
+  parser = argparse.ArgumentParser(prog=prog,
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument('images', nargs='+', metavar='IMAGE')
+  parser.add_argument('--checkpoint', required=True)
+  parser.add_argument('--model', default='auto')
+  parser.add_argument('--num_classes', default='auto',
+                      type=common.auto_or_positive_int,
+                      help='auto (from the checkpoint) or a number')
+  parser.add_argument('--preprocessing', default='auto',
+                      choices=('auto',) + preprocessing.METHODS,
+                      help='auto: what the published checkpoint was trained '
+                      'with (inception), else inception')
+  parser.add_argument('--image_size', default='auto',
+                      type=common.auto_or_positive_int,
+                      help='auto: the published checkpoint\'s (299), else '
+                      'the network\'s default (224)')
+  parser.add_argument('--top_k', type=int, default=5)
+  parser.add_argument('--labels', default=None,
+                      help='class names file, one per line (default: '
+                      'ImageNet for 1000/1001 classes)')
+  parser.add_argument('--json', action='store_true')
+  args = parser.parse_args(argv)
+  common.quiet()
+  if args.top_k <= 0:
+    return common.fail(prog, '--top_k must be > 0.')
+  try:
+    clf = classifier.Classifier(
+        args.checkpoint, model=args.model, num_classes=args.num_classes,
+        preprocessing_method=args.preprocessing, image_size=args.image_size,
+        labels_file=args.labels)
+  except (checkpoints.CheckpointError, labels.LabelsError, ValueError) as exc:
+    return common.fail(prog, str(exc))
+  results, failed = [], 0
+  with clf:
+    print('%s: %s, %d classes, %s preprocessing at %d, from %s'
+          % (prog, clf.model, clf.num_classes, clf.preprocessing,
+             clf.image_size, clf.report.path), file=sys.stderr)
+    for path in args.images:
+      try:
+        top = clf.classify(path, args.top_k)
+      except classifier.ImageError as exc:
+        failed += 1
+        print('%s: skipped: %s' % (prog, exc), file=sys.stderr)
+        continue
+      results.append({'image': path, 'top_k': top})
+      if not args.json:
+        print(path)
+        for hit in top:
+          print('  %.4f  %4d  %s' % (hit['probability'], hit['index'],
+                                     hit['label']))
+  if args.json:
+    print(json.dumps(results, indent=2))
+  return 1 if failed else 0

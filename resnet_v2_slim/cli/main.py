@@ -1,0 +1,73 @@
+"""``resnet-v2-slim``: one command, a subcommand per job.
+
+The table ``COMMANDS`` maps each subcommand to the module whose ``main``
+runs it; modules are imported only when their subcommand runs, so
+``--help`` and ``--version`` answer at once.
+
+Typical use::
+
+    resnet-v2-slim --help
+    resnet-v2-slim time-forward                 # the book's benchmark
+    python -m resnet_v2_slim inspect model.ckpt-1000
+"""
+
+import importlib
+import sys
+
+import resnet_v2_slim
+
+PROG = 'resnet-v2-slim'
+# subcommand: (module in resnet_v2_slim.cli, the script that wraps it, what
+# it does).
+
+
+COMMANDS = {
+    'time-forward': ('time_forward', 'time_forward.py',
+                     'time a forward (or forward-backward) pass, the '
+                     'book\'s way'),
+    'inspect': ('inspect', 'inspect_checkpoint.py',
+                'tell which ResNet V2 a checkpoint holds'),
+    'classify': ('classify', 'classify.py',
+                 'top-k classes of image files with a checkpoint'),
+    'export': ('export', 'export_inference_graph.py',
+               'frozen GraphDef and/or SavedModel for serving'),
+    'train': ('train', 'train.py',
+              'train or fine-tune in graph mode, resuming if stopped'),
+    'summarize': ('summarize', 'summarize.py',
+                  'shapes, parameters and FLOPs per unit'),
+    'residual-experiment': ('residual_experiment', 'residual_experiment.py',
+                            'seed 003: residual vs plain, shallow vs deep'),
+}
+
+
+def usage():
+  lines = ['usage: %s [--version] <command> [options]' % PROG, '',
+           'commands:']
+  lines += ['  %-20s %s' % (name, what)
+            for name, (_, _, what) in COMMANDS.items()]
+  lines += ['', '%s <command> --help shows the options of one command.'
+            % PROG]
+  return '\n'.join(lines)
+
+
+def run(command, argv, prog):
+  """Runs subcommand ``command`` with ``argv``; returns its exit code."""
+  module = importlib.import_module('resnet_v2_slim.cli.' +
+                                   COMMANDS[command][0])
+  return module.main(argv, prog=prog)
+
+
+def main(argv=None):
+  """Entry point of ``resnet-v2-slim``; returns the exit code."""
+  argv = list(sys.argv[1:] if argv is None else argv)
+  if not argv or argv[0] in ('-h', '--help', 'help'):
+    print(usage())
+    return 0
+  if argv[0] == '--version':
+    print('%s %s' % (PROG, resnet_v2_slim.__version__))
+    return 0
+  if argv[0] not in COMMANDS:
+    print('%s: error: unknown command %r; choose one of: %s'
+          % (PROG, argv[0], ', '.join(COMMANDS)), file=sys.stderr)
+    return 2
+  return run(argv[0], argv[1:], '%s %s' % (PROG, argv[0]))

@@ -1,0 +1,106 @@
+"""Times a ResNet V2 forward (or forward-backward) pass, the book's way.
+
+With no arguments: ResNet-V2-152, batch 32, 224x224 random images made in
+the graph, 10 burn-in and 100 timed steps, printing
+``<time>: Forward across 100 steps, X +/- Y sec / batch`` as in the book,
+then throughput, FLOP/s, memory and what ran it.
+
+    python scripts/time_forward.py
+    python scripts/time_forward.py --model resnet_v2_50 --precision bf16 \
+        --json results.json
+"""
+
+import argparse
+import os
+import sys
+
+from resnet_v2_slim.perf import benchmark
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.nets import nets_factory
+
+
+def parse_args(argv, prog='resnet-v2-slim time-forward'):
+  defaults = benchmark.Config()
+  parser = argparse.ArgumentParser(
+      prog=prog,
+      description='Time ResNet V2 with the book\'s session protocol.')
+  parser.add_argument('--model', default=defaults.model,
+                      help='one of: %s (default %%(default)s)'
+                      % ', '.join(nets_factory.network_names()))
+  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
+  parser.add_argument('--image_size', type=int, default=defaults.image_size)
+  parser.add_argument('--num_batches', type=int, default=defaults.num_batches,
+                      help='timed steps (default %(default)s)')
+  parser.add_argument('--num_burn_in', type=int, default=defaults.num_burn_in,
+                      help='untimed steps first (default %(default)s)')
+  parser.add_argument('--mode', choices=benchmark.MODES, default='forward',
+                      help='forward-backward adds the gradient of an L2 loss '
+                      'of the logits w.r.t. all trainable variables (batch '
+                      'norm in training mode, with its update ops)')
+  parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'],
+                      default='fp32', help='compute dtype; variables stay '
+                      'float32 (default %(default)s)')
+  parser.add_argument('--data_format', choices=['NHWC', 'NCHW'],
+                      default='NHWC')
+  parser.add_argument('--xla', action='store_true',
+                      help='compile the network with XLA')
+  parser.add_argument('--checkpoint', default=None,
+                      help='optional weights to restore (slim checkpoint)')
+  parser.add_argument('--num_classes', type=int, default=1000)
+  parser.add_argument('--json', default=None, metavar='PATH',
+                      help='also write all results here (atomically)')
+  parser.add_argument('--measure_peak', action='store_true',
+                      help='also time a 4096^3 matmul in the same precision '
+                      'and report the network\'s share of that peak')
+  return parser.parse_args(argv)
+
+
+def main(argv=None, prog='resnet-v2-slim time-forward'):
+  """Runs the command; returns its exit code (0, 1 or 2)."""
+  args = parse_args(argv, prog)
+  common.quiet()
+  config = benchmark.Config(
+      model=args.model, batch_size=args.batch_size,
+      image_size=args.image_size, num_batches=args.num_batches,
+      num_burn_in=args.num_burn_in, mode=args.mode, precision=args.precision,
+      data_format=args.data_format, xla=args.xla, checkpoint=args.checkpoint,
+      num_classes=args.num_classes)
+  try:
+    config.validate()
+    if args.json:
+      fileio.check_outputs(
+          [('--json', args.json)],
+          checkpoints.input_paths(args.checkpoint) if args.checkpoint else ())
+      fileio.check_writable(args.json, '--json')
+    result = benchmark.run(config)
+  except (benchmark.BenchmarkError, fileio.OutputPathError) as exc:
+    return common.fail(prog, str(exc))
+  print('%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 '
+        '%.3f s' % (config.model, config.mode, config.precision,
+                    config.batch_size, config.image_size, config.image_size,
+                    result['images_per_sec'], result['median_sec'],
+                    result['p90_sec']))
+  print('compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
+        % (result['gflops_per_batch'], result['gflops_per_sec']))
+  if args.measure_peak:
+    peak = benchmark.measure_peak_matmul(dtype=config.precision)
+    result['peak_matmul_gflops_per_sec'] = peak
+    result['fraction_of_peak'] = result['gflops_per_sec'] / peak
+    print('peak: %.1f GFLOP/s (4096^3 %s matmul); the network reaches %.0f%%'
+          % (peak, config.precision, 100 * result['fraction_of_peak']))
+  memory = 'peak host memory %.2f GiB' % (
+      result['peak_host_memory_bytes'] / 2**30)
+  if result['peak_gpu_memory_bytes'] is not None:
+    memory += ', peak GPU memory %.2f GiB' % (
+        result['peak_gpu_memory_bytes'] / 2**30)
+  print('%s; ran on %s, %d CPUs, TensorFlow %s, intra/inter-op threads %d/%d '
+        '(0 = TensorFlow default)'
+        % (memory, result['device'], result['cpu_count'],
+           result['tensorflow_version'], result['intra_op_threads'],
+           result['inter_op_threads']))
+  if args.json:
+    common.write_json(args.json, result)
+    print('wrote %s' % args.json)
+  return 0

@@ -1,0 +1,72 @@
+"""Trains a ResNet V2 (or its plain twin) in graph mode, resuming if stopped.
+
+    python scripts/train.py --model resnet_v2_18 --train_dir /tmp/rn18
+    python scripts/train.py --model resnet_v2_18 --no_shortcut --train_dir /tmp/plain18
+    python scripts/train.py --model resnet_v2_50 --data_dir my_images/ \
+        --train_dir /tmp/ft --checkpoint resnet_v2_50.ckpt --image_size 224
+
+Without --data_dir it trains on scikit-learn's handwritten digits (shipped
+in the scikit-learn wheel, so it runs offline). Rerunning with the same
+--train_dir resumes from its latest checkpoints.
+"""
+
+import argparse
+import os
+import sys
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.data import datasets
+from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.training import trainer
+
+
+def main(argv=None, prog='resnet-v2-slim train'):
+  """Runs the command; returns its exit code (0, 1 or 2)."""
+  defaults = trainer.TrainConfig(model='', train_dir='')
+  parser = argparse.ArgumentParser(prog=prog,
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument('--model', required=True,
+                      help=', '.join(nets_factory.network_names()))
+  parser.add_argument('--train_dir', required=True)
+  parser.add_argument('--data_dir', default=None,
+                      help='folder of class sub-folders of images (default: '
+                      'the digits)')
+  parser.add_argument('--use_shortcut', dest='use_shortcut',
+                      action='store_true', default=True)
+  parser.add_argument('--no_shortcut', dest='use_shortcut',
+                      action='store_false', help='train the plain twin')
+  parser.add_argument('--steps', type=int, default=defaults.steps,
+                      help='total steps, counting resumed ones')
+  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
+  parser.add_argument('--learning_rate', type=float,
+                      default=defaults.learning_rate)
+  parser.add_argument('--image_size', type=int, default=defaults.image_size)
+  parser.add_argument('--checkpoint', default=None,
+                      help='warm-start from this checkpoint (not its logits)')
+  parser.add_argument('--exclude_scopes', nargs='*', default=None,
+                      help='scopes not to warm-start (default: the logits)')
+  parser.add_argument('--save_every', type=int, default=defaults.save_every)
+  parser.add_argument('--log_every', type=int, default=defaults.log_every)
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args(argv)
+  common.quiet()
+  config = trainer.TrainConfig(**{
+      f: getattr(args, f) for f in (
+          'model', 'train_dir', 'data_dir', 'use_shortcut', 'steps',
+          'batch_size', 'learning_rate', 'image_size', 'checkpoint',
+          'exclude_scopes', 'save_every', 'log_every', 'seed')})
+  try:
+    history = trainer.train(config, log=lambda line: print(line, flush=True))
+  except (trainer.TrainError, datasets.DataError, checkpoints.CheckpointError,
+          fileio.OutputPathError) as exc:
+    return common.fail(prog, str(exc))
+  if history:
+    print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'
+          % (history[-1]['step'], history[-1]['loss'],
+             history[-1]['accuracy'], args.train_dir))
+  else:
+    print('nothing to do: %s is already at step %d or beyond'
+          % (args.train_dir, args.steps))
+  return 0

@@ -1,0 +1,27 @@
+"""The networks: the bottom room, importing nothing of the package above it.
+
+Here live the building blocks (``resnet_utils``), the ResNet V2 networks and
+their one table (``resnet_v2.NETWORKS``), the name -> function factory
+(``nets_factory``) and the table of published checkpoints
+(``pretrained``). May import: TensorFlow, tf_slim, numpy, the standard
+library and each other; nothing else of resnet_v2_slim (the package's
+``__init__`` has already imported TensorFlow quietly and applied the compat
+fix).
+
+Porting official TF-Slim code is one word::
+
+    from tf_slim.nets import resnet_v2        # before
+    from resnet_v2_slim.nets import resnet_v2  # after
+
+Typical use::
+
+    from resnet_v2_slim.nets import nets_factory, resnet_v2
+
+    network_fn = nets_factory.get_network_fn('resnet_v2_50', 1001)
+    logits, end_points = network_fn(images)
+"""
+
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import pretrained
+from resnet_v2_slim.nets import resnet_utils
+from resnet_v2_slim.nets import resnet_v2

@@ -1,0 +1,185 @@
+"""Files the commands write: never half-written, never onto user data.
+
+Three guarantees, shared by every command that writes:
+- atomic writes (temporary file + rename), with the user's normal file mode;
+- ``check_outputs``: before any work, an output may not be, contain or lie
+  inside any input (checkpoint files, data folders) or another output;
+- ``check_replaceable_dir``: a folder is replaced only if it is empty or
+  holds nothing but what the command itself writes there.
+
+Typical use::
+
+    from resnet_v2_slim.utils import fileio
+
+    fileio.check_outputs(outputs=[('--json', 'results.json')],
+                           inputs=[('--checkpoint', 'model.ckpt-10.index')])
+    fileio.atomic_write_text('results.json', text)
+"""
+
+import os
+import tempfile
+
+
+class OutputPathError(ValueError):
+  """An output path that cannot be written."""
+
+
+def _check_parent(path, what):
+  """Raises OutputPathError unless the folder holding ``path`` is writable."""
+  parent = os.path.dirname(path)
+  if not os.path.isdir(parent):
+    raise OutputPathError('%s %s: folder %s does not exist; create it first.'
+                          % (what, path, parent))
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise OutputPathError('%s %s: folder %s is not writable.'
+                          % (what, path, parent))
+
+
+def check_writable(path, what='output file'):
+  """Raises OutputPathError unless a file can be created at ``path``.
+
+  Args:
+    path: the file that will be written.
+    what: how to name it in the message (e.g. '--json').
+
+  Returns:
+    The absolute path.
+  """
+  path = os.path.abspath(path)
+  if os.path.isdir(path):
+    raise OutputPathError('%s %s is a directory; give a file name.'
+                          % (what, path))
+  _check_parent(path, what)
+  if os.path.exists(path) and not os.access(path, os.W_OK):
+    raise OutputPathError('%s %s exists and is not writable.' % (what, path))
+  return path
+
+
+def check_writable_dir(path, what='output folder'):
+  """Raises OutputPathError unless a folder can be (re)placed at ``path``.
+
+  Args:
+    path: the folder that will be written (replaced if it exists).
+    what: how to name it in the message.
+
+  Returns:
+    The absolute path.
+  """
+  path = os.path.abspath(path)
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise OutputPathError('%s %s exists and is not a folder.' % (what, path))
+  _check_parent(path, what)
+  return path
+
+
+def real_path(path):
+  """The absolute path with ``~`` expanded and symbolic links resolved."""
+  return os.path.realpath(os.path.expanduser(os.fspath(path)))
+
+
+def _inside(inner, outer):
+  """True if real path ``inner`` lies strictly inside real path ``outer``."""
+  return inner != outer and os.path.commonpath([inner, outer]) == outer
+
+
+def _relation(output, other):
+  if output == other:
+    return 'is'
+  if _inside(other, output):
+    return 'contains'
+  if _inside(output, other):
+    return 'lies inside'
+  return None
+
+
+def check_outputs(outputs, inputs=()):
+  """Refuses outputs that would overwrite an input or another output.
+
+  Run it before any work: a command that passes it can only write where no
+  input and no other output lives.
+
+  Args:
+    outputs: ``(flag, path)`` pairs the command will write (files or
+      folders; None paths are skipped).
+    inputs: ``(flag, path)`` pairs it reads: every checkpoint file and the
+      path the user gave, data folders.
+
+  Raises:
+    OutputPathError: naming both flags, both paths and the relation.
+  """
+  outputs = [(flag, path, real_path(path)) for flag, path in outputs if path]
+  inputs = [(flag, path, real_path(path)) for flag, path in inputs if path]
+  for i, (flag, path, real) in enumerate(outputs):
+    others = [('input', o) for o in inputs] + [
+        ('other output', o) for o in outputs[i + 1:]]
+    for kind, (other_flag, other_path, other_real) in others:
+      relation = _relation(real, other_real)
+      if relation:
+        raise OutputPathError(
+            '%s %s %s the %s %s %s: writing it would overwrite or delete '
+            '%s. Choose another %s path; nothing was written.'
+            % (flag, path, relation, kind, other_flag, other_path,
+               'the ' + kind, flag))
+
+
+def check_replaceable_dir(path, allowed, what, holds):
+  """Raises OutputPathError unless folder ``path`` may be replaced.
+
+  Args:
+    path: a folder that the command will replace as a whole.
+    allowed: entry names that the command itself writes there.
+    what: the flag, for the message.
+    holds: what such a folder holds, e.g. 'a SavedModel'.
+
+  Returns:
+    The absolute path.
+  """
+  path = check_writable_dir(path, what)
+  if os.path.isdir(path):
+    foreign = sorted(set(os.listdir(path)) - set(allowed))
+    if foreign:
+      raise OutputPathError(
+          '%s %s is a folder that does not hold %s (it has %s%s); it would '
+          'be replaced as a whole, so nothing was written. Give a new or '
+          'empty folder, or one holding only %s.'
+          % (what, path, holds, ', '.join(foreign[:5]),
+             ' ...' if len(foreign) > 5 else '', holds))
+  return path
+
+
+def _default_mode(path):
+  """The mode a plain ``open(path, 'w')`` would give: the old one or umask."""
+  try:
+    return os.stat(path).st_mode & 0o7777
+  except OSError:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write_bytes(path, data):
+  """Writes ``data`` to ``path`` via a temporary file and an atomic rename.
+
+  The file gets the mode a plain write would give (mkstemp's is 0600).
+  """
+  path = os.path.abspath(path)
+  mode = _default_mode(path)
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
+                             prefix='.' + os.path.basename(path) + '.',
+                             suffix='.tmp')
+  try:
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, 'wb') as f:
+      f.write(data)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def atomic_write_text(path, text):
+  """Writes ``text`` (UTF-8) to ``path`` atomically."""
+  atomic_write_bytes(path, text.encode('utf-8'))

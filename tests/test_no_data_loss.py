@@ -1,0 +1,232 @@
+"""No command overwrites or deletes what it reads or what the user keeps.
+
+Every case hashes the files before and after and compares (issue: data loss).
+"""
+
+import hashlib
+import os
+import stat
+
+import pytest
+
+from resnet_v2_slim import checkpoint
+from resnet_v2_slim.utils import fileio as io_utils
+from resnet_v2_slim.cli import export as export_cmd
+from resnet_v2_slim.cli import time_forward as time_forward_cmd
+from resnet_v2_slim.cli import train as train_cmd
+
+
+def tree_hashes(root):
+  """{relative path: sha256} of every file below ``root``."""
+  hashes = {}
+  for folder, _, files in os.walk(root):
+    for name in files:
+      path = os.path.join(folder, name)
+      with open(path, 'rb') as f:
+        hashes[os.path.relpath(path, root)] = hashlib.sha256(
+            f.read()).hexdigest()
+  return hashes
+
+
+def _run(main, capsys, argv):
+  code = main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+@pytest.fixture
+def run_folder(saved, tmp_path):
+  """A copy of a reference V2 checkpoint in its own run folder, plus notes."""
+  prefix, _ = saved('rn50_v2_1000')
+  folder = tmp_path / 'run'
+  folder.mkdir()
+  for name in os.listdir(os.path.dirname(prefix)):
+    if name.startswith(os.path.basename(prefix)):
+      with open(os.path.join(os.path.dirname(prefix), name), 'rb') as f:
+        (folder / name).write_bytes(f.read())
+  (folder / 'notes.txt').write_text('my notes\n')
+  return folder, str(folder / os.path.basename(prefix))
+
+
+# --- the mechanism, by hand ------------------------------------------------
+
+@pytest.mark.parametrize('output, other, relation', [
+    ('a/b', 'a/b', 'is'),
+    ('a', 'a/b/c.index', 'contains'),
+    ('a/b/out', 'a/b', 'lies inside'),
+])
+def test_check_outputs_names_the_relation(tmp_path, output, other, relation):
+  with pytest.raises(io_utils.OutputPathError) as info:
+    io_utils.check_outputs([('--out', str(tmp_path / output))],
+                           [('--in', str(tmp_path / other))])
+  assert '--out %s %s the input --in' % (tmp_path / output, relation) in str(
+      info.value)
+
+
+def test_check_outputs_sees_through_links_and_between_outputs(tmp_path):
+  (tmp_path / 'real').mkdir()
+  os.symlink(tmp_path / 'real', tmp_path / 'link')
+  with pytest.raises(io_utils.OutputPathError, match='the input --in'):
+    io_utils.check_outputs([('--out', str(tmp_path / 'link' / 'x'))],
+                           [('--in', str(tmp_path / 'real' / 'x'))])
+  with pytest.raises(io_utils.OutputPathError, match='the other output --b'):
+    io_utils.check_outputs([('--a', str(tmp_path / 'p')),
+                            ('--b', str(tmp_path / 'p'))])
+  # Siblings with a common name prefix do not overlap.
+  io_utils.check_outputs([('--out', str(tmp_path / 'model'))],
+                         [('--in', str(tmp_path / 'model.ckpt'))])
+
+
+def test_atomic_files_get_the_users_mode(tmp_path):
+  old = os.umask(0o022)
+  try:
+    io_utils.atomic_write_text(str(tmp_path / 'new.json'), '{}')
+  finally:
+    os.umask(old)
+  assert stat.S_IMODE(os.stat(tmp_path / 'new.json').st_mode) == 0o644
+  os.chmod(tmp_path / 'new.json', 0o640)
+  io_utils.atomic_write_text(str(tmp_path / 'new.json'), '[]')
+  assert stat.S_IMODE(os.stat(tmp_path / 'new.json').st_mode) == 0o640
+
+
+def test_input_paths_lists_every_file_of_a_checkpoint(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  files = [p for _, p in checkpoint.input_paths(prefix + '.index')]
+  assert files[0] == prefix + '.index'
+  assert prefix + '.index' in files[1:]
+  assert any('.data-00000-of-00001' in f for f in files)
+  v1, _ = saved('rn50_v1_1001')
+  assert [p for _, p in checkpoint.input_paths(v1)] == [v1, v1]
+
+
+# --- export ----------------------------------------------------------------
+
+def test_export_refuses_a_folder_that_is_not_a_saved_model(
+    run_folder, capsys, tmp_path):
+  folder, prefix = run_folder
+  notes = tmp_path / 'notes'
+  notes.mkdir()
+  (notes / 'todo.txt').write_text('keep me')
+  before = tree_hashes(tmp_path)
+  code, _, err = _run(export_cmd.main, capsys, [
+      '--checkpoint', prefix, '--saved_model_dir', str(notes),
+      '--image_size', '32'])
+  assert code == 2
+  assert 'does not hold a SavedModel (it has todo.txt)' in err
+  # The run folder holding the checkpoint, and '.' around it.
+  for target in (str(folder), '.'):
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+      code, _, err = _run(export_cmd.main, capsys, [
+          '--checkpoint', prefix, '--saved_model_dir', target])
+    finally:
+      os.chdir(cwd)
+    assert code == 2 and 'contains the input --checkpoint' in err
+  assert tree_hashes(tmp_path) == before
+
+
+def test_export_replaces_an_earlier_saved_model(saved, capsys, tmp_path):
+  prefix, _ = saved('rn50_v2_1000')
+  target = tmp_path / 'saved'
+  argv = ['--checkpoint', prefix, '--saved_model_dir', str(target),
+          '--image_size', '32']
+  assert _run(export_cmd.main, capsys, argv)[0] == 0
+  first = tree_hashes(target)
+  assert 'saved_model.pb' in first
+  assert _run(export_cmd.main, capsys, argv)[0] == 0
+  assert set(tree_hashes(target)) == set(first)
+  assert sorted(os.listdir(tmp_path)) == ['saved']   # no .old-* left behind
+
+
+def test_export_output_onto_its_checkpoint_is_refused(saved, capsys,
+                                                      tmp_path):
+  v1, _ = saved('rn50_v1_1001')
+  before = tree_hashes(os.path.dirname(v1))
+  code, _, err = _run(export_cmd.main, capsys, [
+      '--checkpoint', v1, '--output_file', v1])
+  assert code == 2 and '--output_file %s is the input --checkpoint' % v1 in err
+  v2, _ = saved('rn50_v2_1000')
+  code, _, err = _run(export_cmd.main, capsys, [
+      '--checkpoint', v2, '--output_file', v2 + '.index'])
+  assert code == 2 and 'is the input --checkpoint' in err
+  assert tree_hashes(os.path.dirname(v1)) == before
+
+
+def test_export_two_outputs_on_one_path_is_refused(saved, capsys, tmp_path):
+  prefix, _ = saved('rn50_v2_1000')
+  target = str(tmp_path / 'p')
+  code, _, err = _run(export_cmd.main, capsys, [
+      '--checkpoint', prefix, '--output_file', target, '--saved_model_dir',
+      target])
+  assert code == 2
+  assert 'is the other output --saved_model_dir' in err
+  assert os.listdir(tmp_path) == []
+
+
+def test_time_forward_json_onto_its_checkpoint_is_refused(run_folder,
+                                                          capsys):
+  folder, prefix = run_folder
+  before = tree_hashes(folder)
+  code, _, err = _run(time_forward_cmd.main, capsys, [
+      '--model', 'resnet_v2_50', '--checkpoint', prefix + '.index', '--json',
+      prefix + '.index', '--image_size', '32', '--batch_size', '1',
+      '--num_batches', '1', '--num_burn_in', '0'])
+  assert code == 2 and '--json %s.index is the input --checkpoint' % (
+      prefix) in err
+  assert tree_hashes(folder) == before
+
+
+# --- train ---------------------------------------------------------------
+
+TRAIN = ['--model', 'resnet_v2_18', '--batch_size', '4', '--log_every', '1',
+         '--save_every', '1']
+
+
+def test_train_resumes_from_the_newest_checkpoint_that_exists(capsys,
+                                                              tmp_path):
+  run = str(tmp_path / 'run')
+  assert _run(train_cmd.main, capsys,
+              TRAIN + ['--train_dir', run, '--steps', '3'])[0] == 0
+  for name in os.listdir(run):          # model.ckpt-3 is lost
+    if name.startswith('model.ckpt-3'):
+      os.unlink(os.path.join(run, name))
+  kept = {k: v for k, v in tree_hashes(run).items()
+          if k.startswith('model.ckpt-2')}
+  assert {'model.ckpt-2.index', 'model.ckpt-2.data-00000-of-00001'} <= set(
+      kept)
+  code, out, err = _run(train_cmd.main, capsys,
+                        TRAIN + ['--train_dir', run, '--steps', '4'])
+  assert code == 0, err
+  assert 'model.ckpt-3, which is missing' in out
+  assert 'resuming from %s (step 2)' % os.path.join(run, 'model.ckpt-2') in out
+  assert {k: v for k, v in tree_hashes(run).items() if k in kept} == kept
+  assert checkpoint.latest_checkpoint(run)[0].endswith('model.ckpt-4')
+
+
+def test_train_refuses_a_state_file_without_checkpoints(capsys, tmp_path):
+  run = tmp_path / 'run'
+  run.mkdir()
+  (run / 'checkpoint').write_text('model_checkpoint_path: "model.ckpt-7"\n')
+  before = tree_hashes(run)
+  code, _, err = _run(train_cmd.main, capsys,
+                      TRAIN + ['--train_dir', str(run), '--steps', '2'])
+  assert code == 2 and 'no checkpoint files exist there' in err
+  assert tree_hashes(run) == before
+
+
+def test_train_dir_may_not_overlap_its_inputs(saved, capsys, tmp_path):
+  data_dir = tmp_path / 'images'
+  (data_dir / 'a').mkdir(parents=True)
+  before = tree_hashes(tmp_path)
+  code, _, err = _run(train_cmd.main, capsys, TRAIN + [
+      '--train_dir', str(data_dir / 'run'), '--data_dir', str(data_dir)])
+  assert code == 2 and 'lies inside the input --data_dir' in err
+  prefix, _ = saved('rn50_v2_1000')
+  ckpt_before = tree_hashes(os.path.dirname(prefix))
+  code, _, err = _run(train_cmd.main, capsys, [
+      '--model', 'resnet_v2_50', '--checkpoint', prefix, '--train_dir',
+      os.path.dirname(prefix)])
+  assert code == 2 and 'contains the input --checkpoint' in err
+  assert tree_hashes(tmp_path) == before
+  assert tree_hashes(os.path.dirname(prefix)) == ckpt_before

@@ -17,11 +17,14 @@ INSTALL_REQUIRES = [
 
 setup(
     name='resnet_v2_slim',
-    version='0.1.0',
+    version='0.2.0',
     description=('The book\'s TF-Slim ResNet V2 (full pre-activation), '
                  'graph mode, on today\'s TensorFlow.'),
     packages=find_packages(include=['resnet_v2_slim', 'resnet_v2_slim.*']),
-    package_data={'resnet_v2_slim': ['data/*.txt']},
+    package_data={'resnet_v2_slim.data': ['*.txt']},
+    entry_points={
+        'console_scripts': ['resnet-v2-slim = resnet_v2_slim.cli.main:main'],
+    },
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
     extras_require={

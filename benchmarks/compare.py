@@ -12,40 +12,35 @@ session, and ``keras.applications.ResNet<N>V2(weights=None)`` as a compiled
 """
 
 import argparse
-import os
 import sys
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
+import resnet_v2_slim  # noqa: F401  first: imports TensorFlow quietly
+import tensorflow.compat.v1 as tf  # pylint: disable=g-bad-import-order
+import tf_slim as slim  # pylint: disable=g-bad-import-order
 
-from resnet_v2_slim import benchmark  # pylint: disable=wrong-import-position
-from resnet_v2_slim import cli  # pylint: disable=wrong-import-position
-from resnet_v2_slim import io_utils  # pylint: disable=wrong-import-position
-from resnet_v2_slim import precision as precision_lib  # pylint: disable=wrong-import-position
-from resnet_v2_slim import resnet_utils  # pylint: disable=wrong-import-position
-
-tf = resnet_utils.tf
-slim = resnet_utils.slim
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.nets import resnet_v2 as ours
+from resnet_v2_slim.perf import benchmark
+from resnet_v2_slim.perf import precision as precision_lib
+from resnet_v2_slim.utils import fileio
 
 KERAS_MODELS = {'resnet_v2_50': 'ResNet50V2', 'resnet_v2_101': 'ResNet101V2',
                 'resnet_v2_152': 'ResNet152V2'}
 
 
 def _time_session_net(module, args, prec):
-  graph = tf.Graph()
-  with graph.as_default():
-    images = tf.random_uniform([args.batch_size, args.image_size,
-                                args.image_size, 3])
-    def network_fn(x):
-      with slim.arg_scope(module.resnet_arg_scope()):
-        return getattr(module, args.model)(x, num_classes=1000,
-                                           is_training=False)
-    logits, _ = precision_lib.build(network_fn, images, prec)
-    init = tf.global_variables_initializer()
-  graph.finalize()
-  with tf.Session(graph=graph) as sess:
-    sess.run(init)
-    return benchmark.time_steps(lambda: sess.run(logits), args.num_batches,
-                                args.num_burn_in, 'Forward', log=None)[1]
+  """Times ``module``'s network with the package's protocol (perf.benchmark)."""
+  def network_fn(images):
+    with slim.arg_scope(module.resnet_arg_scope()):
+      return getattr(module, args.model)(images, num_classes=1000,
+                                         is_training=False)
+  config = benchmark.Config(model=args.model, batch_size=args.batch_size,
+                            image_size=args.image_size,
+                            num_batches=args.num_batches,
+                            num_burn_in=args.num_burn_in, precision=prec)
+  result = benchmark.run(config, log=None, network_fn=network_fn)
+  return {k: result[k] for k in ('mean_sec', 'std_sec', 'median_sec',
+                                 'p90_sec', 'min_sec', 'max_sec')}
 
 
 def _time_keras(args, prec):
@@ -80,23 +75,27 @@ def main(argv=None):
   parser.add_argument('--skip_keras', action='store_true')
   parser.add_argument('--json', default=None)
   args = parser.parse_args(argv)
-  cli.quiet()
-  for flag in ('batch_size', 'num_batches', 'image_size'):
-    if getattr(args, flag) <= 0:
-      return cli.fail('compare.py', '--%s must be > 0, got %d.'
-                      % (flag, getattr(args, flag)))
-  if args.num_burn_in < 0:
-    return cli.fail('compare.py', '--num_burn_in must be >= 0, got %d.'
-                    % args.num_burn_in)
-  if args.json:
-    try:
-      io_utils.check_writable(args.json, '--json')
-    except io_utils.OutputPathError as exc:
-      return cli.fail('compare.py', str(exc))
-  from resnet_v2_slim import resnet_v2 as ours  # pylint: disable=g-import-not-at-top
+  common.quiet()
+  precisions = args.precisions.split(',')
+  bad = [p for p in precisions if p not in precision_lib.DTYPES]
+  if bad:
+    return common.fail('compare.py', '--precisions must be a comma-separated '
+                       'list of %s, got %r (bad: %s).'
+                       % (', '.join(precision_lib.DTYPES), args.precisions,
+                          ', '.join(map(repr, bad))))
+  try:
+    for prec in precisions:   # every setting checked before any timing
+      benchmark.Config(model=args.model, batch_size=args.batch_size,
+                       image_size=args.image_size,
+                       num_batches=args.num_batches,
+                       num_burn_in=args.num_burn_in, precision=prec).validate()
+    if args.json:
+      fileio.check_writable(args.json, '--json')
+  except (benchmark.BenchmarkError, fileio.OutputPathError) as exc:
+    return common.fail('compare.py', str(exc))
   from tf_slim.nets import resnet_v2 as official  # pylint: disable=g-import-not-at-top
   rows = []
-  for prec in args.precisions.split(','):
+  for prec in precisions:
     runs = [('resnet_v2_slim', lambda p=prec: _time_session_net(ours, args, p)),
             ('tf_slim official', lambda p=prec: _time_session_net(
                 official, args, p))]
@@ -125,7 +124,7 @@ def main(argv=None):
              row['std_sec'], row['mean_sec'] / base[row['precision']],
              '%.2fx' % (own_fp32 / row['mean_sec']) if own_fp32 else '-'))
   if args.json:
-    cli.write_json(args.json, {'args': vars(args), 'rows': rows,
+    common.write_json(args.json, {'args': vars(args), 'rows': rows,
                                'fp32_sec': fp32,
                                **benchmark.device_info()})
   return 0

@@ -15,7 +15,8 @@ from resnet_v2_slim import resnet_utils
 from resnet_v2_slim import resnet_v2
 import refnets
 
-NAMES = ['resnet_v2_50', 'resnet_v2_101', 'resnet_v2_152', 'resnet_v2_200']
+# Every registered network the reference also has (from the registry).
+NAMES = [n for n in nets_factory.network_names() if hasattr(ref, n)]
 
 
 def _variables():
@@ -296,7 +297,7 @@ with tf.Graph().as_default():
             [v.op.name for v in tf.global_variables()])
 '''
   results = []
-  for pkg in ('tf_slim.nets', 'resnet_v2_slim'):
+  for pkg in ('tf_slim.nets', 'resnet_v2_slim.nets'):
     namespace = {}
     exec(code.format(pkg=pkg), namespace)  # pylint: disable=exec-used
     results.append(namespace['RESULT'])

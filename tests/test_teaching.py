@@ -60,8 +60,7 @@ def test_summary_of_resnet_v2_50_adds_up():
   assert shapes['logits'] == [1, 1, 1000]
 
 
-@pytest.mark.parametrize('model,units', [('resnet_v2_18', (2, 2, 2, 2)),
-                                         ('resnet_v2_34', (3, 4, 6, 3))])
+@pytest.mark.parametrize('model,units', sorted(resnet_v2.BASIC_UNITS.items()))
 def test_basic_networks_parameter_counts(model, units):
   rows = summary.summarize(model, image_size=64)
   assert rows[-1].parameters == _basic_net_parameters(units)

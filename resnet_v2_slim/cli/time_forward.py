@@ -77,30 +77,14 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
     result = benchmark.run(config)
   except (benchmark.BenchmarkError, fileio.OutputPathError) as exc:
     return common.fail(prog, str(exc))
-  print('%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 '
-        '%.3f s' % (config.model, config.mode, config.precision,
-                    config.batch_size, config.image_size, config.image_size,
-                    result['images_per_sec'], result['median_sec'],
-                    result['p90_sec']))
-  print('compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
-        % (result['gflops_per_batch'], result['gflops_per_sec']))
   if args.measure_peak:
-    peak = benchmark.measure_peak_matmul(dtype=config.precision)
-    result['peak_matmul_gflops_per_sec'] = peak
-    result['fraction_of_peak'] = result['gflops_per_sec'] / peak
-    print('peak: %.1f GFLOP/s (4096^3 %s matmul); the network reaches %.0f%%'
-          % (peak, config.precision, 100 * result['fraction_of_peak']))
-  memory = 'peak host memory %.2f GiB' % (
-      result['peak_host_memory_bytes'] / 2**30)
-  if result['peak_gpu_memory_bytes'] is not None:
-    memory += ', peak GPU memory %.2f GiB' % (
-        result['peak_gpu_memory_bytes'] / 2**30)
-  print('%s; ran on %s, %d CPUs, TensorFlow %s, intra/inter-op threads %d/%d '
-        '(0 = TensorFlow default)'
-        % (memory, result['device'], result['cpu_count'],
-           result['tensorflow_version'], result['intra_op_threads'],
-           result['inter_op_threads']))
+    benchmark.add_peak(result, config.precision)
+  print('\n'.join(benchmark.report_lines(result)))
   if args.json:
-    common.write_json(args.json, result)
+    try:
+      common.write_json(args.json, result)
+    except OSError as exc:   # e.g. the disk filled up during the run
+      return common.fail(prog, 'could not write --json %s (%s); the results '
+                         'are printed above.' % (args.json, exc.strerror))
     print('wrote %s' % args.json)
   return 0

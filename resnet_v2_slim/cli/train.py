@@ -17,13 +17,14 @@ import sys
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.training import trainer
 
 
 def main(argv=None, prog='resnet-v2-slim train'):
-  """Runs the command; returns its exit code (0, 1 or 2)."""
+  """Runs the command; returns 0, 2 (bad input) or 130 (Ctrl-C)."""
   defaults = trainer.TrainConfig(model='', train_dir='')
   parser = argparse.ArgumentParser(prog=prog,
                                    description=__doc__.splitlines()[0])
@@ -46,7 +47,13 @@ def main(argv=None, prog='resnet-v2-slim train'):
   parser.add_argument('--checkpoint', default=None,
                       help='warm-start from this checkpoint (not its logits)')
   parser.add_argument('--exclude_scopes', nargs='*', default=None,
-                      help='scopes not to warm-start (default: the logits)')
+                      help='scopes not to warm-start (default: the logits); '
+                      'each must exist in the network')
+  parser.add_argument('--preprocessing', default='auto',
+                      choices=('auto',) + preprocessing.METHODS,
+                      help='training preprocessing of --data_dir images '
+                      '(auto: the published checkpoint\'s when fine-tuning '
+                      'one, else inception)')
   parser.add_argument('--save_every', type=int, default=defaults.save_every)
   parser.add_argument('--log_every', type=int, default=defaults.log_every)
   parser.add_argument('--seed', type=int, default=0)
@@ -56,9 +63,13 @@ def main(argv=None, prog='resnet-v2-slim train'):
       f: getattr(args, f) for f in (
           'model', 'train_dir', 'data_dir', 'use_shortcut', 'steps',
           'batch_size', 'learning_rate', 'image_size', 'checkpoint',
-          'exclude_scopes', 'save_every', 'log_every', 'seed')})
+          'exclude_scopes', 'preprocessing', 'save_every', 'log_every',
+          'seed')})
   try:
     history = trainer.train(config, log=lambda line: print(line, flush=True))
+  except trainer.TrainInterrupted as exc:
+    print('%s: %s' % (prog, exc), file=sys.stderr)
+    return 130   # the shell's code for Ctrl-C
   except (trainer.TrainError, datasets.DataError, checkpoints.CheckpointError,
           fileio.OutputPathError) as exc:
     return common.fail(prog, str(exc))

@@ -1,34 +1,42 @@
-"""Training data for the teaching scripts, via tf.data.
+"""Training data via tf.data: the digits or a folder of class sub-folders.
 
 Two sources:
 - the default: scikit-learn's handwritten digits (1,797 8x8 grey images,
   10 classes), which ship inside the scikit-learn wheel, so training runs
-  offline; they are upsampled (nearest neighbour) to ``image_size`` and
-  given three channels;
+  offline. They stay 8x8 in memory and are fed through a placeholder, so
+  the graph holds no data (no 45 MB ``.meta`` files, no memory blow-up at
+  larger sizes); each batch is upsampled (nearest neighbour) to
+  ``image_size``, given three channels and scaled to [-1, 1];
 - a folder of class sub-folders of images (``data_dir/cat/1.jpg`` ...),
-  checked up front: it must hold at least two classes and only images.
-
-Pixels are scaled to [-1, 1], as Inception preprocessing does.
+  checked up front (at least two classes, only images TensorFlow can
+  decode) and preprocessed by ``preprocessing`` (training variant).
 
 Typical use::
 
     from resnet_v2_slim.data import datasets
 
-    ds = data.load(None, image_size=32)         # the digits
-    images, labels = ds.train_batches(batch_size=32, seed=0)
-    ds.num_classes, ds.class_names[:3]          # 10, ['0', '1', '2']
+    ds = datasets.load(None, image_size=32)          # the digits
+    batches = ds.train_batches(batch_size=32, seed=0)
+    sess.run(batches.initializer, batches.feed_dict)
+    images, labels = sess.run([batches.images, batches.labels])
 """
 
+import collections
 import dataclasses
 import os
 
 import numpy as np
-
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.nets import resnet_utils
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
+# What PIL calls the formats tf.io.decode_image reads.
+DECODABLE_FORMATS = ('JPEG', 'PNG', 'BMP', 'GIF')
+
+Batches = collections.namedtuple(
+    'Batches', ['images', 'labels', 'initializer', 'feed_dict'])
 
 
 class DataError(ValueError):
@@ -37,12 +45,12 @@ class DataError(ValueError):
 
 @dataclasses.dataclass
 class Dataset:
-  """A training set: either in-memory arrays or files with labels."""
+  """A training set: small in-memory images, or files with labels."""
   name: str
   class_names: list
   labels: np.ndarray
   image_size: int
-  images: np.ndarray = None   # float32 [N, H, W, 3] in [-1, 1], or None
+  images: np.ndarray = None   # float32 [N, h, w] in [0, 1] (the digits)
   paths: list = None          # image files, when read from a folder
 
   @property
@@ -52,38 +60,63 @@ class Dataset:
   def __len__(self):
     return len(self.labels)
 
-  def _decode(self, path, label):
-    image = tf.io.decode_image(tf.io.read_file(path), channels=3,
-                               expand_animations=False)
-    image = tf.image.convert_image_dtype(image, tf.float32)
-    image = tf.image.resize(image, [self.image_size, self.image_size])
-    return (image - 0.5) * 2.0, label
+  def _upsample(self, image, label):
+    image = tf.image.resize(image[..., tf.newaxis],
+                            [self.image_size, self.image_size],
+                            method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
+    image = tf.tile(image, [1, 1, 3])
+    return preprocessing.scale_to_minus_one_one(image), label
 
-  def train_batches(self, batch_size, seed=0):
-    """Shuffled, repeated batches: ``(images, labels)`` graph tensors."""
+  def train_batches(self, batch_size, seed=0, preprocessing_method=None):
+    """Shuffled, repeated batches through an initializable iterator.
+
+    Args:
+      batch_size: images per batch.
+      seed: shuffle (and augmentation) seed.
+      preprocessing_method: for folders, 'inception' (default) or 'vgg'
+        training preprocessing; the digits are only upsampled.
+
+    Returns:
+      ``Batches(images, labels, initializer, feed_dict)``: run
+      ``initializer`` with ``feed_dict`` once before the first batch.
+    """
     if self.images is not None:
-      ds = tf.data.Dataset.from_tensor_slices((self.images, self.labels))
+      images = tf.placeholder(tf.float32, self.images.shape, name='images')
+      labels = tf.placeholder(tf.int64, self.labels.shape, name='labels')
+      feed = {images: self.images, labels: self.labels}
+      ds = tf.data.Dataset.from_tensor_slices((images, labels))
+      ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+      ds = ds.repeat().map(self._upsample, num_parallel_calls=2)
     else:
-      ds = tf.data.Dataset.from_tensor_slices((self.paths, self.labels))
-      ds = ds.map(self._decode, num_parallel_calls=2)
-    ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().batch(batch_size, drop_remainder=True).prefetch(2)
-    images, labels = tf.data.make_one_shot_iterator(ds).get_next()
-    images.set_shape([batch_size, self.image_size, self.image_size, 3])
-    return images, tf.cast(labels, tf.int64)
+      method = preprocessing_method or preprocessing.DEFAULT_METHOD
+      paths = tf.placeholder(tf.string, [len(self.paths)], name='paths')
+      labels = tf.placeholder(tf.int64, self.labels.shape, name='labels')
+      feed = {paths: self.paths, labels: self.labels}
+
+      def decode(path, label):
+        image = preprocessing.decode_image(tf.io.read_file(path))
+        return preprocessing.preprocess(image, method, self.image_size,
+                                        is_training=True), label
+
+      ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+      ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+      ds = ds.repeat().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(2)
+    iterator = tf.data.make_initializable_iterator(ds)
+    batch_images, batch_labels = iterator.get_next()
+    batch_images.set_shape([batch_size, self.image_size, self.image_size, 3])
+    return Batches(batch_images, tf.cast(batch_labels, tf.int64),
+                   iterator.initializer, feed)
 
 
 def digits(image_size=32):
-  """scikit-learn's 8x8 digits, upsampled to ``image_size`` RGB."""
+  """scikit-learn's 8x8 digits; batches are upsampled to ``image_size``."""
   from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
   image_size = resnet_utils.check_positive_int(image_size, 'image_size')
   bunch = load_digits()
   pixels = bunch.images.astype(np.float32) / 16.0         # [N, 8, 8] in [0,1]
-  rows = (np.arange(image_size) * 8) // image_size        # nearest neighbour
-  pixels = pixels[:, rows][:, :, rows]
-  images = np.repeat(pixels[..., np.newaxis], 3, axis=-1) * 2.0 - 1.0
   return Dataset('digits', [str(i) for i in range(10)],
-                 bunch.target.astype(np.int64), image_size, images=images)
+                 bunch.target.astype(np.int64), image_size, images=pixels)
 
 
 def image_folder(data_dir, image_size=32):
@@ -117,8 +150,13 @@ def image_folder(data_dir, image_size=32):
         bad.append(path)
         continue
       try:
+        # load(), not verify(): a truncated JPEG passes verify() and then
+        # kills training mid-run; and TensorFlow reads fewer formats than
+        # PIL (a TIFF named .jpg opens here but not there).
         with Image.open(path) as im:
-          im.verify()
+          im.load()
+          if im.format not in DECODABLE_FORMATS:
+            raise ValueError(im.format)
       except Exception:  # pylint: disable=broad-except
         bad.append(path)
         continue
@@ -126,8 +164,9 @@ def image_folder(data_dir, image_size=32):
       labels.append(label)
   if bad:
     raise DataError(
-        '%d file(s) in %s are not readable images (%s): %s%s. Remove them.'
-        % (len(bad), data_dir, '/'.join(IMAGE_EXTENSIONS), ', '.join(bad[:5]),
+        '%d file(s) in %s are not images TensorFlow can decode (JPEG, PNG, '
+        'BMP, GIF), or are truncated: %s%s. Remove or convert them.'
+        % (len(bad), data_dir, ', '.join(bad[:5]),
            ' ...' if len(bad) > 5 else ''))
   return Dataset(os.path.basename(os.path.normpath(data_dir)), classes,
                  np.array(labels, np.int64), image_size, paths=paths)

@@ -1,11 +1,23 @@
-"""Evaluation preprocessing, as the slim checkpoints were trained with.
+"""The one place images are decoded and preprocessed (TF-Slim's variants).
 
-The published slim ResNet V2 checkpoints were trained with *Inception*
-preprocessing at 299x299: keep the central 87.5% of the image, resize it
-bilinearly to 299x299 and scale pixels from [0, 1] to [-1, 1]. Feeding them
-VGG-style inputs (mean-subtracted 0-255 pixels at 224) runs without error but
-gives wrong predictions; VGG preprocessing is here for ResNet V1-style
-weights and for comparison.
+Decoding: JPEG, PNG, GIF (first frame) and BMP; grayscale and RGBA become
+RGB. Preprocessing, as TF-Slim's ``preprocessing_factory`` offers it:
+
+- ``inception`` evaluation: keep the central 87.5%, resize bilinearly,
+  scale pixels from [0, 1] to [-1, 1]. The published slim ResNet V2
+  checkpoints were trained and evaluated with this, at 299x299;
+- ``inception`` training: a random crop covering 5-100% of the image with
+  aspect ratio 3:4-4:3 (``sample_distorted_bounding_box``), resized with a
+  random method, a random left-right flip and random brightness and
+  saturation (TF-Slim's fast mode), scaled to [-1, 1];
+- ``vgg`` evaluation: shorter side to 256, central crop, channel means
+  subtracted from 0-255 pixels;
+- ``vgg`` training: shorter side to a random 256-512, random crop, random
+  flip, means subtracted.
+
+Feeding the published ResNet V2 weights VGG-style inputs runs but gives
+wrong predictions. Training, fine-tuning, classify and export all take
+their images from here, so training and inference see the same pixels.
 
 Typical use::
 
@@ -14,6 +26,8 @@ Typical use::
     contents = tf.placeholder(tf.string, [])
     image = preprocessing.decode_image(contents)              # uint8 HxWx3
     batch = preprocessing.preprocess(image, 'inception', 299)[tf.newaxis]
+    train = preprocessing.preprocess(image, 'inception', 224,
+                                     is_training=True)
 """
 
 import tensorflow.compat.v1 as tf
@@ -25,7 +39,15 @@ DEFAULT_METHOD = 'inception'
 DEFAULT_IMAGE_SIZE = 299        # what slim ResNet V2 checkpoints were trained at
 INCEPTION_CENTRAL_FRACTION = 0.875
 VGG_RESIZE_SIDE = 256
+VGG_TRAIN_RESIZE_SIDES = (256, 512)   # TF-Slim's resize_side_min / _max
 VGG_MEANS = (123.68, 116.78, 103.94)
+# Inception training crop (TF-Slim's distorted_bounding_box_crop defaults).
+CROP_MIN_OBJECT_COVERED = 0.1
+CROP_ASPECT_RATIO_RANGE = (0.75, 1.33)
+CROP_AREA_RANGE = (0.05, 1.0)
+RESIZE_METHODS = (tf.image.ResizeMethod.BILINEAR,
+                  tf.image.ResizeMethod.NEAREST_NEIGHBOR,
+                  tf.image.ResizeMethod.BICUBIC, tf.image.ResizeMethod.AREA)
 
 
 def decode_image(contents):
@@ -33,6 +55,52 @@ def decode_image(contents):
   image = tf.io.decode_image(contents, channels=3, expand_animations=False)
   image.set_shape([None, None, 3])
   return image
+
+
+def scale_to_minus_one_one(image):
+  """Float pixels in [0, 1] to [-1, 1], as Inception preprocessing ends."""
+  return (image - 0.5) * 2.0
+
+
+def _random_choice(image, functions, seed=None):
+  """Applies one of ``functions`` to ``image``, chosen uniformly at random."""
+  index = tf.random_uniform([], maxval=len(functions), dtype=tf.int32,
+                            seed=seed)
+  return tf.switch_case(index, [lambda f=f: f(image) for f in functions])
+
+
+def inception_train(image, height, width, bbox=None, seed=None):
+  """TF-Slim's Inception training preprocessing (fast mode).
+
+  Args:
+    image: a [H, W, 3] image, uint8 (0-255) or float (0-1).
+    height, width: output size.
+    bbox: optional [1, N, 4] boxes (ymin, xmin, ymax, xmax in [0, 1]) the
+      crop should cover; default the whole image.
+    seed: optional op seed, for a deterministic pipeline.
+
+  Returns:
+    A float32 [height, width, 3] image in [-1, 1].
+  """
+  image = tf.image.convert_image_dtype(image, tf.float32)
+  if bbox is None:
+    bbox = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4])
+  begin, size, _ = tf.image.sample_distorted_bounding_box(
+      tf.shape(image), bounding_boxes=bbox,
+      min_object_covered=CROP_MIN_OBJECT_COVERED,
+      aspect_ratio_range=CROP_ASPECT_RATIO_RANGE,
+      area_range=CROP_AREA_RANGE, max_attempts=100,
+      use_image_if_no_bounding_boxes=True, seed=seed)
+  image = tf.slice(image, begin, size)
+  image = _random_choice(image, [
+      lambda x, m=m: tf.image.resize(x, [height, width], method=m)
+      for m in RESIZE_METHODS], seed=seed)
+  image.set_shape([height, width, 3])
+  image = tf.image.random_flip_left_right(image, seed=seed)
+  image = tf.image.random_brightness(image, max_delta=32. / 255., seed=seed)
+  image = tf.image.random_saturation(image, lower=0.5, upper=1.5, seed=seed)
+  image = tf.clip_by_value(image, 0.0, 1.0)
+  return scale_to_minus_one_one(image)
 
 
 def inception_eval(image, height, width):
@@ -50,7 +118,17 @@ def inception_eval(image, height, width):
                                 central_fraction=INCEPTION_CENTRAL_FRACTION)
   image = tf.image.resize_bilinear(image[tf.newaxis], [height, width],
                                    align_corners=False)[0]
-  return (image - 0.5) * 2.0
+  return scale_to_minus_one_one(image)
+
+
+def _resize_shorter_side(image, side):
+  """Bilinear resize of a [H, W, 3] image so its shorter side is ``side``."""
+  shape = tf.shape(image)
+  h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+  scale = tf.cast(side, tf.float32) / tf.minimum(h, w)
+  new_size = tf.cast(tf.round(tf.stack([h * scale, w * scale])), tf.int32)
+  return tf.image.resize_bilinear(tf.cast(image, tf.float32)[tf.newaxis],
+                                  new_size, align_corners=False)[0]
 
 
 def vgg_eval(image, height, width):
@@ -63,15 +141,31 @@ def vgg_eval(image, height, width):
   Returns:
     A float32 [height, width, 3] image with mean-subtracted 0-255 values.
   """
-  shape = tf.shape(image)
-  h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-  scale = VGG_RESIZE_SIDE / tf.minimum(h, w)
-  new_size = tf.cast(tf.round(tf.stack([h * scale, w * scale])), tf.int32)
-  image = tf.image.resize_bilinear(tf.cast(image, tf.float32)[tf.newaxis],
-                                   new_size, align_corners=False)[0]
+  image = _resize_shorter_side(image, VGG_RESIZE_SIDE)
+  new_size = tf.shape(image)
   top = (new_size[0] - height) // 2
   left = (new_size[1] - width) // 2
   image = tf.slice(image, [top, left, 0], [height, width, 3])
+  return image - tf.constant(VGG_MEANS, tf.float32)
+
+
+def vgg_train(image, height, width, seed=None):
+  """Shorter side to a random 256-512, random crop and flip, minus means.
+
+  Args:
+    image: a uint8 [H, W, 3] image.
+    height, width: crop size (at most 256).
+    seed: optional op seed.
+
+  Returns:
+    A float32 [height, width, 3] image with mean-subtracted 0-255 values.
+  """
+  side = tf.random_uniform([], VGG_TRAIN_RESIZE_SIDES[0],
+                           VGG_TRAIN_RESIZE_SIDES[1] + 1, dtype=tf.int32,
+                           seed=seed)
+  image = _resize_shorter_side(image, side)
+  image = tf.image.random_crop(image, [height, width, 3], seed=seed)
+  image = tf.image.random_flip_left_right(image, seed=seed)
   return image - tf.constant(VGG_MEANS, tf.float32)
 
 
@@ -83,13 +177,16 @@ def check_method(method):
   return method
 
 
-def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE):
-  """Evaluation preprocessing by name.
+def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE, *,
+               is_training=False, seed=None):
+  """Preprocessing by name, for evaluation (default) or training.
 
   Args:
-    image: a [H, W, 3] image tensor.
+    image: a [H, W, 3] image tensor (uint8, or float in [0, 1]).
     method: 'inception' (slim ResNet V2 checkpoints) or 'vgg'.
     image_size: square output size.
+    is_training: the random training variant instead of evaluation.
+    seed: optional op seed for the training variant.
 
   Returns:
     A float32 [image_size, image_size, 3] tensor.
@@ -98,13 +195,15 @@ def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE):
     ValueError: for an unknown method or a size VGG cannot crop.
   """
   image_size = resnet_utils.check_positive_int(image_size, 'image_size')
+  check_method(method)
   if method == 'inception':
+    if is_training:
+      return inception_train(image, image_size, image_size, seed=seed)
     return inception_eval(image, image_size, image_size)
-  if method == 'vgg':
-    if image_size > VGG_RESIZE_SIDE:
-      raise ValueError('vgg preprocessing crops from a %d-pixel side; '
-                       'image_size must be <= %d, got %d.'
-                       % (VGG_RESIZE_SIDE, VGG_RESIZE_SIDE, image_size))
-    return vgg_eval(image, image_size, image_size)
-  raise ValueError('preprocessing must be one of %s, got %r.'
-                   % (', '.join(METHODS), method))
+  if image_size > VGG_RESIZE_SIDE:
+    raise ValueError('vgg preprocessing crops from a %d-pixel side; '
+                     'image_size must be <= %d, got %d.'
+                     % (VGG_RESIZE_SIDE, VGG_RESIZE_SIDE, image_size))
+  if is_training:
+    return vgg_train(image, image_size, image_size, seed=seed)
+  return vgg_eval(image, image_size, image_size)

@@ -36,8 +36,6 @@ from resnet_v2_slim.perf import precision as precision_lib
 from resnet_v2_slim.nets import resnet_utils
 
 MODES = ('forward', 'forward-backward')
-# Smallest input whose last block still sees one real pixel (nominal stride).
-MIN_IMAGE_SIZE = 32
 
 
 class BenchmarkError(ValueError):
@@ -67,18 +65,16 @@ class Config:
       raise BenchmarkError('--model: %s' % exc) from None
     for flag, value in (('--batch_size', self.batch_size),
                         ('--num_batches', self.num_batches),
-                        ('--image_size', self.image_size),
                         ('--num_classes', self.num_classes)):
       if value <= 0:
         raise BenchmarkError('%s must be > 0, got %d.' % (flag, value))
     if self.num_burn_in < 0:
       raise BenchmarkError('--num_burn_in must be >= 0, got %d.'
                            % self.num_burn_in)
-    if self.image_size < MIN_IMAGE_SIZE:
-      raise BenchmarkError(
-          '--image_size %d is too small for %s: it needs at least %d pixels '
-          '(its nominal stride) to give the last block a real input.'
-          % (self.image_size, self.model, MIN_IMAGE_SIZE))
+    try:
+      nets_factory.check_image_size(self.image_size, model=self.model)
+    except ValueError as exc:
+      raise BenchmarkError(str(exc)) from None
     if self.mode not in MODES:
       raise BenchmarkError('--mode must be one of %s, got %r.'
                            % (', '.join(MODES), self.mode))
@@ -184,13 +180,20 @@ def peak_memory():
   return host, gpu
 
 
-def build_graph(config):
+def build_graph(config, network_fn=None):
   """Builds the benchmark graph of ``config`` in the default graph.
+
+  Args:
+    config: a ``Config``.
+    network_fn: ``fn(images, **kwargs) -> (logits, end_points)`` to time
+      instead of the registered network (``benchmarks/compare.py`` times the
+      official tf_slim net this way); it receives ``data_format`` only
+      for NCHW.
 
   Returns:
     ``(target, info_string)``: what each step runs, and its name.
   """
-  network_fn = nets_factory.get_network_fn(
+  network_fn = network_fn or nets_factory.get_network_fn(
       config.model, config.num_classes,
       is_training=(config.mode == 'forward-backward'))
   shape = ([config.batch_size, 3, config.image_size, config.image_size]
@@ -201,8 +204,10 @@ def build_graph(config):
   scope = (tf.xla.experimental.jit_scope() if config.xla
            else tf.name_scope(None))
   with scope:
+    layout = ({'data_format': config.data_format}
+              if config.data_format != 'NHWC' else {})
     logits, _ = precision_lib.build(network_fn, images, config.precision,
-                                    data_format=config.data_format)
+                                    **layout)
     if config.mode == 'forward':
       return logits, 'Forward'
     # As the book does for its other networks: gradient of an L2 loss of
@@ -222,12 +227,13 @@ def _warn_once_about(config, info):
                   stacklevel=3)
 
 
-def run(config, log=print):
+def run(config, log=print, network_fn=None):
   """Builds, restores (optionally), burns in and times ``config``.
 
   Args:
     config: a ``Config``.
     log: where progress lines go.
+    network_fn: optional network to time instead (see ``build_graph``).
 
   Returns:
     A dict of results (see ``scripts/time_forward.py --help`` for keys).
@@ -241,7 +247,7 @@ def run(config, log=print):
   _warn_once_about(config, info)
   graph = tf.Graph()
   with graph.as_default():
-    target, info_string = build_graph(config)
+    target, info_string = build_graph(config, network_fn)
     flops, _ = flops_lib.count_flops(graph)
     init = tf.global_variables_initializer()
     restored, restore_fn = None, None
@@ -286,6 +292,41 @@ def run(config, log=print):
       'timestamp': datetime.datetime.now().isoformat(timespec='seconds'),
   })
   return result
+
+
+def add_peak(result, precision):
+  """Adds the machine's matmul peak and the network's share of it."""
+  peak = measure_peak_matmul(dtype=precision)
+  result['peak_matmul_gflops_per_sec'] = peak
+  result['fraction_of_peak'] = result['gflops_per_sec'] / peak
+  return result
+
+
+def report_lines(result):
+  """The human-readable lines printed after the book's timing line."""
+  lines = [
+      '%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 %.3f s'
+      % (result['model'], result['mode'], result['precision'],
+         result['batch_size'], result['image_size'], result['image_size'],
+         result['images_per_sec'], result['median_sec'], result['p90_sec']),
+      'compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
+      % (result['gflops_per_batch'], result['gflops_per_sec'])]
+  if 'fraction_of_peak' in result:
+    lines.append('peak: %.1f GFLOP/s (4096^3 %s matmul); the network reaches '
+                 '%.0f%%' % (result['peak_matmul_gflops_per_sec'],
+                             result['precision'],
+                             100 * result['fraction_of_peak']))
+  memory = 'peak host memory %.2f GiB' % (
+      result['peak_host_memory_bytes'] / 2**30)
+  if result['peak_gpu_memory_bytes'] is not None:
+    memory += ', peak GPU memory %.2f GiB' % (
+        result['peak_gpu_memory_bytes'] / 2**30)
+  lines.append('%s; ran on %s, %d CPUs, TensorFlow %s, intra/inter-op '
+               'threads %d/%d (0 = TensorFlow default)'
+               % (memory, result['device'], result['cpu_count'],
+                  result['tensorflow_version'], result['intra_op_threads'],
+                  result['inter_op_threads']))
+  return lines
 
 
 def measure_peak_matmul(size=4096, dtype='fp32', steps=10):

@@ -20,6 +20,7 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import resnet_utils
 
 Row = collections.namedtuple('Row', ['name', 'kind', 'shape', 'parameters',
@@ -108,9 +109,12 @@ def summarize(model, *, image_size=None, batch_size=1, num_classes=1000,
     ValueError: unknown model or bad sizes.
   """
   network_fn = nets_factory.get_network_fn(model, num_classes)
-  image_size = resnet_utils.check_positive_int(
-      image_size or network_fn.default_image_size, 'image_size')
+  image_size = nets_factory.check_image_size(
+      network_fn.default_image_size if image_size is None else image_size,
+      model=model)
   batch_size = resnet_utils.check_positive_int(batch_size, 'batch_size')
+  if tensorboard_dir:   # appends an events file; replaces nothing there
+    fileio.check_writable_dir(tensorboard_dir, '--tensorboard')
   graph = tf.Graph()
   with graph.as_default():
     images = tf.placeholder(tf.float32, [batch_size, image_size, image_size,

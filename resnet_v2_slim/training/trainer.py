@@ -26,6 +26,7 @@ Typical use::
 """
 
 import dataclasses
+import math
 import os
 import time
 
@@ -33,12 +34,17 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets as data_lib
+from resnet_v2_slim.data import preprocessing as preprocessing_lib
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
 
 class TrainError(ValueError):
   """A training setting or train_dir that cannot be used as asked."""
+
+
+class TrainInterrupted(TrainError):
+  """Ctrl-C during training: nothing half-done was saved."""
 
 
 @dataclasses.dataclass
@@ -56,6 +62,7 @@ class TrainConfig:
   image_size: int = 32
   checkpoint: str = None
   exclude_scopes: tuple = None
+  preprocessing: str = 'auto'   # folders: 'inception', 'vgg' or 'auto'
   save_every: int = 100
   log_every: int = 10
   seed: int = 0
@@ -65,14 +72,25 @@ class TrainConfig:
       nets_factory.check_network_name(self.model)
     except ValueError as exc:
       raise TrainError('--model: %s' % exc) from None
-    for flag in ('steps', 'batch_size', 'image_size', 'save_every',
-                 'log_every'):
+    for flag in ('steps', 'batch_size', 'save_every', 'log_every'):
       if getattr(self, flag) <= 0:
         raise TrainError('--%s must be > 0, got %r.'
                          % (flag, getattr(self, flag)))
-    if self.learning_rate <= 0:
-      raise TrainError('--learning_rate must be > 0, got %r.'
-                       % self.learning_rate)
+    try:
+      nets_factory.check_image_size(self.image_size, model=self.model)
+    except ValueError as exc:
+      raise TrainError(str(exc)) from None
+    for flag in ('learning_rate', 'momentum', 'weight_decay'):
+      value = getattr(self, flag)
+      if not math.isfinite(value) or value < 0 or (
+          flag == 'learning_rate' and value == 0):
+        raise TrainError('--%s must be a finite number %s 0, got %r.'
+                         % (flag, '>' if flag == 'learning_rate' else '>=',
+                            value))
+    if self.preprocessing not in ('auto',) + preprocessing_lib.METHODS:
+      raise TrainError('--preprocessing must be auto, %s; got %r.'
+                       % (' or '.join(preprocessing_lib.METHODS),
+                          self.preprocessing))
     if os.path.exists(self.train_dir) and not os.path.isdir(self.train_dir):
       raise TrainError('--train_dir %s exists and is not a folder.'
                        % self.train_dir)
@@ -109,10 +127,12 @@ def _check_resumable(config, num_classes):
   return latest, note
 
 
-def build_model(config, dataset):
+def build_model(config, dataset, preprocessing='inception'):
   """Builds input pipeline, network, loss, metrics and train op."""
   tf.set_random_seed(config.seed)
-  images, labels = dataset.train_batches(config.batch_size, config.seed)
+  batches = dataset.train_batches(config.batch_size, config.seed,
+                                  preprocessing_method=preprocessing)
+  images, labels = batches.images, batches.labels
   network_fn = nets_factory.get_network_fn(
       config.model, dataset.num_classes, is_training=True,
       weight_decay=config.weight_decay)
@@ -133,7 +153,35 @@ def build_model(config, dataset):
   tf.summary.scalar('cross_entropy', cross_entropy)
   tf.summary.scalar('accuracy', accuracy)
   return {'train_op': train_op, 'loss': cross_entropy, 'accuracy': accuracy,
-          'global_step': global_step, 'summary': tf.summary.merge_all()}
+          'global_step': global_step, 'summary': tf.summary.merge_all(),
+          'input_init': batches.initializer, 'input_feed': batches.feed_dict}
+
+
+def choose_preprocessing(config):
+  """--preprocessing auto: the published checkpoint's when fine-tuning one.
+
+  Fine-tuning a published checkpoint should see images as it was trained
+  with (``nets.pretrained``); otherwise Inception's, TF-Slim's default.
+  """
+  if config.preprocessing != 'auto':
+    return config.preprocessing
+  if config.checkpoint:
+    pretrained = checkpoints.read(config.checkpoint).pretrained
+    if pretrained is not None:
+      return pretrained.preprocessing
+  return preprocessing_lib.DEFAULT_METHOD
+
+
+def _check_finite(loss, step, last_saved):
+  """Stops a run whose loss turned NaN or infinite; saves nothing more."""
+  if math.isfinite(loss):
+    return
+  raise TrainError(
+      'the loss became %s at step %d, so training stopped and saved nothing '
+      'more. %s Lower --learning_rate (or check the data) and rerun; it '
+      'resumes from that checkpoint.'
+      % (loss, step, 'The last good checkpoint, %s, is kept.' % last_saved
+         if last_saved else 'No checkpoint had been saved yet.'))
 
 
 def train(config, log=print, dataset=None):
@@ -142,15 +190,18 @@ def train(config, log=print, dataset=None):
   Args:
     config: a ``TrainConfig``.
     log: where progress lines go.
-    dataset: a ``data.Dataset`` (default: loaded from ``config.data_dir``).
+    dataset: a ``datasets.Dataset`` (default: loaded from
+      ``config.data_dir``).
 
   Returns:
     A list of ``{'step', 'loss', 'accuracy', 'images_per_sec'}`` dicts, one
     per logged step of this run.
 
   Raises:
-    TrainError, data.DataError, checkpoints.CheckpointError: before anything
-      is written.
+    TrainError, datasets.DataError, checkpoints.CheckpointError,
+      fileio.OutputPathError: before anything is written; TrainError also
+      when the loss turns NaN (the last good checkpoint is kept);
+      TrainInterrupted on Ctrl-C (nothing half-written).
   """
   config.validate()
   fileio.check_outputs(
@@ -159,28 +210,36 @@ def train(config, log=print, dataset=None):
        else []) + [('--data_dir', config.data_dir)])
   if dataset is None:
     dataset = data_lib.load(config.data_dir, config.image_size)
+  method = choose_preprocessing(config)
   latest, note = _check_resumable(config, dataset.num_classes)
   if note:
     log('warning: ' + note)
   graph = tf.Graph()
   with graph.as_default():
-    ops = build_model(config, dataset)
+    ops = build_model(config, dataset, method)
     saver = tf.train.Saver(max_to_keep=3)
     init = tf.global_variables_initializer()
-    warm = None
+    warm, exclude = None, None
     if latest is None and config.checkpoint:
       exclude = (list(config.exclude_scopes) if config.exclude_scopes
                  else [config.model + '/logits'])
       _, warm = checkpoints.restorer(config.checkpoint, scope=config.model,
-                                    exclude_scopes=exclude)
+                                     exclude_scopes=exclude)
   graph.finalize()
-  os.makedirs(config.train_dir, exist_ok=True)
+  with fileio.DirLock(config.train_dir, '--train_dir'):
+    return _run(config, graph, ops, saver, init, latest, warm, exclude, log)
+
+
+def _run(config, graph, ops, saver, init, latest, warm, exclude, log):
+  """The session part of ``train``, inside the train dir's lock."""
   prefix = os.path.join(config.train_dir, 'model.ckpt')
   history = []
   # The whole session runs inside the graph: the Saver and FileWriter need it
   # when eager execution is on (TF2's default).
   with graph.as_default(), tf.Session(graph=graph) as sess:
     sess.run(init)
+    sess.run(ops['input_init'], ops['input_feed'])
+    last_saved = latest
     if latest:
       saver.restore(sess, latest)
       log('resuming from %s (step %d)%s'
@@ -189,33 +248,43 @@ def train(config, log=print, dataset=None):
              if config.checkpoint else ''))
     elif warm:
       warm(sess)
-      log('warm-started from %s (logits excluded)' % config.checkpoint)
+      log('warm-started from %s (excluded: %s)'
+          % (config.checkpoint, ', '.join(exclude)))
     writer = tf.summary.FileWriter(config.train_dir, graph)
     step = sess.run(ops['global_step'])
     start = time.perf_counter()
     images_since = 0
-    while step < config.steps:
-      logging_step = ((step + 1) % config.log_every == 0 or
-                      step + 1 == config.steps)
-      fetches = [ops['train_op'], ops['loss'], ops['accuracy']]
-      if logging_step:
-        fetches.append(ops['summary'])
-      results = sess.run(fetches)
-      # Reading global_step in the same run races with its increment, so
-      # count here: each run is exactly one step.
-      loss, accuracy = results[1:3]
-      step += 1
-      images_since += config.batch_size
-      if logging_step:
-        elapsed = time.perf_counter() - start
-        rate = images_since / elapsed if elapsed > 0 else 0.0
-        history.append({'step': int(step), 'loss': float(loss),
-                        'accuracy': float(accuracy), 'images_per_sec': rate})
-        log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
-            % (step, config.steps, loss, accuracy, rate))
-        writer.add_summary(results[3], step)
-        start, images_since = time.perf_counter(), 0
-      if step % config.save_every == 0 or step == config.steps:
-        saver.save(sess, prefix, global_step=step)
-    writer.close()
+    try:
+      while step < config.steps:
+        logging_step = ((step + 1) % config.log_every == 0 or
+                        step + 1 == config.steps)
+        fetches = [ops['train_op'], ops['loss'], ops['accuracy']]
+        if logging_step:
+          fetches.append(ops['summary'])
+        results = sess.run(fetches)
+        # Reading global_step in the same run races with its increment, so
+        # count here: each run is exactly one step.
+        loss, accuracy = results[1:3]
+        step += 1
+        _check_finite(float(loss), step, last_saved)
+        images_since += config.batch_size
+        if logging_step:
+          elapsed = time.perf_counter() - start
+          rate = images_since / elapsed if elapsed > 0 else 0.0
+          history.append({'step': int(step), 'loss': float(loss),
+                          'accuracy': float(accuracy),
+                          'images_per_sec': rate})
+          log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
+              % (step, config.steps, loss, accuracy, rate))
+          writer.add_summary(results[3], step)
+          start, images_since = time.perf_counter(), 0
+        if step % config.save_every == 0 or step == config.steps:
+          last_saved = saver.save(sess, prefix, global_step=step)
+    except KeyboardInterrupt:
+      raise TrainInterrupted(
+          'interrupted at step %d; nothing half-written. %s' % (
+              step, 'Rerun the same command to resume from %s.' % last_saved
+              if last_saved else 'No checkpoint was saved yet.')) from None
+    finally:
+      writer.close()
   return history

@@ -16,6 +16,8 @@ Typical use::
     fileio.atomic_write_text('results.json', text)
 """
 
+import errno
+import fcntl
 import os
 import tempfile
 
@@ -25,14 +27,20 @@ class OutputPathError(ValueError):
 
 
 def _check_parent(path, what):
-  """Raises OutputPathError unless the folder holding ``path`` is writable."""
+  """Raises OutputPathError unless a file can really be created beside
+  ``path``: ``os.access`` says yes for /proc or a read-only mount as root,
+  so a temporary file is created and removed."""
   parent = os.path.dirname(path)
   if not os.path.isdir(parent):
     raise OutputPathError('%s %s: folder %s does not exist; create it first.'
                           % (what, path, parent))
-  if not os.access(parent, os.W_OK | os.X_OK):
-    raise OutputPathError('%s %s: folder %s is not writable.'
-                          % (what, path, parent))
+  try:
+    fd, probe = tempfile.mkstemp(dir=parent, prefix='.write-test-')
+    os.close(fd)
+    os.unlink(probe)
+  except OSError as exc:
+    raise OutputPathError('%s %s: cannot write in folder %s (%s).'
+                          % (what, path, parent, exc.strerror)) from None
 
 
 def check_writable(path, what='output file'):
@@ -69,7 +77,56 @@ def check_writable_dir(path, what='output folder'):
   if os.path.exists(path) and not os.path.isdir(path):
     raise OutputPathError('%s %s exists and is not a folder.' % (what, path))
   _check_parent(path, what)
+  if os.path.isdir(path):   # files will also be created inside it
+    _check_parent(os.path.join(path, 'x'), what)
   return path
+
+
+class DirLock:
+  """An exclusive lock on a folder that one run writes (e.g. a train dir).
+
+  Creates the folder if needed, then holds ``flock`` on ``<folder>/.lock``;
+  a second run on the same folder is refused at once instead of both
+  writing checkpoints. The lock goes with the process, even on kill -9.
+
+  Args:
+    folder: the folder to own.
+    what: the flag, for messages.
+
+  Raises:
+    OutputPathError: if the folder cannot be created or written, or another
+      process holds the lock.
+  """
+
+  def __init__(self, folder, what):
+    self.folder, self.what, self._fd = folder, what, None
+
+  def __enter__(self):
+    try:
+      os.makedirs(self.folder, exist_ok=True)
+      self._fd = os.open(os.path.join(self.folder, '.lock'),
+                         os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+      raise OutputPathError('%s %s cannot be written (%s).'
+                            % (self.what, self.folder, exc.strerror)) from None
+    try:
+      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+      holder = os.pread(self._fd, 32, 0).decode('ascii', 'replace').strip()
+      os.close(self._fd)
+      if exc.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      raise OutputPathError(
+          '%s %s is in use by another run (process %s); wait for it to '
+          'finish or use another folder.'
+          % (self.what, self.folder, holder or '?')) from None
+    os.ftruncate(self._fd, 0)
+    os.pwrite(self._fd, str(os.getpid()).encode('ascii'), 0)
+    return self
+
+  def __exit__(self, *exc):
+    os.close(self._fd)   # releases the flock
+    self._fd = None
 
 
 def real_path(path):

@@ -1,0 +1,302 @@
+"""The house: rooms and import direction, one registry, one command,
+official argument order, the published-checkpoint table, preprocessing."""
+
+import ast
+import inspect
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+from tf_slim.nets import resnet_utils as ref_utils
+from tf_slim.nets import resnet_v2 as ref_v2
+
+import resnet_v2_slim
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import main as cli_main
+from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import pretrained
+from resnet_v2_slim.nets import resnet_utils
+from resnet_v2_slim.nets import resnet_v2
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
+
+# Rooms from the bottom up; a module may import its own room and lower ones.
+LEVELS = {'_quiet': 0, 'compat': 0, '__main__': 6, 'nets': 1, 'utils': 1,
+          'checkpoints': 2, 'data': 2, 'perf': 3, 'inference': 3,
+          'training': 3, 'teaching': 4, 'cli': 5}
+
+
+def _room(module):
+  """'resnet_v2_slim.nets.resnet_v2' -> 'nets'; the package root -> None."""
+  parts = module.split('.')
+  return parts[1] if len(parts) > 1 else None
+
+
+def _package_imports():
+  for folder, _, files in os.walk(PACKAGE):
+    for name in files:
+      if not name.endswith('.py'):
+        continue
+      path = os.path.join(folder, name)
+      rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, '.')
+      module = rel[:-len('.__init__')] if rel.endswith('__init__') else rel
+      for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom) and node.module and (
+            node.module.startswith('resnet_v2_slim')):
+          targets = ([node.module + '.' + a.name for a in node.names]
+                     if node.module == 'resnet_v2_slim' else [node.module])
+          for target in targets:
+            yield module, target, node.lineno
+
+
+def test_imports_only_go_down():
+  wrong = []
+  for module, target, line in _package_imports():
+    here, there = _room(module), _room(target)
+    if here is None or there is None or here == there:
+      continue   # the package __init__ gathers; a room uses itself
+    if LEVELS[there] >= LEVELS[here] or (there not in LEVELS):
+      wrong.append('%s:%d imports %s' % (module, line, target))
+  assert not wrong, wrong
+
+
+def test_every_room_says_what_lives_there_and_what_it_may_import():
+  rooms = sorted(d for d in os.listdir(PACKAGE)
+                 if os.path.isfile(os.path.join(PACKAGE, d, '__init__.py')))
+  assert rooms == sorted(r for r in LEVELS if not r.startswith('_')
+                         and r != 'compat')
+  for room in rooms:
+    doc = ast.get_docstring(ast.parse(open(
+        os.path.join(PACKAGE, room, '__init__.py')).read()))
+    assert doc and 'Typical use' in doc, room
+    assert 'import' in doc, room   # what it may import
+
+
+def test_round_one_import_paths_are_the_same_modules():
+  import resnet_v2_slim.checkpoint as old_ckpt  # pylint: disable=g-import-not-at-top
+  import resnet_v2_slim.nets_factory as old_factory  # pylint: disable=g-import-not-at-top
+  import resnet_v2_slim.resnet_utils as old_utils  # pylint: disable=g-import-not-at-top
+  import resnet_v2_slim.resnet_v2 as old_v2  # pylint: disable=g-import-not-at-top
+  assert old_v2 is resnet_v2 and old_utils is resnet_utils
+  assert old_factory is nets_factory and old_ckpt is checkpoints
+  from resnet_v2_slim.nets import resnet_v2 as ported  # pylint: disable=g-import-not-at-top
+  assert ported is resnet_v2
+
+
+# --- one registry -----------------------------------------------------------
+
+def test_every_list_of_networks_derives_from_the_one_table():
+  names = list(resnet_v2.NETWORKS)
+  assert nets_factory.network_names() == names
+  assert [n for n in resnet_v2.__all__ if n in names] == names
+  assert [n for n in resnet_v2_slim.__all__ if n in names] == names
+  for name in names:
+    assert getattr(resnet_v2, name) is nets_factory.networks_map[name]
+    assert getattr(resnet_v2_slim, name) is getattr(resnet_v2, name)
+    assert getattr(resnet_v2, name).__name__ == name
+  # He et al., Table 1 (and 3-24-36-3 for ResNet-200), written by hand.
+  assert {n: u for n, (_, u) in resnet_v2.NETWORKS.items()} == {
+      'resnet_v2_18': (2, 2, 2, 2), 'resnet_v2_34': (3, 4, 6, 3),
+      'resnet_v2_50': (3, 4, 6, 3), 'resnet_v2_101': (3, 4, 23, 3),
+      'resnet_v2_152': (3, 8, 36, 3), 'resnet_v2_200': (3, 24, 36, 3)}
+
+
+@pytest.mark.parametrize('name', nets_factory.network_names())
+def test_every_registered_network_builds_and_is_detected(name, graph):
+  images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+  logits, _ = nets_factory.get_network_fn(name, 7)(images,
+                                                   spatial_squeeze=True)
+  assert logits.shape.as_list() == [1, 7]
+  network = checkpoints.detect_network(
+      [v.op.name for v in tf.global_variables()])
+  assert network.model == name and network.scope == name
+
+
+def test_pretrained_table_rows():
+  rows = {r.model: (r.top1, r.top5, r.released)
+          for r in pretrained.PRETRAINED.values()}
+  assert rows == {'resnet_v2_50': (75.6, 92.8, True),
+                  'resnet_v2_101': (77.0, 93.7, True),
+                  'resnet_v2_152': (77.8, 94.1, True),
+                  'resnet_v2_200': (79.9, 95.2, False)}
+  for row in pretrained.PRETRAINED.values():
+    assert row.model in resnet_v2.NETWORKS
+    assert (row.num_classes, row.labels_offset, row.preprocessing,
+            row.image_size, row.format) == (1001, 1, 'inception', 299, 'V1')
+  assert pretrained.match('resnet_v2_50', 1001).tarball == (
+      'resnet_v2_50_2017_04_14.tar.gz')
+  assert pretrained.match('resnet_v2_50', 1000) is None
+
+
+# --- one command ------------------------------------------------------------
+
+def test_command_lists_its_subcommands_and_version(capsys):
+  assert cli_main.main(['--help']) == 0
+  out = capsys.readouterr().out
+  for name in ('time-forward', 'inspect', 'classify', 'export', 'train',
+               'summarize', 'residual-experiment'):
+    assert '  ' + name in out
+  assert cli_main.main(['--version']) == 0
+  assert capsys.readouterr().out.strip() == (
+      'resnet-v2-slim %s' % resnet_v2_slim.__version__)
+  assert cli_main.main(['bogus']) == 2
+  assert "unknown command 'bogus'" in capsys.readouterr().err
+
+
+def test_every_script_wraps_its_subcommand():
+  for command, (module, script, _) in cli_main.COMMANDS.items():
+    path = os.path.join(ROOT, 'scripts', script)
+    text = open(path).read()
+    assert 'from resnet_v2_slim.cli import %s' % module in text, script
+    assert len(text.splitlines()) < 20, script   # a wrapper, no logic
+    assert 'resnet-v2-slim %s' % command in text
+
+
+def test_python_dash_m_and_scripts_run_the_same_main(tmp_path):
+  env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
+  runs = [
+      [sys.executable, '-m', 'resnet_v2_slim', 'summarize', '--model',
+       'resnet_v2_18', '--image_size', '32', '--format', 'json'],
+      [sys.executable, os.path.join(ROOT, 'scripts', 'summarize.py'),
+       '--model', 'resnet_v2_18', '--image_size', '32', '--format', 'json'],
+  ]
+  outputs = []
+  for cmd in runs:
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            check=False, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'I0000' not in result.stderr   # no TensorFlow log flood
+    outputs.append(result.stdout)
+  assert outputs[0] == outputs[1] and '"total"' in outputs[0]
+  bad = subprocess.run(runs[0][:4] + ['--model', 'resnet_v2_18',
+                                      '--image_size', '0'],
+                       capture_output=True, text=True, timeout=300,
+                       check=False, cwd=tmp_path, env=env)
+  assert bad.returncode == 2
+  assert bad.stderr.startswith('resnet-v2-slim summarize: error: '
+                               '--image_size 0 cannot be used')
+
+
+# --- official positional order ---------------------------------------------
+
+def _positional(fn):
+  return [p.name for p in inspect.signature(fn).parameters.values()
+          if p.kind == p.POSITIONAL_OR_KEYWORD]
+
+
+def _readme_differences():
+  """{function: (ours, official)} from the README's table."""
+  text = open(os.path.join(ROOT, 'README.md')).read()
+  section = text.split('### Positional order: deliberate differences', 1)[1]
+  section = section.split('\n#', 1)[0]
+  rows = {}
+  for match in re.finditer(r'^\| `(\w+)` \| `([\w, ]*)` \| `([\w, ]*)` \|$',
+                           section, re.M):
+    rows[match.group(1)] = (match.group(2).split(', '),
+                            match.group(3).split(', '))
+  return rows
+
+
+def test_positional_order_matches_official_except_the_readme_list():
+  differences = {}
+  for ours, ref in ((resnet_utils, ref_utils), (resnet_v2, ref_v2)):
+    for name, fn in vars(ref).items():
+      if name.startswith('_') or not inspect.isfunction(
+          inspect.unwrap(fn)) or fn.__module__ != ref.__name__:
+        continue
+      if _positional(getattr(ours, name)) != _positional(fn):
+        differences[name] = (_positional(getattr(ours, name)),
+                             _positional(fn))
+  assert differences == _readme_differences()
+  assert 'resnet_arg_scope' in differences and 'bottleneck' not in differences
+
+
+def test_official_positional_calls_of_the_units_work(graph):
+  x = tf.placeholder(tf.float32, [1, 9, 9, 8])
+  with slim.arg_scope(resnet_utils.resnet_arg_scope(is_training=False)):
+    # rate is the 5th argument, as in tf_slim; stride 1 with rate 2.
+    y = resnet_utils.conv2d_same(x, 4, 3, 1, 2, 'same')
+    z = resnet_v2.bottleneck(x, 8, 2, 1, 2, None, 'unit')
+    blocks = [resnet_utils.Block('b', resnet_v2.bottleneck,
+                                 [(8, 2, 2), (8, 2, 1)])]
+    w = resnet_utils.stack_blocks_dense(x, blocks, 1)   # output_stride 1
+  assert y.shape.as_list() == [1, 9, 9, 4] and z.shape.as_list() == [1, 9, 9,
+                                                                       8]
+  assert w.shape.as_list() == [1, 9, 9, 8]
+  # The rate reached the 3x3 convolutions (atrous: dilated, or done with
+  # SpaceToBatch around a plain convolution).
+  for scope in ('same/', 'unit/conv2/'):
+    ops = [op for op in graph.get_operations() if op.name.startswith(scope)]
+    assert any(op.type == 'SpaceToBatchND' or (
+        op.type == 'Conv2D' and op.get_attr('dilations') == [1, 2, 2, 1])
+               for op in ops), scope
+
+
+@pytest.mark.parametrize('call, pattern', [
+    (lambda: resnet_utils.resnet_arg_scope(1e-4),
+     r'resnet_arg_scope keeps the book\'s positional order, where the 1st '
+     r'argument is is_training; in official TF-Slim it is weight_decay\. '
+     r'Pass it as a keyword'),
+    (lambda: resnet_utils.resnet_arg_scope(True, 1e-4, 0.997, True),
+     r'batch_norm_epsilon must be a number.*4th argument is '
+     r'batch_norm_epsilon; in official TF-Slim it is batch_norm_scale'),
+    (lambda: nets_factory.get_network_fn('resnet_v2_50', 1001, 4e-5),
+     r'get_network_fn.*3rd argument is is_training; in official TF-Slim it '
+     r'is weight_decay'),
+    (lambda: resnet_v2.resnet_v2_50(
+        tf.zeros([1, 32, 32, 3]), 10, True, True, 16),
+     r'resnet_v2_50 scope must be a string, got 16.*5th argument is scope; '
+     r'in official TF-Slim it is output_stride'),
+    (lambda: resnet_v2.resnet_v2(
+        tf.zeros([1, 32, 32, 3]), resnet_v2.bottleneck_blocks((1, 1, 1, 1)),
+        10, False, True, 16),
+     r'reuse must be None, True, False or tf.AUTO_REUSE, got 16.*6th '
+     r'argument is reuse; in official TF-Slim it is output_stride'),
+    (lambda: resnet_utils.conv2d_same(tf.zeros([1, 8, 8, 3]), 4, 3, 2,
+                                      'conv'),
+     r"argument after stride is rate .* got the string 'conv'. Pass the "
+     r"scope as a keyword: scope='conv'"),
+    (lambda: resnet_utils.stack_blocks_dense(tf.zeros([1, 8, 8, 3]), [],
+                                             'collection'),
+     r'3rd argument is output_stride .*outputs_collections='),
+])
+def test_wrong_kind_in_a_conflicting_position_names_both_orders(
+    graph, call, pattern):
+  with pytest.raises(TypeError, match=pattern):
+    call()
+  assert not tf.global_variables()
+
+
+# --- preprocessing ------------------------------------------------------------
+
+def test_training_preprocessing_variants(graph):
+  rng = np.random.RandomState(0)
+  image = tf.constant(rng.randint(0, 256, (60, 80, 3), np.uint8))
+  flat = tf.constant(np.full((40, 50, 3), 128, np.uint8))
+  outs = {(m, t): preprocessing.preprocess(image, m, 32, is_training=t,
+                                           seed=3)
+          for m in preprocessing.METHODS for t in (False, True)}
+  vgg_flat = preprocessing.preprocess(flat, 'vgg', 32, is_training=True,
+                                      seed=1)
+  with tf.Session() as sess:
+    first = sess.run(outs)
+    second = sess.run(outs)
+    flat_value = sess.run(vgg_flat)
+  for (method, training), value in first.items():
+    assert value.shape == (32, 32, 3)
+    if method == 'inception':
+      assert -1 <= value.min() and value.max() <= 1
+    # Evaluation is deterministic, training draws new crops every run.
+    assert np.array_equal(value, second[method, training]) != training
+  # A flat grey image stays flat: 128 minus the channel means, by hand.
+  np.testing.assert_allclose(flat_value, np.broadcast_to(
+      128.0 - np.array(preprocessing.VGG_MEANS), (32, 32, 3)), atol=1e-3)
+  with pytest.raises(ValueError, match='preprocessing must be one of'):
+    preprocessing.preprocess(image, 'caffe', 32, is_training=True)

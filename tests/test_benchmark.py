@@ -145,7 +145,7 @@ def test_bf16_runs(capsys):
     (['--batch_size', '0'], '--batch_size must be > 0, got 0'),
     (['--num_batches', '-1'], '--num_batches must be > 0'),
     (['--num_burn_in', '-1'], '--num_burn_in must be >= 0'),
-    (['--image_size', '16'], '--image_size 16 is too small'),
+    (['--image_size', '16'], '--image_size 16 cannot be used'),
     (['--model', 'resnet_v2_18x'], "--model: Unknown network 'resnet_v2_18x'"),
     (['--num_classes', '0'], '--num_classes must be > 0, got 0'),
     (['--json', '/nonexistent-dir/r.json'], 'does not exist'),
@@ -191,8 +191,8 @@ def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(
     capsys, monkeypatch):
   # Stands in for NCHW/fp16/XLA kernels a machine lacks: the first step
   # fails inside TensorFlow at run time.
-  def failing_graph(config):
-    del config
+  def failing_graph(config, network_fn=None):
+    del config, network_fn
     check = tf.debugging.assert_less(tf.random_uniform([]), 0.0,
                                      message='no kernel here')
     with tf.control_dependencies([check]):

@@ -140,12 +140,25 @@ def test_residual_unit_output_is_shortcut_plus_residual(graph):
 
 # --- data -----------------------------------------------------------------
 
-def test_digits_are_upsampled_to_rgb():
-  ds = data.digits(32)
-  assert ds.images.shape == (1797, 32, 32, 3) and ds.num_classes == 10
-  assert ds.images.min() == -1.0 and ds.images.max() == 1.0
-  np.testing.assert_array_equal(ds.images[:, ::4, ::4, 0],
-                                ds.images[:, 3::4, 3::4, 2])
+def test_digits_are_upsampled_to_rgb_and_not_stored_in_the_graph():
+  ds = data.digits(96)
+  assert ds.images.shape == (1797, 8, 8) and ds.num_classes == 10
+  with tf.Graph().as_default() as g:
+    batches = ds.train_batches(batch_size=16, seed=0)
+    # The data is fed, not baked in: the whole graph stays small.
+    assert g.as_graph_def().ByteSize() < 200_000
+    with tf.Session() as sess:
+      sess.run(batches.initializer, batches.feed_dict)
+      images, labels = sess.run([batches.images, batches.labels])
+  assert images.shape == (16, 96, 96, 3) and labels.shape == (16,)
+  assert images.min() == -1.0 and images.max() == 1.0
+  # Nearest neighbour by 12: each 12x12 tile is one pixel, in all channels.
+  np.testing.assert_array_equal(images[:, ::12, ::12, 0],
+                                images[:, 11::12, 11::12, 2])
+  tiles = images[:, ::12, ::12, 0]
+  originals = {tuple(np.round((ds.images[i] * 2 - 1).ravel(), 5))
+               for i in range(len(ds))}
+  assert all(tuple(np.round(t.ravel(), 5)) in originals for t in tiles)
 
 
 def _image_folder(root, classes, per_class=3, extra=None):
@@ -164,7 +177,7 @@ def _image_folder(root, classes, per_class=3, extra=None):
     ([], None, 'holds no class sub-folders'),
     (['cat'], None, 'holds one class'),
     (['cat', 'dog'], {'dog/notes.txt': b'hello'},
-     r'not readable images.*dog/notes\.txt'),
+     r'not images TensorFlow can decode.*dog/notes\.txt'),
     (['cat', 'dog'], {'cat/broken.jpg': b'\xff\xd8 not really'},
      r'cat/broken\.jpg'),
 ])
@@ -250,7 +263,7 @@ def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path, saved):
       '--checkpoint', prefix, '--steps', '1', '--batch_size', '4',
       '--learning_rate', '1e-9'])
   assert code == 0, err
-  assert 'warm-started from %s (logits excluded)' % prefix in out
+  assert 'warm-started from %s (excluded: resnet_v2_50/logits)' % prefix in out
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(run))
   np.testing.assert_allclose(reader.get_tensor('resnet_v2_50/conv1/weights'),
                              values['resnet_v2_50/conv1/weights'], atol=1e-6)

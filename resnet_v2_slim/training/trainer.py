@@ -152,7 +152,14 @@ def build_model(config, dataset, preprocessing='inception'):
   tf.summary.scalar('loss', loss)
   tf.summary.scalar('cross_entropy', cross_entropy)
   tf.summary.scalar('accuracy', accuracy)
+  # Checked before every save: a finite loss can still come with an update
+  # that overflowed the weights (a huge learning rate), and such a
+  # checkpoint must not replace the last good one.
+  finite = tf.reduce_all([tf.reduce_all(tf.is_finite(v))
+                          for v in tf.global_variables()
+                          if v.dtype.base_dtype.is_floating])
   return {'train_op': train_op, 'loss': cross_entropy, 'accuracy': accuracy,
+          'weights_finite': finite,
           'global_step': global_step, 'summary': tf.summary.merge_all(),
           'input_init': batches.initializer, 'input_feed': batches.feed_dict}
 
@@ -172,15 +179,15 @@ def choose_preprocessing(config):
   return preprocessing_lib.DEFAULT_METHOD
 
 
-def _check_finite(loss, step, last_saved):
-  """Stops a run whose loss turned NaN or infinite; saves nothing more."""
-  if math.isfinite(loss):
+def _check_finite(what, ok, step, last_saved):
+  """Stops a run whose loss or weights turned NaN or infinite."""
+  if ok:
     return
   raise TrainError(
-      'the loss became %s at step %d, so training stopped and saved nothing '
-      'more. %s Lower --learning_rate (or check the data) and rerun; it '
-      'resumes from that checkpoint.'
-      % (loss, step, 'The last good checkpoint, %s, is kept.' % last_saved
+      'the %s became NaN or infinite at step %d, so training stopped and '
+      'saved nothing more. %s Lower --learning_rate (or check the data) and '
+      'rerun; it resumes from that checkpoint.'
+      % (what, step, 'The last good checkpoint, %s, is kept.' % last_saved
          if last_saved else 'No checkpoint had been saved yet.'))
 
 
@@ -266,7 +273,7 @@ def _run(config, graph, ops, saver, init, latest, warm, exclude, log):
         # count here: each run is exactly one step.
         loss, accuracy = results[1:3]
         step += 1
-        _check_finite(float(loss), step, last_saved)
+        _check_finite('loss', math.isfinite(float(loss)), step, last_saved)
         images_since += config.batch_size
         if logging_step:
           elapsed = time.perf_counter() - start
@@ -279,6 +286,8 @@ def _run(config, graph, ops, saver, init, latest, warm, exclude, log):
           writer.add_summary(results[3], step)
           start, images_since = time.perf_counter(), 0
         if step % config.save_every == 0 or step == config.steps:
+          _check_finite('weights', sess.run(ops['weights_finite']), step,
+                        last_saved)
           last_saved = saver.save(sess, prefix, global_step=step)
     except KeyboardInterrupt:
       raise TrainInterrupted(

@@ -1,25 +1,48 @@
-"""Installs resnet_v2_slim with the versions it was tested against."""
+"""Installs resnet_v2_slim: supported ranges here, the tested set in
+constraints.txt (``pip install -e ".[test]" -c constraints.txt``)."""
+
+import re
 
 from setuptools import find_packages
 from setuptools import setup
 
-# Tested together on Python 3.11 (see README "Compatibility"). tf-slim 1.1.0
-# is the last release; it needs the fix in resnet_v2_slim/compat.py.
+# One version: the package's __version__ (what `resnet-v2-slim --version`
+# prints), read as text so that setup.py does not import TensorFlow.
+with open('resnet_v2_slim/__init__.py', encoding='utf-8') as _f:
+  VERSION = re.search(r"^__version__ = '([^']+)'", _f.read(), re.M).group(1)
+with open('README.md', encoding='utf-8') as _f:
+  LONG_DESCRIPTION = _f.read()
+
+# The range that passed the release matrix (noxfile.py; README "Tested
+# with"). tf-keras pins its own TensorFlow minor, so pip picks matching
+# pairs. tf-slim 1.1.0 is the last release; it needs resnet_v2_slim/compat.py
+# on TensorFlow >= 2.16.
 INSTALL_REQUIRES = [
-    'tensorflow==2.21.0',
-    'tf-keras==2.21.0',
-    'tf-slim==1.1.0',
-    'numpy==2.4.6',
-    'pillow==13.0.0',           # image files in tests and data folders
-    'scikit-learn==1.9.1',      # ships the digits the training scripts use
-    'matplotlib==3.11.2',       # residual_experiment.py's plot
+    'tensorflow>=2.16,<2.22',
+    'tf-keras>=2.16,<2.22',
+    'tf-slim>=1.1.0,<1.2',
+    'numpy>=1.23',
+    'pillow>=9',                 # image folders, decodability checks
 ]
+EXTRAS_REQUIRE = {
+    # The default training data (scikit-learn's digits) and the residual
+    # experiment's plot; the core (networks, checkpoints, timing, classify,
+    # export, train on your folders) runs without them.
+    'teaching': ['scikit-learn>=1.3', 'matplotlib>=3.7'],
+    # xdist: graph building is single-threaded Python, so two workers use
+    # both cores and halve the suite's wall time.
+    'test': ['pytest>=8', 'pytest-xdist>=3', 'scikit-learn>=1.3',
+             'matplotlib>=3.7'],
+}
 
 setup(
     name='resnet_v2_slim',
-    version='0.2.0',
+    version=VERSION,
     description=('The book\'s TF-Slim ResNet V2 (full pre-activation), '
                  'graph mode, on today\'s TensorFlow.'),
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type='text/markdown',
+    license='Apache-2.0',
     packages=find_packages(include=['resnet_v2_slim', 'resnet_v2_slim.*']),
     package_data={'resnet_v2_slim.data': ['*.txt']},
     entry_points={
@@ -27,9 +50,17 @@ setup(
     },
     python_requires='>=3.10',
     install_requires=INSTALL_REQUIRES,
-    extras_require={
-        # xdist: graph building is single-threaded Python, so two workers
-        # use both cores and halve the suite's wall time.
-        'test': ['pytest==9.0.3', 'pytest-xdist==3.8.0'],
-    },
+    extras_require=EXTRAS_REQUIRE,
+    classifiers=[
+        'Development Status :: 4 - Beta',
+        'Intended Audience :: Education',
+        'Intended Audience :: Science/Research',
+        'License :: OSI Approved :: Apache Software License',
+        'Operating System :: POSIX :: Linux',
+        'Programming Language :: Python :: 3',
+        'Programming Language :: Python :: 3.10',
+        'Programming Language :: Python :: 3.11',
+        'Programming Language :: Python :: 3.12',
+        'Topic :: Scientific/Engineering :: Artificial Intelligence',
+    ],
 )

@@ -7,6 +7,7 @@ park fd 2 in a temporary file during the import and replay it only if the
 import fails, so a broken installation still shows why.
 """
 
+import importlib.util
 import logging
 import os
 import sys
@@ -35,7 +36,8 @@ def import_tensorflow():
     failed = True
     try:
       import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-      import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
+      if importlib.util.find_spec('tf_keras') is not None:  # TF >= 2.16
+        import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
       import tf_slim  # pylint: disable=g-import-not-at-top,unused-import
       failed = False
     finally:

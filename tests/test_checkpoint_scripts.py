@@ -103,6 +103,9 @@ def test_inspect_text_json_and_list(ckpt_1001, capsys):
   assert code == 0
   assert 'resnet_v2_50' in out and '1001 (index 0 = background)' in out
   assert 'V1' in out
+  assert ('pretrained:     resnet_v2_50_2017_04_14 '
+          '(resnet_v2_50_2017_04_14.tar.gz): inception preprocessing at 299, '
+          'labels offset 1, published top-1 75.6% / top-5 92.8%') in out
   code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--json',
                                                    '--list'])
   info = json.loads(out)
@@ -110,6 +113,9 @@ def test_inspect_text_json_and_list(ckpt_1001, capsys):
           'num_parameters'} <= set(info)
   assert (info['model'], info['num_classes'], info['format'],
           info['num_variables']) == ('resnet_v2_50', 1001, 'V1', len(values))
+  assert info['pretrained']['name'] == 'resnet_v2_50_2017_04_14'
+  assert (info['pretrained']['top1'], info['pretrained']['top5']) == (75.6,
+                                                                    92.8)
   listed = {v['name']: v['shape'] for v in info['variables']}
   assert listed == {k: list(v.shape) for k, v in values.items()}
   code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--list'])
@@ -161,6 +167,16 @@ def test_classify_json_matches_the_reference(ckpt_1001, images, capsys):
     np.testing.assert_allclose(got, np.sort(probs)[::-1][:3], rtol=1e-4,
                                atol=1e-7)
   assert 'resnet_v2_50, 1001 classes, inception preprocessing at 64' in err
+
+
+def test_classify_defaults_come_from_the_pretrained_table(saved, images,
+                                                         capsys):
+  for case, want in (('rn50_v1_1001', 'inception preprocessing at 299'),
+                     ('rn50_v2_1000', 'inception preprocessing at 224')):
+    code, _, err = _run(classify, capsys, ['--checkpoint', saved(case)[0],
+                                           images[0]])
+    assert code == 0, err
+    assert want in err, case
 
 
 def test_classify_skips_unreadable_images(ckpt_1001, images, capsys,

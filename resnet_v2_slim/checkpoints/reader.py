@@ -218,7 +218,7 @@ def input_paths(path, flag='--checkpoint'):
   Raises:
     CheckpointError: as ``resolve``.
   """
-  prefix = resolve(path)
+  prefix = _prefix(path)   # names the files; opening them is read()'s job
   folder, base = os.path.split(prefix)
   files = [os.path.join(folder, name) for name in os.listdir(folder or '.')
            if name == base or (name.startswith(base + '.') and (

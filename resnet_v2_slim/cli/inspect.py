@@ -6,6 +6,7 @@
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -26,10 +27,14 @@ def main(argv=None, prog='resnet-v2-slim inspect'):
   args = parser.parse_args(argv)
   common.quiet()
   try:
-    info = checkpoints.describe(args.path)
-    variables = checkpoints.list_variables(info['path']) if args.list else None
+    checkpoint = checkpoints.read(args.path)   # one read for all below
   except checkpoints.CheckpointError as exc:
     return common.fail(prog, str(exc))
+  info = checkpoint.as_dict()
+  variables = checkpoint.variables if args.list else None
+  row = checkpoint.pretrained
+  if row is not None:
+    info['pretrained'] = dataclasses.asdict(row)
   if args.json:
     if variables is not None:
       info['variables'] = [{'name': name, 'shape': shape, 'dtype': dtype}
@@ -43,6 +48,14 @@ def main(argv=None, prog='resnet-v2-slim inspect'):
   print('num_classes:    %s%s' % (info['num_classes'],
                                   ' (index 0 = background)'
                                   if info['num_classes'] == 1001 else ''))
+  print('shortcuts:      %s' % ('yes' if info['use_shortcut']
+                                 else 'no (plain twin: --no_shortcut)'))
+  if row is not None:
+    print('pretrained:     %s (%s): %s preprocessing at %d, labels offset %d, '
+          'published top-1 %.1f%% / top-5 %.1f%%'
+          % (row.name, row.tarball or 'weights never released',
+             row.preprocessing, row.image_size, row.labels_offset, row.top1,
+             row.top5))
   print('variables:      %d' % info['num_variables'])
   print('parameters:     {:,}'.format(info['num_parameters']))
   if variables is not None:

@@ -111,7 +111,13 @@ class Dataset:
 
 def digits(image_size=32):
   """scikit-learn's 8x8 digits; batches are upsampled to ``image_size``."""
-  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  try:
+    from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise DataError(
+        'the default training data (the digits) ships with scikit-learn, '
+        'which is not installed: pip install "resnet_v2_slim[teaching]", or '
+        'train on your own images with --data_dir.') from None
   image_size = resnet_utils.check_positive_int(image_size, 'image_size')
   bunch = load_digits()
   pixels = bunch.images.astype(np.float32) / 16.0         # [N, 8, 8] in [0,1]

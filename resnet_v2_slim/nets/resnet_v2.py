@@ -86,6 +86,22 @@ def _shortcut(inputs, preact, depth, stride, use_shortcut, data_format):
                      activation_fn=None, scope='shortcut')
 
 
+def _check_unit(unit, depth, stride, rate, use_shortcut):
+  """Checks the arguments every unit takes; returns (depth, stride)."""
+  depth = resnet_utils.check_positive_int(depth, '%s depth' % unit)
+  stride = resnet_utils.check_positive_int(stride, '%s stride' % unit)
+  resnet_utils.check_rate(rate, unit)
+  resnet_utils.check_bool(use_shortcut, '%s use_shortcut' % unit)
+  return depth, stride
+
+
+def _preact_and_shortcut(inputs, depth, stride, use_shortcut, data_format):
+  """The unit's BN-ReLU ``preact`` and its shortcut (None without one)."""
+  preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
+  return preact, _shortcut(inputs, preact, depth, stride, use_shortcut,
+                           data_format)
+
+
 @slim.add_arg_scope
 def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1,
                outputs_collections=None, scope=None, *, use_shortcut=True,
@@ -116,16 +132,13 @@ def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1,
   Raises:
     ValueError: on non-positive depths, stride or rate.
   """
-  depth = resnet_utils.check_positive_int(depth, 'bottleneck depth')
+  depth, stride = _check_unit('bottleneck', depth, stride, rate,
+                               use_shortcut)
   depth_bottleneck = resnet_utils.check_positive_int(
       depth_bottleneck, 'bottleneck depth_bottleneck')
-  stride = resnet_utils.check_positive_int(stride, 'bottleneck stride')
-  resnet_utils.check_rate(rate, 'bottleneck')
-  resnet_utils.check_bool(use_shortcut, 'bottleneck use_shortcut')
   with tf.variable_scope(scope, 'bottleneck_v2', [inputs]) as sc:
-    preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
-    shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
-                         data_format)
+    preact, shortcut = _preact_and_shortcut(inputs, depth, stride,
+                                            use_shortcut, data_format)
     residual = slim.conv2d(preact, depth_bottleneck, [1, 1], stride=1,
                            scope='conv1')
     residual = conv2d_same(residual, depth_bottleneck, 3, stride, rate=rate,
@@ -166,14 +179,10 @@ def basic(inputs, depth, stride, rate=1, outputs_collections=None, scope=None,
   Raises:
     ValueError: on a non-positive depth, stride or rate.
   """
-  depth = resnet_utils.check_positive_int(depth, 'basic depth')
-  stride = resnet_utils.check_positive_int(stride, 'basic stride')
-  resnet_utils.check_rate(rate, 'basic')
-  resnet_utils.check_bool(use_shortcut, 'basic use_shortcut')
+  depth, stride = _check_unit('basic', depth, stride, rate, use_shortcut)
   with tf.variable_scope(scope, 'basic_v2', [inputs]) as sc:
-    preact = slim.batch_norm(inputs, activation_fn=tf.nn.relu, scope='preact')
-    shortcut = _shortcut(inputs, preact, depth, stride, use_shortcut,
-                         data_format)
+    preact, shortcut = _preact_and_shortcut(inputs, depth, stride,
+                                            use_shortcut, data_format)
     residual = conv2d_same(preact, depth, 3, stride, rate=rate,
                            data_format=data_format, scope='conv1')
     residual = slim.conv2d(residual, depth, [3, 3], stride=1, rate=rate,

@@ -16,6 +16,7 @@ Typical use::
 """
 
 import csv
+import importlib.util
 import io
 import os
 
@@ -112,6 +113,10 @@ def run(out_dir, *, steps=300, batch_size=32, image_size=32,
   Raises:
     ExperimentError: if ``out_dir`` already holds runs.
   """
+  if importlib.util.find_spec('matplotlib') is None:   # before any training
+    raise ExperimentError('the experiment plots its curves with matplotlib, '
+                          'which is not installed: pip install '
+                          '"resnet_v2_slim[teaching]".')
   os.makedirs(out_dir, exist_ok=True)
   run_dirs = {(setting, shortcut): os.path.join(
       out_dir, '%s_%s' % (model, 'residual' if shortcut else 'plain'))

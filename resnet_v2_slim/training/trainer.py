@@ -288,7 +288,14 @@ def _run(config, graph, ops, saver, init, latest, warm, exclude, log):
         if step % config.save_every == 0 or step == config.steps:
           _check_finite('weights', sess.run(ops['weights_finite']), step,
                         last_saved)
-          last_saved = saver.save(sess, prefix, global_step=step)
+          try:
+            last_saved = saver.save(sess, prefix, global_step=step)
+          except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+            raise TrainError(
+                'could not save the checkpoint of step %d in %s (%s). %s'
+                % (step, config.train_dir, getattr(exc, 'message', exc),
+                   'The previous checkpoint, %s, is intact.' % last_saved
+                   if last_saved else 'No checkpoint was saved.')) from None
     except KeyboardInterrupt:
       raise TrainInterrupted(
           'interrupted at step %d; nothing half-written. %s' % (

@@ -198,7 +198,8 @@ def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(
     with tf.control_dependencies([check]):
       return tf.constant(0.0), 'Forward'
   monkeypatch.setattr(benchmark, 'build_graph', failing_graph)
-  code, out, err = _run(capsys, TINY + ['--precision', 'fp16'])
+  with pytest.warns(UserWarning, match='fp16 on a CPU is emulated'):
+    code, out, err = _run(capsys, TINY + ['--precision', 'fp16'])
   assert code == 2 and 'across' not in out
   assert err.count('\n') == 1
   assert 'cannot run --precision fp16 --data_format NHWC' in err

@@ -2,9 +2,9 @@
 
 ``compare`` matches the graph's model variables with a ``CheckpointInfo``
 and writes a ``RestoreReport``; ``restorer``/``restore``/``warm_start`` act
-on it. The variables are ``slim.get_model_variables()`` and loading is a
-plain ``tf.train.Saver`` on a {checkpoint name: variable} map, as
-``slim.assign_from_checkpoint_fn`` builds. What is hand-written here is
+on it. The variables are ``slim.get_model_variables()`` and loading is
+``slim.assign_from_checkpoint_fn`` on a {checkpoint name: variable} map.
+What is hand-written here is
 what those lack: the report (missing, unexpected, mis-shaped), a scope
 mapping, a check that each excluded scope exists, and hints that name the
 real fix (the model, scope or shortcut setting the checkpoint holds),
@@ -250,14 +250,15 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
   if not var_list:
     raise CheckpointMismatchError(
         'Nothing to restore.\n' + report.summary(), report)
-  saver = tf.train.Saver(var_list=var_list)
+  # slim builds the Saver now, so the graph can be finalized before use.
+  assign = slim.assign_from_checkpoint_fn(report.path, var_list)
 
   def restore_fn(sess):
     try:
       # Outside its graph (eager on, as in TF2 by default) the Saver would
       # take its eager path and fail on graph tensors.
       with sess.graph.as_default():
-        saver.restore(sess, report.path)
+        assign(sess)
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
             tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as exc:
       raise CheckpointError(

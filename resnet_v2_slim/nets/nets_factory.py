@@ -65,6 +65,19 @@ def check_image_size(image_size, flag='--image_size', model=None):
   return image_size
 
 
+def check_model_and_size(model, image_size):
+  """The check every command makes of ``--model`` and ``--image_size``.
+
+  Raises:
+    ValueError: starting with the flag at fault.
+  """
+  try:
+    check_network_name(model)
+  except ValueError as exc:
+    raise ValueError('--model: %s' % exc) from None
+  check_image_size(image_size, model=model)
+
+
 def get_network_fn(name, num_classes, is_training=False, *,
                    weight_decay=0.0, **network_kwargs):
   """Returns ``network_fn(images, **kwargs) -> (logits, end_points)``.

@@ -60,9 +60,9 @@ class Config:
   def validate(self):
     """Raises BenchmarkError naming the first bad setting."""
     try:
-      nets_factory.check_network_name(self.model)
+      nets_factory.check_model_and_size(self.model, self.image_size)
     except ValueError as exc:
-      raise BenchmarkError('--model: %s' % exc) from None
+      raise BenchmarkError(str(exc)) from None
     for flag, value in (('--batch_size', self.batch_size),
                         ('--num_batches', self.num_batches),
                         ('--num_classes', self.num_classes)):
@@ -71,10 +71,6 @@ class Config:
     if self.num_burn_in < 0:
       raise BenchmarkError('--num_burn_in must be >= 0, got %d.'
                            % self.num_burn_in)
-    try:
-      nets_factory.check_image_size(self.image_size, model=self.model)
-    except ValueError as exc:
-      raise BenchmarkError(str(exc)) from None
     if self.mode not in MODES:
       raise BenchmarkError('--mode must be one of %s, got %r.'
                            % (', '.join(MODES), self.mode))

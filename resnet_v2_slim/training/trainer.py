@@ -69,17 +69,13 @@ class TrainConfig:
 
   def validate(self):
     try:
-      nets_factory.check_network_name(self.model)
+      nets_factory.check_model_and_size(self.model, self.image_size)
     except ValueError as exc:
-      raise TrainError('--model: %s' % exc) from None
+      raise TrainError(str(exc)) from None
     for flag in ('steps', 'batch_size', 'save_every', 'log_every'):
       if getattr(self, flag) <= 0:
         raise TrainError('--%s must be > 0, got %r.'
                          % (flag, getattr(self, flag)))
-    try:
-      nets_factory.check_image_size(self.image_size, model=self.model)
-    except ValueError as exc:
-      raise TrainError(str(exc)) from None
     for flag in ('learning_rate', 'momentum', 'weight_decay'):
       value = getattr(self, flag)
       if not math.isfinite(value) or value < 0 or (

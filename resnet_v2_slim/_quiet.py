@@ -21,7 +21,9 @@ def import_tensorflow():
   Returns:
     The ``tensorflow.compat.v1`` module.
   """
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  # 3: also TensorFlow's C++ ERROR lines (e.g. 'failed call to cuInit' on
+  # machines without a GPU); real failures still raise Python exceptions.
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
   if 'tensorflow' in sys.modules:
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     return tf

@@ -1,0 +1,44 @@
+"""Converts a folder of class sub-folders into TF-Slim TFRecord shards.
+
+    python scripts/convert.py --data_dir my_images/ --output_dir records/ \
+        --num_shards 8 --name validation
+
+Writes ``<name>-00000-of-00008`` ... and ``labels.txt`` (``1:cat``,
+``2:dog``: 1-based labels, 0 left for background as in TF-Slim's
+ImageNet). Each shard is written atomically; a rerun skips finished ones.
+"""
+
+import argparse
+
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.utils import fileio
+
+
+def main(argv=None, prog='resnet-v2-slim convert'):
+  """Runs the command; returns its exit code (0 or 2)."""
+  parser = argparse.ArgumentParser(prog=prog,
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument('--data_dir', required=True)
+  parser.add_argument('--output_dir', required=True)
+  parser.add_argument('--num_shards', type=int, default=4)
+  parser.add_argument('--name', default='train',
+                      help='shard name prefix (default %(default)s)')
+  parser.add_argument('--workers', type=int, default=4,
+                      help='threads reading images (default %(default)s)')
+  args = parser.parse_args(argv)
+  common.quiet()
+  if args.workers <= 0:
+    return common.fail(prog, '--workers must be > 0, got %d.' % args.workers)
+  try:
+    shards, count, classes = tfrecords.convert_folder(
+        args.data_dir, args.output_dir, num_shards=args.num_shards,
+        name=args.name, workers=args.workers,
+        log=lambda line: print(line, flush=True))
+  except (tfrecords.RecordError, datasets.DataError,
+          fileio.OutputPathError) as exc:
+    return common.fail(prog, str(exc))
+  print('wrote %d images of %d classes into %d shards in %s (labels.txt '
+        'beside them)' % (count, len(classes), len(shards), args.output_dir))
+  return 0

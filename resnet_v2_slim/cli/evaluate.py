@@ -1,0 +1,79 @@
+"""Accuracy of a checkpoint over a validation set: top-1, top-5, loss.
+
+    python scripts/evaluate.py --checkpoint resnet_v2_50.ckpt \
+        --tfrecord '/data/imagenet/validation-*' --json result.json
+    python scripts/evaluate.py --checkpoint runs/ft --data_dir my_val/
+
+Model, classes, preprocessing, size and label offset default to the
+checkpoint and its row in the published-checkpoint table; the result is
+printed next to the published accuracy.
+"""
+
+import argparse
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import common
+from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.inference import evaluate
+from resnet_v2_slim.utils import fileio
+
+
+def main(argv=None, prog='resnet-v2-slim evaluate'):
+  """Runs the command; returns its exit code (0 or 2)."""
+  parser = argparse.ArgumentParser(prog=prog,
+                                   description=__doc__.splitlines()[0])
+  parser.add_argument('--checkpoint', required=True)
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument('--tfrecord', metavar='PATTERN',
+                      help='glob of TF-Slim TFRecord shards')
+  source.add_argument('--data_dir', help='folder of class sub-folders')
+  parser.add_argument('--model', default='auto')
+  parser.add_argument('--num_classes', default='auto',
+                      type=common.auto_or_positive_int)
+  parser.add_argument('--labels_offset', default='auto',
+                      help='auto (0 for a 1001-way head, else 1) or N')
+  parser.add_argument('--preprocessing', default='auto',
+                      choices=('auto',) + preprocessing.METHODS)
+  parser.add_argument('--image_size', default='auto',
+                      type=common.auto_or_positive_int)
+  parser.add_argument('--batch_size', type=int, default=50)
+  parser.add_argument('--max_examples', type=int, default=None)
+  parser.add_argument('--json', default=None, metavar='PATH',
+                      help='also write the result here (atomically)')
+  args = parser.parse_args(argv)
+  common.quiet()
+  if args.labels_offset != 'auto':
+    try:
+      args.labels_offset = int(args.labels_offset)
+    except ValueError:
+      return common.fail(prog, '--labels_offset must be auto or an integer, '
+                         'got %r.' % args.labels_offset)
+  config = evaluate.EvalConfig(
+      checkpoint=args.checkpoint, tfrecord=args.tfrecord,
+      data_dir=args.data_dir, model=args.model, num_classes=args.num_classes,
+      labels_offset=args.labels_offset, preprocessing=args.preprocessing,
+      image_size=args.image_size, batch_size=args.batch_size,
+      max_examples=args.max_examples)
+  try:
+    if args.json:
+      fileio.check_outputs(
+          [('--json', args.json)], checkpoints.input_paths(args.checkpoint) +
+          [('--data_dir', args.data_dir)])
+      fileio.check_writable(args.json, '--json')
+    result = evaluate.evaluate(config,
+                               log=lambda line: print(line, flush=True))
+  except (evaluate.EvalError, checkpoints.CheckpointError,
+          tfrecords.RecordError, datasets.DataError, fileio.OutputPathError,
+          ValueError) as exc:
+    return common.fail(prog, str(exc))
+  print(evaluate.report_line(result))
+  if args.json:
+    try:
+      common.write_json(args.json, result)
+    except OSError as exc:
+      return common.fail(prog, 'could not write --json %s (%s); the result '
+                         'is printed above.' % (args.json, exc.strerror))
+    print('wrote %s' % args.json)
+  return 0

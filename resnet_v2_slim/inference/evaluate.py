@@ -1,0 +1,246 @@
+"""Streaming evaluation of a checkpoint: top-1, top-5 and loss over a dataset.
+
+The images come from TF-Slim TFRecord shards or a folder of class
+sub-folders, are decoded and preprocessed by ``data.preprocessing`` (the
+evaluation variant) and classified batch by batch; only running sums are
+kept, so memory does not grow with the dataset, and the last partial batch
+counts exactly once. Labels are 1-based as in TF-Slim's ImageNet records
+(0 is background; folder classes get 1..K); the label offset follows the
+head: a 1001-way head (with background) takes the labels as they are,
+any other head subtracts one.
+
+Typical use::
+
+    from resnet_v2_slim.inference import evaluate
+
+    result = evaluate.evaluate(evaluate.EvalConfig(
+        checkpoint='resnet_v2_50.ckpt', tfrecord='/data/validation-*'))
+    result['top1'], result['published']['top1']
+"""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.inference import export
+from resnet_v2_slim.nets import nets_factory
+
+
+class EvalError(ValueError):
+  """A setting or a record that stops the evaluation (exit code 2)."""
+
+
+@dataclasses.dataclass
+class EvalConfig:
+  """What to evaluate; 'auto' takes the checkpoint's (and its table row's)."""
+  checkpoint: str
+  tfrecord: str = None
+  data_dir: str = None
+  model: str = 'auto'
+  num_classes: object = 'auto'
+  labels_offset: object = 'auto'
+  preprocessing: str = 'auto'
+  image_size: object = 'auto'
+  batch_size: int = 50
+  max_examples: int = None
+
+  def validate(self):
+    if (self.tfrecord is None) == (self.data_dir is None):
+      raise EvalError('give exactly one of --tfrecord PATTERN and --data_dir '
+                      'DIR.')
+    if self.batch_size <= 0:
+      raise EvalError('--batch_size must be > 0, got %d.' % self.batch_size)
+    if self.max_examples is not None and self.max_examples <= 0:
+      raise EvalError('--max_examples must be > 0, got %d.'
+                      % self.max_examples)
+
+
+def label_offset(num_classes, labels_offset='auto'):
+  """How much to subtract from 1-based labels for a ``num_classes`` head."""
+  if labels_offset != 'auto':
+    return int(labels_offset)
+  return 0 if num_classes == 1001 else 1
+
+
+def _source(config):
+  """``(dataset of (encoded, label, shard, record), shard names, text)``."""
+  if config.tfrecord is not None:
+    shards = tfrecords.find_shards(config.tfrecord)
+    return tfrecords.examples(shards), shards, config.tfrecord
+  folder = datasets.image_folder(config.data_dir)
+  # Folder classes in sorted order get TF-Slim's 1-based labels, so a folder
+  # and its converted shards evaluate identically.
+  files = tf.data.Dataset.from_tensor_slices((
+      folder.paths, folder.labels + 1, np.zeros(len(folder), np.int64),
+      np.arange(len(folder), dtype=np.int64)))
+  return (files.map(lambda p, l, s, r: (tf.io.read_file(p), l, s, r)),
+          folder.paths, config.data_dir)
+
+
+def _where(names, shard, record, is_folder):
+  if is_folder:
+    return 'file %s' % names[record]
+  return 'shard %s, record %d' % (names[shard], record)
+
+
+def _locate_failure(config, after):
+  """Finds the first record after ``after`` that cannot be read or decoded.
+
+  The batched pipeline only says that a batch failed; this reads the
+  following records one by one (parse and decode only) to name the one.
+
+  Returns:
+    ``(shard, record, message)`` or None.
+  """
+  with tf.Graph().as_default():
+    dataset, _, _ = _source(config)
+    dataset = dataset.skip(after)
+    item = tf.data.make_one_shot_iterator(dataset.map(
+        lambda e, l, s, r: (tf.shape(preprocessing.decode_image(e)), s, r))
+                                          ).get_next()
+    raw = tf.data.make_one_shot_iterator(dataset.map(
+        lambda e, l, s, r: (s, r))).get_next()
+    with tf.Session() as sess:
+      shard, record = 0, after - 1    # the last good one (before the first)
+      while True:
+        try:
+          shard, record = sess.run(raw)
+        except tf.errors.OutOfRangeError:
+          return None
+        except tf.errors.OpError as exc:  # the record itself cannot be read
+          return shard, record + 1, _first_line(exc)
+        try:
+          sess.run(item)
+        except tf.errors.OpError as exc:
+          return shard, record, _first_line(exc)
+
+
+def _first_line(exc):
+  """The informative line of a TensorFlow error (not 'Graph execution')."""
+  lines = [l.strip() for l in exc.message.splitlines() if l.strip() and
+           not l.startswith('Graph execution error')]
+  return (lines[-1] if lines else type(exc).__name__)[:200]
+
+
+def evaluate(config, log=print):
+  """Evaluates ``config.checkpoint``; returns the result dict.
+
+  Raises:
+    EvalError, checkpoints.CheckpointError, tfrecords.RecordError,
+      datasets.DataError: before any work, or naming the record at fault.
+  """
+  config.validate()
+  model, num_classes, info = checkpoints.choose_model(
+      config.checkpoint, config.model, config.num_classes)
+  row = info.pretrained
+  method = (config.preprocessing if config.preprocessing != 'auto' else
+            row.preprocessing if row else preprocessing.DEFAULT_METHOD)
+  preprocessing.check_method(method)
+  size = nets_factory.check_image_size(
+      export.default_image_size(info, model) if config.image_size == 'auto'
+      else config.image_size, model=model)
+  offset = label_offset(num_classes, config.labels_offset)
+  graph = tf.Graph()
+  with graph.as_default():
+    dataset, names, source = _source(config)
+    if config.max_examples:
+      dataset = dataset.take(config.max_examples)
+
+    def prepare(encoded, label, shard, record):
+      image = preprocessing.preprocess(preprocessing.decode_image(encoded),
+                                       method, size)
+      return image, label - offset, shard, record
+    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.batch(config.batch_size).prefetch(2)
+    images, labels, shard, record = tf.data.make_one_shot_iterator(
+        dataset).get_next()
+    network_fn = nets_factory.get_network_fn(model, num_classes)
+    logits, _ = network_fn(images, spatial_squeeze=True,
+                           use_shortcut=info.use_shortcut)
+    valid = tf.reduce_all((labels >= 0) & (labels < num_classes))
+    safe = tf.clip_by_value(labels, 0, num_classes - 1)
+    fetch = {
+        'top1': tf.reduce_sum(tf.cast(tf.nn.in_top_k(logits, safe, 1),
+                                      tf.int64)),
+        'top5': tf.reduce_sum(tf.cast(tf.nn.in_top_k(
+            logits, safe, min(5, num_classes)), tf.int64)),
+        'loss': tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=safe, logits=logits)),
+        'count': tf.size(labels), 'valid': valid, 'labels': labels,
+        'shard': shard, 'record': record}
+    _, restore_fn = checkpoints.restorer(info, scope=model)
+  graph.finalize()
+  totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
+  start = last_log = time.time()
+  with tf.Session(graph=graph) as sess:
+    restore_fn(sess)
+    while True:
+      try:
+        out = sess.run(fetch)
+      except tf.errors.OutOfRangeError:
+        break
+      except tf.errors.OpError as exc:
+        found = _locate_failure(config, totals['count'])
+        where = ('the record after %d good ones' % totals['count']
+                 if found is None else _where(names, found[0], found[1],
+                                              config.data_dir is not None))
+        raise EvalError(
+            'cannot read or decode %s: %s. Remove or fix it (or reconvert '
+            'the shard).' % (where, found[2] if found else _first_line(exc))
+        ) from None
+      if not out['valid']:
+        bad = int(np.flatnonzero((out['labels'] < 0) |
+                                 (out['labels'] >= num_classes))[0])
+        raise EvalError(
+            'label %d (after subtracting offset %d) in %s is outside the '
+            "head's %d classes. Check --labels_offset (auto: 0 for 1001 "
+            'classes, else 1) and --num_classes.'
+            % (out['labels'][bad] + offset, offset,
+               _where(names, out['shard'][bad], out['record'][bad],
+                      config.data_dir is not None), num_classes))
+      for key in totals:
+        totals[key] += out[key]
+      if time.time() - last_log > 10:
+        rate = totals['count'] / (time.time() - start)
+        left = ('' if not config.max_examples else ', %.0f s left' % (
+            (config.max_examples - totals['count']) / rate))
+        log('%d images, %.1f images/sec%s' % (totals['count'], rate, left))
+        last_log = time.time()
+  seconds = time.time() - start
+  count = totals['count']
+  if count == 0:
+    raise EvalError('%s holds no images to evaluate.' % source)
+  return {
+      'num_examples': int(count),
+      'top1': totals['top1'] / count, 'top5': totals['top5'] / count,
+      'loss': totals['loss'] / count,
+      'images_per_sec': count / seconds if seconds > 0 else math.inf,
+      'seconds': seconds, 'checkpoint': info.path, 'model': model,
+      'num_classes': num_classes, 'labels_offset': offset,
+      'preprocessing': method, 'image_size': size, 'source': source,
+      'published': dataclasses.asdict(row) if row else None,
+  }
+
+
+def report_line(result):
+  """``top-1 75.61% top-5 92.80% (published 75.6 / 92.8)`` and friends."""
+  line = ('%s on %d images (%s at %d, labels offset %d): top-1 %.2f%%, '
+          'top-5 %.2f%%, loss %.4f, %.1f images/sec'
+          % (result['model'], result['num_examples'],
+             result['preprocessing'], result['image_size'],
+             result['labels_offset'], 100 * result['top1'],
+             100 * result['top5'], result['loss'],
+             result['images_per_sec']))
+  if result['published']:
+    line += '; published %s: top-1 %.1f%%, top-5 %.1f%%' % (
+        result['published']['name'], result['published']['top1'],
+        result['published']['top5'])
+  return line
+

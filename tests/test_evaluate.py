@@ -11,6 +11,7 @@ from PIL import Image
 
 from resnet_v2_slim.cli import convert
 from resnet_v2_slim.cli import evaluate
+from resnet_v2_slim.cli import train
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 import refnets
@@ -203,3 +204,25 @@ def test_bad_records_are_named(saved, capsys, tmp_path):
   code, _, err = _run(evaluate.main, capsys, base + [
       '--tfrecord', str(tmp_path / 'none-*')])
   assert code == 2 and 'matches no file' in err
+
+
+def test_train_reads_records_deterministically(records, capsys, tmp_path):
+  out, _ = records
+  histories = []
+  for run in ('a', 'b'):
+    code, stdout, err = _run(train.main, capsys, [
+        '--model', 'resnet_v2_18', '--tfrecord', str(out / 'validation-*'),
+        '--train_dir', str(tmp_path / run), '--steps', '3', '--batch_size',
+        '4', '--image_size', '32', '--log_every', '1', '--deterministic'])
+    assert code == 0, err
+    histories.append([l for l in stdout.splitlines() if l.startswith('step')])
+  assert len(histories[0]) == 3
+  strip = lambda lines: [l.split(', ')[:2] for l in lines]  # noqa: E731
+  assert strip(histories[0]) == strip(histories[1])   # loss and accuracy
+  reader = tf.train.load_checkpoint(str(tmp_path / 'a'))
+  assert reader.get_variable_to_shape_map()[
+      'resnet_v2_18/logits/weights'] == [1, 1, 512, 3]   # labels.txt: 3
+  code, _, err = _run(train.main, capsys, [
+      '--model', 'resnet_v2_18', '--tfrecord', str(out / 'validation-*'),
+      '--data_dir', str(out), '--train_dir', str(tmp_path / 'c')])
+  assert code == 2 and 'not both' in err

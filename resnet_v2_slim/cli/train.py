@@ -18,6 +18,7 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.training import trainer
@@ -49,6 +50,18 @@ def main(argv=None, prog='resnet-v2-slim train'):
   parser.add_argument('--exclude_scopes', nargs='*', default=None,
                       help='scopes not to warm-start (default: the logits); '
                       'each must exist in the network')
+  parser.add_argument('--tfrecord', default=None, metavar='PATTERN',
+                      help='TF-Slim TFRecord shards (e.g. from convert) '
+                      'instead of --data_dir')
+  parser.add_argument('--num_classes', type=int, default=None,
+                      help='with --tfrecord: default from labels.txt')
+  parser.add_argument('--labels_offset', type=int, default=1,
+                      choices=(0, 1), help='with --tfrecord: subtracted '
+                      'from the 1-based labels (0 keeps a background class '
+                      'at 0, as TF-Slim\'s 1001-way heads)')
+  parser.add_argument('--shuffle_buffer', type=int, default=10000)
+  parser.add_argument('--deterministic', action='store_true',
+                      help='with --tfrecord: the same order every run')
   parser.add_argument('--preprocessing', default='auto',
                       choices=('auto',) + preprocessing.METHODS,
                       help='training preprocessing of --data_dir images '
@@ -64,14 +77,15 @@ def main(argv=None, prog='resnet-v2-slim train'):
           'model', 'train_dir', 'data_dir', 'use_shortcut', 'steps',
           'batch_size', 'learning_rate', 'image_size', 'checkpoint',
           'exclude_scopes', 'preprocessing', 'save_every', 'log_every',
-          'seed')})
+          'seed', 'tfrecord', 'num_classes', 'labels_offset',
+          'shuffle_buffer', 'deterministic')})
   try:
     history = trainer.train(config, log=lambda line: print(line, flush=True))
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, exc), file=sys.stderr)
     return 130   # the shell's code for Ctrl-C
   except (trainer.TrainError, datasets.DataError, checkpoints.CheckpointError,
-          fileio.OutputPathError) as exc:
+          fileio.OutputPathError, tfrecords.RecordError) as exc:
     return common.fail(prog, str(exc))
   if history:
     print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'

@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.nets import resnet_utils
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
@@ -52,13 +53,17 @@ class Dataset:
   image_size: int
   images: np.ndarray = None   # float32 [N, h, w] in [0, 1] (the digits)
   paths: list = None          # image files, when read from a folder
+  shards: list = None         # TF-Slim TFRecord shards (labels is None)
+  labels_offset: int = 1      # records: subtracted from the 1-based labels
+  shuffle_buffer: int = 10000   # records: examples shuffled together
+  deterministic: bool = False   # records: same order every run (slower)
 
   @property
   def num_classes(self):
     return len(self.class_names)
 
   def __len__(self):
-    return len(self.labels)
+    return 0 if self.labels is None else len(self.labels)
 
   def _upsample(self, image, label):
     image = tf.image.resize(image[..., tf.newaxis],
@@ -80,6 +85,8 @@ class Dataset:
       ``Batches(images, labels, initializer, feed_dict)``: run
       ``initializer`` with ``feed_dict`` once before the first batch.
     """
+    if self.shards is not None:
+      return self._record_batches(batch_size, seed, preprocessing_method)
     if self.images is not None:
       images = tf.placeholder(tf.float32, self.images.shape, name='images')
       labels = tf.placeholder(tf.int64, self.labels.shape, name='labels')
@@ -102,11 +109,43 @@ class Dataset:
       ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
       ds = ds.repeat().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(2)
+    return self._batches(ds, batch_size, feed)
+
+  def _batches(self, ds, batch_size, feed):
     iterator = tf.data.make_initializable_iterator(ds)
     batch_images, batch_labels = iterator.get_next()
     batch_images.set_shape([batch_size, self.image_size, self.image_size, 3])
     return Batches(batch_images, tf.cast(batch_labels, tf.int64),
                    iterator.initializer, feed)
+
+  def _record_batches(self, batch_size, seed, preprocessing_method):
+    """TF-Slim's training input from shards, without starving the model:
+    shards read in parallel (interleave), a shuffle buffer, parallel decode
+    and preprocessing (AUTOTUNE), prefetching."""
+    method = preprocessing_method or preprocessing.DEFAULT_METHOD
+    offset = self.labels_offset
+
+    def prepare(serialized):
+      encoded, label = tfrecords.parse(serialized)
+      image = preprocessing.decode_image(encoded)
+      return preprocessing.preprocess(image, method, self.image_size,
+                                      is_training=True), label - offset
+
+    # Random crops and flips draw from one random state per op; decoded in
+    # parallel, which element gets which draw varies, so the deterministic
+    # option decodes in order (slower).
+    parallel = None if self.deterministic else tf.data.AUTOTUNE
+    files = tf.data.Dataset.from_tensor_slices(self.shards).shuffle(
+        len(self.shards), seed=seed).repeat()
+    ds = files.interleave(tf.data.TFRecordDataset,
+                          cycle_length=min(len(self.shards), 8),
+                          num_parallel_calls=parallel)
+    ds = ds.shuffle(self.shuffle_buffer, seed=seed)
+    ds = ds.map(prepare, num_parallel_calls=parallel)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = self.deterministic
+    return self._batches(ds.with_options(options), batch_size, {})
 
 
 def digits(image_size=32):
@@ -176,6 +215,42 @@ def image_folder(data_dir, image_size=32):
            ' ...' if len(bad) > 5 else ''))
   return Dataset(os.path.basename(os.path.normpath(data_dir)), classes,
                  np.array(labels, np.int64), image_size, paths=paths)
+
+
+def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
+            shuffle_buffer=10000, deterministic=False):
+  """TF-Slim TFRecord shards as a training set.
+
+  Args:
+    pattern: glob of the shards.
+    image_size: training input size.
+    num_classes: classes of the head; default: the lines of the
+      ``labels.txt`` beside the shards (``convert`` writes it), plus one
+      with ``labels_offset=0`` (a background class at 0, as TF-Slim's
+      1001-way ImageNet heads).
+    labels_offset: subtracted from the 1-based labels (1: classes 0..K-1).
+    shuffle_buffer: examples shuffled together.
+    deterministic: the same order every run, at some speed cost.
+
+  Raises:
+    tfrecords.RecordError: no shards, or no class count to be had.
+  """
+  shards = tfrecords.find_shards(pattern)
+  if num_classes is None:
+    names = os.path.join(os.path.dirname(shards[0]), 'labels.txt')
+    if not os.path.isfile(names):
+      raise tfrecords.RecordError(
+          'no labels.txt beside %s to count the classes; pass --num_classes.'
+          % shards[0])
+    with open(names, encoding='utf-8') as f:
+      class_names = [l.split(':', 1)[-1].strip() for l in f if l.strip()]
+    if labels_offset == 0:
+      class_names = ['background'] + class_names
+  else:
+    class_names = [str(i) for i in range(num_classes)]
+  return Dataset(os.path.basename(pattern), class_names, None, image_size,
+                 shards=shards, labels_offset=labels_offset,
+                 shuffle_buffer=shuffle_buffer, deterministic=deterministic)
 
 
 def load(data_dir=None, image_size=32):

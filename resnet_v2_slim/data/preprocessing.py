@@ -30,6 +30,7 @@ Typical use::
                                      is_training=True)
 """
 
+import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.nets import resnet_utils
@@ -85,12 +86,17 @@ def inception_train(image, height, width, bbox=None, seed=None):
   image = tf.image.convert_image_dtype(image, tf.float32)
   if bbox is None:
     bbox = tf.constant([0.0, 0.0, 1.0, 1.0], tf.float32, [1, 1, 4])
-  begin, size, _ = tf.image.sample_distorted_bounding_box(
-      tf.shape(image), bounding_boxes=bbox,
+  # The stateless op with a seed drawn from a stateful one: the stateful
+  # sample_distorted_bounding_box ignores the graph-level seed, so runs with
+  # the same --seed would crop differently.
+  crop_seed = tf.random_uniform([2], maxval=2**31 - 1, dtype=tf.int32,
+                                seed=seed)
+  begin, size, _ = tf2.image.stateless_sample_distorted_bounding_box(
+      tf.shape(image), bounding_boxes=bbox, seed=crop_seed,
       min_object_covered=CROP_MIN_OBJECT_COVERED,
       aspect_ratio_range=CROP_ASPECT_RATIO_RANGE,
       area_range=CROP_AREA_RANGE, max_attempts=100,
-      use_image_if_no_bounding_boxes=True, seed=seed)
+      use_image_if_no_bounding_boxes=True)
   image = tf.slice(image, begin, size)
   image = _random_choice(image, [
       lambda x, m=m: tf.image.resize(x, [height, width], method=m)

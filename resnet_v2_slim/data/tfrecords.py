@@ -23,7 +23,6 @@ import time
 
 import tensorflow.compat.v1 as tf
 
-from resnet_v2_slim.data import datasets
 from resnet_v2_slim.utils import fileio
 
 FEATURES = {
@@ -143,6 +142,8 @@ def convert_folder(data_dir, output_dir, *, num_shards=4, name='train',
   Raises:
     RecordError, datasets.DataError, fileio.OutputPathError.
   """
+  # Here, not at the top: datasets reads shards through this module.
+  from resnet_v2_slim.data import datasets  # pylint: disable=g-import-not-at-top
   fileio.check_outputs([('--output_dir', output_dir)],
                        [('--data_dir', data_dir)])
   folder = datasets.image_folder(data_dir)

@@ -35,6 +35,7 @@ import tensorflow.compat.v1 as tf
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
+from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
@@ -63,6 +64,11 @@ class TrainConfig:
   checkpoint: str = None
   exclude_scopes: tuple = None
   preprocessing: str = 'auto'   # folders: 'inception', 'vgg' or 'auto'
+  tfrecord: str = None          # TF-Slim shards instead of a folder
+  num_classes: int = None       # records: default from labels.txt
+  labels_offset: int = 1        # records: 1 -> classes 0..K-1
+  shuffle_buffer: int = 10000   # records
+  deterministic: bool = False   # records: same order every run
   save_every: int = 100
   log_every: int = 10
   seed: int = 0
@@ -87,6 +93,14 @@ class TrainConfig:
       raise TrainError('--preprocessing must be auto, %s; got %r.'
                        % (' or '.join(preprocessing_lib.METHODS),
                           self.preprocessing))
+    if self.data_dir and self.tfrecord:
+      raise TrainError('give --data_dir or --tfrecord, not both.')
+    if self.shuffle_buffer <= 0 or (self.num_classes is not None and
+                                    self.num_classes <= 0):
+      raise TrainError('--shuffle_buffer and --num_classes must be > 0.')
+    if self.labels_offset not in (0, 1):
+      raise TrainError('--labels_offset must be 0 (keep background 0) or 1, '
+                       'got %r.' % self.labels_offset)
     if os.path.exists(self.train_dir) and not os.path.isdir(self.train_dir):
       raise TrainError('--train_dir %s exists and is not a folder.'
                        % self.train_dir)
@@ -207,11 +221,20 @@ def train(config, log=print, dataset=None):
       TrainInterrupted on Ctrl-C (nothing half-written).
   """
   config.validate()
+  shards = (tfrecords.find_shards(config.tfrecord) if config.tfrecord
+            else [])
   fileio.check_outputs(
       [('--train_dir', config.train_dir)],
       (checkpoints.input_paths(config.checkpoint) if config.checkpoint
-       else []) + [('--data_dir', config.data_dir)])
-  if dataset is None:
+       else []) + [('--data_dir', config.data_dir)] +
+      [('--tfrecord', shard) for shard in shards])
+  if dataset is None and config.tfrecord:
+    dataset = data_lib.records(
+        config.tfrecord, config.image_size, num_classes=config.num_classes,
+        labels_offset=config.labels_offset,
+        shuffle_buffer=config.shuffle_buffer,
+        deterministic=config.deterministic)
+  elif dataset is None:
     dataset = data_lib.load(config.data_dir, config.image_size)
   method = choose_preprocessing(config)
   latest, note = _check_resumable(config, dataset.num_classes)

@@ -188,6 +188,18 @@ def test_bad_records_are_named(saved, capsys, tmp_path):
   assert code == 2 and err.count('\n') == 1
   assert 'cannot read or decode shard %s, record 2' % (
       tmp_path / 'undecodable-0') in err
+  assert 'Pass --skip_corrupt' in err
+  _write(tmp_path / 'undecodable-1', [_good(), _good(2)])
+  out_json = tmp_path / 'skip.json'
+  code, out, err = _run(evaluate.main, capsys, base + [
+      '--tfrecord', str(tmp_path / 'undecodable-*'), '--skip_corrupt',
+      '--json', str(out_json)])
+  assert code == 0, err
+  result = json.loads(out_json.read_text())
+  assert (result['num_examples'], result['num_skipped']) == (4, 1)
+  assert result['skipped'][0]['where'] == 'shard %s, record 2' % (
+      tmp_path / 'undecodable-0')
+  assert 'on 4 images, 1 skipped' in out
   _write(tmp_path / 'label-0', [_good(), _good(5000)])
   code, _, err = _run(evaluate.main, capsys, base + [
       '--tfrecord', str(tmp_path / 'label-*')])

@@ -40,6 +40,9 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
                       type=common.auto_or_positive_int)
   parser.add_argument('--batch_size', type=int, default=50)
   parser.add_argument('--max_examples', type=int, default=None)
+  parser.add_argument('--skip_corrupt', action='store_true',
+                      help='skip images that do not decode; their count and '
+                      'places go into the output and JSON')
   parser.add_argument('--json', default=None, metavar='PATH',
                       help='also write the result here (atomically)')
   args = parser.parse_args(argv)
@@ -55,7 +58,7 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
       data_dir=args.data_dir, model=args.model, num_classes=args.num_classes,
       labels_offset=args.labels_offset, preprocessing=args.preprocessing,
       image_size=args.image_size, batch_size=args.batch_size,
-      max_examples=args.max_examples)
+      max_examples=args.max_examples, skip_corrupt=args.skip_corrupt)
   try:
     if args.json:
       fileio.check_outputs(

@@ -50,6 +50,7 @@ class EvalConfig:
   image_size: object = 'auto'
   batch_size: int = 50
   max_examples: int = None
+  skip_corrupt: bool = False   # count and skip images that do not decode
 
   def validate(self):
     if (self.tfrecord is None) == (self.data_dir is None):
@@ -91,13 +92,15 @@ def _where(names, shard, record, is_folder):
 
 
 def _locate_failure(config, after):
-  """Finds the first record after ``after`` that cannot be read or decoded.
+  """Finds the first record from raw position ``after`` that fails.
 
   The batched pipeline only says that a batch failed; this reads the
   following records one by one (parse and decode only) to name the one.
 
   Returns:
-    ``(shard, record, message)`` or None.
+    ``(shard, record, message, position, kind)`` with ``kind`` 'read' (the
+    record's bytes are unreadable) or 'decode' (not a decodable image), or
+    None if nothing fails.
   """
   with tf.Graph().as_default():
     dataset, _, _ = _source(config)
@@ -108,18 +111,19 @@ def _locate_failure(config, after):
     raw = tf.data.make_one_shot_iterator(dataset.map(
         lambda e, l, s, r: (s, r))).get_next()
     with tf.Session() as sess:
-      shard, record = 0, after - 1    # the last good one (before the first)
+      shard, record, position = 0, after - 1, after - 1
       while True:
         try:
           shard, record = sess.run(raw)
+          position += 1
         except tf.errors.OutOfRangeError:
           return None
         except tf.errors.OpError as exc:  # the record itself cannot be read
-          return shard, record + 1, _first_line(exc)
+          return shard, record + 1, _first_line(exc), position + 1, 'read'
         try:
           sess.run(item)
         except tf.errors.OpError as exc:
-          return shard, record, _first_line(exc)
+          return shard, record, _first_line(exc), position, 'decode'
 
 
 def _first_line(exc):
@@ -152,6 +156,14 @@ def evaluate(config, log=print):
     dataset, names, source = _source(config)
     if config.max_examples:
       dataset = dataset.take(config.max_examples)
+    # Records found undecodable (--skip_corrupt) are filtered out by their
+    # position; after one is found the iterator restarts past what has
+    # been evaluated.
+    skip_positions = tf.placeholder(tf.int64, [None], name='skip_positions')
+    start = tf.placeholder(tf.int64, [], name='start')
+    dataset = dataset.enumerate().filter(
+        lambda i, _: tf.reduce_all(tf.not_equal(i, skip_positions))).map(
+            lambda i, x: x).skip(start)
 
     def prepare(encoded, label, shard, record):
       image = preprocessing.preprocess(preprocessing.decode_image(encoded),
@@ -159,8 +171,8 @@ def evaluate(config, log=print):
       return image, label - offset, shard, record
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(config.batch_size).prefetch(2)
-    images, labels, shard, record = tf.data.make_one_shot_iterator(
-        dataset).get_next()
+    iterator = tf.data.make_initializable_iterator(dataset)
+    images, labels, shard, record = iterator.get_next()
     network_fn = nets_factory.get_network_fn(model, num_classes)
     logits, _ = network_fn(images, spatial_squeeze=True,
                            use_shortcut=info.use_shortcut)
@@ -178,23 +190,38 @@ def evaluate(config, log=print):
     _, restore_fn = checkpoints.restorer(info, scope=model)
   graph.finalize()
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
-  start = last_log = time.time()
+  skipped = []
+  start_time = last_log = time.time()
   with tf.Session(graph=graph) as sess:
     restore_fn(sess)
+    sess.run(iterator.initializer, {skip_positions: [], start: 0})
     while True:
       try:
         out = sess.run(fetch)
       except tf.errors.OutOfRangeError:
         break
       except tf.errors.OpError as exc:
-        found = _locate_failure(config, totals['count'])
+        found = _locate_failure(config, totals['count'] + len(skipped))
+        is_folder = config.data_dir is not None
+        if found and found[4] == 'decode' and config.skip_corrupt:
+          skipped.append({'where': _where(names, found[0], found[1],
+                                          is_folder), 'error': found[2],
+                          'position': int(found[3])})
+          log('skipped %s: %s' % (skipped[-1]['where'], found[2]))
+          sess.run(iterator.initializer, {
+              skip_positions: [s['position'] for s in skipped],
+              start: totals['count']})
+          continue
         where = ('the record after %d good ones' % totals['count']
                  if found is None else _where(names, found[0], found[1],
-                                              config.data_dir is not None))
+                                              is_folder))
         raise EvalError(
-            'cannot read or decode %s: %s. Remove or fix it (or reconvert '
-            'the shard).' % (where, found[2] if found else _first_line(exc))
-        ) from None
+            'cannot read or decode %s: %s. %s'
+            % (where, found[2] if found else _first_line(exc),
+               'Pass --skip_corrupt to count and skip images that do not '
+               'decode.' if found and found[4] == 'decode' and not
+               config.skip_corrupt else 'Remove or fix it (or reconvert the '
+               'shard).')) from None
       if not out['valid']:
         bad = int(np.flatnonzero((out['labels'] < 0) |
                                  (out['labels'] >= num_classes))[0])
@@ -208,12 +235,12 @@ def evaluate(config, log=print):
       for key in totals:
         totals[key] += out[key]
       if time.time() - last_log > 10:
-        rate = totals['count'] / (time.time() - start)
+        rate = totals['count'] / (time.time() - start_time)
         left = ('' if not config.max_examples else ', %.0f s left' % (
             (config.max_examples - totals['count']) / rate))
         log('%d images, %.1f images/sec%s' % (totals['count'], rate, left))
         last_log = time.time()
-  seconds = time.time() - start
+  seconds = time.time() - start_time
   count = totals['count']
   if count == 0:
     raise EvalError('%s holds no images to evaluate.' % source)
@@ -226,14 +253,19 @@ def evaluate(config, log=print):
       'num_classes': num_classes, 'labels_offset': offset,
       'preprocessing': method, 'image_size': size, 'source': source,
       'published': dataclasses.asdict(row) if row else None,
+      'num_skipped': len(skipped),
+      'skipped': [{k: v for k, v in s.items() if k != 'position'}
+                  for s in skipped],
   }
 
 
 def report_line(result):
   """``top-1 75.61% top-5 92.80% (published 75.6 / 92.8)`` and friends."""
-  line = ('%s on %d images (%s at %d, labels offset %d): top-1 %.2f%%, '
+  line = ('%s on %d images%s (%s at %d, labels offset %d): top-1 %.2f%%, '
           'top-5 %.2f%%, loss %.4f, %.1f images/sec'
           % (result['model'], result['num_examples'],
+             ', %d skipped' % result['num_skipped']
+             if result['num_skipped'] else '',
              result['preprocessing'], result['image_size'],
              result['labels_offset'], 100 * result['top1'],
              100 * result['top5'], result['loss'],

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from resnet_v2_slim import checkpoint
-from resnet_v2_slim.utils import fileio as io_utils
+from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.cli import export as export_cmd
 from resnet_v2_slim.cli import time_forward as time_forward_cmd
 from resnet_v2_slim.cli import train as train_cmd
@@ -56,8 +56,8 @@ def run_folder(saved, tmp_path):
     ('a/b/out', 'a/b', 'lies inside'),
 ])
 def test_check_outputs_names_the_relation(tmp_path, output, other, relation):
-  with pytest.raises(io_utils.OutputPathError) as info:
-    io_utils.check_outputs([('--out', str(tmp_path / output))],
+  with pytest.raises(fileio.OutputPathError) as info:
+    fileio.check_outputs([('--out', str(tmp_path / output))],
                            [('--in', str(tmp_path / other))])
   assert '--out %s %s the input --in' % (tmp_path / output, relation) in str(
       info.value)
@@ -66,26 +66,26 @@ def test_check_outputs_names_the_relation(tmp_path, output, other, relation):
 def test_check_outputs_sees_through_links_and_between_outputs(tmp_path):
   (tmp_path / 'real').mkdir()
   os.symlink(tmp_path / 'real', tmp_path / 'link')
-  with pytest.raises(io_utils.OutputPathError, match='the input --in'):
-    io_utils.check_outputs([('--out', str(tmp_path / 'link' / 'x'))],
+  with pytest.raises(fileio.OutputPathError, match='the input --in'):
+    fileio.check_outputs([('--out', str(tmp_path / 'link' / 'x'))],
                            [('--in', str(tmp_path / 'real' / 'x'))])
-  with pytest.raises(io_utils.OutputPathError, match='the other output --b'):
-    io_utils.check_outputs([('--a', str(tmp_path / 'p')),
+  with pytest.raises(fileio.OutputPathError, match='the other output --b'):
+    fileio.check_outputs([('--a', str(tmp_path / 'p')),
                             ('--b', str(tmp_path / 'p'))])
   # Siblings with a common name prefix do not overlap.
-  io_utils.check_outputs([('--out', str(tmp_path / 'model'))],
+  fileio.check_outputs([('--out', str(tmp_path / 'model'))],
                          [('--in', str(tmp_path / 'model.ckpt'))])
 
 
 def test_atomic_files_get_the_users_mode(tmp_path):
   old = os.umask(0o022)
   try:
-    io_utils.atomic_write_text(str(tmp_path / 'new.json'), '{}')
+    fileio.atomic_write_text(str(tmp_path / 'new.json'), '{}')
   finally:
     os.umask(old)
   assert stat.S_IMODE(os.stat(tmp_path / 'new.json').st_mode) == 0o644
   os.chmod(tmp_path / 'new.json', 0o640)
-  io_utils.atomic_write_text(str(tmp_path / 'new.json'), '[]')
+  fileio.atomic_write_text(str(tmp_path / 'new.json'), '[]')
   assert stat.S_IMODE(os.stat(tmp_path / 'new.json').st_mode) == 0o640
 
 

@@ -9,7 +9,7 @@ names (WordNet synsets, standard ILSVRC-2012 order) ship in
 
 Typical use::
 
-    from resnet_v2_slim import labels
+    from resnet_v2_slim.data import labels
     names = labels.imagenet_labels(1001)
     names[1]                           # 'tench, Tinca tinca'
 """

@@ -17,8 +17,8 @@ Typical use::
 
     import tensorflow.compat.v1 as tf
     import tf_slim as slim
-    from resnet_v2_slim import resnet_utils
-    from resnet_v2_slim.resnet_v2 import bottleneck
+    from resnet_v2_slim.nets import resnet_utils
+    from resnet_v2_slim.nets.resnet_v2 import bottleneck
 
     blocks = [resnet_utils.Block('block1', bottleneck,
                                  [(256, 64, 1)] * 2 + [(256, 64, 2)])]

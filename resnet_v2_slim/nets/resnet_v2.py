@@ -20,7 +20,7 @@ Typical use (book style)::
 
     import tensorflow.compat.v1 as tf
     import tf_slim as slim
-    from resnet_v2_slim.resnet_v2 import resnet_arg_scope, resnet_v2_152
+    from resnet_v2_slim.nets.resnet_v2 import resnet_arg_scope, resnet_v2_152
 
     tf.disable_eager_execution()
     inputs = tf.random_uniform((32, 224, 224, 3))

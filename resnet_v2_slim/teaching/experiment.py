@@ -9,7 +9,7 @@ curves to ``curves.csv`` and ``curves.png`` and says whether the finding held.
 
 Typical use::
 
-    from resnet_v2_slim import experiment
+    from resnet_v2_slim.teaching import experiment
 
     result = experiment.run('/tmp/residual', steps=300)
     print(experiment.format_table(result['final']))

@@ -7,7 +7,6 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
-import tf_slim as slim
 from tf_slim.nets import resnet_v1 as ref_v1
 from tf_slim.nets import vgg as ref_vgg
 

@@ -6,7 +6,6 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import nets_factory
 from resnet_v2_slim.perf import precision
-import refnets
 
 
 @pytest.fixture

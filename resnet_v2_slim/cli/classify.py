@@ -9,7 +9,6 @@ An unreadable image is reported and skipped; the exit code is then 1.
 
 import argparse
 import json
-import os
 import sys
 
 from resnet_v2_slim import checkpoints

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from resnet_v2_slim._quiet import quiet_logs as quiet
+from resnet_v2_slim._quiet import quiet_logs as quiet  # noqa: F401  re-exported
 from resnet_v2_slim.utils import fileio
 
 EXIT_BAD_INPUT = 2

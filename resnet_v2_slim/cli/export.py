@@ -9,8 +9,6 @@ and ``predictions:0``.
 """
 
 import argparse
-import os
-import sys
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common

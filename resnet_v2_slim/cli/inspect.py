@@ -8,8 +8,6 @@
 import argparse
 import dataclasses
 import json
-import os
-import sys
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common

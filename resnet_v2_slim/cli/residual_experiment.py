@@ -8,8 +8,6 @@ into --out and prints a table and the verdict.
 """
 
 import argparse
-import os
-import sys
 
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.teaching import experiment

@@ -6,7 +6,6 @@
 """
 
 import argparse
-import os
 import sys
 
 from resnet_v2_slim.cli import common

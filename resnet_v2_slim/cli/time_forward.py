@@ -11,8 +11,6 @@ then throughput, FLOP/s, memory and what ran it.
 """
 
 import argparse
-import os
-import sys
 
 from resnet_v2_slim.perf import benchmark
 from resnet_v2_slim import checkpoints

@@ -11,7 +11,6 @@ in the scikit-learn wheel, so it runs offline). Rerunning with the same
 """
 
 import argparse
-import os
 import sys
 
 from resnet_v2_slim import checkpoints

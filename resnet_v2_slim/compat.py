@@ -11,8 +11,8 @@ The fix registers the moved modules in ``sys.modules`` under their old names.
 It changes no code and no behaviour: TensorFlow gets the very module it asked
 for, from its new address. It runs once, when ``resnet_v2_slim`` is imported,
 and does nothing where the old name still resolves (older tf-keras, or a
-future release that restores it) or where TensorFlow < 2.16 runs its own
-bundled Keras 2 (no tf-keras needed there).
+future release that restores it) or where TensorFlow's layers do not use
+tf-keras at all (releases that bundle Keras 2).
 
 Typical use (automatic; calling it again is harmless)::
 
@@ -31,23 +31,31 @@ NEW_PACKAGE = 'tf_keras.src.legacy_tf_layers'
 SUBMODULES = ('normalization',)
 
 
-def _bundles_keras_2():
-  """True for TensorFlow < 2.16, whose layers use its own bundled Keras 2."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  major, minor = (int(x) for x in tf.__version__.split('.')[:2])
-  return (major, minor) < (2, 16)
+def _tensorflow_layers_package():
+  """The package TensorFlow's own ``layers.normalization`` loads lazily.
+
+  TensorFlow 2.15+ delegates ``tf.layers`` (which tf_slim uses) to
+  tf-keras; older releases to their bundled Keras 2. Reading the lazy
+  loader's target imports nothing.
+  """
+  from tensorflow.python.layers import normalization  # pylint: disable=g-import-not-at-top
+  target = getattr(getattr(normalization, 'normalization', None),
+                   '__name__', '')
+  return target.split('.')[0] or None
 
 
 def _old_name_resolves():
   try:
     return importlib.util.find_spec(OLD_PACKAGE) is not None
   except ModuleNotFoundError as exc:  # tf_keras itself is missing
-    if _bundles_keras_2():
-      return True   # nothing to fix: tf_slim's layers never ask tf_keras
+    if _tensorflow_layers_package() != 'tf_keras':
+      return True   # nothing to fix: TensorFlow's layers never ask tf_keras
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    minor = '.'.join(tf.__version__.split('.')[:2])
     raise ImportError(
-        'resnet_v2_slim needs the tf-keras package (tf_slim layers run on it '
-        'under TensorFlow >= 2.16). Install the tested version with '
-        '`pip install tf-keras==2.21.0`.') from exc
+        'TensorFlow %s builds tf_slim\'s layers with tf-keras, which is not '
+        'installed: `pip install "tf-keras==%s.*"`.' % (tf.__version__, minor)
+    ) from exc
 
 
 def apply():

@@ -1,7 +1,8 @@
 """The TensorFlow release matrix: one nox session per release.
 
 Each session makes a fresh virtual environment, installs that TensorFlow
-with its matching tf-keras (none for 2.13, which bundles Keras 2) and
+with its matching tf-keras (none for 2.13-2.14, which use their bundled
+Keras 2) and
 the package without its pinned set, then runs the fast subset that shows
 whether the release works: the compat fix, the differential tests against
 ``tf_slim.nets``, checkpoint restore and a tiny ``time-forward``.
@@ -16,10 +17,10 @@ Not part of the default test run; the results are in the README's
 
 import nox
 
-# TensorFlow release -> tf-keras release (None: none exists for 2.13,
-# whose layers use the bundled Keras 2).
+# TensorFlow release -> tf-keras release (None: 2.13 and 2.14 build
+# tf.layers with their bundled Keras 2; 2.15 already asks tf-keras).
 RELEASES = {
-    '2.13': None, '2.14': '2.14', '2.15': '2.15',
+    '2.13': None, '2.14': None, '2.15': '2.15',
     '2.16': '2.16', '2.17': '2.17', '2.18': '2.18', '2.19': '2.19',
     '2.20': '2.20', '2.21': '2.21',
 }

@@ -2,14 +2,14 @@
 
 Each session makes a fresh virtual environment, installs that TensorFlow
 with its matching tf-keras (none for 2.13-2.14, which use their bundled
-Keras 2) and
-the package without its pinned set, then runs the fast subset that shows
+Keras 2) and the package without its pinned set, then runs the fast subset
+that shows
 whether the release works: the compat fix, the differential tests against
 ``tf_slim.nets``, checkpoint restore and a tiny ``time-forward``.
 
     pip install nox
     nox -s "tf(2.20)"           # one release
-    nox                         # all of them (about 2-3 minutes each)
+    nox                         # all of them (5-9 minutes each here)
 
 Not part of the default test run; the results are in the README's
 "Tested with" table.

@@ -1,5 +1,6 @@
 """The tf-keras compatibility fix: needed, applied on import, harmless twice."""
 
+import importlib
 import subprocess
 import sys
 import textwrap
@@ -9,8 +10,10 @@ import tensorflow as tf
 
 from resnet_v2_slim import compat
 
-# tf-keras moved legacy_tf_layers in 2.16; older releases need no fix.
-NEEDED = tuple(int(x) for x in tf.__version__.split('.')[:2]) >= (2, 16)
+# Keras moved legacy_tf_layers to .src in keras 2.14 and tf-keras 2.16;
+# TensorFlow 2.13 and 2.15 need no fix.
+KERAS = compat._tensorflow_layers_package()  # pylint: disable=protected-access
+NEEDED = tf.__version__.split('.')[:2] not in (['2', '13'], ['2', '15'])
 
 BATCH_NORM_SNIPPET = textwrap.dedent("""
     import tensorflow.compat.v1 as tf
@@ -34,7 +37,7 @@ def test_plain_tf_slim_batch_norm_is_broken_without_the_fix():
     assert result.returncode == 0, result.stderr[-2000:]
     return
   assert result.returncode != 0
-  assert "No module named 'tf_keras.legacy_tf_layers'" in result.stderr
+  assert "No module named '%s.legacy_tf_layers'" % KERAS in result.stderr
 
 
 def test_importing_the_package_makes_batch_norm_work():
@@ -45,15 +48,15 @@ def test_importing_the_package_makes_batch_norm_work():
 
 @pytest.mark.skipif(not NEEDED, reason='no alias before TensorFlow 2.16')
 def test_alias_points_at_the_moved_module_and_apply_is_idempotent():
-  import tf_keras.src.legacy_tf_layers.normalization as moved  # pylint: disable=g-import-not-at-top
-  assert sys.modules['tf_keras.legacy_tf_layers.normalization'] is moved
+  moved = importlib.import_module(KERAS + '.src.legacy_tf_layers.normalization')
+  assert sys.modules[KERAS + '.legacy_tf_layers.normalization'] is moved
   assert compat.apply() is False  # already applied on package import
-  assert sys.modules['tf_keras.legacy_tf_layers.normalization'] is moved
+  assert sys.modules[KERAS + '.legacy_tf_layers.normalization'] is moved
 
 
 def test_apply_is_a_no_op_where_nothing_moved():
   if NEEDED:
-    assert 'tf_keras.legacy_tf_layers' in sys.modules   # the alias exists
+    assert KERAS + '.legacy_tf_layers' in sys.modules   # the alias exists
   assert compat.apply() is False
 
 

@@ -1,19 +1,21 @@
 """The tf-keras compatibility fix: needed, applied on import, harmless twice."""
 
 import importlib
+import importlib.util
 import subprocess
 import sys
 import textwrap
 
 import pytest
-import tensorflow as tf
-
 from resnet_v2_slim import compat
 
-# Keras moved legacy_tf_layers to .src in keras 2.14 and tf-keras 2.16;
-# TensorFlow 2.13 and 2.15 need no fix.
+# Which Keras TensorFlow's layers load (tf_keras from 2.15, keras before),
+# and whether the package had to alias its moved legacy_tf_layers: then
+# the module under the old name is the one from `.src` (tf-keras 2.15 is
+# the one release tested here where nothing had moved).
 KERAS = compat._tensorflow_layers_package()  # pylint: disable=protected-access
-NEEDED = tf.__version__.split('.')[:2] not in (['2', '13'], ['2', '15'])
+NEEDED = importlib.util.find_spec(KERAS + '.legacy_tf_layers').name != (
+    KERAS + '.legacy_tf_layers')
 
 BATCH_NORM_SNIPPET = textwrap.dedent("""
     import tensorflow.compat.v1 as tf

@@ -313,6 +313,34 @@ class CheckpointInfo:
     """The published checkpoint this one matches (``nets.pretrained``)."""
     return pretrained_lib.match(self.model, self.num_classes)
 
+  def input_defaults(self, model=None, preprocessing='auto',
+                     image_size='auto'):
+    """Resolves 'auto' preprocessing and image size for this checkpoint.
+
+    The one place classify, export, evaluate and fine-tuning take their
+    defaults from: the published row's when the checkpoint matches one
+    (Inception at 299), else Inception at the network's default size.
+
+    Args:
+      model: the network the graph is built as (default: the checkpoint's).
+      preprocessing: a method name, or 'auto'.
+      image_size: an int, or 'auto'.
+
+    Returns:
+      ``(preprocessing, image_size)``.
+    """
+    model = model or self.model
+    row = self.pretrained
+    if row is not None and row.model != model:
+      row = None
+    if preprocessing == 'auto':
+      preprocessing = (row.preprocessing if row
+                       else pretrained_lib.DEFAULT_PREPROCESSING)
+    if image_size == 'auto':
+      image_size = (row.image_size if row else
+                    nets_factory.networks_map[model].default_image_size)
+    return preprocessing, image_size
+
   def as_dict(self):
     """The ``describe`` dict (JSON-friendly)."""
     pretrained = self.pretrained

@@ -29,7 +29,7 @@ def main(argv=None, prog='resnet-v2-slim classify'):
                       type=common.auto_or_positive_int,
                       help='auto (from the checkpoint) or a number')
   parser.add_argument('--preprocessing', default='auto',
-                      choices=('auto',) + preprocessing.METHODS,
+                      choices=preprocessing.FLAG_CHOICES,
                       help='auto: what the published checkpoint was trained '
                       'with (inception), else inception')
   parser.add_argument('--image_size', default='auto',

@@ -35,7 +35,7 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
   parser.add_argument('--labels_offset', default='auto',
                       help='auto (0 for a 1001-way head, else 1) or N')
   parser.add_argument('--preprocessing', default='auto',
-                      choices=('auto',) + preprocessing.METHODS)
+                      choices=preprocessing.FLAG_CHOICES)
   parser.add_argument('--image_size', default='auto',
                       type=common.auto_or_positive_int)
   parser.add_argument('--batch_size', type=int, default=50)

@@ -62,7 +62,7 @@ def main(argv=None, prog='resnet-v2-slim train'):
   parser.add_argument('--deterministic', action='store_true',
                       help='with --tfrecord: the same order every run')
   parser.add_argument('--preprocessing', default='auto',
-                      choices=('auto',) + preprocessing.METHODS,
+                      choices=preprocessing.FLAG_CHOICES,
                       help='training preprocessing of --data_dir images '
                       '(auto: the published checkpoint\'s when fine-tuning '
                       'one, else inception)')

@@ -33,10 +33,14 @@ Typical use::
 import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
 
 METHODS = ('inception', 'vgg')
-DEFAULT_METHOD = 'inception'
+# What --preprocessing accepts: 'auto' takes the checkpoint's (see
+# checkpoints.CheckpointInfo.input_defaults).
+FLAG_CHOICES = ('auto',) + METHODS
+DEFAULT_METHOD = pretrained.DEFAULT_PREPROCESSING
 DEFAULT_IMAGE_SIZE = 299        # what slim ResNet V2 checkpoints were trained at
 INCEPTION_CENTRAL_FRACTION = 0.875
 VGG_RESIZE_SIDE = 256

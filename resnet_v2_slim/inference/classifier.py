@@ -19,7 +19,6 @@ import numpy as np
 
 import tensorflow.compat.v1 as tf
 
-from resnet_v2_slim.inference import export
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import labels as labels_lib
 from resnet_v2_slim.nets import nets_factory
@@ -56,12 +55,8 @@ class Classifier:
     self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
     self.labels = labels_lib.labels_for(self.num_classes, labels_file)
-    pretrained = self.info.pretrained
-    if preprocessing_method == 'auto':
-      preprocessing_method = (pretrained.preprocessing if pretrained
-                              else preprocessing.DEFAULT_METHOD)
-    if image_size == 'auto':
-      image_size = export.default_image_size(self.info, self.model)
+    preprocessing_method, image_size = self.info.input_defaults(
+        self.model, preprocessing_method, image_size)
     self.preprocessing = preprocessing.check_method(preprocessing_method)
     self.image_size = nets_factory.check_image_size(image_size,
                                                     model=self.model)

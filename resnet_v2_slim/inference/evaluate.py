@@ -29,7 +29,6 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
-from resnet_v2_slim.inference import export
 from resnet_v2_slim.nets import nets_factory
 
 
@@ -144,12 +143,10 @@ def evaluate(config, log=print):
   model, num_classes, info = checkpoints.choose_model(
       config.checkpoint, config.model, config.num_classes)
   row = info.pretrained
-  method = (config.preprocessing if config.preprocessing != 'auto' else
-            row.preprocessing if row else preprocessing.DEFAULT_METHOD)
+  method, size = info.input_defaults(model, config.preprocessing,
+                                     config.image_size)
   preprocessing.check_method(method)
-  size = nets_factory.check_image_size(
-      export.default_image_size(info, model) if config.image_size == 'auto'
-      else config.image_size, model=model)
+  size = nets_factory.check_image_size(size, model=model)
   offset = label_offset(num_classes, config.labels_offset)
   graph = tf.Graph()
   with graph.as_default():

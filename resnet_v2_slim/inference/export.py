@@ -54,14 +54,6 @@ def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
   return images, logits, predictions
 
 
-def default_image_size(info, model):
-  """The published checkpoint's input size, else the network's default."""
-  pretrained = info.pretrained
-  if pretrained is not None and pretrained.model == model:
-    return pretrained.image_size
-  return nets_factory.networks_map[model].default_image_size
-
-
 def _replace_dir(tmp_dir, target):
   """Moves ``tmp_dir`` to ``target``, replacing an older export safely."""
   backup = None
@@ -120,7 +112,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   model, num_classes, info = checkpoints.choose_model(checkpoint_path, model,
                                                      num_classes)
   image_size = nets_factory.check_image_size(
-      image_size or default_image_size(info, model), model=model)
+      info.input_defaults(model, image_size=image_size or 'auto')[1],
+      model=model)
   graph = tf.Graph()
   with graph.as_default():
     images, logits, predictions = build_inference_graph(

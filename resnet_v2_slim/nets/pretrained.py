@@ -17,6 +17,10 @@ Typical use::
 
 import dataclasses
 
+# What a checkpoint without a published row is read with: TF-Slim's
+# default for its ResNets (data.preprocessing takes its default from here).
+DEFAULT_PREPROCESSING = 'inception'
+
 
 @dataclasses.dataclass(frozen=True)
 class Pretrained:

@@ -89,7 +89,7 @@ class TrainConfig:
         raise TrainError('--%s must be a finite number %s 0, got %r.'
                          % (flag, '>' if flag == 'learning_rate' else '>=',
                             value))
-    if self.preprocessing not in ('auto',) + preprocessing_lib.METHODS:
+    if self.preprocessing not in preprocessing_lib.FLAG_CHOICES:
       raise TrainError('--preprocessing must be auto, %s; got %r.'
                        % (' or '.join(preprocessing_lib.METHODS),
                           self.preprocessing))
@@ -180,13 +180,11 @@ def choose_preprocessing(config):
   Fine-tuning a published checkpoint should see images as it was trained
   with (``nets.pretrained``); otherwise Inception's, TF-Slim's default.
   """
-  if config.preprocessing != 'auto':
-    return config.preprocessing
-  if config.checkpoint:
-    pretrained = checkpoints.read(config.checkpoint).pretrained
-    if pretrained is not None:
-      return pretrained.preprocessing
-  return preprocessing_lib.DEFAULT_METHOD
+  if config.preprocessing != 'auto' or not config.checkpoint:
+    return (preprocessing_lib.DEFAULT_METHOD if config.preprocessing == 'auto'
+            else config.preprocessing)
+  return checkpoints.read(config.checkpoint).input_defaults(
+      config.model, config.preprocessing)[0]
 
 
 def _check_finite(what, ok, step, last_saved):

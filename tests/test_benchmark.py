@@ -190,8 +190,8 @@ def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(
     capsys, monkeypatch):
   # Stands in for NCHW/fp16/XLA kernels a machine lacks: the first step
   # fails inside TensorFlow at run time.
-  def failing_graph(config, network_fn=None):
-    del config, network_fn
+  def failing_graph(config, network_fn=None, setup=None):
+    del config, network_fn, setup
     check = tf.debugging.assert_less(tf.random_uniform([]), 0.0,
                                      message='no kernel here')
     with tf.control_dependencies([check]):

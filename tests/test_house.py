@@ -29,7 +29,7 @@ PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
 
 # Rooms from the bottom up; a module may import its own room and lower ones.
 LEVELS = {'_quiet': 0, 'compat': 0, '__main__': 6, 'nets': 1, 'utils': 1,
-          'checkpoints': 2, 'data': 2, 'perf': 3, 'inference': 3,
+          'checkpoints': 2, 'data': 2, 'distribute': 2, 'perf': 3, 'inference': 3,
           'training': 3, 'teaching': 4, 'cli': 5}
 
 

@@ -8,6 +8,7 @@ import os
 import stat
 
 import pytest
+import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoint
 from resnet_v2_slim.utils import fileio
@@ -202,6 +203,24 @@ def test_train_resumes_from_the_newest_checkpoint_that_exists(capsys,
   assert 'resuming from %s (step 2)' % os.path.join(run, 'model.ckpt-2') in out
   assert {k: v for k, v in tree_hashes(run).items() if k in kept} == kept
   assert checkpoint.latest_checkpoint(run)[0].endswith('model.ckpt-4')
+
+
+def test_a_relative_train_dir_resumes_without_a_false_warning(
+    tmp_path, monkeypatch):
+  # The state file names "model.ckpt-4"; get_checkpoint_state joins it to
+  # the folder already, and joining again gave run/run/model.ckpt-4.
+  monkeypatch.chdir(tmp_path)
+  with tf.Graph().as_default(), tf.Session() as sess:
+    tf.Variable(1.0, name='v')
+    saver = tf.train.Saver()
+    sess.run(tf.global_variables_initializer())
+    for step in (2, 4):
+      saver.save(sess, os.path.join('run', 'model.ckpt'), global_step=step)
+  assert 'model_checkpoint_path: "model.ckpt-4"' in open(
+      os.path.join('run', 'checkpoint')).read()
+  latest, note = checkpoint.latest_checkpoint('run')
+  assert os.path.normpath(latest) == os.path.join('run', 'model.ckpt-4')
+  assert note is None
 
 
 def test_train_refuses_a_state_file_without_checkpoints(capsys, tmp_path):

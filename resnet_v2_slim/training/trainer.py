@@ -26,8 +26,10 @@ Typical use::
 """
 
 import dataclasses
+import hashlib
 import math
 import os
+import tempfile
 import time
 
 import tensorflow.compat.v1 as tf
@@ -36,6 +38,7 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
 from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
@@ -72,6 +75,8 @@ class TrainConfig:
   save_every: int = 100
   log_every: int = 10
   seed: int = 0
+  # --strategy etc.; batch_size is per replica (as TF-Slim's clones).
+  distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):
     try:
@@ -101,6 +106,7 @@ class TrainConfig:
     if self.labels_offset not in (0, 1):
       raise TrainError('--labels_offset must be 0 (keep background 0) or 1, '
                        'got %r.' % self.labels_offset)
+    self.distribute.validate()
     if os.path.exists(self.train_dir) and not os.path.isdir(self.train_dir):
       raise TrainError('--train_dir %s exists and is not a folder.'
                        % self.train_dir)
@@ -137,28 +143,84 @@ def _check_resumable(config, num_classes):
   return latest, note
 
 
-def build_model(config, dataset, preprocessing='inception'):
-  """Builds input pipeline, network, loss, metrics and train op."""
+def build_model(config, dataset, preprocessing='inception', setup=None, *,
+                network_fn=None):
+  """Builds input pipeline, network, loss, metrics and train op.
+
+  Under a strategy (``setup``), every replica builds the network on its own
+  ``config.batch_size`` images (TF-Slim's clones did the same), its batch
+  norm normalizes with the statistics of those images, each replica's loss
+  is divided by the number of replicas and the optimizer sums the
+  gradients: one update with the gradient of the mean loss over the global
+  batch, and ``global_step`` + 1. The moving averages become the mean of
+  the replicas' (sync-on-read variables, averaged when read or saved).
+
+  Args:
+    config: a ``TrainConfig``.
+    dataset: a ``datasets.Dataset``.
+    preprocessing: the training preprocessing of image files.
+    setup: a ``distribute.strategy.Setup`` (default: one device).
+    network_fn: the network to train instead of
+      ``nets_factory.get_network_fn(config.model, ..., is_training=True)``
+      (the tests train with batch norm in inference mode this way).
+
+  Returns:
+    A dict of the fetches ``train`` runs.
+  """
+  setup = setup or dist.Setup(dist.Options())
   tf.set_random_seed(config.seed)
-  batches = dataset.train_batches(config.batch_size, config.seed,
-                                  preprocessing_method=preprocessing)
-  images, labels = batches.images, batches.labels
-  network_fn = nets_factory.get_network_fn(
+  network_fn = network_fn or nets_factory.get_network_fn(
       config.model, dataset.num_classes, is_training=True,
       weight_decay=config.weight_decay)
-  logits, _ = network_fn(images, use_shortcut=config.use_shortcut,
-                         spatial_squeeze=True)
-  cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
-  loss = tf.add_n([cross_entropy] + tf.losses.get_regularization_losses(),
-                  name='total_loss')
-  accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), labels),
-                                    tf.float32))
   global_step = tf.train.get_or_create_global_step()
   optimizer = tf.train.MomentumOptimizer(config.learning_rate,
                                          config.momentum)
-  # Batch norm's moving averages only update if their ops run with training.
-  with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
-    train_op = optimizer.minimize(loss, global_step=global_step)
+
+  def replica_step(inputs):
+    images, labels = inputs
+    with dist.new_update_ops() as update_ops:
+      logits, _ = network_fn(images, use_shortcut=config.use_shortcut,
+                             spatial_squeeze=True)
+    cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    loss = tf.add_n([cross_entropy] +
+                    tf.losses.get_regularization_losses(),
+                    name='total_loss')
+    # Outside Estimator the tf.compat.v1 optimizers *sum* the replicas'
+    # gradients (measured: two replicas moved the weights twice as far as
+    # one device on the same global batch), so each replica minimizes its
+    # share of the mean over the global batch.
+    share = loss / setup.num_replicas if setup.num_replicas > 1 else loss
+    # Batch norm's moving averages only update if their ops run with
+    # training.
+    with tf.control_dependencies(update_ops):
+      train_op = optimizer.minimize(share, global_step=global_step)
+    accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1),
+                                               labels), tf.float32))
+    # Fetching any of these runs the step: one forward pass, one update.
+    with tf.control_dependencies([train_op]):
+      return [tf.identity(t) for t in (cross_entropy, loss, accuracy)]
+
+  if setup.strategy is None:
+    batches = dataset.train_batches(config.batch_size, config.seed,
+                                    preprocessing_method=preprocessing)
+    iterator_init, feed = batches.initializer, batches.feed_dict
+    per_replica = replica_step((batches.images, batches.labels))
+  else:
+    feed = {}
+
+    def input_fn(context):
+      ds, more = dataset.train_dataset(
+          config.batch_size, config.seed, preprocessing,
+          num_shards=context.num_input_pipelines,
+          shard_index=context.input_pipeline_id)
+      feed.update(more)
+      return ds
+
+    iterator = setup.strategy.make_input_fn_iterator(input_fn)
+    iterator_init = iterator.initializer
+    per_replica = setup.strategy.experimental_run(replica_step, iterator)
+  cross_entropy, loss, accuracy = [dist.replica_mean(setup, t)
+                                   for t in per_replica]
   tf.summary.scalar('loss', loss)
   tf.summary.scalar('cross_entropy', cross_entropy)
   tf.summary.scalar('accuracy', accuracy)
@@ -168,10 +230,14 @@ def build_model(config, dataset, preprocessing='inception'):
   finite = tf.reduce_all([tf.reduce_all(tf.is_finite(v))
                           for v in tf.global_variables()
                           if v.dtype.base_dtype.is_floating])
-  return {'train_op': train_op, 'loss': cross_entropy, 'accuracy': accuracy,
-          'weights_finite': finite,
+  return {'train_op': [cross_entropy, accuracy], 'loss': cross_entropy,
+          'accuracy': accuracy, 'weights_finite': finite,
           'global_step': global_step, 'summary': tf.summary.merge_all(),
-          'input_init': batches.initializer, 'input_feed': batches.feed_dict}
+          'input_init': iterator_init, 'input_feed': feed,
+          # This process's copy of the weights, to show replicas agree.
+          'trainables': [tf.identity(v) for v in tf.trainable_variables()],
+          'mean_step': dist.replica_mean(setup, dist.run_per_replica(
+              setup, lambda: tf.cast(global_step.read_value(), tf.float64)))}
 
 
 def choose_preprocessing(config):
@@ -199,14 +265,23 @@ def _check_finite(what, ok, step, last_saved):
          if last_saved else 'No checkpoint had been saved yet.'))
 
 
-def train(config, log=print, dataset=None):
+def train(config, log=print, dataset=None, *, network_fn=None):
   """Trains (or resumes) ``config``; returns the logged history.
+
+  Under ``--strategy multi_worker`` every worker runs this with the same
+  config: the chief (``distribute.strategy.Task.is_chief``) writes
+  checkpoints and summaries into ``train_dir``; the others run the same
+  session calls (saving reads batch norm statistics through a cross-worker
+  all-reduce) but save into a scratch folder they delete. Every worker
+  resumes from the newest checkpoint in ``train_dir``, so on several
+  machines it must be a folder they all read (NFS, GCS, ...).
 
   Args:
     config: a ``TrainConfig``.
     log: where progress lines go.
     dataset: a ``datasets.Dataset`` (default: loaded from
       ``config.data_dir``).
+    network_fn: as ``build_model``.
 
   Returns:
     A list of ``{'step', 'loss', 'accuracy', 'images_per_sec'}`` dicts, one
@@ -214,11 +289,16 @@ def train(config, log=print, dataset=None):
 
   Raises:
     TrainError, datasets.DataError, checkpoints.CheckpointError,
-      fileio.OutputPathError: before anything is written; TrainError also
-      when the loss turns NaN (the last good checkpoint is kept);
-      TrainInterrupted on Ctrl-C (nothing half-written).
+      fileio.OutputPathError, distribute.strategy.DistributeError: before
+      anything is written; TrainError also when the loss turns NaN (the
+      last good checkpoint is kept); TrainInterrupted on Ctrl-C (nothing
+      half-written); distribute.strategy.PeerError when another worker
+      dies or stays silent for ``peer_timeout`` seconds.
   """
   config.validate()
+  # First: splitting the CPU into devices or starting a worker's server
+  # must happen before TensorFlow runs anything in this process.
+  setup = dist.make(config.distribute)
   shards = (tfrecords.find_shards(config.tfrecord) if config.tfrecord
             else [])
   fileio.check_outputs(
@@ -239,8 +319,8 @@ def train(config, log=print, dataset=None):
   if note:
     log('warning: ' + note)
   graph = tf.Graph()
-  with graph.as_default():
-    ops = build_model(config, dataset, method)
+  with graph.as_default(), setup.scope():
+    ops = build_model(config, dataset, method, setup, network_fn=network_fn)
     saver = tf.train.Saver(max_to_keep=3)
     init = tf.global_variables_initializer()
     warm, exclude = None, None
@@ -250,74 +330,136 @@ def train(config, log=print, dataset=None):
       _, warm = checkpoints.restorer(config.checkpoint, scope=config.model,
                                      exclude_scopes=exclude)
   graph.finalize()
-  with fileio.DirLock(config.train_dir, '--train_dir'):
-    return _run(config, graph, ops, saver, init, latest, warm, exclude, log)
+  if setup.strategy is not None:
+    log('%s; batch %d per replica, global batch %d%s'
+        % (setup.describe(), config.batch_size,
+           config.batch_size * setup.num_replicas,
+           '' if setup.is_chief else '; the chief writes --train_dir, this '
+           'worker saves into a scratch folder it deletes'))
+  session = _Session(config, setup, graph, ops, saver, log)
+  if setup.is_chief:
+    with fileio.DirLock(config.train_dir, '--train_dir'):
+      return session.run(init, latest, warm, exclude)
+  # Other workers save into scratch space: the save itself must run on
+  # every worker, its files are the chief's business.
+  with tempfile.TemporaryDirectory(prefix='resnet-v2-slim-worker-') as tmp:
+    return session.run(init, latest, warm, exclude, save_dir=tmp)
 
 
-def _run(config, graph, ops, saver, init, latest, warm, exclude, log):
-  """The session part of ``train``, inside the train dir's lock."""
-  prefix = os.path.join(config.train_dir, 'model.ckpt')
-  history = []
-  # The whole session runs inside the graph: the Saver and FileWriter need it
-  # when eager execution is on (TF2's default).
-  with graph.as_default(), tf.Session(graph=graph) as sess:
-    sess.run(init)
-    sess.run(ops['input_init'], ops['input_feed'])
-    last_saved = latest
-    if latest:
-      saver.restore(sess, latest)
-      log('resuming from %s (step %d)%s'
-          % (latest, sess.run(ops['global_step']),
-             '; --checkpoint %s is ignored' % config.checkpoint
-             if config.checkpoint else ''))
-    elif warm:
-      warm(sess)
-      log('warm-started from %s (excluded: %s)'
-          % (config.checkpoint, ', '.join(exclude)))
-    writer = tf.summary.FileWriter(config.train_dir, graph)
-    step = sess.run(ops['global_step'])
-    start = time.perf_counter()
-    images_since = 0
+def _fingerprint(arrays):
+  digest = hashlib.sha256()
+  for array in arrays:
+    digest.update(array.tobytes())
+  return digest.hexdigest()[:16]
+
+
+class _Session:
+  """The session part of ``train``: restore, steps, summaries, saves."""
+
+  def __init__(self, config, setup, graph, ops, saver, log):
+    self.config, self.setup, self.graph = config, setup, graph
+    self.ops, self.saver, self.log = ops, saver, log
+    self.last_saved = None
+
+  def run(self, init, latest, warm, exclude, save_dir=None):
+    """Trains from ``latest``/``warm``; returns the logged history."""
     try:
-      while step < config.steps:
-        logging_step = ((step + 1) % config.log_every == 0 or
-                        step + 1 == config.steps)
-        fetches = [ops['train_op'], ops['loss'], ops['accuracy']]
-        if logging_step:
-          fetches.append(ops['summary'])
-        results = sess.run(fetches)
-        # Reading global_step in the same run races with its increment, so
-        # count here: each run is exactly one step.
-        loss, accuracy = results[1:3]
-        step += 1
-        _check_finite('loss', math.isfinite(float(loss)), step, last_saved)
-        images_since += config.batch_size
-        if logging_step:
-          elapsed = time.perf_counter() - start
-          rate = images_since / elapsed if elapsed > 0 else 0.0
-          history.append({'step': int(step), 'loss': float(loss),
-                          'accuracy': float(accuracy),
-                          'images_per_sec': rate})
-          log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
-              % (step, config.steps, loss, accuracy, rate))
-          writer.add_summary(results[3], step)
-          start, images_since = time.perf_counter(), 0
-        if step % config.save_every == 0 or step == config.steps:
-          _check_finite('weights', sess.run(ops['weights_finite']), step,
-                        last_saved)
-          try:
-            last_saved = saver.save(sess, prefix, global_step=step)
-          except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
-            raise TrainError(
-                'could not save the checkpoint of step %d in %s (%s). %s'
-                % (step, config.train_dir, getattr(exc, 'message', exc),
-                   'The previous checkpoint, %s, is intact.' % last_saved
-                   if last_saved else 'No checkpoint was saved.')) from None
-    except KeyboardInterrupt:
-      raise TrainInterrupted(
-          'interrupted at step %d; nothing half-written. %s' % (
-              step, 'Rerun the same command to resume from %s.' % last_saved
-              if last_saved else 'No checkpoint was saved yet.')) from None
-    finally:
-      writer.close()
-  return history
+      return self._run(init, latest, warm, exclude, save_dir)
+    except dist.PeerError as exc:
+      raise dist.PeerError('%s %s' % (exc, (
+          'Rerun the same command on every worker to resume from %s.'
+          % self.last_saved if self.last_saved else
+          'No checkpoint was saved yet.'))) from None
+
+  def _run(self, init, latest, warm, exclude, save_dir):
+    config, setup, ops, log = self.config, self.setup, self.ops, self.log
+    prefix = os.path.join(save_dir or config.train_dir, 'model.ckpt')
+    history = []
+    run = setup.run
+    # The whole session runs inside the graph: the Saver and FileWriter need
+    # it when eager execution is on (TF2's default).
+    with self.graph.as_default(), setup.session(self.graph) as sess:
+      run(sess, init)
+      run(sess, ops['input_init'], ops['input_feed'])
+      self.last_saved = latest
+      if latest:
+        with setup.peer_errors():
+          self.saver.restore(sess, latest)
+        log('resuming from %s (step %d)%s'
+            % (latest, run(sess, ops['global_step']),
+               '; --checkpoint %s is ignored' % config.checkpoint
+               if config.checkpoint else ''))
+      elif warm:
+        with setup.peer_errors():
+          warm(sess)
+        log('warm-started from %s (excluded: %s)'
+            % (config.checkpoint, ', '.join(exclude)))
+      step = run(sess, ops['global_step'])
+      mean_step = run(sess, ops['mean_step'])
+      if mean_step != step:
+        raise TrainError(
+            'the workers start from different steps (this one %d, the mean '
+            '%g): every worker must see the chief\'s checkpoints, so on '
+            'several machines --train_dir must be one shared folder.'
+            % (step, mean_step))
+      writer = (tf.summary.FileWriter(config.train_dir, self.graph)
+                if setup.is_chief else None)
+      start = time.perf_counter()
+      images_since = 0
+      try:
+        while step < config.steps:
+          logging_step = ((step + 1) % config.log_every == 0 or
+                          step + 1 == config.steps)
+          fetches = [ops['train_op']]
+          if logging_step:
+            fetches.append(ops['summary'])
+          results = run(sess, fetches)
+          # Reading global_step in the same run races with its increment,
+          # so count here: each run is exactly one step.
+          loss, accuracy = results[0]
+          step += 1
+          _check_finite('loss', math.isfinite(float(loss)), step,
+                        self.last_saved)
+          images_since += config.batch_size * setup.num_replicas
+          if logging_step:
+            elapsed = time.perf_counter() - start
+            rate = images_since / elapsed if elapsed > 0 else 0.0
+            history.append({'step': int(step), 'loss': float(loss),
+                            'accuracy': float(accuracy),
+                            'images_per_sec': rate})
+            log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
+                % (step, config.steps, loss, accuracy, rate))
+            if writer:
+              writer.add_summary(results[1], step)
+            start, images_since = time.perf_counter(), 0
+          if step % config.save_every == 0 or step == config.steps:
+            self._save(sess, prefix, step)
+      except KeyboardInterrupt:
+        raise TrainInterrupted(
+            'interrupted at step %d; nothing half-written. %s' % (
+                step, 'Rerun the same command to resume from %s.'
+                % self.last_saved if self.last_saved else
+                'No checkpoint was saved yet.')) from None
+      finally:
+        if writer:
+          writer.close()
+      if setup.strategy is not None and history:
+        log('weights fingerprint %s (sha256 of this worker\'s trainable '
+            'variables; the same on every worker when they are in sync)'
+            % _fingerprint(run(sess, ops['trainables'])))
+    return history
+
+  def _save(self, sess, prefix, step):
+    _check_finite('weights', self.setup.run(sess, self.ops['weights_finite']),
+                  step, self.last_saved)
+    try:
+      with self.setup.peer_errors():   # saving all-reduces across workers
+        saved = self.saver.save(sess, prefix, global_step=step)
+    except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+      raise TrainError(
+          'could not save the checkpoint of step %d in %s (%s). %s'
+          % (step, self.config.train_dir, getattr(exc, 'message', exc),
+             'The previous checkpoint, %s, is intact.' % self.last_saved
+             if self.last_saved else 'No checkpoint was saved.')) from None
+    if self.setup.is_chief:
+      self.last_saved = saved

@@ -1,0 +1,375 @@
+"""Scale-out on tf.distribute: TF_CONFIG checks, mirrored == one device,
+two worker processes on localhost (same weights, chief-only checkpoints,
+resume, a dead or silent peer), and time-forward under a strategy.
+
+Every multi-device run happens in a fresh process: splitting the CPU into
+logical devices and starting a worker's server must precede anything
+TensorFlow runs, and this process has long started. Every process gets a
+timeout and is killed by its id.
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim.cli import time_forward as time_forward_cmd
+from resnet_v2_slim.cli import train as train_cmd
+from resnet_v2_slim.distribute import strategy as dist
+from resnet_v2_slim.nets import nets_factory
+
+PROCESS_TIMEOUT = 300   # seconds for any one process of these tests
+TRAIN = ['train', '--model', 'resnet_v2_18', '--batch_size', '4',
+         '--image_size', '32', '--log_every', '1', '--save_every', '2']
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
+def _tf_config(cluster, index):
+  return json.dumps({'cluster': cluster,
+                     'task': {'type': 'worker', 'index': index}})
+
+
+class Workers:
+  """Processes of one multi-worker command on localhost, killed at exit."""
+
+  def __init__(self, tmp_path, argv, num_workers=2, cluster=None,
+               indices=None):
+    self.cluster = cluster or {'worker': ['localhost:%d' % _free_port()
+                                          for _ in range(num_workers)]}
+    self.procs, self.logs = [], []
+    for index in (range(num_workers) if indices is None else indices):
+      log = tmp_path / ('worker%d-%d.log' % (index, time.monotonic_ns()))
+      self.logs.append(log)
+      env = dict(os.environ, TF_CONFIG=_tf_config(self.cluster, index))
+      with open(log, 'w') as out:
+        self.procs.append(subprocess.Popen(
+            [sys.executable, '-m', 'resnet_v2_slim'] + argv, stdout=out,
+            stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path)))
+
+  def output(self, i):
+    return self.logs[i].read_text()
+
+  def wait(self, timeout=PROCESS_TIMEOUT):
+    """Exit codes of all workers, each within ``timeout`` seconds."""
+    try:
+      return [p.wait(timeout) for p in self.procs]
+    finally:
+      self.kill()
+
+  def kill(self):
+    for p in self.procs:
+      if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.kill()
+
+
+def _losses(text):
+  return [line.split(',')[0] for line in text.splitlines()
+          if line.startswith('step ')]
+
+
+def _fingerprint(text):
+  [line] = [l for l in text.splitlines()
+            if l.startswith('weights fingerprint')]
+  return line.split()[2]
+
+
+# --- options and TF_CONFIG (in this process, nothing started) ------------
+
+@pytest.mark.parametrize('text, message', [
+    ('', 'TF_CONFIG environment variable, which is not set'),
+    ('{"cluster": ', 'TF_CONFIG is not valid JSON'),
+    ('{"cluster": {"worker": ["a:1"]}}', 'TF_CONFIG needs "cluster"'),
+    ('{"cluster": {"worker": ["a:1"], "ps": ["b:2"]}, '
+     '"task": {"type": "worker", "index": 0}}', "job(s) 'ps'"),
+    ('{"cluster": {"worker": ["a"]}, "task": {"type": "worker", '
+     '"index": 0}}', 'expected "host:port"'),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", '
+     '"index": 2}}', 'task index 2 is outside the cluster: job \'worker\' '
+     'has 2 task(s), indices 0..1'),
+    ('{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", '
+     '"index": 0}}', "task type 'chief' is not a job of the cluster"),
+])
+def test_bad_tf_config_is_one_clear_error(text, message):
+  with pytest.raises(dist.DistributeError, match=None) as caught:
+    dist.read_tf_config(text) if text else _read_unset()
+  assert message in str(caught.value)
+
+
+def _read_unset():
+  saved = os.environ.pop('TF_CONFIG', None)
+  try:
+    dist.read_tf_config()
+  finally:
+    if saved is not None:
+      os.environ['TF_CONFIG'] = saved
+
+
+def test_the_chief_is_worker_0_unless_there_is_a_chief():
+  workers = {'worker': ['a:1', 'b:2']}
+  assert dist.read_tf_config(_tf_config(workers, 0)).is_chief
+  assert not dist.read_tf_config(_tf_config(workers, 1)).is_chief
+  with_chief = json.dumps({'cluster': dict(workers, chief=['c:3']),
+                           'task': {'type': 'worker', 'index': 0}})
+  task = dist.read_tf_config(with_chief)
+  assert not task.is_chief and task.num_workers == 3
+
+
+@pytest.mark.parametrize('options, message', [
+    (dist.Options(strategy='ring'), '--strategy must be one of'),
+    (dist.Options(num_devices=2), 'need --strategy mirrored'),
+    (dist.Options(strategy='mirrored', num_devices=0),
+     '--num_devices must be a positive integer'),
+    (dist.Options(strategy='multi_worker', peer_timeout=float('nan')),
+     '--peer_timeout must be a positive number'),
+    (dist.Options(strategy='mirrored', all_reduce='ring'),
+     'ring is the multi_worker collective'),
+])
+def test_bad_options_are_refused(options, message):
+  with pytest.raises(dist.DistributeError) as caught:
+    dist.make(options)
+  assert message in str(caught.value)
+
+
+def test_nccl_needs_gpus():
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('this machine has GPUs')
+  with pytest.raises(dist.DistributeError, match='nccl needs GPUs'):
+    dist.make(dist.Options(strategy='mirrored', all_reduce='nccl'))
+
+
+def test_a_strategy_made_too_late_is_a_clear_error():
+  tf.config.list_logical_devices('CPU')   # TensorFlow has started here
+  with pytest.raises(dist.DistributeError, match='already started'):
+    dist.make(dist.Options(strategy='mirrored', num_devices=3))
+
+
+@pytest.mark.parametrize('main', [train_cmd.main, time_forward_cmd.main])
+def test_commands_report_a_bad_tf_config_in_one_line(main, capsys,
+                                                     monkeypatch, tmp_path):
+  monkeypatch.setenv('TF_CONFIG', _tf_config({'worker': ['a:1']}, 3))
+  argv = ['--strategy', 'multi_worker', '--model', 'resnet_v2_18']
+  if main is train_cmd.main:
+    argv += ['--train_dir', str(tmp_path / 'run')]
+  assert main(argv) == 2
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and 'task index 3 is outside' in err
+  assert not (tmp_path / 'run').exists()
+
+
+# --- mirrored: two logical devices == one device on the same batch -------
+
+MIRRORED_VS_ONE = textwrap.dedent('''
+    import json, shutil, sys
+    import numpy as np
+    import resnet_v2_slim
+    from resnet_v2_slim.distribute import strategy as dist
+    from resnet_v2_slim.nets import nets_factory
+    from resnet_v2_slim.training import trainer
+    import tensorflow.compat.v1 as tf
+    setup = dist.make(dist.Options(strategy='mirrored', num_devices=2))
+    one, two = sys.argv[1], sys.argv[2]
+
+    def config(train_dir, batch, steps, options):
+      return trainer.TrainConfig(
+          model='resnet_v2_18', train_dir=train_dir, steps=steps,
+          batch_size=batch, image_size=32, learning_rate=0.01,
+          save_every=1, log_every=1, distribute=options)
+
+    # Batch norm in inference mode: the update then depends on the global
+    # batch only, not on how it is split between replicas.
+    frozen = nets_factory.get_network_fn('resnet_v2_18', 10,
+                                         is_training=False,
+                                         weight_decay=1e-4)
+    trainer.train(config(one, 8, 1, dist.Options()), log=print,
+                  network_fn=frozen)
+    shutil.copytree(one, two)
+    trainer.train(config(one, 8, 3, dist.Options()), log=print,
+                  network_fn=frozen)
+    trainer.train(config(two, 4, 3, dist.Options(strategy='mirrored',
+                                                  num_devices=2)),
+                  log=print, network_fn=frozen)
+''')
+
+
+def test_mirrored_on_two_devices_makes_the_one_device_update(tmp_path):
+  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  script = tmp_path / 'mirrored_vs_one.py'
+  script.write_text(MIRRORED_VS_ONE)
+  done = subprocess.run([sys.executable, str(script), one, two],
+                        capture_output=True, text=True,
+                        timeout=PROCESS_TIMEOUT)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'strategy mirrored: 2 replica(s)' in done.stdout
+  assert 'batch 4 per replica, global batch 8' in done.stdout
+  start = tf.train.load_checkpoint(os.path.join(one, 'model.ckpt-1'))
+  a = tf.train.load_checkpoint(os.path.join(one, 'model.ckpt-3'))
+  b = tf.train.load_checkpoint(os.path.join(two, 'model.ckpt-3'))
+  names = a.get_variable_to_shape_map()
+  # The mirrored checkpoint has exactly the single-process names.
+  assert b.get_variable_to_shape_map() == names
+  assert a.get_tensor('global_step') == b.get_tensor('global_step') == 3
+  # Compare the updates (end minus start): equal up to float error. The
+  # bug this guards against (gradients summed, not averaged) makes the
+  # mirrored update twice the one-device update: a relative error of 1.
+  diff = norm = 0.0
+  for name in names:
+    if name == 'global_step':
+      continue
+    first = start.get_tensor(name).astype(np.float64)
+    update_one = a.get_tensor(name) - first
+    update_two = b.get_tensor(name) - first
+    diff += float(np.sum((update_two - update_one) ** 2))
+    norm += float(np.sum(update_one ** 2))
+  assert norm > 1e-4   # two real updates happened
+  assert np.sqrt(diff / norm) < 1e-3
+
+
+# --- two worker processes on localhost ------------------------------------
+
+def test_two_workers_train_in_step_and_the_chief_checkpoint_is_plain(
+    tmp_path):
+  with Workers(tmp_path, TRAIN + ['--train_dir', 'run', '--steps', '4',
+                                  '--strategy', 'multi_worker',
+                                  '--peer_timeout', '120']) as workers:
+    codes = workers.wait()
+    outs = [workers.output(0), workers.output(1)]
+  assert codes == [0, 0], outs
+  assert 'worker 0 of 2 workers, chief' in outs[0]
+  assert 'global batch 8' in outs[1]
+  # Same (all-reduced) loss every step, identical weights at the end.
+  assert _losses(outs[0]) == _losses(outs[1]) and len(_losses(outs[0])) == 4
+  assert _fingerprint(outs[0]) == _fingerprint(outs[1])
+  run = tmp_path / 'run'
+  assert sorted(p.name for p in run.glob('*.index')) == [
+      'model.ckpt-2.index', 'model.ckpt-4.index']
+  assert list(run.glob('events.out.tfevents.*'))   # the chief's summaries
+  assert not list(tmp_path.glob('*worker*/'))       # scratch removed
+  prefix = str(run / 'model.ckpt-4')
+  reader = tf.train.load_checkpoint(prefix)
+  assert reader.get_tensor('global_step') == 4
+  # Batch norm's update ops ran inside the replicas (moving mean left 0).
+  assert np.abs(reader.get_tensor(
+      'resnet_v2_18/postnorm/moving_mean')).max() > 0
+  # A plain single-process graph and Saver read it unchanged.
+  with tf.Graph().as_default() as graph:
+    network_fn = nets_factory.get_network_fn('resnet_v2_18', 10)
+    logits, _ = network_fn(tf.zeros([1, 32, 32, 3]))
+    saver = tf.train.Saver()
+    with tf.Session(graph=graph) as sess:
+      saver.restore(sess, prefix)
+      [variable] = [v for v in tf.global_variables()
+                    if v.op.name == 'resnet_v2_18/logits/weights']
+      weights = sess.run(variable)
+      assert np.isfinite(sess.run(logits)).all()
+  np.testing.assert_array_equal(weights, tf.train.load_checkpoint(
+      prefix).get_tensor('resnet_v2_18/logits/weights'))
+
+
+def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(tmp_path):
+  argv = TRAIN + ['--train_dir', 'run', '--strategy', 'multi_worker',
+                  '--peer_timeout', '60']
+  with Workers(tmp_path, argv + ['--steps', '1000']) as workers:
+    index = tmp_path / 'run' / 'model.ckpt-2.index'
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while not index.exists() and time.monotonic() < deadline:
+      assert workers.procs[0].poll() is None, workers.output(0)
+      time.sleep(0.2)
+    assert index.exists(), workers.output(0)
+    os.kill(workers.procs[1].pid, signal.SIGKILL)
+    killed = time.monotonic()
+    code = workers.procs[0].wait(90)   # bounded: no waiting forever
+    waited = time.monotonic() - killed
+    out = workers.output(0)
+  assert code == 1, out
+  assert waited < 90
+  [error] = [l for l in out.splitlines() if 'error:' in l]
+  assert 'lost contact with another worker' in error
+  assert 'Rerun the same command on every worker to resume from' in error
+  saved = max(int(p.name.split('-')[1].split('.')[0])
+              for p in (tmp_path / 'run').glob('model.ckpt-*.index'))
+  # Every worker was stopped; the same commands continue from the chief's
+  # last checkpoint.
+  with Workers(tmp_path, argv + ['--steps', str(saved + 1)]) as workers:
+    codes = workers.wait()
+    outs = [workers.output(0), workers.output(1)]
+  assert codes == [0, 0], outs
+  for out in outs:
+    assert 'resuming from run/model.ckpt-%d (step %d)' % (saved, saved) in out
+    assert 'which is missing' not in out
+  assert _fingerprint(outs[0]) == _fingerprint(outs[1])
+  assert tf.train.load_checkpoint(str(tmp_path / 'run')).get_tensor(
+      'global_step') == saved + 1
+
+
+def test_a_peer_that_never_answers_is_an_error_not_a_hang(tmp_path):
+  cluster = {'worker': ['localhost:%d' % _free_port(),
+                        'localhost:%d' % _free_port()]}
+  start = time.monotonic()
+  with Workers(tmp_path, TRAIN + ['--train_dir', 'run', '--steps', '2',
+                                  '--strategy', 'multi_worker',
+                                  '--peer_timeout', '5'],
+               cluster=cluster, indices=[0]) as workers:
+    [code] = workers.wait()
+    out = workers.output(0)
+  assert code == 1, out
+  assert 'no answer from the other workers within --peer_timeout 5 s' in out
+  assert time.monotonic() - start < 120
+  assert not list((tmp_path / 'run').glob('model.ckpt-*'))
+
+
+# --- time-forward under a strategy ---------------------------------------
+
+TIME = ['time-forward', '--model', 'resnet_v2_18', '--batch_size', '2',
+        '--image_size', '32', '--num_batches', '3', '--num_burn_in', '1']
+
+
+def test_time_forward_on_two_logical_devices(tmp_path):
+  done = subprocess.run(
+      [sys.executable, '-m', 'resnet_v2_slim'] + TIME + [
+          '--strategy', 'mirrored', '--num_devices', '2',
+          '--mode', 'forward-backward', '--json', 'r.json'],
+      capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
+      cwd=str(tmp_path))
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert 'Forward-backward across 3 steps' in done.stdout
+  result = json.loads((tmp_path / 'r.json').read_text())
+  assert result['strategy'] == 'mirrored'
+  assert (result['num_replicas'], result['global_batch_size']) == (2, 4)
+  assert result['images_per_sec'] == pytest.approx(4 / result['mean_sec'])
+  assert result['scaling_efficiency'] == pytest.approx(
+      result['single_replica_step_sec'] / result['per_replica_step_sec'])
+  assert 'scaling efficiency' in done.stdout
+  assert 'not a speed-up' in done.stdout
+
+
+def test_time_forward_on_two_workers(tmp_path):
+  with Workers(tmp_path, TIME + ['--strategy', 'multi_worker', '--json',
+                                 'r.json', '--peer_timeout', '120']) as w:
+    codes = w.wait()
+    outs = [w.output(0), w.output(1)]
+  assert codes == [0, 0], outs
+  assert "--json is the chief's to write" in outs[1]
+  result = json.loads((tmp_path / 'r.json').read_text())
+  assert (result['num_replicas'], result['num_workers'],
+          result['global_batch_size']) == (2, 2, 4)
+  assert result['strategy'] == 'multi_worker' and result['is_chief']

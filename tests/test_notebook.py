@@ -1,0 +1,80 @@
+"""The teaching notebook runs top to bottom, and its saved outputs are the
+ones the code gives today (for the cells whose output is deterministic)."""
+
+import os
+import re
+
+import pytest
+
+nbformat = pytest.importorskip('nbformat')
+nbclient = pytest.importorskip('nbclient')
+
+NOTEBOOK = os.path.join(os.path.dirname(__file__), '..', 'notebooks',
+                        'resnet_v2_graph_mode.ipynb')
+# Cells tagged 'deterministic' must print exactly what is saved in the file.
+TAG = 'deterministic'
+
+
+def _text(cell):
+  """A code cell's outputs as text (stdout, results, errors)."""
+  parts = []
+  for output in cell.get('outputs', []):
+    if output['output_type'] == 'stream':
+      parts.append(output['text'])
+    elif output['output_type'] in ('execute_result', 'display_data'):
+      data = output['data']
+      parts.append(data.get('text/markdown') or data.get('text/plain', ''))
+    elif output['output_type'] == 'error':
+      parts.append('%s: %s' % (output['ename'], output['evalue']))
+  # Object addresses differ between runs.
+  return re.sub(r' at 0x[0-9a-f]+', ' at 0x...', ''.join(parts))
+
+
+@pytest.fixture(scope='module')
+def notebooks(tmp_path_factory):
+  saved = nbformat.read(NOTEBOOK, as_version=4)
+  fresh = nbformat.read(NOTEBOOK, as_version=4)
+  del tmp_path_factory   # the notebook writes into temporary folders itself
+  # Run where it lives, as Jupyter would (it shows ../docs/*.png). A
+  # generous per-cell limit; the whole notebook takes about 1.5 minutes.
+  nbclient.NotebookClient(
+      fresh, timeout=600, kernel_name='python3',
+      resources={'metadata': {'path': os.path.dirname(NOTEBOOK)}}).execute()
+  return saved, fresh
+
+
+def test_the_notebook_runs_top_to_bottom_without_errors(notebooks):
+  _, fresh = notebooks
+  code = [c for c in fresh.cells if c.cell_type == 'code']
+  assert len(code) >= 10
+  for cell in code:
+    assert not [o for o in cell.outputs if o['output_type'] == 'error'], (
+        cell.source[:80])
+    assert cell.outputs, 'no output: %s' % cell.source[:80]
+
+
+def test_the_saved_outputs_are_current(notebooks):
+  saved, fresh = notebooks
+  # Saved executed: every code cell has outputs in the file itself.
+  assert all(c.outputs and c.execution_count
+             for c in saved.cells if c.cell_type == 'code')
+  checked = 0
+  for before, after in zip(saved.cells, fresh.cells):
+    if TAG in before.get('metadata', {}).get('tags', []):
+      assert _text(before) == _text(after), before.source[:80]
+      checked += 1
+  assert checked >= 6
+
+
+def test_the_notebook_shows_what_the_book_explains(notebooks):
+  saved, _ = notebooks
+  text = '\n'.join(_text(c) for c in saved.cells if c.cell_type == 'code')
+  # conv2d_same is the reference for both parities; TF's SAME is not for 6x6.
+  assert text.count('conv2d_same == reference: True') == 2
+  assert 'SAME == reference: True' in text
+  assert 'SAME == reference: False' in text
+  # is_training=True queues batch norm updates, False none.
+  assert re.search(r'True\s+6\s+4\s+True', text)
+  assert re.search(r'False\s+0\s+4\s+False', text)
+  assert '25,568,360' in text                   # resnet_v2_50's parameters
+  assert 'image/png' in str(saved.cells[-1].outputs)   # the curves

@@ -15,7 +15,6 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import labels
-from resnet_v2_slim.data import preprocessing
 
 
 def main(argv=None, prog='resnet-v2-slim classify'):
@@ -24,18 +23,7 @@ def main(argv=None, prog='resnet-v2-slim classify'):
                                    description=__doc__.splitlines()[0])
   parser.add_argument('images', nargs='+', metavar='IMAGE')
   parser.add_argument('--checkpoint', required=True)
-  parser.add_argument('--model', default='auto')
-  parser.add_argument('--num_classes', default='auto',
-                      type=common.auto_or_positive_int,
-                      help='auto (from the checkpoint) or a number')
-  parser.add_argument('--preprocessing', default='auto',
-                      choices=preprocessing.FLAG_CHOICES,
-                      help='auto: what the published checkpoint was trained '
-                      'with (inception), else inception')
-  parser.add_argument('--image_size', default='auto',
-                      type=common.auto_or_positive_int,
-                      help='auto: the published checkpoint\'s (299), else '
-                      'the network\'s default (224)')
+  common.add_input_flags(parser)
   parser.add_argument('--top_k', type=int, default=5)
   parser.add_argument('--labels', default=None,
                       help='class names file, one per line (default: '

@@ -14,7 +14,6 @@ import argparse
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import datasets
-from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import evaluate
 from resnet_v2_slim.utils import fileio
@@ -29,15 +28,9 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
   source.add_argument('--tfrecord', metavar='PATTERN',
                       help='glob of TF-Slim TFRecord shards')
   source.add_argument('--data_dir', help='folder of class sub-folders')
-  parser.add_argument('--model', default='auto')
-  parser.add_argument('--num_classes', default='auto',
-                      type=common.auto_or_positive_int)
+  common.add_input_flags(parser)
   parser.add_argument('--labels_offset', default='auto',
                       help='auto (0 for a 1001-way head, else 1) or N')
-  parser.add_argument('--preprocessing', default='auto',
-                      choices=preprocessing.FLAG_CHOICES)
-  parser.add_argument('--image_size', default='auto',
-                      type=common.auto_or_positive_int)
   parser.add_argument('--batch_size', type=int, default=50)
   parser.add_argument('--max_examples', type=int, default=None)
   parser.add_argument('--skip_corrupt', action='store_true',

@@ -25,16 +25,7 @@ def main(argv=None, prog='resnet-v2-slim export'):
                       help='frozen GraphDef to write (.pb)')
   parser.add_argument('--saved_model_dir', default=None,
                       help='SavedModel folder to write (replaced if present)')
-  parser.add_argument('--model', default='auto',
-                      help='network name, or auto (from the checkpoint)')
-  parser.add_argument('--num_classes', default='auto',
-                      type=common.auto_or_positive_int,
-                      help='auto (from the checkpoint) or a number')
-  parser.add_argument('--image_size', default='auto',
-                      type=common.auto_or_positive_int,
-                      help='input height and width (auto: what the published '
-                      'checkpoint was trained at, 299, else the network\'s '
-                      'default, 224)')
+  common.add_input_flags(parser, preprocessing=False)
   parser.add_argument('--batch_size', type=int, default=None,
                       help='fixed batch size (default: any)')
   args = parser.parse_args(argv)

@@ -235,7 +235,8 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
           'global_step': global_step, 'summary': tf.summary.merge_all(),
           'input_init': iterator_init, 'input_feed': feed,
           # This process's copy of the weights, to show replicas agree.
-          'trainables': [tf.identity(v) for v in tf.trainable_variables()],
+          'trainables': ([tf.identity(v) for v in tf.trainable_variables()]
+                         if setup.strategy else []),
           'mean_step': dist.replica_mean(setup, dist.run_per_replica(
               setup, lambda: tf.cast(global_step.read_value(), tf.float64)))}
 

@@ -28,7 +28,7 @@ ROOT = os.path.join(os.path.dirname(__file__), '..')
 PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
 
 # Rooms from the bottom up; a module may import its own room and lower ones.
-LEVELS = {'_quiet': 0, 'compat': 0, '__main__': 6, 'nets': 1, 'utils': 1,
+LEVELS = {'_quiet': 0, 'compat': 0, 'errors': 0, '__main__': 6, 'nets': 1, 'utils': 1,
           'checkpoints': 2, 'data': 2, 'distribute': 2, 'perf': 3, 'inference': 3,
           'training': 3, 'teaching': 4, 'cli': 5}
 
@@ -71,12 +71,26 @@ def test_every_room_says_what_lives_there_and_what_it_may_import():
   rooms = sorted(d for d in os.listdir(PACKAGE)
                  if os.path.isfile(os.path.join(PACKAGE, d, '__init__.py')))
   assert rooms == sorted(r for r in LEVELS if not r.startswith('_')
-                         and r != 'compat')
+                         and r not in ('compat', 'errors'))
+  uses = {room: set() for room in rooms}
+  for module, target, _ in _package_imports():
+    here, there = _room(module), _room(target)
+    if here in uses and there in rooms and there != here:
+      uses[here].add(there)
   for room in rooms:
     doc = ast.get_docstring(ast.parse(open(
         os.path.join(PACKAGE, room, '__init__.py')).read()))
     assert doc and 'Typical use' in doc, room
-    assert 'import' in doc, room   # what it may import
+    said = re.search(r'May import: (.*?)\.(\s|$)', doc, re.S).group(1)
+    if said == 'every room':
+      declared = set(rooms) - {room}
+    else:
+      declared = set(re.findall(r'``(\w+)``', said))
+      assert declared or said.startswith('nothing above it'), (room, said)
+    # What the docstring says is what the room's code imports.
+    assert declared >= uses[room] and (said == 'every room' or
+                                       declared == uses[room]), (
+                                           room, declared, uses[room])
 
 
 def test_round_one_import_paths_are_the_same_modules():
@@ -106,6 +120,24 @@ def test_every_list_of_networks_derives_from_the_one_table():
       'resnet_v2_18': (2, 2, 2, 2), 'resnet_v2_34': (3, 4, 6, 3),
       'resnet_v2_50': (3, 4, 6, 3), 'resnet_v2_101': (3, 4, 23, 3),
       'resnet_v2_152': (3, 8, 36, 3), 'resnet_v2_200': (3, 24, 36, 3)}
+
+
+def test_every_network_is_a_function_you_can_jump_to():
+  """Each registered name is a ``def`` in nets/resnet_v2.py, decorated with
+  @register_network, whose body lists its four blocks (as in the book)."""
+  source = open(os.path.join(PACKAGE, 'nets', 'resnet_v2.py')).read()
+  assert 'globals()' not in source
+  defs = {node.name: node for node in ast.parse(source).body
+          if isinstance(node, ast.FunctionDef)}
+  for name, (family, units) in resnet_v2.NETWORKS.items():
+    node = defs[name]
+    assert [d.id for d in node.decorator_list] == ['register_network']
+    calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and
+             getattr(c.func, 'id', '').startswith('resnet_v2_')]
+    assert [k.value.value for c in calls for k in c.keywords
+            if k.arg == 'num_units'] == list(units), name
+    assert inspect.getsourcefile(getattr(resnet_v2, name)).endswith(
+        'resnet_v2.py')
 
 
 @pytest.mark.parametrize('name', nets_factory.network_names())

@@ -2,7 +2,7 @@
 
 ``reader`` finds a checkpoint from whatever the user passes and reads it
 once into a ``CheckpointInfo``; ``restore`` compares it with a graph and
-restores, with a report and hints. May import: ``nets``, ``utils``.
+restores, with a report and hints. May import: ``nets``.
 
 Typical use::
 

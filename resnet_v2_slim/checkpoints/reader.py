@@ -23,6 +23,7 @@ import tarfile
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import pretrained as pretrained_lib
 
@@ -40,7 +41,7 @@ def is_training_only(name):
   return bool(_NOT_MODEL.search(name))
 
 
-class CheckpointError(ValueError):
+class CheckpointError(errors.Error):
   """A checkpoint path that cannot be used, with what to do instead."""
 
 
@@ -208,7 +209,7 @@ def latest_checkpoint(folder):
   return latest, note
 
 
-def input_paths(path, flag='--checkpoint'):
+def input_paths(path, flag='`checkpoint`'):
   """``(flag, path)`` pairs of everything a checkpoint argument reads.
 
   For ``fileio.check_outputs``: the path as given (a file, prefix or

@@ -96,7 +96,7 @@ def _hints(report, info, graph_network, graph_scope, to_ckpt):
         'the checkpoint has %d classes, the graph %d. %sTo fine-tune on your '
         'classes, exclude the logits: exclude_scopes=[%r] (or warm_start).'
         % (ckpt_classes, graph_classes,
-           'Build with num_classes=%d (--num_classes %d) to use its '
+           'Build with num_classes=%d (`num_classes` %d) to use its '
            'classifier%s. ' % (ckpt_classes, ckpt_classes,
                                ' (index 0 is "background")'
                                if ckpt_classes == 1001 else ''),
@@ -107,8 +107,8 @@ def _hints(report, info, graph_network, graph_scope, to_ckpt):
       (graph_network.unit, graph_network.units_per_block) !=
       (ckpt_network.unit, ckpt_network.units_per_block)):
     hints.append(
-        'the checkpoint holds %s but the graph is %s: build %s (--model %s, '
-        'or --model auto).'
+        'the checkpoint holds %s but the graph is %s: build %s (`model` %s, '
+        'or `model` auto).'
         % (_describe(ckpt_network), _describe(graph_network),
            ckpt_network.model or 'that network',
            ckpt_network.model or '<name>'))
@@ -120,7 +120,7 @@ def _hints(report, info, graph_network, graph_scope, to_ckpt):
         'use_shortcut=%s%s.'
         % (_describe(ckpt_network), _describe(graph_network),
            ckpt_network.use_shortcut,
-           '' if ckpt_network.use_shortcut else ' (--no_shortcut)'))
+           '' if ckpt_network.use_shortcut else ' (`no_shortcut`)'))
     return hints
   if (not report.restored and graph_network is not None and
       graph_network.scope != graph_scope):

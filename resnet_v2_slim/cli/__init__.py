@@ -5,6 +5,8 @@ One module per subcommand, each with ``main(argv=None, prog=...) -> int``;
 resnet_v2_slim`` are thin wrappers of the same functions. The top room: it
 may import every other room, and nothing imports it.
 
+May import: every room.
+
 Typical use::
 
     resnet-v2-slim time-forward --model resnet_v2_50 --num_batches 20

@@ -7,20 +7,17 @@ the slim ResNet V2 checkpoints were trained with (Inception, 299x299).
 An unreadable image is reported and skipped; the exit code is then 1.
 """
 
-import argparse
 import json
 import sys
 
-from resnet_v2_slim import checkpoints
 from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.data import labels
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim classify'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('images', nargs='+', metavar='IMAGE')
   parser.add_argument('--checkpoint', required=True)
   common.add_input_flags(parser)
@@ -33,13 +30,10 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   common.quiet()
   if args.top_k <= 0:
     return common.fail(prog, '--top_k must be > 0.')
-  try:
-    clf = classifier.Classifier(
-        args.checkpoint, model=args.model, num_classes=args.num_classes,
-        preprocessing_method=args.preprocessing, image_size=args.image_size,
-        labels_file=args.labels)
-  except (checkpoints.CheckpointError, labels.LabelsError, ValueError) as exc:
-    return common.fail(prog, str(exc))
+  clf = classifier.Classifier(
+      args.checkpoint, model=args.model, num_classes=args.num_classes,
+      preprocessing_method=args.preprocessing, image_size=args.image_size,
+      labels_file=args.labels)
   results, failed = [], 0
   with clf:
     print('%s: %s, %d classes, %s preprocessing at %d, from %s'

@@ -8,18 +8,15 @@ Writes ``<name>-00000-of-00008`` ... and ``labels.txt`` (``1:cat``,
 ImageNet). Each shard is written atomically; a rerun skips finished ones.
 """
 
-import argparse
 
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import tfrecords
-from resnet_v2_slim.utils import fileio
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim convert'):
   """Runs the command; returns its exit code (0 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--data_dir', required=True)
   parser.add_argument('--output_dir', required=True)
   parser.add_argument('--num_shards', type=int, default=4)
@@ -31,14 +28,10 @@ def main(argv=None, prog='resnet-v2-slim convert'):
   common.quiet()
   if args.workers <= 0:
     return common.fail(prog, '--workers must be > 0, got %d.' % args.workers)
-  try:
-    shards, count, classes = tfrecords.convert_folder(
-        args.data_dir, args.output_dir, num_shards=args.num_shards,
-        name=args.name, workers=args.workers,
-        log=lambda line: print(line, flush=True))
-  except (tfrecords.RecordError, datasets.DataError,
-          fileio.OutputPathError) as exc:
-    return common.fail(prog, str(exc))
+  shards, count, classes = tfrecords.convert_folder(
+      args.data_dir, args.output_dir, num_shards=args.num_shards,
+      name=args.name, workers=args.workers,
+      log=lambda line: print(line, flush=True))
   print('wrote %d images of %d classes into %d shards in %s (labels.txt '
         'beside them)' % (count, len(classes), len(shards), args.output_dir))
   return 0

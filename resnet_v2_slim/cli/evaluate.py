@@ -9,20 +9,17 @@ checkpoint and its row in the published-checkpoint table; the result is
 printed next to the published accuracy.
 """
 
-import argparse
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.data import datasets
-from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import evaluate
 from resnet_v2_slim.utils import fileio
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim evaluate'):
   """Runs the command; returns its exit code (0 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--checkpoint', required=True)
   source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument('--tfrecord', metavar='PATTERN',
@@ -52,18 +49,13 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
       labels_offset=args.labels_offset, preprocessing=args.preprocessing,
       image_size=args.image_size, batch_size=args.batch_size,
       max_examples=args.max_examples, skip_corrupt=args.skip_corrupt)
-  try:
-    if args.json:
-      fileio.check_outputs(
-          [('--json', args.json)], checkpoints.input_paths(args.checkpoint) +
-          [('--data_dir', args.data_dir)])
-      fileio.check_writable(args.json, '--json')
-    result = evaluate.evaluate(config,
-                               log=lambda line: print(line, flush=True))
-  except (evaluate.EvalError, checkpoints.CheckpointError,
-          tfrecords.RecordError, datasets.DataError, fileio.OutputPathError,
-          ValueError) as exc:
-    return common.fail(prog, str(exc))
+  if args.json:
+    fileio.check_outputs(
+        [('--json', args.json)], checkpoints.input_paths(args.checkpoint) +
+        [('--data_dir', args.data_dir)])
+    fileio.check_writable(args.json, '--json')
+  result = evaluate.evaluate(config,
+                             log=lambda line: print(line, flush=True))
   print(evaluate.report_line(result))
   if args.json:
     try:

@@ -8,18 +8,15 @@ style for the slim checkpoints: [-1, 1] at 299x299). Outputs ``logits:0``
 and ``predictions:0``.
 """
 
-import argparse
 
-from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import export
-from resnet_v2_slim.utils import fileio
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim export'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--checkpoint', required=True)
   parser.add_argument('--output_file', default=None,
                       help='frozen GraphDef to write (.pb)')
@@ -34,16 +31,12 @@ def main(argv=None, prog='resnet-v2-slim export'):
     return common.fail(prog, 'give --output_file and/or --saved_model_dir.')
   if args.batch_size is not None and args.batch_size <= 0:
     return common.fail(prog, '--batch_size must be > 0.')
-  try:
-    names = export.export_inference_graph(
-        args.checkpoint, output_file=args.output_file,
-        saved_model_dir=args.saved_model_dir, model=args.model,
-        num_classes=args.num_classes,
-        image_size=None if args.image_size == 'auto' else args.image_size,
-        batch_size=args.batch_size)
-  except (checkpoints.CheckpointError, fileio.OutputPathError,
-          ValueError) as exc:
-    return common.fail(prog, str(exc))
+  names = export.export_inference_graph(
+      args.checkpoint, output_file=args.output_file,
+      saved_model_dir=args.saved_model_dir, model=args.model,
+      num_classes=args.num_classes,
+      image_size=None if args.image_size == 'auto' else args.image_size,
+      batch_size=args.batch_size)
   if args.output_file:
     print('wrote frozen graph %s' % args.output_file)
   if args.saved_model_dir:

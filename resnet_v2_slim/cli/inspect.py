@@ -5,7 +5,6 @@
     python scripts/inspect_checkpoint.py model.ckpt-1000.index --json
 """
 
-import argparse
 import dataclasses
 import json
 
@@ -13,10 +12,10 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim inspect'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('path', help='checkpoint prefix, one of its files, a '
                       'V1 .ckpt file, or a directory')
   parser.add_argument('--list', action='store_true',
@@ -24,10 +23,7 @@ def main(argv=None, prog='resnet-v2-slim inspect'):
   parser.add_argument('--json', action='store_true', help='print JSON')
   args = parser.parse_args(argv)
   common.quiet()
-  try:
-    checkpoint = checkpoints.read(args.path)   # one read for all below
-  except checkpoints.CheckpointError as exc:
-    return common.fail(prog, str(exc))
+  checkpoint = checkpoints.read(args.path)   # one read for all below
   info = checkpoint.as_dict()
   variables = checkpoint.variables if args.list else None
   row = checkpoint.pretrained

@@ -10,17 +10,16 @@ order; writes curves.csv and curves.png into --out and prints a table and,
 for each half of the finding, whether it held.
 """
 
-import argparse
 
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.teaching import experiment
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim residual-experiment'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--out', required=True, help='a new folder')
   parser.add_argument('--steps', type=int, default=experiment.STEPS)
   parser.add_argument('--batch_size', type=int,
@@ -46,14 +45,11 @@ def main(argv=None, prog='resnet-v2-slim residual-experiment'):
   if min(args.steps, args.batch_size, args.image_size) <= 0:
     return common.fail(prog,
                     '--steps, --batch_size and --image_size must be > 0.')
-  try:
-    result = experiment.run(
-        args.out, steps=args.steps, batch_size=args.batch_size,
-        image_size=args.image_size, learning_rate=args.learning_rate,
-        seed=args.seed, settings=experiment.DEPTHS[args.depths],
-        data=args.data, log=lambda line: print(line, flush=True))
-  except (experiment.ExperimentError, ValueError) as exc:
-    return common.fail(prog, str(exc))
+  result = experiment.run(
+      args.out, steps=args.steps, batch_size=args.batch_size,
+      image_size=args.image_size, learning_rate=args.learning_rate,
+      seed=args.seed, settings=experiment.DEPTHS[args.depths],
+      data=args.data, log=lambda line: print(line, flush=True))
   print()
   print(experiment.format_table(result['final'], result['settings']))
   print()

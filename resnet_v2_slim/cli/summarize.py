@@ -5,7 +5,6 @@
     python scripts/summarize.py --model resnet_v2_50 --tensorboard /tmp/tb
 """
 
-import argparse
 import sys
 
 from resnet_v2_slim.cli import common
@@ -13,10 +12,10 @@ from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.teaching import summary
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim summarize'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--model', required=True,
                       help=', '.join(nets_factory.network_names()))
   parser.add_argument('--image_size', type=int, default=224)
@@ -29,14 +28,11 @@ def main(argv=None, prog='resnet-v2-slim summarize'):
                       help='write the graph for TensorBoard\'s graph view')
   args = parser.parse_args(argv)
   common.quiet()
-  try:
-    nets_factory.check_network_name(args.model)
-    rows = summary.summarize(
-        args.model, image_size=args.image_size, batch_size=args.batch_size,
-        num_classes=args.num_classes, tensorboard_dir=args.tensorboard,
-        use_shortcut=not args.no_shortcut)
-  except (TypeError, ValueError) as exc:
-    return common.fail(prog, str(exc))
+  nets_factory.check_network_name(args.model)
+  rows = summary.summarize(
+      args.model, image_size=args.image_size, batch_size=args.batch_size,
+      num_classes=args.num_classes, tensorboard_dir=args.tensorboard,
+      use_shortcut=not args.no_shortcut)
   print(summary.format_table(rows, args.format))
   if args.tensorboard:
     print('graph written to %s: tensorboard --logdir %s'

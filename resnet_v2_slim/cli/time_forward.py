@@ -10,8 +10,6 @@ then throughput, FLOP/s, memory and what ran it.
         --json results.json
 """
 
-import argparse
-import sys
 
 from resnet_v2_slim.perf import benchmark
 from resnet_v2_slim import checkpoints
@@ -23,9 +21,8 @@ from resnet_v2_slim.nets import nets_factory
 
 def parse_args(argv, prog='resnet-v2-slim time-forward'):
   defaults = benchmark.Config()
-  parser = argparse.ArgumentParser(
-      prog=prog,
-      description='Time ResNet V2 with the book\'s session protocol.')
+  parser = common.parser(prog, 'Time ResNet V2 with the book\'s session '
+                         'protocol.')
   parser.add_argument('--model', default=defaults.model,
                       help='one of: %s (default %%(default)s)'
                       % ', '.join(nets_factory.network_names()))
@@ -60,6 +57,7 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
   return parser.parse_args(argv)
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim time-forward'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
   args = parse_args(argv, prog)
@@ -79,12 +77,8 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
           checkpoints.input_paths(args.checkpoint) if args.checkpoint else ())
       fileio.check_writable(args.json, '--json')
     result = benchmark.run(config)
-  except dist.PeerError as exc:
-    print('%s: error: %s' % (prog, exc), file=sys.stderr)
-    return 1
-  except (benchmark.BenchmarkError, fileio.OutputPathError,
-          dist.DistributeError) as exc:
-    return common.fail(prog, str(exc))
+  except dist.PeerError as exc:   # another worker died: exit 1, not 2
+    return common.fail(prog, exc, code=1)
   if args.measure_peak:
     benchmark.add_peak(result, config.precision)
   print('\n'.join(benchmark.report_lines(result)))

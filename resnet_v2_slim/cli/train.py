@@ -10,25 +10,20 @@ in the scikit-learn wheel, so it runs offline). Rerunning with the same
 --train_dir resumes from its latest checkpoints.
 """
 
-import argparse
 import sys
 
-from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
-from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.distribute import strategy as dist
-from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.training import trainer
 
 
+@common.command
 def main(argv=None, prog='resnet-v2-slim train'):
   """Runs the command; returns 0, 2 (bad input) or 130 (Ctrl-C)."""
   defaults = trainer.TrainConfig(model='', train_dir='')
-  parser = argparse.ArgumentParser(prog=prog,
-                                   description=__doc__.splitlines()[0])
+  parser = common.parser(prog, __doc__)
   parser.add_argument('--model', required=True,
                       help=', '.join(nets_factory.network_names()))
   parser.add_argument('--train_dir', required=True)
@@ -92,13 +87,8 @@ def main(argv=None, prog='resnet-v2-slim train'):
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, exc), file=sys.stderr)
     return 130   # the shell's code for Ctrl-C
-  except dist.PeerError as exc:
-    print('%s: error: %s' % (prog, exc), file=sys.stderr)
-    return 1
-  except (trainer.TrainError, datasets.DataError, checkpoints.CheckpointError,
-          fileio.OutputPathError, tfrecords.RecordError,
-          dist.DistributeError) as exc:
-    return common.fail(prog, str(exc))
+  except dist.PeerError as exc:   # another worker died: exit 1, not 2
+    return common.fail(prog, exc, code=1)
   if history:
     print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'
           % (history[-1]['step'], history[-1]['loss'],

@@ -31,20 +31,16 @@ import os
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.nets import resnet_utils
-
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
-# What PIL calls the formats tf.io.decode_image reads.
-DECODABLE_FORMATS = ('JPEG', 'PNG', 'BMP', 'GIF')
 
 Batches = collections.namedtuple(
     'Batches', ['images', 'labels', 'initializer', 'feed_dict'])
 
 
-class DataError(ValueError):
-  """A data folder that cannot be trained on."""
+DataError = images_lib.DataError   # the data room's error base
 
 
 @dataclasses.dataclass
@@ -189,7 +185,7 @@ def digits(image_size=32):
     raise DataError(
         'the default training data (the digits) ships with scikit-learn, '
         'which is not installed: pip install "resnet_v2_slim[teaching]", or '
-        'train on your own images with --data_dir.') from None
+        'train on your own images with `data_dir`.') from None
   image_size = resnet_utils.check_positive_int(image_size, 'image_size')
   bunch = load_digits()
   pixels = bunch.images.astype(np.float32) / 16.0         # [N, 8, 8] in [0,1]
@@ -230,50 +226,18 @@ def image_folder(data_dir, image_size=32):
     DataError: missing or empty folder, fewer than two classes, a class
       without images, non-image files, or images that cannot be decoded.
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  if not os.path.isdir(data_dir):
-    raise DataError('--data_dir %s is not a folder.' % data_dir)
-  classes = sorted(d for d in os.listdir(data_dir)
-                   if os.path.isdir(os.path.join(data_dir, d))
-                   and not d.startswith('.'))
-  if not classes:
-    raise DataError('--data_dir %s holds no class sub-folders; expected '
-                    'data_dir/<class>/<image> files.' % data_dir)
-  if len(classes) < 2:
-    raise DataError('--data_dir %s holds one class (%s); a classifier needs '
-                    'at least two class sub-folders.' % (data_dir, classes[0]))
-  paths, labels, bad = [], [], []
-  for label, name in enumerate(classes):
-    folder = os.path.join(data_dir, name)
-    files = sorted(f for f in os.listdir(folder) if not f.startswith('.'))
-    if not files:
-      raise DataError('class folder %s is empty.' % folder)
-    for f in files:
-      path = os.path.join(folder, f)
-      if not f.lower().endswith(IMAGE_EXTENSIONS):
-        bad.append(path)
-        continue
-      try:
-        # load(), not verify(): a truncated JPEG passes verify() and then
-        # kills training mid-run; and TensorFlow reads fewer formats than
-        # PIL (a TIFF named .jpg opens here but not there).
-        with Image.open(path) as im:
-          im.load()
-          if im.format not in DECODABLE_FORMATS:
-            raise ValueError(im.format)
-      except Exception:  # pylint: disable=broad-except
-        bad.append(path)
-        continue
-      paths.append(path)
-      labels.append(label)
+  folder = images_lib.scan_folder(data_dir)
+  bad = []
+  for path in folder.paths:
+    try:
+      images_lib.read_image(path)
+    except DataError:
+      bad.append(path)
   if bad:
-    raise DataError(
-        '%d file(s) in %s are not images TensorFlow can decode (JPEG, PNG, '
-        'BMP, GIF), or are truncated: %s%s. Remove or convert them.'
-        % (len(bad), data_dir, ', '.join(bad[:5]),
-           ' ...' if len(bad) > 5 else ''))
-  return Dataset(os.path.basename(os.path.normpath(data_dir)), classes,
-                 np.array(labels, np.int64), image_size, paths=paths)
+    raise images_lib.bad_images_error(bad, data_dir)
+  return Dataset(os.path.basename(os.path.normpath(data_dir)),
+                 folder.class_names, np.array(folder.labels, np.int64),
+                 image_size, paths=folder.paths)
 
 
 def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
@@ -299,7 +263,7 @@ def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
     names = os.path.join(os.path.dirname(shards[0]), 'labels.txt')
     if not os.path.isfile(names):
       raise tfrecords.RecordError(
-          'no labels.txt beside %s to count the classes; pass --num_classes.'
+          'no labels.txt beside %s to count the classes; pass `num_classes`.'
           % shards[0])
     with open(names, encoding='utf-8') as f:
       class_names = [l.split(':', 1)[-1].strip() for l in f if l.strip()]

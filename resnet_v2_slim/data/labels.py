@@ -16,11 +16,13 @@ Typical use::
 
 import importlib.resources
 
+from resnet_v2_slim import errors
+
 BACKGROUND = 'background'
 _IMAGENET_FILE = 'imagenet_labels.txt'   # package data of this room
 
 
-class LabelsError(ValueError):
+class LabelsError(errors.Error):
   """A labels file that does not fit the classifier."""
 
 
@@ -67,10 +69,10 @@ def load_labels(path, num_classes):
   try:
     names = _read_lines(path)
   except OSError as exc:
-    raise LabelsError('Cannot read --labels file %s: %s'
+    raise LabelsError('Cannot read `labels` file %s: %s'
                       % (path, exc.strerror)) from None
   except UnicodeDecodeError as exc:
-    raise LabelsError('--labels file %s is not UTF-8 text (byte %d: %s); '
+    raise LabelsError('`labels` file %s is not UTF-8 text (byte %d: %s); '
                       'save it as UTF-8, one class name per line.'
                       % (path, exc.start, exc.reason)) from None
   return fit_to_classes(names, num_classes, 'labels file %s' % path)

@@ -33,6 +33,7 @@ Typical use::
 import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.data import images
 from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
 
@@ -180,9 +181,9 @@ def vgg_train(image, height, width, seed=None):
 
 
 def check_method(method):
-  """Returns ``method`` if it is a known preprocessing, else a ValueError."""
+  """Returns ``method`` if it is a known preprocessing, else a DataError."""
   if method not in METHODS:
-    raise ValueError('preprocessing must be one of %s, got %r.'
+    raise images.DataError('preprocessing must be one of %s, got %r.'
                      % (', '.join(METHODS), method))
   return method
 
@@ -211,7 +212,7 @@ def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE, *,
       return inception_train(image, image_size, image_size, seed=seed)
     return inception_eval(image, image_size, image_size)
   if image_size > VGG_RESIZE_SIDE:
-    raise ValueError('vgg preprocessing crops from a %d-pixel side; '
+    raise images.DataError('vgg preprocessing crops from a %d-pixel side; '
                      'image_size must be <= %d, got %d.'
                      % (VGG_RESIZE_SIDE, VGG_RESIZE_SIDE, image_size))
   if is_training:

@@ -17,12 +17,15 @@ Typical use::
 
 import concurrent.futures
 import glob
-import io
+import hashlib
+import json
 import os
+import re
 import time
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.data import images
 from resnet_v2_slim.utils import fileio
 
 FEATURES = {
@@ -34,12 +37,9 @@ FEATURES = {
     'image/class/text': tf.io.FixedLenFeature([], tf.string,
                                               default_value=''),
 }
-# PIL's names for what tf.io.decode_image reads; anything else is
-# converted to RGB PNG when writing.
-_FORMATS = {'JPEG': 'jpeg', 'PNG': 'png', 'GIF': 'gif', 'BMP': 'bmp'}
 
 
-class RecordError(ValueError):
+class RecordError(images.DataError):
   """Shards that cannot be read, or a folder that cannot be converted."""
 
 
@@ -48,7 +48,7 @@ def find_shards(pattern):
   shards = sorted(glob.glob(os.path.expanduser(pattern)))
   shards = [s for s in shards if os.path.isfile(s)]
   if not shards:
-    raise RecordError('--tfrecord %s matches no file; give a glob pattern of '
+    raise RecordError('`tfrecord` %s matches no file; give a glob pattern of '
                       'TF-Slim shards, e.g. /data/imagenet/validation-*.'
                       % pattern)
   return shards
@@ -96,27 +96,73 @@ def examples(shards):
 
 
 def _image_record(path, label, text):
-  """Reads one image file; returns the serialized example.
+  """One image file -> ``(serialized example, None)`` or ``(None, path)``.
 
-  JPEG, PNG, GIF and BMP bytes are kept as they are (decoding converts
-  grayscale, RGBA and GIF to RGB); other formats and CMYK JPEGs are
-  re-encoded as RGB PNG so that TensorFlow can decode every record.
+  The file is decoded once (``images.read_image``): that both checks it and
+  gives its size. Bytes are kept as they are, except CMYK JPEGs (RGB PNG).
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  with open(path, 'rb') as f:
-    data = f.read()
   try:
-    with Image.open(io.BytesIO(data)) as image:
-      image.load()
-      fmt = _FORMATS.get(image.format)
-      width, height = image.size
-      if fmt is None or image.mode == 'CMYK':
-        out = io.BytesIO()
-        image.convert('RGB').save(out, format='PNG')
-        data, fmt = out.getvalue(), 'png'
-  except Exception as exc:  # pylint: disable=broad-except
-    raise RecordError('%s is not a readable image (%s).' % (path, exc)) from None
-  return encode_example(data, fmt, label, height, width, text)
+    image = images.read_image(path)
+  except images.DataError:
+    return None, path
+  return encode_example(image.data, image.format, label, image.height,
+                        image.width, text), None
+
+
+MANIFEST = 'convert.json'   # beside the shards: what made them
+
+
+def _fingerprint(data_dir, folder, num_shards, name):
+  """What a conversion depends on: the inputs (path, size, mtime) and flags."""
+  digest = hashlib.sha256()
+  for path in folder.paths:
+    stat = os.stat(path)
+    digest.update(('%s\0%d\0%d\n' % (os.path.relpath(path, data_dir),
+                                       stat.st_size, stat.st_mtime_ns))
+                  .encode('utf-8', 'surrogateescape'))
+  return {'data_dir': os.path.realpath(data_dir), 'name': name,
+          'num_shards': num_shards, 'classes': folder.class_names,
+          'images': len(folder.paths), 'inputs_sha256': digest.hexdigest()}
+
+
+def _check_rerun(output_dir, job, name):
+  """Refuses an output folder that holds another conversion's shards.
+
+  A rerun resumes only the same job (same files, sizes and times, same
+  flags); shards of any other job under ``output_dir`` would end up under
+  one glob with these, or with a ``labels.txt`` that does not fit them.
+  """
+  manifest = os.path.join(output_dir, MANIFEST)
+  old = None
+  if os.path.isfile(manifest):
+    try:
+      with open(manifest, encoding='utf-8') as f:
+        old = json.load(f)
+    except (OSError, ValueError):
+      old = {}
+  shards = sorted(f for f in os.listdir(output_dir)
+                  if re.fullmatch(r'.+-\d{5}-of-\d{5}', f)) if (
+                      os.path.isdir(output_dir)) else []
+  if old is None and not shards:
+    return
+  if old != job:
+    changed = sorted(k for k in job if (old or {}).get(k) != job[k])
+    raise RecordError(
+        '`output_dir` %s already holds shards of another conversion '
+        '(%s differ%s); nothing was written. Give a new `output_dir`, or '
+        'delete that folder to convert again.'
+        % (output_dir, ', '.join(changed) if old else 'no %s record'
+           % MANIFEST, '' if old is None or len(changed) != 1 else 's'))
+
+
+def check_shard_name(name):
+  """A shard prefix is a plain file name: no folders, not empty."""
+  if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9][\w.-]*',
+                                                   name):
+    raise RecordError('`name` %r cannot prefix shard files: use letters, '
+                      'digits, ".", "_" or "-" (e.g. train or validation), '
+                      'no folders.' % (name,))
+  return name
 
 
 def convert_folder(data_dir, output_dir, *, num_shards=4, name='train',
@@ -124,57 +170,88 @@ def convert_folder(data_dir, output_dir, *, num_shards=4, name='train',
   """A folder of class sub-folders -> TF-Slim shards and ``labels.txt``.
 
   Labels are 1-based in sorted class order (0 is left for background, as
-  in TF-Slim's ImageNet); ``labels.txt`` lists ``label:class`` lines. Each
-  shard is written to a temporary file and renamed; a rerun skips shards
-  that exist already.
+  in TF-Slim's ImageNet); ``labels.txt`` lists ``label:class`` lines and
+  ``convert.json`` records what made the shards (the inputs' names, sizes
+  and times, the flags, the image count). Every image is decoded once, in
+  ``workers`` threads; if any file is not a usable image, all of them are
+  named and nothing is kept. Each shard is written to a temporary file and
+  renamed; a rerun of the same job skips shards that exist already, and
+  any other job into the same folder is refused.
 
   Args:
     data_dir: the folder of class sub-folders.
     output_dir: where shards go (created; must not overlap ``data_dir``).
     num_shards: how many shards.
     name: shard name prefix, e.g. 'train' or 'validation'.
-    workers: threads reading and checking images.
+    workers: threads reading and decoding images (each image once: the
+      decode checks it and gives its size for the record).
     log: where progress lines go.
 
   Returns:
     ``(shard paths, number of images, class names)``.
 
   Raises:
-    RecordError, datasets.DataError, fileio.OutputPathError.
+    RecordError, images.DataError, fileio.OutputPathError: before anything
+      is written, except a bad image found while converting (then nothing
+      of this run is kept).
   """
-  # Here, not at the top: datasets reads shards through this module.
-  from resnet_v2_slim.data import datasets  # pylint: disable=g-import-not-at-top
-  fileio.check_outputs([('--output_dir', output_dir)],
-                       [('--data_dir', data_dir)])
-  folder = datasets.image_folder(data_dir)
-  if num_shards < 1:
-    raise RecordError('--num_shards must be > 0, got %d.' % num_shards)
+  check_shard_name(name)
+  if isinstance(num_shards, bool) or not isinstance(num_shards, int) or (
+      num_shards < 1):
+    raise RecordError('`num_shards` must be a positive integer, got %r.'
+                      % (num_shards,))
+  fileio.check_outputs([('`output_dir`', output_dir)],
+                       [('`data_dir`', data_dir)])
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise RecordError('`output_dir` %s is a file; give a folder for the '
+                      'shards.' % output_dir)
+  fileio.check_writable_dir(output_dir, '`output_dir`')
+  folder = images.scan_folder(data_dir)
+  job = _fingerprint(data_dir, folder, num_shards, name)
+  _check_rerun(output_dir, job, name)
   os.makedirs(output_dir, exist_ok=True)
   items = list(zip(folder.paths, folder.labels))
   shards = ['%s/%s-%05d-of-%05d' % (output_dir, name, i, num_shards)
             for i in range(num_shards)]
-  start, done = time.time(), 0
-  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-    for index, shard in enumerate(shards):
-      part = items[index::num_shards]
-      if os.path.exists(shard):
-        done += len(part)
-        continue   # finished in an earlier run (written atomically)
-      records = pool.map(lambda item: _image_record(
-          item[0], int(item[1]) + 1, folder.class_names[item[1]]), part)
-      tmp = shard + '.tmp-%d' % os.getpid()
-      try:
+  start, done, bad, written = time.time(), 0, [], []
+  try:
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+      for index, shard in enumerate(shards):
+        part = items[index::num_shards]
+        if os.path.exists(shard):
+          done += len(part)
+          continue   # finished in an earlier run of this job
+        tmp = shard + '.tmp-%d' % os.getpid()
+        written.append([tmp, shard, 0])   # [temporary, final, least size]
         with tf.io.TFRecordWriter(tmp) as writer:
-          for record in records:
-            writer.write(record)
-        os.replace(tmp, shard)
-      finally:
-        if os.path.exists(tmp):
-          os.unlink(tmp)
-      done += len(part)
-      rate = done / max(time.time() - start, 1e-9)
-      log('%s: %d/%d images, %.0f images/sec' % (os.path.basename(shard),
-                                                 done, len(items), rate))
+          for record, bad_path in pool.map(lambda item: _image_record(
+              item[0], int(item[1]) + 1, folder.class_names[item[1]]), part):
+            if bad_path is not None:
+              bad.append(bad_path)
+            elif not bad:
+              writer.write(record)
+              written[-1][2] += len(record) + 16   # TFRecord framing
+        done += len(part)
+        rate = done / max(time.time() - start, 1e-9)
+        log('%s: %d/%d images, %.0f images/sec' % (os.path.basename(shard),
+                                                   done, len(items), rate))
+    if bad:
+      raise images.bad_images_error(bad, data_dir)
+    fileio.atomic_write_text(os.path.join(output_dir, MANIFEST),
+                             json.dumps(job, indent=2, sort_keys=True) + '\n')
+    for tmp, shard, size in written:
+      fileio.check_written(tmp, 'shard', min_bytes=size)
+      os.replace(tmp, shard)
+  except tf.errors.OpError as exc:   # e.g. the disk filled up
+    raise RecordError('writing shards into `output_dir` %s failed: %s'
+                      % (output_dir, exc.message.splitlines()[0])) from None
+  except OSError as exc:
+    raise RecordError('writing shards into `output_dir` %s failed: %s'
+                      % (output_dir, exc.strerror or exc)) from None
+  finally:
+    for tmp, _, _ in written:
+      if os.path.exists(tmp):
+        os.unlink(tmp)
   fileio.atomic_write_text(
       os.path.join(output_dir, 'labels.txt'),
       ''.join('%d:%s\n' % (i + 1, c) for i, c in enumerate(

@@ -42,6 +42,8 @@ import os
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
+
 STRATEGIES = ('none', 'mirrored', 'multi_worker')
 ALL_REDUCE = ('auto', 'ring', 'nccl')
 DEFAULT_PEER_TIMEOUT = 300.0
@@ -53,7 +55,7 @@ TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", '
                      '"index": 0}}')
 
 
-class DistributeError(ValueError):
+class DistributeError(errors.Error):
   """A strategy setting or TF_CONFIG that cannot be used (exit code 2)."""
 
 
@@ -72,24 +74,24 @@ class Options:
   def validate(self):
     """Raises DistributeError naming the first bad setting."""
     if self.strategy not in STRATEGIES:
-      raise DistributeError('--strategy must be one of %s, got %r.'
+      raise DistributeError('`strategy` must be one of %s, got %r.'
                             % (', '.join(STRATEGIES), self.strategy))
     if self.all_reduce not in ALL_REDUCE:
-      raise DistributeError('--all_reduce must be one of %s, got %r.'
+      raise DistributeError('`all_reduce` must be one of %s, got %r.'
                             % (', '.join(ALL_REDUCE), self.all_reduce))
     if self.num_devices is not None and (
         not isinstance(self.num_devices, int) or self.num_devices <= 0):
-      raise DistributeError('--num_devices must be a positive integer, got '
+      raise DistributeError('`num_devices` must be a positive integer, got '
                             '%r.' % (self.num_devices,))
     if not (isinstance(self.peer_timeout, (int, float)) and
             math.isfinite(self.peer_timeout) and self.peer_timeout > 0):
-      raise DistributeError('--peer_timeout must be a positive number of '
+      raise DistributeError('`peer_timeout` must be a positive number of '
                             'seconds, got %r.' % (self.peer_timeout,))
     if self.strategy == 'none' and (self.num_devices not in (None, 1) or
                                     self.all_reduce != 'auto'):
       raise DistributeError(
-          '--num_devices and --all_reduce need --strategy mirrored (one '
-          'machine) or multi_worker (TF_CONFIG); --strategy is none.')
+          '`num_devices` and `all_reduce` need `strategy` mirrored (one '
+          'machine) or multi_worker (TF_CONFIG); `strategy` is none.')
 
 
 def add_flags(parser):
@@ -162,7 +164,7 @@ def read_tf_config(text=None):
   text = os.environ.get('TF_CONFIG') if text is None else text
   if not text:
     raise DistributeError(
-        '--strategy multi_worker reads the cluster from the TF_CONFIG '
+        '`strategy` multi_worker reads the cluster from the TF_CONFIG '
         'environment variable, which is not set. Set it on every worker '
         '(same cluster, its own task index), e.g. TF_CONFIG=\'%s\'.'
         % TF_CONFIG_EXAMPLE)
@@ -290,10 +292,10 @@ class Setup:
       yield
     except tf.errors.DeadlineExceededError:
       raise PeerError(
-          'no answer from the other workers within --peer_timeout %g s '
+          'no answer from the other workers within `peer_timeout` %g s '
           '(cluster %s). Start every worker with the same TF_CONFIG cluster '
           'and its own task index, check that the addresses are reachable, '
-          'or raise --peer_timeout.'
+          'or raise `peer_timeout`.'
           % (self.options.peer_timeout, json.dumps(self.task.cluster))
       ) from None
     except (tf.errors.UnavailableError, tf.errors.AbortedError,
@@ -375,7 +377,7 @@ def make(options):
   return _make_multi_worker(options)
 
 
-def _local_devices(num_devices, *, flag='--num_devices'):
+def _local_devices(num_devices, *, flag='`num_devices`'):
   """The GPUs to use, or the CPU split into ``num_devices`` devices."""
   gpus = tf.config.list_physical_devices('GPU')
   if gpus:
@@ -404,10 +406,10 @@ def _mirrored_all_reduce(all_reduce, devices):
     return None   # TensorFlow's choice: NCCL on GPUs, else one device
   if all_reduce == 'nccl':
     if not devices[0].startswith('/gpu'):
-      raise DistributeError('--all_reduce nccl needs GPUs; this machine has '
-                            'none. Use --all_reduce auto.')
+      raise DistributeError('`all_reduce` nccl needs GPUs; this machine has '
+                            'none. Use `all_reduce` auto.')
     return tf.distribute.NcclAllReduce()
-  raise DistributeError('--all_reduce ring is the multi_worker collective; '
+  raise DistributeError('`all_reduce` ring is the multi_worker collective; '
                         'on one machine use auto or nccl.')
 
 
@@ -417,17 +419,17 @@ def _make_multi_worker(options):
   if gpus:
     count = options.num_devices or len(gpus)
     if count > len(gpus):
-      raise DistributeError('--num_devices %d: this worker has %d GPU(s).'
+      raise DistributeError('`num_devices` %d: this worker has %d GPU(s).'
                             % (count, len(gpus)))
     tf.config.set_visible_devices(gpus[:count], 'GPU')
   elif options.num_devices not in (None, 1):
     raise DistributeError(
-        '--num_devices %d: a CPU-only worker is one replica under '
+        '`num_devices` %d: a CPU-only worker is one replica under '
         'multi_worker (the collective strategy uses one CPU device); start '
         'more workers instead.' % options.num_devices)
   if options.all_reduce == 'nccl' and not gpus:
-    raise DistributeError('--all_reduce nccl needs GPUs; this worker has '
-                          'none. Use --all_reduce auto or ring.')
+    raise DistributeError('`all_reduce` nccl needs GPUs; this worker has '
+                          'none. Use `all_reduce` auto or ring.')
   # The collective ops must be built for graph mode.
   tf.disable_eager_execution()
   implementation = tf.distribute.experimental.CommunicationImplementation

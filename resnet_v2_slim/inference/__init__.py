@@ -3,8 +3,7 @@
 ``classifier`` restores a checkpoint once and classifies files; ``export``
 writes a frozen GraphDef and/or a SavedModel. Both take their defaults
 (model, classes, preprocessing, size) from the checkpoint and its row in
-``nets.pretrained``. May import: ``nets``, ``checkpoints``, ``data``,
-``utils``.
+``nets.pretrained``. May import: ``nets``, ``checkpoints``, ``data``, ``utils``.
 
 Typical use::
 

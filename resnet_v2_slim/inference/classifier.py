@@ -19,13 +19,14 @@ import numpy as np
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import labels as labels_lib
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.data import preprocessing
 
 
-class ImageError(ValueError):
+class ImageError(errors.Error):
   """An image file that cannot be read or decoded."""
 
 

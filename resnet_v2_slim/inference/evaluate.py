@@ -25,6 +25,7 @@ import time
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
@@ -32,7 +33,7 @@ from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.nets import nets_factory
 
 
-class EvalError(ValueError):
+class EvalError(errors.Error):
   """A setting or a record that stops the evaluation (exit code 2)."""
 
 
@@ -53,12 +54,12 @@ class EvalConfig:
 
   def validate(self):
     if (self.tfrecord is None) == (self.data_dir is None):
-      raise EvalError('give exactly one of --tfrecord PATTERN and --data_dir '
+      raise EvalError('give exactly one of `tfrecord` PATTERN and `data_dir` '
                       'DIR.')
     if self.batch_size <= 0:
-      raise EvalError('--batch_size must be > 0, got %d.' % self.batch_size)
+      raise EvalError('`batch_size` must be > 0, got %d.' % self.batch_size)
     if self.max_examples is not None and self.max_examples <= 0:
-      raise EvalError('--max_examples must be > 0, got %d.'
+      raise EvalError('`max_examples` must be > 0, got %d.'
                       % self.max_examples)
 
 
@@ -215,7 +216,7 @@ def evaluate(config, log=print):
         raise EvalError(
             'cannot read or decode %s: %s. %s'
             % (where, found[2] if found else _first_line(exc),
-               'Pass --skip_corrupt to count and skip images that do not '
+               'Pass `skip_corrupt` to count and skip images that do not '
                'decode.' if found and found[4] == 'decode' and not
                config.skip_corrupt else 'Remove or fix it (or reconvert the '
                'shard).')) from None
@@ -224,8 +225,8 @@ def evaluate(config, log=print):
                                  (out['labels'] >= num_classes))[0])
         raise EvalError(
             'label %d (after subtracting offset %d) in %s is outside the '
-            "head's %d classes. Check --labels_offset (auto: 0 for 1001 "
-            'classes, else 1) and --num_classes.'
+            "head's %d classes. Check `labels_offset` (auto: 0 for 1001 "
+            'classes, else 1) and `num_classes`.'
             % (out['labels'][bad] + offset, offset,
                _where(names, out['shard'][bad], out['record'][bad],
                       config.data_dir is not None), num_classes))

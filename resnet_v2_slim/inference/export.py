@@ -25,6 +25,7 @@ import tempfile
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
+from resnet_v2_slim import errors
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
@@ -35,6 +36,10 @@ SIGNATURE_KEY = 'serving_default'
 # is replaced only if it holds nothing else.
 SAVED_MODEL_ENTRIES = ('saved_model.pb', 'saved_model.pbtxt', 'variables',
                        'assets', 'assets.extra', 'fingerprint.pb')
+
+
+class ExportError(errors.Error):
+  """An export that cannot be made as asked."""
 
 
 def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
@@ -91,23 +96,24 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     ``TENSOR_NAMES``: the input and output tensor names.
 
   Raises:
-    ValueError: if neither output is given, or an output path is unusable.
+    ExportError: if neither output is given.
+    fileio.OutputPathError: if an output path is unusable.
     CheckpointError: if the checkpoint does not fit (nothing is written).
   """
   if not output_file and not saved_model_dir:
-    raise ValueError('Give output_file and/or saved_model_dir.')
+    raise ExportError('give `output_file` and/or `saved_model_dir`.')
   fileio.check_outputs(
-      outputs=[('--output_file', output_file),
-               ('--saved_model_dir', saved_model_dir)],
+      outputs=[('`output_file`', output_file),
+               ('`saved_model_dir`', saved_model_dir)],
       inputs=checkpoints.input_paths(checkpoint_path))
   if output_file and saved_model_dir is None and os.path.isdir(output_file):
-    raise fileio.OutputPathError('--output_file %s is a folder; give a file '
+    raise fileio.OutputPathError('`output_file` %s is a folder; give a file '
                                  'name such as model.pb.' % output_file)
   if output_file:
-    fileio.check_writable(output_file, '--output_file')
+    fileio.check_writable(output_file, '`output_file`')
   if saved_model_dir:
     saved_model_dir = fileio.check_replaceable_dir(
-        saved_model_dir, SAVED_MODEL_ENTRIES, '--saved_model_dir',
+        saved_model_dir, SAVED_MODEL_ENTRIES, '`saved_model_dir`',
         'a SavedModel')
   model, num_classes, info = checkpoints.choose_model(checkpoint_path, model,
                                                      num_classes)

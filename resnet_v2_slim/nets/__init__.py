@@ -3,10 +3,10 @@
 Here live the building blocks (``resnet_utils``), the ResNet V2 networks and
 their one table (``resnet_v2.NETWORKS``), the name -> function factory
 (``nets_factory``) and the table of published checkpoints
-(``pretrained``). May import: TensorFlow, tf_slim, numpy, the standard
-library and each other; nothing else of resnet_v2_slim (the package's
-``__init__`` has already imported TensorFlow quietly and applied the compat
-fix).
+(``pretrained``).
+May import: nothing above it (TensorFlow, tf_slim, numpy and the standard
+library only). The package's ``__init__`` has already imported TensorFlow
+quietly and applied the compat fix.
 
 Porting official TF-Slim code is one word::
 

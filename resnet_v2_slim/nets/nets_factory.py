@@ -35,10 +35,10 @@ def model_for(family, units_per_block):
 
 
 def check_network_name(name):
-  """Returns ``name`` if it is registered, else raises a ValueError listing them."""
+  """Returns ``name`` if it is registered, else a NetworkError listing them."""
   if name not in networks_map:
-    raise ValueError('Unknown network %r. Valid names: %s.'
-                     % (name, ', '.join(network_names())))
+    raise resnet_utils.NetworkError('Unknown network %r. Valid names: %s.'
+                                    % (name, ', '.join(network_names())))
   return name
 
 
@@ -49,15 +49,15 @@ MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 2048
 
 
-def check_image_size(image_size, flag='--image_size', model=None):
+def check_image_size(image_size, flag='`image_size`', model=None):
   """Returns ``image_size`` if a network can take it, else a clear error.
 
   Raises:
-    ValueError: naming the flag, the value and the valid range.
+    NetworkError: naming the argument, the value and the valid range.
   """
   if isinstance(image_size, bool) or not isinstance(image_size, int) or not (
       MIN_IMAGE_SIZE <= image_size <= MAX_IMAGE_SIZE):
-    raise ValueError(
+    raise resnet_utils.NetworkError(
         '%s %r cannot be used%s: give an integer from %d (the networks\' '
         'nominal stride, so the last block sees a real pixel) to %d.'
         % (flag, image_size, ' for ' + model if model else '',
@@ -69,12 +69,12 @@ def check_model_and_size(model, image_size):
   """The check every command makes of ``--model`` and ``--image_size``.
 
   Raises:
-    ValueError: starting with the flag at fault.
+    NetworkError: starting with the argument at fault.
   """
   try:
     check_network_name(model)
-  except ValueError as exc:
-    raise ValueError('--model: %s' % exc) from None
+  except resnet_utils.NetworkError as exc:
+    raise resnet_utils.NetworkError('`model`: %s' % exc) from None
   check_image_size(image_size, model=model)
 
 

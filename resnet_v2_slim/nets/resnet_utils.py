@@ -38,10 +38,19 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
+from resnet_v2_slim import errors
+
 # The book's unit tuple, in order. A unit function may declare its own order
 # with a `unit_arg_names` attribute (the basic unit takes (depth, stride)).
 DEFAULT_UNIT_ARG_NAMES = ('depth', 'depth_bottleneck', 'stride')
 DATA_FORMATS = ('NHWC', 'NCHW')
+
+
+class NetworkError(errors.Error):
+  """A network, block or unit that cannot be built as asked.
+
+  A ``ValueError``, as official TF-Slim raises for the same mistakes.
+  """
 
 
 class Block(collections.namedtuple('Block', ['scope', 'unit_fn', 'args'])):
@@ -74,7 +83,7 @@ def check_positive_int(value, name):
     raise TypeError('%s must be a positive integer, got %r (%s).'
                     % (name, value, type(value).__name__))
   if value <= 0:
-    raise ValueError('%s must be a positive integer, got %d.' % (name, value))
+    raise NetworkError('%s must be a positive integer, got %d.' % (name, value))
   return int(value)
 
 
@@ -132,7 +141,7 @@ def positional_conflict(function, position, book, official, keyword):
 def check_data_format(data_format):
   """Raises ValueError unless ``data_format`` is 'NHWC' or 'NCHW'."""
   if data_format not in DATA_FORMATS:
-    raise ValueError("data_format must be 'NHWC' or 'NCHW', got %r."
+    raise NetworkError("data_format must be 'NHWC' or 'NCHW', got %r."
                      % (data_format,))
   return data_format
 
@@ -210,7 +219,7 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None,
     return slim.conv2d(inputs, num_outputs, kernel_size, stride=1, rate=rate,
                        padding='SAME', data_format=data_format, scope=scope)
   if rate != 1:
-    raise ValueError('conv2d_same: stride=%d and rate=%d cannot be combined; '
+    raise NetworkError('conv2d_same: stride=%d and rate=%d cannot be combined; '
                      'use stride 1 with a rate (atrous) or rate 1 with a '
                      'stride.' % (stride, rate))
   pad_beg = (kernel_size - 1) // 2
@@ -274,7 +283,7 @@ def unit_kwargs(block, index, unit):
     kwargs = dict(unit)
   elif isinstance(unit, (tuple, list)):
     if len(unit) != len(names):
-      raise ValueError('Block %s: expected %s, got %r with %d entries.'
+      raise NetworkError('Block %s: expected %s, got %r with %d entries.'
                        % (where, expected, unit, len(unit)))
     kwargs = dict(zip(names, unit))
   else:
@@ -286,7 +295,7 @@ def unit_kwargs(block, index, unit):
   accepted = _accepted_keywords(block.unit_fn)
   unknown = sorted(set(kwargs) - accepted) if accepted is not None else []
   if unknown:
-    raise ValueError(
+    raise NetworkError(
         'Block %s: %s does not take %s; its unit arguments are %s.'
         % (where, getattr(block.unit_fn, '__name__', block.unit_fn),
            ', '.join(map(repr, unknown)), ', '.join(names)))
@@ -304,7 +313,7 @@ def checked_blocks(blocks):
     raise TypeError('blocks must be a list of resnet_utils.Block, got %s.'
                     % type(blocks).__name__)
   if not blocks:
-    raise ValueError('blocks is empty: a ResNet needs at least one Block.')
+    raise NetworkError('blocks is empty: a ResNet needs at least one Block.')
   checked = []
   for i, block in enumerate(blocks):
     if not (isinstance(block, tuple) and hasattr(block, 'unit_fn')
@@ -317,7 +326,7 @@ def checked_blocks(blocks):
                       % (block.scope, block.unit_fn))
     if isinstance(block.args, (str, bytes)) or not isinstance(
         block.args, collections.abc.Sequence) or not block.args:
-      raise ValueError('Block %s: args must be a non-empty list of units, '
+      raise NetworkError('Block %s: args must be a non-empty list of units, '
                        'got %r.' % (block.scope, block.args))
     checked.append((block, [unit_kwargs(block, j, unit)
                             for j, unit in enumerate(block.args)]))
@@ -364,13 +373,13 @@ def check_output_stride(output_stride, blocks, root_stride=1):
   output_stride = check_positive_int(output_stride, 'output_stride')
   reachable = reachable_output_strides(blocks, root_stride)
   if output_stride % root_stride:
-    raise ValueError(
+    raise NetworkError(
         'output_stride=%d cannot be reached: the root block (conv1 and pool1) '
         'already strides by %d, so output_stride must be a multiple of %d. '
         'Valid values: %s or None.'
         % (output_stride, root_stride, root_stride, reachable))
   if output_stride not in reachable:
-    raise ValueError(
+    raise NetworkError(
         'output_stride=%d cannot be reached by these blocks: the cumulative '
         'unit strides are %s (the last is the nominal stride). Use one of '
         'them, or None for the nominal stride.' % (output_stride, reachable))

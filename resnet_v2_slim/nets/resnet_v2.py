@@ -11,8 +11,9 @@ rate, outputs_collections, scope)``); ``resnet_v2`` and the
 ``resnet_v2_<depth>`` networks keep the book's order, and what the official
 version adds there (``is_training``, ``output_stride``) and a few extras
 (``spatial_squeeze``, ``use_shortcut``, ``data_format``) are keyword-only.
-Every network is one row of ``NETWORKS``; the functions, ``__all__``, the
-factory and the command line all derive from it. Variable names, shapes and end_points keys are those of the
+Every network is a function written out with its blocks, as in the book;
+``@register_network`` enters it in ``NETWORKS``, from which the factory,
+checkpoint detection and the command line derive. Variable names, shapes and end_points keys are those of the
 official TF-Slim networks, so their checkpoints restore with a plain
 ``tf.train.Saver()``.
 
@@ -48,23 +49,12 @@ from resnet_v2_slim.nets.resnet_utils import subsample
 
 default_image_size = 224
 
-# THE registry: every network, declared once as (unit family, units per
-# block) (He et al., Table 1; 18/34 use the basic unit). The channel widths
-# and strides are the same for all: see `bottleneck_blocks`/`basic_blocks`.
-# Module functions, __all__, nets_factory, package exports, command-line
-# choices and the tests all derive from this table.
-NETWORKS = {
-    'resnet_v2_18': ('basic', (2, 2, 2, 2)),
-    'resnet_v2_34': ('basic', (3, 4, 6, 3)),
-    'resnet_v2_50': ('bottleneck', (3, 4, 6, 3)),
-    'resnet_v2_101': ('bottleneck', (3, 4, 23, 3)),
-    'resnet_v2_152': ('bottleneck', (3, 8, 36, 3)),
-    'resnet_v2_200': ('bottleneck', (3, 24, 36, 3)),
-}
-BOTTLENECK_UNITS = {name: units for name, (family, units) in NETWORKS.items()
-                    if family == 'bottleneck'}
-BASIC_UNITS = {name: units for name, (family, units) in NETWORKS.items()
-               if family == 'basic'}
+# THE registry: {name: (unit family, units per block)}, filled by
+# @register_network from the network functions at the end of this module
+# (one declaration each: the function and its blocks). nets_factory,
+# checkpoint detection, package exports, command-line choices and the tests
+# all read it.
+NETWORKS = {}
 BLOCK_BASE_DEPTHS = (64, 128, 256, 512)
 BLOCK_STRIDES = (2, 2, 2, 1)
 ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
@@ -208,14 +198,14 @@ def _check_inputs(inputs, data_format, include_root_block):
   layout = '[batch, channels, height, width]' if data_format == 'NCHW' else (
       '[batch, height, width, channels]')
   if shape.rank != 4:
-    raise ValueError(
+    raise resnet_utils.NetworkError(
         'inputs must be a rank-4 tensor %s, got shape %s. Give placeholders '
         'a static rank, e.g. tf.placeholder(tf.float32, [None, None, None, '
         '3]); add a batch axis to single images with tf.expand_dims.'
         % (layout, shape))
   channels = resnet_utils.channel_axis(data_format)
   if shape[channels] is None:
-    raise ValueError(
+    raise resnet_utils.NetworkError(
         'inputs must have a known number of channels (%s), got shape %s. '
         'Set it statically, e.g. with inputs.set_shape or a placeholder '
         'shaped %s.' % (layout, shape,
@@ -228,7 +218,7 @@ def _check_inputs(inputs, data_format, include_root_block):
   dims = shape.as_list()
   spatial = [dims[a] for a in resnet_utils.spatial_axes(data_format)]
   if any(d is not None and d < 1 for d in spatial):
-    raise ValueError('inputs have an empty image (height x width %s x %s, '
+    raise resnet_utils.NetworkError('inputs have an empty image (height x width %s x %s, '
                      'shape %s): every image needs at least one pixel.'
                      % (spatial[0], spatial[1], shape))
   # Images have 1-4 channels; with the root block, a layout mix-up shows as
@@ -237,7 +227,7 @@ def _check_inputs(inputs, data_format, include_root_block):
   other = 3 if data_format == 'NCHW' else 1
   if include_root_block and dims[other] in (1, 3, 4) and (
       dims[channels] not in (1, 3, 4)):
-    raise ValueError(
+    raise resnet_utils.NetworkError(
         'inputs of shape %s look like %s, but data_format=%r expects %s. '
         'Transpose the images (tf.transpose(x, %s)) or pass data_format=%r.'
         % (shape, 'NHWC' if data_format == 'NCHW' else 'NCHW', data_format,
@@ -284,7 +274,7 @@ def _shortcut_scope(blocks, use_shortcut):
   unit_fns = {block.unit_fn for block in blocks}
   for fn in unit_fns:
     if not slim.has_arg_scope(fn):
-      raise ValueError(
+      raise resnet_utils.NetworkError(
           'use_shortcut=False needs unit functions decorated with '
           '@slim.add_arg_scope that accept use_shortcut; %r is not.' % (fn,))
   return slim.arg_scope(list(unit_fns), use_shortcut=False)
@@ -424,10 +414,34 @@ def resnet_v2_block(scope, base_depth, num_units, stride):
                [unit] * (num_units - 1) + [dict(unit, stride=stride)])
 
 
-def _check_units(units_per_block):
+def resnet_v2_basic_block(scope, depth, num_units, stride):
+  """A block of ``num_units`` basic units (ResNet-18/34), strided last.
+
+  Args:
+    scope: the block's scope name, e.g. ``'block1'``.
+    depth: channels of every convolution in the block.
+    num_units: number of units in the block.
+    stride: stride of the last unit (all others use 1).
+
+  Returns:
+    A ``Block`` of ``basic`` units with ``(depth, stride)`` args.
+
+  Raises:
+    TypeError, ValueError: if an argument is not a positive integer.
+  """
+  depth = resnet_utils.check_positive_int(depth, 'depth')
+  num_units = resnet_utils.check_positive_int(num_units, 'num_units')
+  stride = resnet_utils.check_positive_int(stride, 'stride')
+  return Block(scope, basic, [(depth, 1)] * (num_units - 1) + [(depth, stride)])
+
+
+def _blocks(block_fn, units_per_block):
   if len(units_per_block) != len(BLOCK_BASE_DEPTHS):
-    raise ValueError('units_per_block must have %d entries (one per block), '
+    raise resnet_utils.NetworkError('units_per_block must have %d entries (one per block), '
                      'got %r.' % (len(BLOCK_BASE_DEPTHS), units_per_block))
+  return [block_fn('block%d' % (i + 1), depth, units, stride)
+          for i, (depth, units, stride) in enumerate(
+              zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))]
 
 
 def bottleneck_blocks(units_per_block):
@@ -437,13 +451,9 @@ def bottleneck_blocks(units_per_block):
     units_per_block: four positive integers, e.g. ``(3, 4, 6, 3)``.
 
   Returns:
-    A list of four ``Block``.
+    A list of four ``Block`` (base depths 64-128-256-512, strides 2-2-2-1).
   """
-  _check_units(units_per_block)
-  return [resnet_v2_block('block%d' % (i + 1), base_depth=depth,
-                          num_units=units, stride=stride)
-          for i, (depth, units, stride) in enumerate(
-              zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))]
+  return _blocks(resnet_v2_block, units_per_block)
 
 
 def basic_blocks(units_per_block):
@@ -458,56 +468,176 @@ def basic_blocks(units_per_block):
   Returns:
     A list of four ``Block`` of ``basic`` units.
   """
-  _check_units(units_per_block)
-  blocks = []
-  for i, (depth, units, stride) in enumerate(
-      zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES)):
-    units = resnet_utils.check_positive_int(units, 'num_units')
-    blocks.append(Block('block%d' % (i + 1), basic,
-                        [(depth, 1)] * (units - 1) + [(depth, stride)]))
-  return blocks
+  return _blocks(resnet_v2_basic_block, units_per_block)
 
 
-# Each unit family: (blocks builder, convolutions per unit).
-FAMILIES = {
-    'bottleneck': (bottleneck_blocks, 3),
-    'basic': (basic_blocks, 2),
-}
+# Unit function -> the family name NETWORKS and checkpoint detection use.
+FAMILIES = {bottleneck: 'bottleneck', basic: 'basic'}
 
 
-def _network(name, family, units_per_block):
-  """Makes ``resnet_v2_<depth>(inputs, ...)`` from its row of NETWORKS."""
-  blocks_fn, convs_per_unit = FAMILIES[family]
-  layers = convs_per_unit * sum(units_per_block) + 2
+class _BlocksOnly:
+  """Passed as ``inputs`` by the registry: the network returns its blocks."""
 
-  def network(inputs, num_classes=None, global_pool=True, reuse=None,
-              scope=name, *, is_training=None, output_stride=None,
-              spatial_squeeze=False, use_shortcut=True, data_format='NHWC'):
-    _check_book_order(name, global_pool, None, reuse, scope)
-    return resnet_v2(inputs, blocks_fn(units_per_block), num_classes,
-                     global_pool, include_root_block=True, reuse=reuse,
-                     scope=scope, is_training=is_training,
-                     output_stride=output_stride,
-                     spatial_squeeze=spatial_squeeze,
-                     use_shortcut=use_shortcut, data_format=data_format)
 
-  network.__name__ = network.__qualname__ = name
-  network.__module__ = __name__
-  network.__doc__ = (
-      'ResNet-%d V2, %s units (%s per block). See `resnet_v2` for the '
-      'arguments and return values; `scope` defaults to %r.'
-      % (layers, family, '-'.join(map(str, units_per_block)), name))
+_BLOCKS_ONLY = _BlocksOnly()
+
+
+def register_network(network):
+  """Registers a ``resnet_v2_<depth>`` function in ``NETWORKS`` (decorator).
+
+  Each network declares its blocks once, in its body. The registry reads
+  them by calling the network with a stand-in for ``inputs`` that makes
+  ``_build`` return the blocks before any graph op exists; from them come
+  the row of ``NETWORKS`` (unit family, units per block) and the function's
+  ``family``, ``units_per_block`` and ``default_image_size`` attributes.
+
+  Args:
+    network: the network function; its ``__name__`` is the registered name.
+
+  Returns:
+    ``network`` itself.
+
+  Raises:
+    ValueError: if the name is registered already or the blocks mix units.
+  """
+  name = network.__name__
+  blocks = network(_BLOCKS_ONLY)
+  families = {FAMILIES[block.unit_fn] for block in blocks}
+  if name in NETWORKS or len(families) != 1:
+    raise resnet_utils.NetworkError('register_network(%s): the name is registered already '
+                     'or its blocks mix unit families.' % name)
+  family, = families
+  NETWORKS[name] = (family, tuple(len(block.args) for block in blocks))
+  network.family, network.units_per_block = NETWORKS[name]
   network.default_image_size = default_image_size
-  network.units_per_block = tuple(units_per_block)
-  network.family = family
   return network
 
 
-globals().update({name: _network(name, family, units)
-                  for name, (family, units) in NETWORKS.items()})
+def _build(name, blocks, args):
+  """Builds a registered network from its blocks and its call's arguments.
+
+  Args:
+    name: the calling network's name (for messages).
+    blocks: its blocks.
+    args: its arguments (``locals()`` of the call), in the book's order plus
+      the keyword-only ones of ``resnet_v2``.
+
+  Returns:
+    What ``resnet_v2`` returns, or the blocks for the registry.
+  """
+  args = dict(args)
+  inputs = args.pop('inputs')
+  if inputs is _BLOCKS_ONLY:
+    return blocks
+  args.pop('blocks', None)
+  _check_book_order(name, args['global_pool'], None,
+                    args['reuse'], args['scope'])
+  return resnet_v2(inputs, blocks, include_root_block=True, **args)
+
+
+# --- the networks: one function each, as in the book and TF-Slim ----------
+# (He et al., Table 1; ResNet-200: 3-24-36-3.) The signature is the book's
+# positional order plus resnet_v2's keyword-only options; see `resnet_v2`
+# for the arguments and return values.
+
+
+@register_network
+def resnet_v2_18(inputs, num_classes=None, global_pool=True, reuse=None,
+                 scope='resnet_v2_18', *, is_training=None,
+                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
+                 data_format='NHWC'):
+  """ResNet-18 V2: basic units, 2-2-2-2 per block."""
+  blocks = [
+      resnet_v2_basic_block('block1', depth=64, num_units=2, stride=2),
+      resnet_v2_basic_block('block2', depth=128, num_units=2, stride=2),
+      resnet_v2_basic_block('block3', depth=256, num_units=2, stride=2),
+      resnet_v2_basic_block('block4', depth=512, num_units=2, stride=1),
+  ]
+  return _build('resnet_v2_18', blocks, locals())
+
+
+@register_network
+def resnet_v2_34(inputs, num_classes=None, global_pool=True, reuse=None,
+                 scope='resnet_v2_34', *, is_training=None,
+                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
+                 data_format='NHWC'):
+  """ResNet-34 V2: basic units, 3-4-6-3 per block."""
+  blocks = [
+      resnet_v2_basic_block('block1', depth=64, num_units=3, stride=2),
+      resnet_v2_basic_block('block2', depth=128, num_units=4, stride=2),
+      resnet_v2_basic_block('block3', depth=256, num_units=6, stride=2),
+      resnet_v2_basic_block('block4', depth=512, num_units=3, stride=1),
+  ]
+  return _build('resnet_v2_34', blocks, locals())
+
+
+@register_network
+def resnet_v2_50(inputs, num_classes=None, global_pool=True, reuse=None,
+                 scope='resnet_v2_50', *, is_training=None,
+                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
+                 data_format='NHWC'):
+  """ResNet-50 V2: bottleneck units, 3-4-6-3 per block."""
+  blocks = [
+      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
+      resnet_v2_block('block2', base_depth=128, num_units=4, stride=2),
+      resnet_v2_block('block3', base_depth=256, num_units=6, stride=2),
+      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
+  ]
+  return _build('resnet_v2_50', blocks, locals())
+
+
+@register_network
+def resnet_v2_101(inputs, num_classes=None, global_pool=True, reuse=None,
+                  scope='resnet_v2_101', *, is_training=None,
+                  output_stride=None, spatial_squeeze=False,
+                  use_shortcut=True, data_format='NHWC'):
+  """ResNet-101 V2: bottleneck units, 3-4-23-3 per block."""
+  blocks = [
+      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
+      resnet_v2_block('block2', base_depth=128, num_units=4, stride=2),
+      resnet_v2_block('block3', base_depth=256, num_units=23, stride=2),
+      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
+  ]
+  return _build('resnet_v2_101', blocks, locals())
+
+
+@register_network
+def resnet_v2_152(inputs, num_classes=None, global_pool=True, reuse=None,
+                  scope='resnet_v2_152', *, is_training=None,
+                  output_stride=None, spatial_squeeze=False,
+                  use_shortcut=True, data_format='NHWC'):
+  """ResNet-152 V2: bottleneck units, 3-8-36-3 per block."""
+  blocks = [
+      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
+      resnet_v2_block('block2', base_depth=128, num_units=8, stride=2),
+      resnet_v2_block('block3', base_depth=256, num_units=36, stride=2),
+      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
+  ]
+  return _build('resnet_v2_152', blocks, locals())
+
+
+@register_network
+def resnet_v2_200(inputs, num_classes=None, global_pool=True, reuse=None,
+                  scope='resnet_v2_200', *, is_training=None,
+                  output_stride=None, spatial_squeeze=False,
+                  use_shortcut=True, data_format='NHWC'):
+  """ResNet-200 V2: bottleneck units, 3-24-36-3 per block."""
+  blocks = [
+      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
+      resnet_v2_block('block2', base_depth=128, num_units=24, stride=2),
+      resnet_v2_block('block3', base_depth=256, num_units=36, stride=2),
+      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
+  ]
+  return _build('resnet_v2_200', blocks, locals())
+
+
+BOTTLENECK_UNITS = {name: units for name, (family, units) in NETWORKS.items()
+                    if family == 'bottleneck'}
+BASIC_UNITS = {name: units for name, (family, units) in NETWORKS.items()
+               if family == 'basic'}
 
 __all__ = [
     'Block', 'bottleneck', 'basic', 'resnet_v2', 'resnet_v2_block',
-    'resnet_arg_scope', 'NETWORKS', 'BOTTLENECK_UNITS', 'BASIC_UNITS',
-    'default_image_size',
+    'resnet_v2_basic_block', 'resnet_arg_scope', 'register_network',
+    'NETWORKS', 'BOTTLENECK_UNITS', 'BASIC_UNITS', 'default_image_size',
 ] + list(NETWORKS)

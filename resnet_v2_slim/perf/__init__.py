@@ -2,8 +2,7 @@
 
 ``flops`` counts a graph's convolutions and matmuls, ``precision`` builds a
 network in bf16/fp16 with float32 variables, ``benchmark`` is seed 000's
-``time_tensorflow_run`` fixed and extended. May import: ``nets``,
-``checkpoints``, ``utils``.
+``time_tensorflow_run`` fixed and extended. May import: ``nets``, ``checkpoints``, ``distribute``.
 
 Typical use::
 

@@ -29,6 +29,7 @@ import numpy as np
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.nets import nets_factory
@@ -39,7 +40,7 @@ from resnet_v2_slim.nets import resnet_utils
 MODES = ('forward', 'forward-backward')
 
 
-class BenchmarkError(ValueError):
+class BenchmarkError(errors.Error):
   """A bad setting, or one this machine cannot run (exit code 2)."""
 
 
@@ -62,37 +63,31 @@ class Config:
 
   def validate(self):
     """Raises BenchmarkError naming the first bad setting."""
-    try:
-      self.distribute.validate()
-    except dist.DistributeError as exc:
-      raise BenchmarkError(str(exc)) from None
-    try:
-      nets_factory.check_model_and_size(self.model, self.image_size)
-    except ValueError as exc:
-      raise BenchmarkError(str(exc)) from None
-    for flag, value in (('--batch_size', self.batch_size),
-                        ('--num_batches', self.num_batches),
-                        ('--num_classes', self.num_classes)):
+    self.distribute.validate()
+    nets_factory.check_model_and_size(self.model, self.image_size)
+    for flag, value in (('`batch_size`', self.batch_size),
+                        ('`num_batches`', self.num_batches),
+                        ('`num_classes`', self.num_classes)):
       if value <= 0:
         raise BenchmarkError('%s must be > 0, got %d.' % (flag, value))
     if self.num_burn_in < 0:
-      raise BenchmarkError('--num_burn_in must be >= 0, got %d.'
+      raise BenchmarkError('`num_burn_in` must be >= 0, got %d.'
                            % self.num_burn_in)
     if self.mode not in MODES:
-      raise BenchmarkError('--mode must be one of %s, got %r.'
+      raise BenchmarkError('`mode` must be one of %s, got %r.'
                            % (', '.join(MODES), self.mode))
     if self.precision not in precision_lib.DTYPES:
-      raise BenchmarkError('--precision must be one of %s, got %r.'
+      raise BenchmarkError('`precision` must be one of %s, got %r.'
                            % (', '.join(precision_lib.DTYPES),
                               self.precision))
     if self.data_format not in resnet_utils.DATA_FORMATS:
-      raise BenchmarkError('--data_format must be NHWC or NCHW, got %r.'
+      raise BenchmarkError('`data_format` must be NHWC or NCHW, got %r.'
                            % self.data_format)
     if self.checkpoint is not None:
       try:
         checkpoints.resolve(self.checkpoint)
       except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('--checkpoint: %s' % exc) from None
+        raise BenchmarkError('`checkpoint`: %s' % exc) from None
 
 
 def summarize(durations):
@@ -264,7 +259,7 @@ def _build_replica(config, network_fn=None):
 def _warn_once_about(config, info):
   if config.precision == 'fp16' and not info['gpus']:
     warnings.warn('fp16 on a CPU is emulated and usually slower than fp32; '
-                  'use --precision bf16 for a CPU speed-up.', stacklevel=3)
+                  'use `precision` bf16 for a CPU speed-up.', stacklevel=3)
   if config.data_format == 'NCHW' and not info['gpus']:
     warnings.warn('NCHW is the GPU layout; on a CPU NHWC is usually faster.',
                   stacklevel=3)
@@ -352,7 +347,7 @@ def _time(config, info, network_fn, setup, log):
       try:
         restored, restore_fn = checkpoints.restorer(config.checkpoint)
       except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('--checkpoint: %s' % exc) from None
+        raise BenchmarkError('`checkpoint`: %s' % exc) from None
   graph.finalize()  # the timed loop must not grow the graph
   with graph.as_default(), setup.session(graph) as sess:
     setup.run(sess, init)
@@ -361,7 +356,7 @@ def _time(config, info, network_fn, setup, log):
         with setup.peer_errors():
           restore_fn(sess)
       except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('--checkpoint: %s' % exc) from None
+        raise BenchmarkError('`checkpoint`: %s' % exc) from None
     try:
       # First step: surfaces missing kernels before timing.
       setup.run(sess, target)
@@ -369,10 +364,10 @@ def _time(config, info, network_fn, setup, log):
             tf.errors.NotFoundError, tf.errors.InternalError) as exc:
       first_line = exc.message.strip().splitlines()[0][:300]
       raise BenchmarkError(
-          'this machine (%s) cannot run --precision %s --data_format %s%s: '
-          '%s. Try --precision fp32/bf16 and --data_format NHWC on a CPU.'
+          'this machine (%s) cannot run `precision` %s `data_format` %s%s: '
+          '%s. Try `precision` fp32/bf16 and `data_format` NHWC on a CPU.'
           % (info['device'], config.precision, config.data_format,
-             ' --xla' if config.xla else '', first_line)) from None
+             ' `xla`' if config.xla else '', first_line)) from None
     durations, stats = time_steps(lambda: setup.run(sess, target),
                                   config.num_batches, config.num_burn_in,
                                   info_string, log=log)

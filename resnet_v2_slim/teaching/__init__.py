@@ -2,7 +2,7 @@
 
 ``summary`` prints shapes, parameters and FLOPs per unit; ``experiment``
 trains residual and plain twins with one budget and says whether seed
-003's finding held. May import every room but ``cli``.
+003's finding held. May import: ``nets``, ``data``, ``perf``, ``training``, ``utils``.
 
 Typical use::
 

@@ -26,6 +26,7 @@ import importlib.util
 import io
 import os
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.training import trainer
@@ -44,7 +45,7 @@ QUICK = {'steps': 3, 'batch_size': 4}
 TAIL = 5
 
 
-class ExperimentError(ValueError):
+class ExperimentError(errors.Error):
   """An output folder that would be overwritten."""
 
 
@@ -151,7 +152,7 @@ def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
     datasets.DataError: if the data's package is not installed.
   """
   if data not in data_lib.BUILTIN:
-    raise ExperimentError('--data must be one of %s, got %r.'
+    raise ExperimentError('`data` must be one of %s, got %r.'
                           % (', '.join(data_lib.BUILTIN), data))
   if importlib.util.find_spec('matplotlib') is None:   # before any training
     raise ExperimentError('the experiment plots its curves with matplotlib, '
@@ -163,7 +164,7 @@ def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
               for setting, model in settings for shortcut in (True, False)}
   taken = [d for d in run_dirs.values() if os.path.exists(d)]
   if taken:
-    raise ExperimentError('--out %s already holds runs (%s); choose a new '
+    raise ExperimentError('`out` %s already holds runs (%s); choose a new '
                           'folder so earlier results stay intact.'
                           % (out_dir, ', '.join(taken)))
   dataset = data_lib.BUILTIN[data](image_size)

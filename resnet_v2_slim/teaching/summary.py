@@ -114,7 +114,7 @@ def summarize(model, *, image_size=None, batch_size=1, num_classes=1000,
       model=model)
   batch_size = resnet_utils.check_positive_int(batch_size, 'batch_size')
   if tensorboard_dir:   # appends an events file; replaces nothing there
-    fileio.check_writable_dir(tensorboard_dir, '--tensorboard')
+    fileio.check_writable_dir(tensorboard_dir, '`tensorboard`')
   graph = tf.Graph()
   with graph.as_default():
     images = tf.placeholder(tf.float32, [batch_size, image_size, image_size,

@@ -1,8 +1,7 @@
 """Training: the graph-mode training loop (sessions, UPDATE_OPS, resume).
 
 ``trainer`` checks data and train dir, builds the model, resumes or
-warm-starts, trains and saves atomically. May import: ``nets``,
-``checkpoints``, ``data``, ``utils``.
+warm-starts, trains and saves atomically. May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
 
 Typical use::
 

@@ -34,6 +34,7 @@ import time
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
@@ -43,7 +44,7 @@ from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.nets import nets_factory
 
 
-class TrainError(ValueError):
+class TrainError(errors.Error):
   """A training setting or train_dir that cannot be used as asked."""
 
 
@@ -79,10 +80,7 @@ class TrainConfig:
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):
-    try:
-      nets_factory.check_model_and_size(self.model, self.image_size)
-    except ValueError as exc:
-      raise TrainError(str(exc)) from None
+    nets_factory.check_model_and_size(self.model, self.image_size)
     for flag in ('steps', 'batch_size', 'save_every', 'log_every'):
       if getattr(self, flag) <= 0:
         raise TrainError('--%s must be > 0, got %r.'
@@ -95,20 +93,20 @@ class TrainConfig:
                          % (flag, '>' if flag == 'learning_rate' else '>=',
                             value))
     if self.preprocessing not in preprocessing_lib.FLAG_CHOICES:
-      raise TrainError('--preprocessing must be auto, %s; got %r.'
+      raise TrainError('`preprocessing` must be auto, %s; got %r.'
                        % (' or '.join(preprocessing_lib.METHODS),
                           self.preprocessing))
     if self.data_dir and self.tfrecord:
-      raise TrainError('give --data_dir or --tfrecord, not both.')
+      raise TrainError('give `data_dir` or `tfrecord`, not both.')
     if self.shuffle_buffer <= 0 or (self.num_classes is not None and
                                     self.num_classes <= 0):
-      raise TrainError('--shuffle_buffer and --num_classes must be > 0.')
+      raise TrainError('`shuffle_buffer` and `num_classes` must be > 0.')
     if self.labels_offset not in (0, 1):
-      raise TrainError('--labels_offset must be 0 (keep background 0) or 1, '
+      raise TrainError('`labels_offset` must be 0 (keep background 0) or 1, '
                        'got %r.' % self.labels_offset)
     self.distribute.validate()
     if os.path.exists(self.train_dir) and not os.path.isdir(self.train_dir):
-      raise TrainError('--train_dir %s exists and is not a folder.'
+      raise TrainError('`train_dir` %s exists and is not a folder.'
                        % self.train_dir)
 
 
@@ -123,24 +121,48 @@ def _check_resumable(config, num_classes):
   try:
     latest, note = checkpoints.latest_checkpoint(config.train_dir)
   except checkpoints.CheckpointError as exc:
-    raise TrainError('--train_dir: %s' % exc) from None
+    raise TrainError('`train_dir`: %s' % exc) from None
   if latest is None:
     return None, None
   try:
     info = checkpoints.describe(latest)
   except checkpoints.CheckpointError as exc:
-    raise TrainError('--train_dir %s holds a checkpoint this run cannot '
-                     'resume: %s Use another --train_dir.'
+    raise TrainError('`train_dir` %s holds a checkpoint this run cannot '
+                     'resume: %s Use another `train_dir`.'
                      % (config.train_dir, exc)) from None
   want = (config.model, num_classes, config.use_shortcut)
   have = (info['model'], info['num_classes'], info['use_shortcut'])
   if have != want:
     raise TrainError(
-        '--train_dir %s holds a checkpoint of %s with %s classes '
+        '`train_dir` %s holds a checkpoint of %s with %s classes '
         '(use_shortcut=%s), but this run trains %s with %d classes '
-        '(use_shortcut=%s). Nothing was changed; use another --train_dir to '
+        '(use_shortcut=%s). Nothing was changed; use another `train_dir` to '
         'start a new run.' % ((config.train_dir,) + have + want))
   return latest, note
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainModel:
+  """What ``build_model`` builds: the tensors ``train`` runs and reads.
+
+  As research/slim's ``model_deploy.DeployedModel``: one typed result
+  instead of a dict. ``loss`` means the same in the log, the history and
+  TensorBoard (the cross-entropy, mean over the global batch);
+  ``total_loss`` adds the L2 weight decay and is what the optimizer
+  minimizes.
+  """
+  step: tuple               # (loss, total_loss, accuracy): fetching runs
+                            # one training step and returns them after it
+  loss: tf.Tensor           # cross-entropy (also runs the step)
+  total_loss: tf.Tensor     # cross-entropy + weight decay
+  accuracy: tf.Tensor       # top-1 on the step's batch
+  global_step: tf.Variable
+  summary: tf.Tensor        # merged scalars: loss, total_loss, accuracy
+  weights_finite: tf.Tensor  # checked before every save
+  input_init: tf.Operation  # run once with input_feed before the first step
+  input_feed: dict
+  trainables: list          # this worker's weights (under a strategy)
+  mean_step: tf.Tensor      # global_step averaged over the replicas
 
 
 def build_model(config, dataset, preprocessing='inception', setup=None, *,
@@ -165,7 +187,7 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
       (the tests train with batch norm in inference mode this way).
 
   Returns:
-    A dict of the fetches ``train`` runs.
+    A ``TrainModel``.
   """
   setup = setup or dist.Setup(dist.Options())
   tf.set_random_seed(config.seed)
@@ -219,10 +241,10 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
     iterator = setup.strategy.make_input_fn_iterator(input_fn)
     iterator_init = iterator.initializer
     per_replica = setup.strategy.experimental_run(replica_step, iterator)
-  cross_entropy, loss, accuracy = [dist.replica_mean(setup, t)
-                                   for t in per_replica]
+  loss, total_loss, accuracy = [dist.replica_mean(setup, t)
+                                for t in per_replica]
   tf.summary.scalar('loss', loss)
-  tf.summary.scalar('cross_entropy', cross_entropy)
+  tf.summary.scalar('total_loss', total_loss)
   tf.summary.scalar('accuracy', accuracy)
   # Checked before every save: a finite loss can still come with an update
   # that overflowed the weights (a huge learning rate), and such a
@@ -230,15 +252,16 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
   finite = tf.reduce_all([tf.reduce_all(tf.is_finite(v))
                           for v in tf.global_variables()
                           if v.dtype.base_dtype.is_floating])
-  return {'train_op': [cross_entropy, accuracy], 'loss': cross_entropy,
-          'accuracy': accuracy, 'weights_finite': finite,
-          'global_step': global_step, 'summary': tf.summary.merge_all(),
-          'input_init': iterator_init, 'input_feed': feed,
-          # This process's copy of the weights, to show replicas agree.
-          'trainables': ([tf.identity(v) for v in tf.trainable_variables()]
-                         if setup.strategy else []),
-          'mean_step': dist.replica_mean(setup, dist.run_per_replica(
-              setup, lambda: tf.cast(global_step.read_value(), tf.float64)))}
+  return TrainModel(
+      step=(loss, total_loss, accuracy), loss=loss, total_loss=total_loss,
+      accuracy=accuracy, global_step=global_step,
+      summary=tf.summary.merge_all(), weights_finite=finite,
+      input_init=iterator_init, input_feed=feed,
+      # This process's copy of the weights, to show replicas agree.
+      trainables=([tf.identity(v) for v in tf.trainable_variables()]
+                  if setup.strategy else []),
+      mean_step=dist.replica_mean(setup, dist.run_per_replica(
+          setup, lambda: tf.cast(global_step.read_value(), tf.float64))))
 
 
 def choose_preprocessing(config):
@@ -260,7 +283,7 @@ def _check_finite(what, ok, step, last_saved):
     return
   raise TrainError(
       'the %s became NaN or infinite at step %d, so training stopped and '
-      'saved nothing more. %s Lower --learning_rate (or check the data) and '
+      'saved nothing more. %s Lower `learning_rate` (or check the data) and '
       'rerun; it resumes from that checkpoint.'
       % (what, step, 'The last good checkpoint, %s, is kept.' % last_saved
          if last_saved else 'No checkpoint had been saved yet.'))
@@ -285,7 +308,8 @@ def train(config, log=print, dataset=None, *, network_fn=None):
     network_fn: as ``build_model``.
 
   Returns:
-    A list of ``{'step', 'loss', 'accuracy', 'images_per_sec'}`` dicts, one
+    A list of ``{'step', 'loss', 'total_loss', 'accuracy', 'images_per_sec'}``
+    dicts (loss: the cross-entropy, as ``TrainModel.loss``), one
     per logged step of this run.
 
   Raises:
@@ -303,10 +327,10 @@ def train(config, log=print, dataset=None, *, network_fn=None):
   shards = (tfrecords.find_shards(config.tfrecord) if config.tfrecord
             else [])
   fileio.check_outputs(
-      [('--train_dir', config.train_dir)],
+      [('`train_dir`', config.train_dir)],
       (checkpoints.input_paths(config.checkpoint) if config.checkpoint
-       else []) + [('--data_dir', config.data_dir)] +
-      [('--tfrecord', shard) for shard in shards])
+       else []) + [('`data_dir`', config.data_dir)] +
+      [('`tfrecord`', shard) for shard in shards])
   if dataset is None and config.tfrecord:
     dataset = data_lib.records(
         config.tfrecord, config.image_size, num_classes=config.num_classes,
@@ -321,7 +345,8 @@ def train(config, log=print, dataset=None, *, network_fn=None):
     log('warning: ' + note)
   graph = tf.Graph()
   with graph.as_default(), setup.scope():
-    ops = build_model(config, dataset, method, setup, network_fn=network_fn)
+    model = build_model(config, dataset, method, setup,
+                        network_fn=network_fn)
     saver = tf.train.Saver(max_to_keep=3)
     init = tf.global_variables_initializer()
     warm, exclude = None, None
@@ -335,11 +360,11 @@ def train(config, log=print, dataset=None, *, network_fn=None):
     log('%s; batch %d per replica, global batch %d%s'
         % (setup.describe(), config.batch_size,
            config.batch_size * setup.num_replicas,
-           '' if setup.is_chief else '; the chief writes --train_dir, this '
+           '' if setup.is_chief else '; the chief writes `train_dir`, this '
            'worker saves into a scratch folder it deletes'))
-  session = _Session(config, setup, graph, ops, saver, log)
+  session = _Session(config, setup, graph, model, saver, log)
   if setup.is_chief:
-    with fileio.DirLock(config.train_dir, '--train_dir'):
+    with fileio.DirLock(config.train_dir, '`train_dir`'):
       return session.run(init, latest, warm, exclude)
   # Other workers save into scratch space: the save itself must run on
   # every worker, its files are the chief's business.
@@ -357,9 +382,9 @@ def _fingerprint(arrays):
 class _Session:
   """The session part of ``train``: restore, steps, summaries, saves."""
 
-  def __init__(self, config, setup, graph, ops, saver, log):
+  def __init__(self, config, setup, graph, model, saver, log):
     self.config, self.setup, self.graph = config, setup, graph
-    self.ops, self.saver, self.log = ops, saver, log
+    self.model, self.saver, self.log = model, saver, log
     self.last_saved = None
 
   def run(self, init, latest, warm, exclude, save_dir=None):
@@ -373,7 +398,8 @@ class _Session:
           'No checkpoint was saved yet.'))) from None
 
   def _run(self, init, latest, warm, exclude, save_dir):
-    config, setup, ops, log = self.config, self.setup, self.ops, self.log
+    config, setup, model, log = (self.config, self.setup, self.model,
+                                  self.log)
     prefix = os.path.join(save_dir or config.train_dir, 'model.ckpt')
     history = []
     run = setup.run
@@ -381,27 +407,27 @@ class _Session:
     # it when eager execution is on (TF2's default).
     with self.graph.as_default(), setup.session(self.graph) as sess:
       run(sess, init)
-      run(sess, ops['input_init'], ops['input_feed'])
+      run(sess, model.input_init, model.input_feed)
       self.last_saved = latest
       if latest:
         with setup.peer_errors():
           self.saver.restore(sess, latest)
         log('resuming from %s (step %d)%s'
-            % (latest, run(sess, ops['global_step']),
-               '; --checkpoint %s is ignored' % config.checkpoint
+            % (latest, run(sess, model.global_step),
+               '; `checkpoint` %s is ignored' % config.checkpoint
                if config.checkpoint else ''))
       elif warm:
         with setup.peer_errors():
           warm(sess)
         log('warm-started from %s (excluded: %s)'
             % (config.checkpoint, ', '.join(exclude)))
-      step = run(sess, ops['global_step'])
-      mean_step = run(sess, ops['mean_step'])
+      step = run(sess, model.global_step)
+      mean_step = run(sess, model.mean_step)
       if mean_step != step:
         raise TrainError(
             'the workers start from different steps (this one %d, the mean '
             '%g): every worker must see the chief\'s checkpoints, so on '
-            'several machines --train_dir must be one shared folder.'
+            'several machines `train_dir` must be one shared folder.'
             % (step, mean_step))
       writer = (tf.summary.FileWriter(config.train_dir, self.graph)
                 if setup.is_chief else None)
@@ -411,13 +437,13 @@ class _Session:
         while step < config.steps:
           logging_step = ((step + 1) % config.log_every == 0 or
                           step + 1 == config.steps)
-          fetches = [ops['train_op']]
+          fetches = [model.step]
           if logging_step:
-            fetches.append(ops['summary'])
+            fetches.append(model.summary)
           results = run(sess, fetches)
           # Reading global_step in the same run races with its increment,
           # so count here: each run is exactly one step.
-          loss, accuracy = results[0]
+          loss, total_loss, accuracy = results[0]
           step += 1
           _check_finite('loss', math.isfinite(float(loss)), step,
                         self.last_saved)
@@ -426,10 +452,12 @@ class _Session:
             elapsed = time.perf_counter() - start
             rate = images_since / elapsed if elapsed > 0 else 0.0
             history.append({'step': int(step), 'loss': float(loss),
+                            'total_loss': float(total_loss),
                             'accuracy': float(accuracy),
                             'images_per_sec': rate})
-            log('step %d/%d: loss %.4f, accuracy %.3f, %.1f images/sec'
-                % (step, config.steps, loss, accuracy, rate))
+            log('step %d/%d: loss %.4f, total_loss %.4f, accuracy %.3f, '
+                '%.1f images/sec' % (step, config.steps, loss, total_loss,
+                                     accuracy, rate))
             if writer:
               writer.add_summary(results[1], step)
             start, images_since = time.perf_counter(), 0
@@ -447,11 +475,11 @@ class _Session:
       if setup.strategy is not None and history:
         log('weights fingerprint %s (sha256 of this worker\'s trainable '
             'variables; the same on every worker when they are in sync)'
-            % _fingerprint(run(sess, ops['trainables'])))
+            % _fingerprint(run(sess, model.trainables)))
     return history
 
   def _save(self, sess, prefix, step):
-    _check_finite('weights', self.setup.run(sess, self.ops['weights_finite']),
+    _check_finite('weights', self.setup.run(sess, self.model.weights_finite),
                   step, self.last_saved)
     try:
       with self.setup.peer_errors():   # saving all-reduces across workers

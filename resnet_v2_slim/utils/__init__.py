@@ -5,6 +5,8 @@ outputs off inputs (``check_outputs``), folders replaced only when they
 hold what the command writes, and a lock for a folder one run owns. May
 import: the standard library only.
 
+May import: nothing above it.
+
 Typical use::
 
     from resnet_v2_slim.utils import fileio

@@ -21,8 +21,10 @@ import fcntl
 import os
 import tempfile
 
+from resnet_v2_slim import errors
 
-class OutputPathError(ValueError):
+
+class OutputPathError(errors.Error):
   """An output path that cannot be written."""
 
 
@@ -58,9 +60,41 @@ def check_writable(path, what='output file'):
     raise OutputPathError('%s %s is a directory; give a file name.'
                           % (what, path))
   _check_parent(path, what)
-  if os.path.exists(path) and not os.access(path, os.W_OK):
-    raise OutputPathError('%s %s exists and is not writable.' % (what, path))
+  # The mode bits, not os.access: as root os.access says yes to a file
+  # made read-only (chmod 444), and the atomic rename would replace it.
+  if os.path.exists(path) and not (os.access(path, os.W_OK) and
+                                   os.stat(path).st_mode & 0o222):
+    raise OutputPathError('%s %s exists and is read-only; it is kept. '
+                          'Give another path, or make it writable to '
+                          'replace it.' % (what, path))
   return path
+
+
+def check_written(path, what, min_bytes=1):
+  """Raises OutputPathError unless ``path`` holds at least ``min_bytes``.
+
+  Writers that swallow their flush and close errors (TensorFlow's event
+  and record writers) leave short or empty files on a full disk; a command
+  reports success only after this check of what it wrote.
+
+  Args:
+    path: a file just written.
+    what: how to name it in the message.
+    min_bytes: the least size the content can have.
+
+  Returns:
+    The file's size in bytes.
+  """
+  try:
+    size = os.path.getsize(path)
+  except OSError as exc:
+    raise OutputPathError('%s %s was not written (%s); is the disk full?'
+                          % (what, path, exc.strerror)) from None
+  if size < min_bytes:
+    raise OutputPathError('%s %s holds %d bytes, expected at least %d: the '
+                          'write was cut short (is the disk full?).'
+                          % (what, path, size, min_bytes))
+  return size
 
 
 def check_writable_dir(path, what='output folder'):

@@ -1,0 +1,107 @@
+"""data/tfrecords.py and data/images.py: one decode per image, a rerun of
+convert resumes only the same job, shard names stay inside --output_dir."""
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from resnet_v2_slim.cli import convert
+from resnet_v2_slim.data import images
+from resnet_v2_slim.data import tfrecords
+
+
+def _folder(root, classes=('cat', 'dog'), per_class=2, seed=0):
+  rng = np.random.RandomState(seed)
+  for name in classes:
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for i in range(per_class):
+      Image.fromarray(rng.randint(0, 256, (20, 24, 3), np.uint8)).save(
+          root / name / ('%d.png' % i))
+  return root
+
+
+def _hashes(folder):
+  return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest()
+          for f in sorted(os.listdir(folder))}
+
+
+def _convert(capsys, *argv):
+  code = convert.main(list(argv))
+  return code, capsys.readouterr()
+
+
+def test_each_image_is_decoded_once(tmp_path, monkeypatch):
+  data = _folder(tmp_path / 'in')
+  calls = []
+  real = images.read_image
+  monkeypatch.setattr(images, 'read_image',
+                      lambda path: calls.append(path) or real(path))
+  tfrecords.convert_folder(str(data), str(tmp_path / 'out'), num_shards=2,
+                           log=lambda _: None)
+  assert sorted(calls) == sorted(str(p) for p in data.glob('*/*.png'))
+
+
+def test_a_rerun_with_other_inputs_or_flags_is_refused(tmp_path, capsys):
+  data = _folder(tmp_path / 'in')
+  out = tmp_path / 'out'
+  code, _ = _convert(capsys, '--data_dir', str(data), '--output_dir',
+                     str(out), '--num_shards', '2')
+  assert code == 0
+  before = _hashes(out)
+  assert 'convert.json' in before
+  # The same job again: resumes (nothing to do), changes nothing.
+  code, _ = _convert(capsys, '--data_dir', str(data), '--output_dir',
+                     str(out), '--num_shards', '2')
+  assert code == 0 and _hashes(out) == before
+  _folder(data, classes=('ant', 'bee'), seed=1)      # two more classes
+  for argv in ([], ['--num_shards', '3']):
+    code, result = _convert(capsys, '--data_dir', str(data), '--output_dir',
+                            str(out), *(argv or ['--num_shards', '2']))
+    assert code == 2
+    assert result.err.count('\n') == 1
+    assert 'already holds shards of another conversion' in result.err
+    assert '--output_dir' in result.err
+    assert _hashes(out) == before       # labels.txt and shards untouched
+  other = _folder(tmp_path / 'other', seed=2)
+  code, result = _convert(capsys, '--data_dir', str(other), '--output_dir',
+                          str(out), '--num_shards', '2')
+  assert code == 2 and 'data_dir' in result.err and _hashes(out) == before
+
+
+def test_shards_without_a_record_are_refused(tmp_path, capsys):
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'train-00000-of-00001').write_bytes(b'old')
+  code, result = _convert(capsys, '--data_dir', str(_folder(tmp_path / 'in')),
+                          '--output_dir', str(out), '--num_shards', '1')
+  assert code == 2 and 'no convert.json record' in result.err
+  assert (out / 'train-00000-of-00001').read_bytes() == b'old'
+
+
+@pytest.mark.parametrize('name', ['../evil', '', 'a/b', '.hidden'])
+def test_shard_names_stay_inside_the_output_folder(tmp_path, capsys, name):
+  code, result = _convert(capsys, '--data_dir', str(_folder(tmp_path / 'in')),
+                          '--output_dir', str(tmp_path / 'out'), '--name',
+                          name)
+  assert code == 2 and '--name' in result.err
+  assert sorted(os.listdir(tmp_path)) == ['in']
+
+
+def test_output_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+  (tmp_path / 'file').write_text('mine')
+  code, result = _convert(capsys, '--data_dir', str(_folder(tmp_path / 'in')),
+                          '--output_dir', str(tmp_path / 'file'))
+  assert code == 2 and result.err.count('\n') == 1
+  assert (tmp_path / 'file').read_text() == 'mine'
+
+
+def test_a_bad_image_keeps_nothing_and_names_the_file(tmp_path, capsys):
+  data = _folder(tmp_path / 'in')
+  (data / 'dog' / 'broken.jpg').write_bytes(b'not an image')
+  code, result = _convert(capsys, '--data_dir', str(data), '--output_dir',
+                          str(tmp_path / 'out'), '--num_shards', '2')
+  assert code == 2 and 'broken.jpg' in result.err
+  assert os.listdir(tmp_path / 'out') == []

@@ -255,7 +255,7 @@ def test_restore_hints_name_the_real_fix(rn18, capsys, tmp_path):
     with tf.Session() as sess, pytest.raises(
         checkpoints.CheckpointMismatchError,
         match='resnet_v2_18 without shortcuts but the graph is resnet_v2_18: '
-        r'build with use_shortcut=False \(--no_shortcut\)'):
+        r'build with use_shortcut=False \(`no_shortcut`\)'):
       checkpoints.restore(sess, plain)
 
 

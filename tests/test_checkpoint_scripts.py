@@ -104,7 +104,7 @@ def test_inspect_text_json_and_list(ckpt_1001, capsys):
   assert 'V1' in out
   assert ('pretrained:     resnet_v2_50_2017_04_14 '
           '(resnet_v2_50_2017_04_14.tar.gz): inception preprocessing at 299, '
-          'labels offset 1, published top-1 75.6% / top-5 92.8%') in out
+          'labels offset 0, published top-1 75.6% / top-5 92.8%') in out
   code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--json',
                                                    '--list'])
   info = json.loads(out)

@@ -135,12 +135,12 @@ def test_the_chief_is_worker_0_unless_there_is_a_chief():
 
 
 @pytest.mark.parametrize('options, message', [
-    (dist.Options(strategy='ring'), '--strategy must be one of'),
-    (dist.Options(num_devices=2), 'need --strategy mirrored'),
+    (dist.Options(strategy='ring'), '`strategy` must be one of'),
+    (dist.Options(num_devices=2), 'need `strategy` mirrored'),
     (dist.Options(strategy='mirrored', num_devices=0),
-     '--num_devices must be a positive integer'),
+     '`num_devices` must be a positive integer'),
     (dist.Options(strategy='multi_worker', peer_timeout=float('nan')),
-     '--peer_timeout must be a positive number'),
+     '`peer_timeout` must be a positive number'),
     (dist.Options(strategy='mirrored', all_reduce='ring'),
      'ring is the multi_worker collective'),
 ])

@@ -118,3 +118,27 @@ def test_check_written_refuses_a_short_file(tmp_path):
   assert fileio.check_written(str(path), 'x', min_bytes=0) == 0
   with pytest.raises(fileio.OutputPathError, match='was not written'):
     fileio.check_written(str(tmp_path / 'missing'), 'x')
+
+
+# --- data/labels.py: both label file formats -------------------------------
+
+def test_labels_read_one_name_per_line_and_slims_numbered_lines(tmp_path):
+  from resnet_v2_slim.data import labels  # pylint: disable=g-import-not-at-top
+  plain = tmp_path / 'plain.txt'
+  plain.write_text('cat\ndog\nn01:tench, Tinca tinca\n')
+  assert labels.load_labels(str(plain), 3) == ['cat', 'dog',
+                                               'n01:tench, Tinca tinca']
+  slim_file = tmp_path / 'labels.txt'       # what convert writes
+  slim_file.write_text('1:cat\n2:dog\n')
+  assert labels.load_labels(str(slim_file), 3) == ['background', 'cat',
+                                                   'dog']
+  assert labels.load_labels(str(slim_file), 2) == ['cat', 'dog']
+  gap = tmp_path / 'gap.txt'
+  gap.write_text('1:cat\n3:dog\n')
+  with pytest.raises(labels.LabelsError, match=r'`labels` file .*gap.txt: '
+                     'labels 2 are missing'):
+    labels.load_labels(str(gap), 3)
+  binary = tmp_path / 'binary.txt'
+  binary.write_bytes(b'\x93\xff\x00')
+  with pytest.raises(labels.LabelsError, match='not UTF-8'):
+    labels.read_names(str(binary))

@@ -19,6 +19,7 @@ import resnet_v2_slim
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import main as cli_main
 from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.inference import evaluate as evaluate_lib
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
@@ -161,7 +162,10 @@ def test_pretrained_table_rows():
   for row in pretrained.PRETRAINED.values():
     assert row.model in resnet_v2.NETWORKS
     assert (row.num_classes, row.labels_offset, row.preprocessing,
-            row.image_size, row.format) == (1001, 1, 'inception', 299, 'V1')
+            row.image_size, row.format) == (1001, 0, 'inception', 299, 'V1')
+    # One meaning of labels_offset: the published heads are what evaluate's
+    # 'auto' computes for 1001 classes.
+    assert row.labels_offset == evaluate_lib.label_offset(row.num_classes)
   assert pretrained.match('resnet_v2_50', 1001).tarball == (
       'resnet_v2_50_2017_04_14.tar.gz')
   assert pretrained.match('resnet_v2_50', 1000) is None

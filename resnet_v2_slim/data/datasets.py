@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.data import images as images_lib
+from resnet_v2_slim.data import labels as labels_lib
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.nets import resnet_utils
@@ -257,6 +258,7 @@ def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
 
   Raises:
     tfrecords.RecordError: no shards, or no class count to be had.
+    labels.LabelsError: a ``labels.txt`` that cannot be read.
   """
   shards = tfrecords.find_shards(pattern)
   if num_classes is None:
@@ -265,8 +267,7 @@ def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
       raise tfrecords.RecordError(
           'no labels.txt beside %s to count the classes; pass `num_classes`.'
           % shards[0])
-    with open(names, encoding='utf-8') as f:
-      class_names = [l.split(':', 1)[-1].strip() for l in f if l.strip()]
+    class_names = labels_lib.read_names(names)
     if labels_offset == 0:
       class_names = ['background'] + class_names
   else:

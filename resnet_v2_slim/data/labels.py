@@ -31,6 +31,43 @@ def _read_lines(path):
     return [line.rstrip('\n') for line in f if line.strip()]
 
 
+def parse_names(lines):
+  """Class names from one name per line, or TF-Slim's ``N:name`` lines.
+
+  TF-Slim's ``dataset_utils.read_label_file`` (and ``convert``) write
+  ``1:cat``; a file whose every line is ``<integer>:<name>`` is read that
+  way, in label order, with missing labels an error. Anything else is one
+  name per line (names may contain ':' then, e.g. WordNet's).
+
+  Args:
+    lines: the file's non-empty lines.
+
+  Returns:
+    ``(names, first_label)``: names in output order, and the label of the
+    first (1 for ``convert``'s files: 0 is left for background; 0 for one
+    name per line).
+
+  Raises:
+    LabelsError: if ``N:name`` labels repeat or leave gaps.
+  """
+  pairs = [line.split(':', 1) for line in lines]
+  if not lines or not all(len(p) == 2 and p[0].strip().isdigit()
+                          for p in pairs):
+    return list(lines), 0
+  by_label = {}
+  for label, name in pairs:
+    if int(label) in by_label:
+      raise LabelsError('label %s is listed twice.' % label)
+    by_label[int(label)] = name.strip()
+  first = min(by_label)
+  missing = sorted(set(range(first, max(by_label) + 1)) - set(by_label))
+  if missing:
+    raise LabelsError('labels %s are missing between %d and %d.'
+                      % (', '.join(map(str, missing[:5])), first,
+                         max(by_label)))
+  return [by_label[k] for k in sorted(by_label)], first
+
+
 def fit_to_classes(names, num_classes, source):
   """Returns ``names`` for ``num_classes`` outputs, adding 'background'.
 
@@ -64,18 +101,42 @@ def imagenet_labels(num_classes=1001):
                         'the ImageNet labels')
 
 
-def load_labels(path, num_classes):
-  """Names from a text file, one per line, for ``num_classes`` outputs."""
+def read_names(path, what='labels file'):
+  """The class names of a labels file (see ``parse_names``), checked.
+
+  Args:
+    path: the file.
+    what: how messages name it (``load_labels``: the `labels` argument).
+
+  Raises:
+    LabelsError: naming the file: unreadable, not UTF-8 text, or labels
+      that repeat or leave gaps.
+  """
   try:
-    names = _read_lines(path)
+    return parse_names(_read_lines(path))[0]
   except OSError as exc:
-    raise LabelsError('Cannot read `labels` file %s: %s'
-                      % (path, exc.strerror)) from None
+    raise LabelsError('Cannot read %s %s: %s'
+                      % (what, path, exc.strerror)) from None
   except UnicodeDecodeError as exc:
-    raise LabelsError('`labels` file %s is not UTF-8 text (byte %d: %s); '
-                      'save it as UTF-8, one class name per line.'
-                      % (path, exc.start, exc.reason)) from None
-  return fit_to_classes(names, num_classes, 'labels file %s' % path)
+    raise LabelsError('%s %s is not UTF-8 text (byte %d: %s); save it as '
+                      'UTF-8, one class name per line.'
+                      % (what, path, exc.start, exc.reason)) from None
+  except LabelsError as exc:
+    raise LabelsError('%s %s: %s' % (what, path, exc)) from None
+
+
+def load_labels(path, num_classes):
+  """Names from a text file for ``num_classes`` outputs.
+
+  One name per line, or TF-Slim's ``N:name`` lines (``convert``'s
+  ``labels.txt``); see ``parse_names``. A file of K names for K + 1
+  outputs gets 'background' at 0.
+
+  Raises:
+    LabelsError: as ``read_names``, or if the count does not fit.
+  """
+  return fit_to_classes(read_names(path, '`labels` file'), num_classes,
+                        'labels file %s' % path)
 
 
 def labels_for(num_classes, path=None):

@@ -64,7 +64,11 @@ class EvalConfig:
 
 
 def label_offset(num_classes, labels_offset='auto'):
-  """How much to subtract from 1-based labels for a ``num_classes`` head."""
+  """TF-Slim's labels_offset: what to subtract from the 1-based labels.
+
+  ``'auto'``: 0 for a 1001-way head (background at output 0, as the
+  published checkpoints: ``nets.pretrained``), else 1.
+  """
   if labels_offset != 'auto':
     return int(labels_offset)
   return 0 if num_classes == 1001 else 1

@@ -31,7 +31,11 @@ class Pretrained:
   checkpoint_file: str    # the file inside the tarball
   format: str             # 'V1': one legacy file
   num_classes: int        # 1001: index 0 is "background"
-  labels_offset: int      # 1: ImageNet class i is output i + 1
+  # TF-Slim's labels_offset: subtracted from the dataset's 1-based labels
+  # (image/class/label, 0 = background) to get the output index. 0 for
+  # these 1001-way heads: output 0 is background, output i is ImageNet
+  # label i (the i-th synset, 1-based). 1 would fit a 1000-way head.
+  labels_offset: int
   preprocessing: str      # what it was trained and evaluated with
   image_size: int
   top1: float             # published accuracy, percent
@@ -48,7 +52,7 @@ def _row(model, date, top1, top5, released=True):
       name=name, model=model,
       tarball=name + '.tar.gz' if released else '',
       checkpoint_file=model + '.ckpt' if released else '', format='V1',
-      num_classes=1001, labels_offset=1, preprocessing='inception',
+      num_classes=1001, labels_offset=0, preprocessing='inception',
       image_size=299, top1=top1, top5=top5)
 
 

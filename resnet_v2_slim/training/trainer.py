@@ -41,6 +41,7 @@ from resnet_v2_slim.data import preprocessing as preprocessing_lib
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
 
 
@@ -54,29 +55,61 @@ class TrainInterrupted(TrainError):
 
 @dataclasses.dataclass
 class TrainConfig:
-  """Settings of one training run."""
-  model: str
-  train_dir: str
-  data_dir: str = None
-  use_shortcut: bool = True
-  steps: int = 300
-  batch_size: int = 32
-  learning_rate: float = 0.02
-  momentum: float = 0.9
-  weight_decay: float = 1e-4
-  image_size: int = 32
-  checkpoint: str = None
-  exclude_scopes: tuple = None
-  preprocessing: str = 'auto'   # folders: 'inception', 'vgg' or 'auto'
-  tfrecord: str = None          # TF-Slim shards instead of a folder
-  num_classes: int = None       # records: default from labels.txt
-  labels_offset: int = 1        # records: 1 -> classes 0..K-1
-  shuffle_buffer: int = 10000   # records
-  deterministic: bool = False   # records: same order every run
-  save_every: int = 100
-  log_every: int = 10
-  seed: int = 0
-  # --strategy etc.; batch_size is per replica (as TF-Slim's clones).
+  """Settings of one training run; ``train``'s flags are made from these."""
+  model: str = setting(help='network name: %s' % ', '.join(
+      nets_factory.network_names()))
+  train_dir: str = setting(help='checkpoints and TensorBoard summaries; a '
+                           'rerun resumes from its newest checkpoint')
+  data_dir: str = setting(None, help='folder of class sub-folders of images '
+                          '(default: the digits)')
+  use_shortcut: bool = setting(True, negative='--no_shortcut',
+                               help='train the ResNet (default); '
+                               '--no_shortcut trains the plain twin')
+  steps: int = setting(300, help='total steps, counting resumed ones '
+                       '(default %(default)s)')
+  batch_size: int = setting(32, help='images per replica and step; the '
+                            'global batch is this times the replicas '
+                            '(default %(default)s)')
+  learning_rate: float = setting(
+      0.02, help='used as given under every strategy; with N replicas the '
+      'linear scaling rule (Goyal et al. 2017) suggests N times the '
+      'one-replica rate (default %(default)s)')
+  momentum: float = setting(0.9, help='momentum of the optimizer (default '
+                            '%(default)s)')
+  weight_decay: float = setting(1e-4, help='L2 weight decay of every '
+                                'convolution (default %(default)s)')
+  image_size: int = setting(32, help='training input height and width '
+                            '(default %(default)s)')
+  checkpoint: str = setting(None, help='warm-start from this checkpoint '
+                            '(not its logits)')
+  exclude_scopes: tuple = setting(None, nargs='*',
+                                  help='scopes not to warm-start (default: '
+                                  'the logits); each must exist in the '
+                                  'network')
+  preprocessing: str = setting(
+      'auto', choices=preprocessing_lib.FLAG_CHOICES,
+      help='training preprocessing of --data_dir images (auto: the '
+      'published checkpoint\'s when fine-tuning one, else inception)')
+  tfrecord: str = setting(None, metavar='PATTERN',
+                          help='TF-Slim TFRecord shards (e.g. from convert) '
+                          'instead of --data_dir')
+  num_classes: int = setting(None, type=int,
+                             help='with --tfrecord: default from labels.txt')
+  labels_offset: int = setting(
+      1, choices=(0, 1), type=int,
+      help='with --tfrecord: subtracted from the 1-based labels (0 keeps a '
+      'background class at 0, as TF-Slim\'s 1001-way heads)')
+  shuffle_buffer: int = setting(10000, help='with --tfrecord: examples '
+                                'shuffled together (default %(default)s)')
+  deterministic: bool = setting(False, help='with --tfrecord: the same '
+                                'order every run')
+  save_every: int = setting(100, help='steps between checkpoints (default '
+                            '%(default)s)')
+  log_every: int = setting(10, help='steps between log lines and summaries '
+                           '(default %(default)s)')
+  seed: int = setting(0, help='graph and shuffle seed (default %(default)s)')
+  # --strategy etc. (distribute.strategy.add_flags); batch_size is per
+  # replica (as TF-Slim's clones).
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):

@@ -1,0 +1,102 @@
+"""Settings declared once: a dataclass field per setting, flags made from it.
+
+A command's settings are a dataclass (``training.trainer.TrainConfig``
+...). Each field says its default and its help once, with ``setting``; the
+command line's flags (name, type, default, help, choices) are made from the
+fields by ``add_flags``, and ``from_args`` builds the dataclass back from
+the parsed flags. Nothing is retyped in ``cli/``.
+
+Typical use::
+
+    @dataclasses.dataclass
+    class Config:
+      model: str = setting(help='network name')          # required flag
+      steps: int = setting(300, help='total steps')
+
+    parser = argparse.ArgumentParser()
+    settings.add_flags(parser, Config)
+    config = settings.from_args(Config, parser.parse_args(argv))
+"""
+
+import dataclasses
+
+_REQUIRED = dataclasses.MISSING
+
+
+def setting(default=_REQUIRED, *, help, flag=True, **argparse_kwargs):  # pylint: disable=redefined-builtin
+  """A dataclass field that is also a command-line flag.
+
+  Args:
+    default: the default; leave it out for a required setting.
+    help: the flag's help text (``%(default)s`` works).
+    flag: False keeps the setting out of the command line.
+    **argparse_kwargs: what ``add_argument`` needs beyond the default
+      (``choices``, ``nargs``, ``type``, ``dest`` ...); for a bool,
+      ``negative='--no_x'`` adds a flag that sets it False.
+
+  Returns:
+    A ``dataclasses.field``.
+  """
+  metadata = {'help': help, 'flag': flag, 'argparse': argparse_kwargs}
+  if isinstance(default, (list, dict, set)):
+    raise TypeError('setting(%r): use a tuple, not a mutable default.'
+                    % (default,))
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+def _flag_type(field):
+  kind = field.type if isinstance(field.type, type) else None
+  if kind in (int, float, str):
+    return kind
+  if field.default not in (None, _REQUIRED) and not isinstance(
+      field.default, bool):
+    return type(field.default)
+  return str
+
+
+def flag_fields(cls):
+  """The fields of ``cls`` that are command-line flags, in order."""
+  return [f for f in dataclasses.fields(cls) if f.metadata.get('flag')]
+
+
+def add_flags(parser, cls, *, group=None):
+  """Adds one flag per ``setting`` field of ``cls`` to ``parser``.
+
+  Args:
+    parser: an ``argparse.ArgumentParser``.
+    cls: a dataclass whose fields were made with ``setting``.
+    group: an optional title; the flags go into an argument group.
+  """
+  target = parser.add_argument_group(group) if group else parser
+  for field in flag_fields(cls):
+    extra = dict(field.metadata['argparse'])
+    negative = extra.pop('negative', None)
+    name = '--' + field.name
+    kwargs = {'help': field.metadata['help']}
+    if field.default is _REQUIRED:
+      kwargs['required'] = True
+    else:
+      kwargs['default'] = field.default
+    if field.type in (bool, 'bool') or isinstance(field.default, bool):
+      kwargs['action'] = 'store_true'
+      kwargs['dest'] = field.name
+      # A flag and its negative together contradict each other: refused.
+      pair = target.add_mutually_exclusive_group() if negative else target
+      pair.add_argument(name, **kwargs, **extra)
+      if negative:
+        pair.add_argument(negative, dest=field.name, action='store_false',
+                          help='sets %s off' % name)
+      continue
+    if 'nargs' not in extra and 'type' not in extra:
+      kwargs['type'] = _flag_type(field)
+    target.add_argument(name, **kwargs, **extra)
+
+
+def from_args(cls, args, **overrides):
+  """Builds ``cls`` from parsed flags (``add_flags``) and ``overrides``."""
+  values = {f.name: getattr(args, f.name) for f in flag_fields(cls)}
+  values.update(overrides)
+  return cls(**values)
+
+
+__all__ = ['setting', 'add_flags', 'from_args', 'flag_fields']

@@ -228,9 +228,9 @@ def _positional(fn):
 
 
 def _readme_differences():
-  """{function: (ours, official)} from the README's table."""
-  text = open(os.path.join(ROOT, 'README.md')).read()
-  section = text.split('### Positional order: deliberate differences', 1)[1]
+  """{function: (ours, official)} from docs/compatibility.md's table."""
+  text = open(os.path.join(ROOT, 'docs', 'compatibility.md')).read()
+  section = text.split('## Positional order: deliberate differences', 1)[1]
   section = section.split('\n#', 1)[0]
   rows = {}
   for match in re.finditer(r'^\| `(\w+)` \| `([\w, ]*)` \| `([\w, ]*)` \|$',

@@ -1,0 +1,136 @@
+"""README.md and docs/*.md: every code block runs here, or says why not.
+
+Each block is preceded by a marker comment:
+- ``<!-- run -->``: every command (shell) or the whole block (Python) runs
+  in a sandbox folder holding the files the docs name (a reference
+  resnet_v2_50 checkpoint at ``resnet_v2_50.ckpt``, ``cat.jpg``,
+  ``my_images/``, ``records/validation-*``) and must exit 0;
+- ``<!-- run with ARGS -->``: the same, with ARGS appended to each command
+  (tiny settings where the real run is long; the last flag wins);
+- ``<!-- not run: REASON -->``: not run here, for the reason given.
+A block without a marker fails the test, so new docs cannot drift silently.
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = os.path.join(os.path.dirname(__file__), '..')
+DOCS = ['README.md'] + sorted(
+    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs',
+                                                             '*.md')))
+MARKER = re.compile(r'^\s*<!-- (run|run with (.+?)|not run: (.+?)) -->\s*$')
+TIMEOUT = 600
+
+
+def blocks(path):
+  """(line, language, code, marker) for each fenced or indented block."""
+  lines = open(os.path.join(ROOT, path), encoding='utf-8').read().split('\n')
+  i = 0
+  while i < len(lines):
+    line = lines[i]
+    fence = re.match(r'^\s*```(\w*)', line)
+    indented = (line.startswith('    ') and line.strip() and
+                (i == 0 or not lines[i - 1].strip()) and
+                not lines[i].lstrip().startswith(('|', '-', '*')))
+    if not fence and not indented:
+      i += 1
+      continue
+    before = [l for l in lines[:i] if l.strip()]
+    marker = MARKER.match(before[-1]) if before else None
+    start = i
+    if fence:
+      i += 1
+      body = []
+      while not lines[i].strip().startswith('```'):
+        body.append(lines[i])
+        i += 1
+      language = fence.group(1) or 'sh'
+    else:
+      indent = len(line) - len(line.lstrip())
+      body = []
+      while i < len(lines) and (not lines[i].strip() or
+                                len(lines[i]) - len(lines[i].lstrip())
+                                >= indent):
+        body.append(lines[i][indent:])
+        i += 1
+      language = 'sh'
+    i += 1
+    yield start + 1, language, '\n'.join(body).strip('\n'), marker
+
+
+ALL = [(path,) + block for path in DOCS for block in blocks(path)]
+
+
+def test_every_block_is_run_or_says_why_not():
+  unmarked = ['%s:%d' % (path, line) for path, line, _, _, marker in ALL
+              if marker is None]
+  assert not unmarked, unmarked
+  for path, line, _, _, marker in ALL:
+    if marker.group(3) is not None:
+      assert len(marker.group(3)) > 10, ('%s:%d: say why' % (path, line))
+
+
+def commands(code):
+  """Shell commands of a block: continuation lines joined, comments off."""
+  text = code.replace('\\\n', ' ')
+  return [re.sub(r'\s+#.*$', '', l).strip() for l in text.split('\n')
+          if l.strip() and not l.strip().startswith('#')]
+
+
+@pytest.fixture(scope='module')
+def sandbox(tmp_path_factory, saved):
+  """A folder holding what the docs' commands name."""
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('docs')
+  prefix, _ = saved('rn50_v1_1001')
+  shutil.copy(str(prefix), str(root / 'resnet_v2_50.ckpt'))
+  rng = np.random.RandomState(0)
+  for name in ('cat.jpg', 'dog.png'):
+    Image.fromarray(rng.randint(0, 256, (40, 50, 3), np.uint8)).save(
+        root / name)
+  for label in ('ant', 'bee'):
+    (root / 'my_images' / label).mkdir(parents=True)
+    for i in range(2):
+      Image.fromarray(rng.randint(0, 256, (40, 40, 3), np.uint8)).save(
+          root / 'my_images' / label / ('%d.png' % i))
+  tfrecords.convert_folder(str(root / 'my_images'), str(root / 'records'),
+                           num_shards=2, name='validation',
+                           log=lambda _: None)
+  return root
+
+
+RUN = [(path, line, language, code, marker.group(2) or '')
+       for path, line, language, code, marker in ALL
+       if marker is not None and marker.group(3) is None]
+
+
+@pytest.mark.parametrize('path,line,language,code,extra', RUN,
+                         ids=['%s:%d' % (r[0], r[1]) for r in RUN])
+def test_the_block_runs(path, line, language, code, extra, sandbox):
+  env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
+  if language == 'python':
+    done = subprocess.run([sys.executable, '-c', code], cwd=str(sandbox),
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env, check=False)
+    assert done.returncode == 0, (path, line, done.stderr[-3000:])
+    return
+  for command in commands(code):
+    command = re.sub(r'^resnet-v2-slim\b', '%s -m resnet_v2_slim'
+                     % sys.executable, command)
+    command = re.sub(r'^python\b', sys.executable, command)
+    command = command.replace(' scripts/', ' %s/scripts/'
+                              % os.path.abspath(ROOT))
+    if extra:
+      command += ' ' + extra
+    done = subprocess.run(command, shell=True, cwd=str(sandbox),
+                          capture_output=True, text=True, timeout=TIMEOUT,
+                          env=env, check=False)
+    assert done.returncode == 0, (path, line, command, done.stderr[-3000:])

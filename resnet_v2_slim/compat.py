@@ -25,8 +25,6 @@ import importlib
 import importlib.util
 import sys
 
-OLD_PACKAGE = 'tf_keras.legacy_tf_layers'
-NEW_PACKAGE = 'tf_keras.src.legacy_tf_layers'
 # The only submodule TensorFlow's lazy loader asks for by its old name.
 SUBMODULES = ('normalization',)
 

@@ -26,7 +26,6 @@ from resnet_v2_slim.checkpoints.reader import describe
 from resnet_v2_slim.checkpoints.reader import detect_network
 from resnet_v2_slim.checkpoints.reader import input_paths
 from resnet_v2_slim.checkpoints.reader import latest_checkpoint
-from resnet_v2_slim.checkpoints.reader import list_variables
 from resnet_v2_slim.checkpoints.reader import read
 from resnet_v2_slim.checkpoints.reader import resolve
 from resnet_v2_slim.checkpoints.restore import RestoreReport

@@ -233,11 +233,6 @@ def checkpoint_format(prefix):
   return 'V2' if os.path.isfile(prefix + '.index') else 'V1'
 
 
-def list_variables(path):
-  """Returns {name: (shape list, dtype name)} of a checkpoint, sorted."""
-  return read(path).variables
-
-
 def _top_scopes(names, limit=5):
   return sorted({n.split('/')[0] for n in names})[:limit]
 

@@ -12,6 +12,8 @@ import sys
 
 from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.cli import common
+from resnet_v2_slim.inference import inputs
+from resnet_v2_slim.utils import settings
 
 
 @common.command
@@ -20,7 +22,7 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   parser = common.parser(prog, __doc__)
   parser.add_argument('images', nargs='+', metavar='IMAGE')
   parser.add_argument('--checkpoint', required=True)
-  common.add_input_flags(parser)
+  settings.add_flags(parser, inputs.InputSettings)
   parser.add_argument('--top_k', type=int, default=5)
   parser.add_argument('--labels', default=None,
                       help='class names file, one per line (default: '

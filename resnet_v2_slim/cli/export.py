@@ -10,6 +10,8 @@ and ``predictions:0``.
 
 
 from resnet_v2_slim.cli import common
+from resnet_v2_slim.inference import inputs
+from resnet_v2_slim.utils import settings
 from resnet_v2_slim.inference import export
 
 
@@ -22,7 +24,8 @@ def main(argv=None, prog='resnet-v2-slim export'):
                       help='frozen GraphDef to write (.pb)')
   parser.add_argument('--saved_model_dir', default=None,
                       help='SavedModel folder to write (replaced if present)')
-  common.add_input_flags(parser, preprocessing=False)
+  settings.add_flags(parser, inputs.InputSettings,
+                     exclude=('preprocessing',))
   parser.add_argument('--batch_size', type=int, default=None,
                       help='fixed batch size (default: any)')
   args = parser.parse_args(argv)

@@ -16,38 +16,13 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
-from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.utils import settings
 
 
 def parse_args(argv, prog='resnet-v2-slim time-forward'):
-  defaults = benchmark.Config()
   parser = common.parser(prog, 'Time ResNet V2 with the book\'s session '
                          'protocol.')
-  parser.add_argument('--model', default=defaults.model,
-                      help='one of: %s (default %%(default)s)'
-                      % ', '.join(nets_factory.network_names()))
-  parser.add_argument('--batch_size', type=int, default=defaults.batch_size,
-                      help='images per replica (the book line times the '
-                      'global batch: this times the replicas)')
-  parser.add_argument('--image_size', type=int, default=defaults.image_size)
-  parser.add_argument('--num_batches', type=int, default=defaults.num_batches,
-                      help='timed steps (default %(default)s)')
-  parser.add_argument('--num_burn_in', type=int, default=defaults.num_burn_in,
-                      help='untimed steps first (default %(default)s)')
-  parser.add_argument('--mode', choices=benchmark.MODES, default='forward',
-                      help='forward-backward adds the gradient of an L2 loss '
-                      'of the logits w.r.t. all trainable variables (batch '
-                      'norm in training mode, with its update ops)')
-  parser.add_argument('--precision', choices=['fp32', 'bf16', 'fp16'],
-                      default='fp32', help='compute dtype; variables stay '
-                      'float32 (default %(default)s)')
-  parser.add_argument('--data_format', choices=['NHWC', 'NCHW'],
-                      default='NHWC')
-  parser.add_argument('--xla', action='store_true',
-                      help='compile the network with XLA')
-  parser.add_argument('--checkpoint', default=None,
-                      help='optional weights to restore (slim checkpoint)')
-  parser.add_argument('--num_classes', type=int, default=1000)
+  settings.add_flags(parser, benchmark.Config)
   parser.add_argument('--json', default=None, metavar='PATH',
                       help='also write all results here (atomically)')
   parser.add_argument('--measure_peak', action='store_true',
@@ -62,13 +37,8 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
   args = parse_args(argv, prog)
   common.quiet()
-  config = benchmark.Config(
-      model=args.model, batch_size=args.batch_size,
-      image_size=args.image_size, num_batches=args.num_batches,
-      num_burn_in=args.num_burn_in, mode=args.mode, precision=args.precision,
-      data_format=args.data_format, xla=args.xla, checkpoint=args.checkpoint,
-      num_classes=args.num_classes,
-      distribute=dist.options_from_args(args))
+  config = settings.from_args(benchmark.Config, args,
+                              distribute=dist.options_from_args(args))
   try:
     config.validate()
     if args.json:

@@ -30,27 +30,37 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.utils import settings
+from resnet_v2_slim.utils.settings import setting
 
 
 class EvalError(errors.Error):
   """A setting or a record that stops the evaluation (exit code 2)."""
 
 
-@dataclasses.dataclass
-class EvalConfig:
-  """What to evaluate; 'auto' takes the checkpoint's (and its table row's)."""
-  checkpoint: str
-  tfrecord: str = None
-  data_dir: str = None
-  model: str = 'auto'
-  num_classes: object = 'auto'
-  labels_offset: object = 'auto'
-  preprocessing: str = 'auto'
-  image_size: object = 'auto'
-  batch_size: int = 50
-  max_examples: int = None
-  skip_corrupt: bool = False   # count and skip images that do not decode
+@dataclasses.dataclass(kw_only=True)
+class EvalConfig(inputs.InputSettings):
+  """What to evaluate; 'auto' takes the checkpoint's (and its table row's).
+
+  ``evaluate``'s flags are made from these fields.
+  """
+  checkpoint: str = setting(help='checkpoint prefix, file or folder')
+  tfrecord: str = setting(None, metavar='PATTERN',
+                          help='glob of TF-Slim TFRecord shards')
+  data_dir: str = setting(None, help='folder of class sub-folders')
+  labels_offset: object = setting(
+      'auto', type=settings.auto_or_int,
+      help='subtracted from the 1-based labels (auto: 0 for a 1001-way '
+      'head, else 1)')
+  batch_size: int = setting(50, help='images per step (default '
+                            '%(default)s)')
+  max_examples: int = setting(None, type=int,
+                              help='evaluate only the first N images')
+  skip_corrupt: bool = setting(False, help='skip images that do not '
+                               'decode; their count and places go into the '
+                               'output and JSON')
 
   def validate(self):
     if (self.tfrecord is None) == (self.data_dir is None):

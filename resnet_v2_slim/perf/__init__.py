@@ -2,7 +2,8 @@
 
 ``flops`` counts a graph's convolutions and matmuls, ``precision`` builds a
 network in bf16/fp16 with float32 variables, ``benchmark`` is seed 000's
-``time_tensorflow_run`` fixed and extended. May import: ``nets``, ``checkpoints``, ``distribute``.
+``time_tensorflow_run`` fixed and extended. May import: ``nets``, ``checkpoints``, ``distribute``,
+``utils``.
 
 Typical use::
 

@@ -17,6 +17,7 @@ Typical use::
     print(result['images_per_sec'])
 """
 
+import collections
 import dataclasses
 import datetime
 import os
@@ -33,6 +34,7 @@ from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.perf import precision as precision_lib
 from resnet_v2_slim.nets import resnet_utils
@@ -46,18 +48,35 @@ class BenchmarkError(errors.Error):
 
 @dataclasses.dataclass
 class Config:
-  """What to time. Defaults are the book's protocol (seed 004)."""
-  model: str = 'resnet_v2_152'
-  batch_size: int = 32
-  image_size: int = 224
-  num_batches: int = 100
-  num_burn_in: int = 10
-  mode: str = 'forward'
-  precision: str = 'fp32'
-  data_format: str = 'NHWC'
-  xla: bool = False
-  checkpoint: str = None
-  num_classes: int = 1000
+  """What to time; ``time-forward``'s flags are made from these fields.
+
+  Defaults are the book's protocol (seed 004).
+  """
+  model: str = setting('resnet_v2_152', help='one of: %s (default '
+                       '%%(default)s)' % ', '.join(
+                           nets_factory.network_names()))
+  batch_size: int = setting(32, help='images per replica (the book line '
+                            'times the global batch: this times the '
+                            'replicas)')
+  image_size: int = setting(224, help='input height and width (default '
+                            '%(default)s)')
+  num_batches: int = setting(100, help='timed steps (default %(default)s)')
+  num_burn_in: int = setting(10, help='untimed steps first (default '
+                             '%(default)s)')
+  mode: str = setting('forward', choices=MODES,
+                      help='forward-backward adds the gradient of an L2 '
+                      'loss of the logits w.r.t. all trainable variables '
+                      '(batch norm in training mode, with its update ops)')
+  precision: str = setting('fp32', choices=tuple(precision_lib.DTYPES),
+                           help='compute dtype; variables stay float32 '
+                           '(default %(default)s)')
+  data_format: str = setting('NHWC', choices=resnet_utils.DATA_FORMATS,
+                             help='NHWC (CPUs) or NCHW (GPUs)')
+  xla: bool = setting(False, help='compile the network with XLA')
+  checkpoint: str = setting(None, help='optional weights to restore (slim '
+                            'checkpoint)')
+  num_classes: int = setting(1000, help='classes of the logits layer '
+                             '(default %(default)s)')
   # --strategy etc.; batch_size is per replica, as in training.
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
@@ -178,6 +197,12 @@ def peak_memory():
   return host, gpu
 
 
+BenchmarkGraph = collections.namedtuple('BenchmarkGraph', ['target', 'name'])
+BenchmarkGraph.__doc__ = """What ``build_graph`` builds: ``target`` is what one
+timed step runs (the logits, or [gradients, update ops]); ``name`` is the
+book line's word ('Forward' or 'Forward-backward')."""
+
+
 def build_graph(config, network_fn=None, setup=None):
   """Builds the benchmark graph of ``config`` in the default graph.
 
@@ -192,7 +217,7 @@ def build_graph(config, network_fn=None, setup=None):
     setup: a ``distribute.strategy.Setup``; build inside its ``scope()``.
 
   Returns:
-    ``(target, info_string)``: what each step runs, and its name.
+    A ``BenchmarkGraph``.
   """
   if setup is None or setup.strategy is None:
     return _build_replica(config, network_fn)
@@ -213,8 +238,8 @@ def build_graph(config, network_fn=None, setup=None):
     return [all_reduce(target[0]), update_ops]   # this replica's updates
 
   per_replica = dist.run_per_replica(setup, replica_fn)
-  return tf.nest.map_structure(setup.strategy.experimental_local_results,
-                               per_replica), names[0]
+  return BenchmarkGraph(tf.nest.map_structure(
+      setup.strategy.experimental_local_results, per_replica), names[0])
 
 
 def _build_replica(config, network_fn=None):
@@ -229,7 +254,7 @@ def _build_replica(config, network_fn=None):
 
 
   Returns:
-    ``(target, info_string)``: what each step runs, and its name.
+    A ``BenchmarkGraph``.
   """
   network_fn = network_fn or nets_factory.get_network_fn(
       config.model, config.num_classes,
@@ -247,12 +272,13 @@ def _build_replica(config, network_fn=None):
     logits, _ = precision_lib.build(network_fn, images, config.precision,
                                     **layout)
     if config.mode == 'forward':
-      return logits, 'Forward'
+      return BenchmarkGraph(logits, 'Forward')
     # As the book does for its other networks: gradient of an L2 loss of
     # the logits w.r.t. every trainable variable, plus batch norm updates.
     loss = tf.nn.l2_loss(logits)
     grads = tf.gradients(loss, tf.trainable_variables())
-    return [grads, tf.get_collection(tf.GraphKeys.UPDATE_OPS)], (
+    return BenchmarkGraph(
+        [grads, tf.get_collection(tf.GraphKeys.UPDATE_OPS)],
         'Forward-backward')
 
 

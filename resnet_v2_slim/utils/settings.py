@@ -18,6 +18,7 @@ Typical use::
     config = settings.from_args(Config, parser.parse_args(argv))
 """
 
+import argparse
 import dataclasses
 
 _REQUIRED = dataclasses.MISSING
@@ -44,6 +45,31 @@ def setting(default=_REQUIRED, *, help, flag=True, **argparse_kwargs):  # pylint
   return dataclasses.field(default=default, metadata=metadata)
 
 
+def auto_or_positive_int(text):
+  """Flag type for settings like ``--num_classes auto|N``."""
+  if text == 'auto':
+    return text
+  try:
+    value = int(text)
+  except ValueError:
+    value = 0
+  if value <= 0:
+    raise argparse.ArgumentTypeError('expected auto or a positive integer, '
+                                     'got %r' % text)
+  return value
+
+
+def auto_or_int(text):
+  """Flag type for settings like ``--labels_offset auto|N``."""
+  if text == 'auto':
+    return text
+  try:
+    return int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError('expected auto or an integer, got %r'
+                                     % text) from None
+
+
 def _flag_type(field):
   kind = field.type if isinstance(field.type, type) else None
   if kind in (int, float, str):
@@ -59,16 +85,19 @@ def flag_fields(cls):
   return [f for f in dataclasses.fields(cls) if f.metadata.get('flag')]
 
 
-def add_flags(parser, cls, *, group=None):
+def add_flags(parser, cls, *, group=None, exclude=()):
   """Adds one flag per ``setting`` field of ``cls`` to ``parser``.
 
   Args:
     parser: an ``argparse.ArgumentParser``.
     cls: a dataclass whose fields were made with ``setting``.
     group: an optional title; the flags go into an argument group.
+    exclude: field names to leave out.
   """
   target = parser.add_argument_group(group) if group else parser
   for field in flag_fields(cls):
+    if field.name in exclude:
+      continue
     extra = dict(field.metadata['argparse'])
     negative = extra.pop('negative', None)
     name = '--' + field.name
@@ -94,7 +123,8 @@ def add_flags(parser, cls, *, group=None):
 
 def from_args(cls, args, **overrides):
   """Builds ``cls`` from parsed flags (``add_flags``) and ``overrides``."""
-  values = {f.name: getattr(args, f.name) for f in flag_fields(cls)}
+  values = {f.name: getattr(args, f.name) for f in flag_fields(cls)
+            if hasattr(args, f.name)}
   values.update(overrides)
   return cls(**values)
 

@@ -26,9 +26,9 @@ RELEASES = {
 }
 SUBSET = [
     'tests/test_compat.py',
-    'tests/test_resnet_v2.py',
-    'tests/test_checkpoint.py',
-    'tests/test_benchmark.py::test_output_and_json',
+    'tests/test_nets_resnet_v2.py',
+    'tests/test_checkpoints.py',
+    'tests/test_perf_benchmark.py::test_output_and_json',
 ]
 nox.options.sessions = ['tf(%s)' % r for r in RELEASES]
 

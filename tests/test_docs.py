@@ -76,6 +76,8 @@ def test_every_block_is_run_or_says_why_not():
   for path, line, _, _, marker in ALL:
     if marker.group(3) is not None:
       assert len(marker.group(3)) > 10, ('%s:%d: say why' % (path, line))
+      for named in re.findall(r'tests/\w+\.py', marker.group(3)):
+        assert os.path.isfile(os.path.join(ROOT, named)), (path, line, named)
 
 
 def commands(code):

@@ -336,3 +336,36 @@ def test_training_preprocessing_variants(graph):
       128.0 - np.array(preprocessing.VGG_MEANS), (32, 32, 3)), atol=1e-3)
   with pytest.raises(ValueError, match='preprocessing must be one of'):
     preprocessing.preprocess(image, 'caffe', 32, is_training=True)
+
+
+# --- where each module is tested --------------------------------------------
+
+def _module_table():
+  text = open(os.path.join(ROOT, 'tests', 'README.md')).read()
+  return {m.group(1): [t.strip() for t in m.group(2).split(',')]
+          for m in re.finditer(r'^\| `([\w/]+\.py)` \| ([\w., ]+) \|$', text,
+                               re.M)}
+
+
+def test_every_module_has_its_tests_named_in_tests_readme():
+  table = _module_table()
+  modules = sorted(
+      os.path.relpath(os.path.join(folder, name), PACKAGE)
+      for folder, _, files in os.walk(PACKAGE) for name in files
+      if name.endswith('.py') and name != '__init__.py')
+  assert sorted(table) == modules
+  for module, test_files in table.items():
+    dotted = module[:-3].replace('/', '.')
+    leaf = dotted.rsplit('.', 1)[-1]
+    for test_file in test_files:
+      path = os.path.join(ROOT, 'tests', test_file)
+      assert os.path.isfile(path), (module, test_file)
+      source = open(path).read()
+      # The file imports the module (or its room, naming the module), or
+      # runs the command the module implements.
+      command = leaf.replace('_', '-')
+      room = dotted.split('.')[0]
+      assert (dotted in source or re.search(
+          r'from resnet_v2_slim import %s\b' % room.rstrip('s'), source) or re.search(
+          r'import %s\b|\b%s\.' % (leaf, leaf), source) or
+              command in source or leaf in source), (module, test_file)

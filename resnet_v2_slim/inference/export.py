@@ -1,32 +1,39 @@
-"""Exports a checkpoint as a frozen inference graph and/or a SavedModel.
+"""Exports a checkpoint for serving, on TensorFlow and beyond.
 
-The exported graph is in inference mode (batch norm uses the moving
-averages). Its input placeholder ``input`` takes already-preprocessed
-float32 images ``[batch or None, H, W, 3]`` (see ``preprocessing``); its
-outputs are ``logits`` ``[N, num_classes]`` and ``predictions`` (softmax).
-Both files are written atomically: a failed export leaves earlier ones
-intact.
+A frozen inference graph and a SavedModel (TF1 graph mode), and through
+``bridges`` and ``keras_twin`` a Keras 3 model, ONNX, OpenVINO IR and
+TFLite (fp32 or int8). Every output is in inference mode (batch norm uses
+the moving averages) with one interface: already-preprocessed float32
+images ``[batch or None, H, W, 3]`` in (``input``; see ``preprocessing``),
+the logits ``[N, num_classes]`` first out, then ``predictions`` (softmax).
+Every file is written atomically; the bridge outputs only after they ran
+on their engine and agreed with the TF graph. A failed export leaves
+earlier ones intact.
 
 Typical use::
 
     from resnet_v2_slim.inference import export
 
-    names = export.export_inference_graph(
-        'resnet_v2_50.ckpt', output_file='model.pb',
-        saved_model_dir='saved_model', image_size=299)
-    # names == {'input': 'input:0', 'logits': 'logits:0',
-    #           'predictions': 'predictions:0'}
+    result = export.export_inference_graph(
+        'resnet_v2_50.ckpt', output_file='model.pb', onnx_file='model.onnx',
+        image_size=299, log=print)
+    result['tensors']   # {'input': 'input:0', 'logits': 'logits:0', ...}
+    result['reports']   # one verification per bridge output
 """
 
+import dataclasses
 import os
 import shutil
 import tempfile
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim import errors
+from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
 
 TENSOR_NAMES = {'input': 'input:0', 'logits': 'logits:0',
@@ -76,11 +83,119 @@ def _replace_dir(tmp_dir, target):
     shutil.rmtree(backup, ignore_errors=True)
 
 
+# Where each bridge output goes, for messages and guards: argument ->
+# (what it holds, entries a replaceable folder may hold).
+BRIDGE_OUTPUTS = ('keras_file', 'onnx_file', 'openvino_dir', 'tflite_file')
+OPENVINO_ENTRIES = ('model.xml', 'model.bin')
+QUANTIZE = (None, 'int8')
+NUM_CHECK_IMAGES = 8
+
+
+@dataclasses.dataclass(kw_only=True)
+class ExportSettings(inputs.InputSettings):
+  """``export``'s settings; its flags are made from these fields."""
+  checkpoint: str = setting(help='checkpoint prefix, file or folder')
+  output_file: str = setting(None, help='frozen GraphDef to write (.pb)')
+  saved_model_dir: str = setting(None, help='SavedModel folder to write '
+                                 '(replaced if it holds only a SavedModel)')
+  keras_file: str = setting(None, help='Keras 3 model to write (.keras)')
+  keras_layout: str = setting('twin', choices=('twin', 'applications'),
+                              help='twin: exact, all of the checkpoint\'s '
+                              'classes; applications: the stock '
+                              'keras.applications ResNet V2 (1000 classes, '
+                              'its difference reported)')
+  onnx_file: str = setting(None, help='ONNX model to write (.onnx)')
+  openvino_dir: str = setting(None, help='folder for OpenVINO IR '
+                              '(model.xml, model.bin)')
+  tflite_file: str = setting(None, help='TFLite model to write (.tflite)')
+  quantize: str = setting(None, choices=('int8',),
+                          help='int8: post-training quantization of '
+                          '--tflite_file, calibrated on the check images')
+  data_dir: str = setting(None, help='class sub-folders: the images to '
+                          'check (and calibrate) exports with (default: '
+                          'generated images)')
+  tfrecord: str = setting(None, metavar='PATTERN', help='TF-Slim shards '
+                          'instead of --data_dir')
+  tolerance: float = setting(1e-4, help='largest relative logit difference '
+                             'an fp32 export may have (default %(default)s)')
+  batch_size: int = setting(None, type=int, help='fixed batch size of the '
+                            'frozen graph and SavedModel (default: any)')
+
+
+def check_images(method, image_size, *, data_dir=None, tfrecord=None,
+                 count=NUM_CHECK_IMAGES, seed=0):
+  """Preprocessed images to verify (and calibrate) exports with.
+
+  The first ``count`` images of ``data_dir`` (class sub-folders) or of the
+  ``tfrecord`` shards, through the checkpoint's evaluation preprocessing;
+  without either, ``count`` generated images uniform in [-1, 1] (the range
+  both preprocessings produce).
+
+  Returns:
+    ``(float32 [count, size, size, 3], where they came from)``.
+  """
+  from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import preprocessing  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  if data_dir is None and tfrecord is None:
+    rng = np.random.RandomState(seed)
+    return (rng.uniform(-1, 1, (count, image_size, image_size, 3))
+            .astype(np.float32), '%d generated images' % count)
+  if data_dir is not None:
+    encoded = [open(p, 'rb').read() for p in
+               images_lib.scan_folder(data_dir).paths[:count]]
+    source = '%d images of `data_dir` %s' % (len(encoded), data_dir)
+  else:
+    encoded = []
+    for shard in tfrecords.find_shards(tfrecord):
+      for raw in tf.io.tf_record_iterator(shard):
+        encoded.append(tf.train.Example.FromString(raw).features.feature[
+            'image/encoded'].bytes_list.value[0])
+        if len(encoded) == count:
+          break
+      if len(encoded) == count:
+        break
+    source = '%d images of `tfrecord` %s' % (len(encoded), tfrecord)
+  with tf.Graph().as_default():
+    contents = tf.placeholder(tf.string, [])
+    image = preprocessing.preprocess(preprocessing.decode_image(contents),
+                                     method, image_size)
+    with tf.Session() as sess:
+      return np.stack([sess.run(image, {contents: e}) for e in encoded]), (
+          source)
+
+
+def _temporary(path, folder=False):
+  """A new temporary file or folder beside ``path``, for an atomic move.
+
+  A file keeps ``path``'s extension (Keras wants ``.keras``).
+  """
+  where = dict(prefix='.' + os.path.basename(path) + '.',
+               dir=os.path.dirname(os.path.abspath(path)))
+  if folder:
+    return tempfile.mkdtemp(**where)
+  fd, tmp = tempfile.mkstemp(suffix='.tmp' + os.path.splitext(path)[1],
+                             **where)
+  os.close(fd)
+  return tmp
+
+
 def export_inference_graph(checkpoint_path, *, output_file=None,
                            saved_model_dir=None, model='auto',
                            num_classes='auto', image_size=None,
-                           batch_size=None):
-  """Restores a checkpoint and writes a frozen graph and/or a SavedModel.
+                           batch_size=None, keras_file=None,
+                           keras_layout='twin', onnx_file=None,
+                           openvino_dir=None, tflite_file=None,
+                           quantize=None, data_dir=None, tfrecord=None,
+                           tolerance=None, log=None):
+  """Restores a checkpoint and writes it for serving, on any set of engines.
+
+  Every output has the frozen graph's interface: preprocessed float32
+  images ``[N, H, W, 3]`` in, the logits first out (then the softmax).
+  Each bridge output (Keras, ONNX, OpenVINO, TFLite) is written to a
+  temporary path, run on its engine next to the TensorFlow graph on the
+  same images (``check_images``) and moved into place only if it agrees:
+  an fp32 artifact beyond ``tolerance`` leaves nothing at its path.
 
   Args:
     checkpoint_path: anything ``checkpoints.resolve`` accepts.
@@ -91,35 +206,95 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     image_size: input height and width (default: the published
       checkpoint's, e.g. 299, else the network's ``default_image_size``).
     batch_size: fixed batch size, or None for any.
+    keras_file: a Keras 3 ``.keras`` file (``keras_twin``).
+    keras_layout: 'twin' (exact) or 'applications' (the stock
+      ``keras.applications`` model, 1000 classes; its difference is
+      reported, not refused).
+    onnx_file: an ONNX file (tf2onnx, opset ``bridges.ONNX_OPSET``,
+      dynamic batch).
+    openvino_dir: a folder for OpenVINO IR (``model.xml``/``.bin``).
+    tflite_file: a ``.tflite`` file (batch 1).
+    quantize: None or 'int8' (TFLite post-training quantization,
+      calibrated on the check images).
+    data_dir, tfrecord: the user's images to verify and calibrate with.
+    tolerance: relative logit difference an fp32 artifact may have
+      (default ``bridges.TOLERANCE``).
+    log: where report lines go (default: nowhere).
 
   Returns:
-    ``TENSOR_NAMES``: the input and output tensor names.
+    ``{'tensors': TENSOR_NAMES, 'reports': [verify reports]}``.
 
   Raises:
-    ExportError: if neither output is given.
-    fileio.OutputPathError: if an output path is unusable.
+    ExportError: nothing to write, or a bad option.
+    fileio.OutputPathError: an output path that cannot be used.
     CheckpointError: if the checkpoint does not fit (nothing is written).
+    bridges.VerificationError: an fp32 artifact that disagrees.
+    engines.EngineError: a converter or engine that is not installed.
   """
-  if not output_file and not saved_model_dir:
-    raise ExportError('give `output_file` and/or `saved_model_dir`.')
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
+  log = log or (lambda line: None)
+  tolerance = bridges.TOLERANCE if tolerance is None else tolerance
+  bridge = {'keras_file': keras_file, 'onnx_file': onnx_file,
+            'openvino_dir': openvino_dir, 'tflite_file': tflite_file}
+  if not (output_file or saved_model_dir or any(bridge.values())):
+    raise ExportError('give at least one output: `output_file`, '
+                      '`saved_model_dir`, `%s`.' % '`, `'.join(
+                          BRIDGE_OUTPUTS))
+  if quantize not in QUANTIZE:
+    raise ExportError('`quantize` must be int8 (or left out), got %r.'
+                      % (quantize,))
+  if quantize and not tflite_file:
+    raise ExportError('`quantize` int8 applies to `tflite_file`; give one.')
+  if keras_layout not in keras_twin.LAYOUTS:
+    raise ExportError('`keras_layout` must be one of %s, got %r.'
+                      % (', '.join(keras_twin.LAYOUTS), keras_layout))
+  if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
+    raise ExportError('`tolerance` must be a number between 0 and 1, got '
+                      '%r.' % (tolerance,))
+  if data_dir and tfrecord:
+    raise ExportError('give `data_dir` or `tfrecord` for the check images, '
+                      'not both.')
+  needs = {'onnx_file': ['tf2onnx', 'onnxruntime'],
+           'openvino_dir': ['tf2onnx', 'openvino'],
+           'tflite_file': []}
+  for name, modules in needs.items():
+    if bridge[name]:
+      for module in modules:
+        engines.require(module)
+  inputs = checkpoints.input_paths(checkpoint_path) + [
+      ('`data_dir`', data_dir)] + ([('`tfrecord`', s) for s in
+                                    _shards(tfrecord)] if tfrecord else [])
   fileio.check_outputs(
       outputs=[('`output_file`', output_file),
-               ('`saved_model_dir`', saved_model_dir)],
-      inputs=checkpoints.input_paths(checkpoint_path))
+               ('`saved_model_dir`', saved_model_dir)] +
+      [('`%s`' % k, v) for k, v in bridge.items()], inputs=inputs)
   if output_file and saved_model_dir is None and os.path.isdir(output_file):
     raise fileio.OutputPathError('`output_file` %s is a folder; give a file '
                                  'name such as model.pb.' % output_file)
-  if output_file:
-    fileio.check_writable(output_file, '`output_file`')
+  for name, path in [('output_file', output_file)] + [
+      (k, v) for k, v in bridge.items() if k != 'openvino_dir']:
+    if path:
+      fileio.check_writable(path, '`%s`' % name)
   if saved_model_dir:
     saved_model_dir = fileio.check_replaceable_dir(
         saved_model_dir, SAVED_MODEL_ENTRIES, '`saved_model_dir`',
         'a SavedModel')
+  if openvino_dir:
+    openvino_dir = fileio.check_replaceable_dir(
+        openvino_dir, OPENVINO_ENTRIES, '`openvino_dir`', 'an OpenVINO model')
   model, num_classes, info = checkpoints.choose_model(checkpoint_path, model,
                                                      num_classes)
-  image_size = nets_factory.check_image_size(
-      info.input_defaults(model, image_size=image_size or 'auto')[1],
-      model=model)
+  method, image_size = info.input_defaults(model, image_size=image_size or
+                                           'auto')
+  image_size = nets_factory.check_image_size(image_size, model=model)
+  check = None
+  if any(bridge.values()):
+    check, source = check_images(method, image_size, data_dir=data_dir,
+                                 tfrecord=tfrecord)
+    log('checking exports on %s (%s preprocessing at %d)'
+        % (source, method, image_size))
   graph = tf.Graph()
   with graph.as_default():
     images, logits, predictions = build_inference_graph(
@@ -128,25 +303,133 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     _, restore_fn = checkpoints.restorer(info, scope=model)
     with tf.Session(graph=graph) as sess:
       restore_fn(sess)
+      frozen = tf.graph_util.convert_variables_to_constants(
+          sess, graph.as_graph_def(), ['logits', 'predictions'])
+      reference = (sess.run(logits, {images: check}) if check is not None
+                   else None)
       if output_file:
-        frozen = tf.graph_util.convert_variables_to_constants(
-            sess, graph.as_graph_def(), ['logits', 'predictions'])
         fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
       if saved_model_dir:
-        tmp_dir = tempfile.mkdtemp(prefix='.saved_model-',
-                                   dir=os.path.dirname(saved_model_dir))
-        os.rmdir(tmp_dir)  # the builder wants to create it
-        try:
-          builder = tf.saved_model.Builder(tmp_dir)
-          signature = tf.saved_model.predict_signature_def(
-              inputs={'input': images},
-              outputs={'logits': logits, 'predictions': predictions})
-          builder.add_meta_graph_and_variables(
-              sess, [tf.saved_model.tag_constants.SERVING],
-              signature_def_map={SIGNATURE_KEY: signature},
-              strip_default_attrs=True)
-          builder.save()
-          _replace_dir(tmp_dir, saved_model_dir)
-        finally:
-          shutil.rmtree(tmp_dir, ignore_errors=True)
-  return dict(TENSOR_NAMES)
+        _write_saved_model(sess, images, logits, predictions,
+                           saved_model_dir)
+  reports = []
+  if any(bridge.values()):
+    reports = _write_bridges(bridge, frozen, info, model, num_classes,
+                             image_size, keras_layout, quantize, check,
+                             reference, tolerance, log)
+  return {'tensors': dict(TENSOR_NAMES), 'reports': reports}
+
+
+def _shards(pattern):
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  return tfrecords.find_shards(pattern)
+
+
+def _write_saved_model(sess, images, logits, predictions, saved_model_dir):
+  tmp_dir = tempfile.mkdtemp(prefix='.saved_model-',
+                             dir=os.path.dirname(saved_model_dir))
+  os.rmdir(tmp_dir)  # the builder wants to create it
+  try:
+    builder = tf.saved_model.Builder(tmp_dir)
+    signature = tf.saved_model.predict_signature_def(
+        inputs={'input': images},
+        outputs={'logits': logits, 'predictions': predictions})
+    builder.add_meta_graph_and_variables(
+        sess, [tf.saved_model.tag_constants.SERVING],
+        signature_def_map={SIGNATURE_KEY: signature},
+        strip_default_attrs=True)
+    builder.save()
+    _replace_dir(tmp_dir, saved_model_dir)
+  finally:
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
+                   keras_layout, quantize, check, reference, tolerance, log):
+  """Converts, verifies and moves each bridge output into place."""
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
+  reports, temporary = [], []
+
+  def new_temp(path, folder=False):
+    temporary.append(_temporary(path, folder))
+    return temporary[-1]
+
+  def checked(path, target, engine=None, precision='fp32', exact=True,
+              classes=None, holds=None):
+    with engines.load(path, engine, precision=precision) as run:
+      report = bridges.verify(run, check, reference, exact=exact,
+                              tolerance=tolerance, classes=classes)
+    report['path'] = target
+    report['precision'] = holds or report['precision']
+    log(bridges.report_line(report))
+    reports.append(report)
+    return report
+
+  moves = []
+  scratch = tempfile.mkdtemp(prefix='resnet-v2-slim-export-')
+  temporary.append(scratch)   # intermediate files, not outputs
+  try:
+    frozen_path = os.path.join(scratch, 'frozen.pb')
+    with open(frozen_path, 'wb') as f:
+      f.write(frozen.SerializeToString())
+    if bridge['keras_file']:
+      tmp = new_temp(bridge['keras_file'])
+      keras_twin.from_checkpoint(
+          info.path, model=model, num_classes=num_classes,
+          image_size=image_size if keras_layout == 'applications' else None,
+          layout=keras_layout).save(tmp)
+      applications = keras_layout == 'applications'
+      checked(tmp, bridge['keras_file'], exact=not applications,
+              classes=slice(1, None) if applications else None)
+      if applications:
+        log('note: the stock keras.applications model pads pool1 on both '
+            'sides (slim: SAME) and has no background class; the numbers '
+            'above are that difference. `keras_layout` twin is exact.')
+      moves.append((tmp, bridge['keras_file'], False))
+    onnx_path = None
+    if bridge['onnx_file'] or bridge['openvino_dir']:
+      onnx_path = (new_temp(bridge['onnx_file']) if bridge['onnx_file']
+                   else os.path.join(scratch, 'model.onnx'))
+      bridges.to_onnx(frozen, onnx_path)
+      if bridge['onnx_file']:
+        checked(onnx_path, bridge['onnx_file'])
+        moves.append((onnx_path, bridge['onnx_file'], False))
+    if bridge['openvino_dir']:
+      folder = new_temp(bridge['openvino_dir'], folder=True)
+      bridges.to_openvino(onnx_path, folder)
+      checked(folder, bridge['openvino_dir'])
+      # What the CPU plugin runs by default here (bf16 on AVX512_BF16/AMX):
+      # reported, not refused.
+      checked(folder, bridge['openvino_dir'], precision='bf16', exact=False)
+      moves.append((folder, bridge['openvino_dir'], True))
+    if bridge['tflite_file']:
+      tmp = new_temp(bridge['tflite_file'])
+      bridges.to_tflite(frozen_path, tmp, image_size, quantize=quantize,
+                        calibration=check)
+      checked(tmp, bridge['tflite_file'], exact=quantize is None,
+              holds=quantize)
+      moves.append((tmp, bridge['tflite_file'], False))
+    for tmp, target, folder in moves:   # all verified: now into place
+      # The mode a plain write would give (mkstemp/mkdtemp make 0600/0700).
+      mode = fileio.default_mode(target)
+      if folder:
+        os.chmod(tmp, mode | ((mode & 0o444) >> 2))   # r -> x for folders
+        for name in os.listdir(tmp):
+          os.chmod(os.path.join(tmp, name), mode)
+        _replace_dir(tmp, target)
+      else:
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+  except OSError as exc:
+    raise fileio.OutputPathError('could not write the exports (%s); nothing '
+                                 'was replaced.' % (exc.strerror or exc)
+                                 ) from None
+  finally:
+    for path in temporary:
+      if os.path.isdir(path):
+        shutil.rmtree(path, ignore_errors=True)
+      elif os.path.exists(path):
+        os.unlink(path)
+  return reports

@@ -238,7 +238,7 @@ def check_replaceable_dir(path, allowed, what, holds):
   return path
 
 
-def _default_mode(path):
+def default_mode(path):
   """The mode a plain ``open(path, 'w')`` would give: the old one or umask."""
   try:
     return os.stat(path).st_mode & 0o7777
@@ -254,7 +254,7 @@ def atomic_write_bytes(path, data):
   The file gets the mode a plain write would give (mkstemp's is 0600).
   """
   path = os.path.abspath(path)
-  mode = _default_mode(path)
+  mode = default_mode(path)
   fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path),
                              prefix='.' + os.path.basename(path) + '.',
                              suffix='.tmp')

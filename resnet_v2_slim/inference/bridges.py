@@ -1,0 +1,156 @@
+"""Out of TF1 with proof: a frozen slim graph to ONNX, OpenVINO and TFLite,
+the checkpoint to Keras 3, and a check that each still computes the same.
+
+The converters are the engines' own (tf2onnx, ``openvino.convert_model``,
+TensorFlow's TFLite converter, Keras 3); what is written here is the
+plumbing and ``verify``: run the artifact on its engine next to the
+TensorFlow graph on the same preprocessed images and report the largest
+logit difference (relative to the logit scale), top-1 agreement and size.
+
+Typical use::
+
+    from resnet_v2_slim.inference import bridges, engines
+
+    bridges.to_onnx(frozen_graph_def, 'rn50.onnx')
+    with engines.load('rn50.onnx') as engine:
+      report = bridges.verify(engine, images, tf_logits, exact=True)
+    print(bridges.report_line(report))
+"""
+
+import logging
+import os
+
+import numpy as np
+
+from resnet_v2_slim import errors
+from resnet_v2_slim.inference import engines
+
+ONNX_OPSET = 17           # what onnxruntime and OpenVINO both run
+TOLERANCE = 1e-4          # relative: an fp32 artifact beyond it is refused
+INPUT, OUTPUTS = 'input', ('logits', 'predictions')
+
+
+class VerificationError(errors.Error):
+  """An fp32 artifact whose logits differ from TensorFlow's (exit code 1)."""
+
+
+def to_onnx(graph_def, path, opset=ONNX_OPSET):
+  """tf2onnx: a frozen GraphDef (``input`` -> ``logits``) to ``path``.
+
+  The batch axis stays dynamic (the graph's input is ``[None, H, W, 3]``).
+  """
+  tf2onnx = engines.require('tf2onnx')
+  logging.getLogger('tf2onnx').setLevel(logging.ERROR)
+  from tf2onnx import convert  # pylint: disable=g-import-not-at-top
+  del tf2onnx
+  convert.from_graph_def(
+      graph_def, input_names=[INPUT + ':0'],
+      output_names=[o + ':0' for o in OUTPUTS], opset=opset,
+      output_path=path)
+
+
+def to_openvino(onnx_path, folder):
+  """OpenVINO IR (``model.xml`` + ``model.bin``) from an ONNX file.
+
+  Weights stay float32 (``compress_to_fp16=False``); the CPU plugin picks
+  the inference precision when the model is compiled.
+  """
+  ov = engines.require('openvino')
+  model = ov.convert_model(onnx_path)
+  ov.save_model(model, os.path.join(folder, 'model.xml'),
+                compress_to_fp16=False)
+
+
+def to_tflite(frozen_path, path, image_size, *, quantize=None,
+              calibration=None):
+  """TensorFlow's TFLite converter on the frozen graph (batch 1).
+
+  Args:
+    frozen_path: the frozen ``.pb``.
+    path: the ``.tflite`` to write.
+    image_size: the graph's input height and width.
+    quantize: None (float32) or 'int8' (post-training quantization of
+      weights and activations; input and output stay float32).
+    calibration: preprocessed images ``[N, H, W, 3]`` for int8.
+  """
+  import tensorflow as tf2  # pylint: disable=g-import-not-at-top
+  converter = tf2.compat.v1.lite.TFLiteConverter.from_frozen_graph(
+      frozen_path, [INPUT], list(OUTPUTS),
+      input_shapes={INPUT: [1, image_size, image_size, 3]})
+  if quantize == 'int8':
+    converter.optimizations = [tf2.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [image[np.newaxis].astype(np.float32)] for image in calibration)
+  with open(path, 'wb') as f:
+    f.write(converter.convert())
+
+
+def verify(engine, images, reference, *, exact, tolerance=TOLERANCE,
+           classes=None):
+  """Runs ``engine`` on ``images`` and compares with ``reference`` logits.
+
+  Args:
+    engine: an ``engines.Engine``.
+    images: preprocessed float32 images ``[N, H, W, 3]``.
+    reference: TensorFlow's logits for them ``[N, C]``.
+    exact: True for an fp32 artifact that must match (refused beyond
+      ``tolerance``); False for quantized or reduced-precision ones
+      (reported only).
+    tolerance: the largest relative difference an exact artifact may have.
+    classes: a slice of the reference's classes to compare with (the
+      stock Keras layout drops slim's background class 0).
+
+  Returns:
+    A dict: path, engine, precision, max_abs, max_rel (of the reference's
+    largest |logit|), top1_agree, images, size_bytes, exact, tolerance.
+
+  Raises:
+    VerificationError: an exact artifact beyond the tolerance.
+  """
+  logits = engine.run(images)
+  if classes is not None:
+    reference = reference[:, classes]
+  if logits.shape != reference.shape:
+    raise VerificationError('%s on %s gives logits of shape %s, TensorFlow '
+                            '%s.' % (engine.path, engine.engine,
+                                     logits.shape, reference.shape))
+  max_abs = float(np.max(np.abs(logits - reference)))
+  scale = float(np.max(np.abs(reference))) or 1.0
+  report = {
+      'path': engine.path, 'engine': engine.engine,
+      'precision': engine.precision, 'max_abs': max_abs,
+      'max_rel': max_abs / scale,
+      'top1_agree': int(np.sum(np.argmax(logits, 1) ==
+                               np.argmax(reference, 1))),
+      'images': len(images), 'size_bytes': _size(engine.path),
+      'exact': exact, 'tolerance': tolerance}
+  if exact and not report['max_rel'] <= tolerance:
+    raise VerificationError(
+        '%s disagrees with the TensorFlow graph: %s. An fp32 artifact must '
+        'stay within `tolerance` %g; nothing was written.'
+        % (engine.path, _numbers(report), tolerance))
+  return report
+
+
+def _size(path):
+  if os.path.isdir(path):
+    return sum(os.path.getsize(os.path.join(path, f))
+               for f in os.listdir(path))
+  base = os.path.splitext(path)[0]
+  extra = base + '.bin' if path.endswith('.xml') else None
+  return os.path.getsize(path) + (os.path.getsize(extra) if extra and
+                                  os.path.exists(extra) else 0)
+
+
+def _numbers(report):
+  return ('max |logit difference| %.2g (%.2g of the logit scale), top-1 '
+          'the same on %d/%d images' % (report['max_abs'], report['max_rel'],
+                                        report['top1_agree'],
+                                        report['images']))
+
+
+def report_line(report, shown_path=None):
+  """One line: what was verified, on which engine, the numbers, the size."""
+  return 'verified %s on %s %s: %s, %.1f MB' % (
+      shown_path or report['path'], report['engine'], report['precision'],
+      _numbers(report), report['size_bytes'] / 1e6)

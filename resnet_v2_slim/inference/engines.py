@@ -1,0 +1,199 @@
+"""Run an exported model on its own engine: TF, Keras 3, ONNX Runtime,
+OpenVINO or LiteRT/TFLite, behind one call.
+
+Every artifact ``export`` writes has the frozen graph's interface:
+preprocessed float32 images ``[N, H, W, 3]`` in, the logits first out. An
+``Engine`` loads one artifact and maps a batch of such images to logits, so
+verification (``bridges.verify``) and measurements compare like with like.
+Nothing here re-implements an engine: each wraps that engine's own Python
+API.
+
+Typical use::
+
+    from resnet_v2_slim.inference import engines
+
+    engine = engines.load('rn50.onnx')                # onnxruntime
+    engine = engines.load('rn50_ov/model.xml', precision='bf16')
+    logits = engine.run(images)                       # numpy [N, classes]
+"""
+
+import importlib.util
+import os
+
+import numpy as np
+
+from resnet_v2_slim import errors
+
+# Optional engines: module to import -> the pip command that brings it.
+INSTALL = {
+    'onnxruntime': 'pip install "resnet_v2_slim[export]"  (onnxruntime)',
+    'openvino': 'pip install "resnet_v2_slim[export]"  (openvino)',
+    'tf2onnx': 'pip install "resnet_v2_slim[export]"  (tf2onnx)',
+    'ai_edge_litert': 'pip install "resnet_v2_slim[export]"  (ai-edge-litert)',
+}
+# File kind -> engines that run it (the first is the default).
+KINDS = {
+    'frozen': ('tensorflow',), 'saved_model': ('tensorflow',),
+    'keras': ('keras',), 'onnx': ('onnxruntime', 'openvino'),
+    'openvino': ('openvino',), 'tflite': ('litert',),
+}
+ENGINES = ('tensorflow', 'keras', 'onnxruntime', 'openvino', 'litert')
+PRECISIONS = ('fp32', 'bf16')   # OpenVINO's inference precision hint
+
+
+class EngineError(errors.Error):
+  """An artifact that cannot be run, or an engine that is not installed."""
+
+
+def require(module):
+  """Imports an optional engine module, or one line naming the pip command."""
+  if importlib.util.find_spec(module) is None:
+    raise EngineError('%s is not installed: %s.' % (module, INSTALL[module]))
+  return importlib.import_module(module)
+
+
+def kind_of(path):
+  """'frozen', 'saved_model', 'keras', 'onnx', 'openvino' or 'tflite'."""
+  if os.path.isdir(path):
+    if os.path.isfile(os.path.join(path, 'saved_model.pb')):
+      return 'saved_model'
+    if os.path.isfile(os.path.join(path, 'model.xml')):
+      return 'openvino'
+  ext = os.path.splitext(path)[1].lower()
+  kind = {'.pb': 'frozen', '.keras': 'keras', '.onnx': 'onnx',
+          '.xml': 'openvino', '.tflite': 'tflite'}.get(ext)
+  if kind is None or not os.path.exists(path):
+    raise EngineError(
+        '`model_file` %s is not an exported model: give a frozen .pb, a '
+        'SavedModel folder, a .keras, .onnx, OpenVINO .xml (or its folder) '
+        'or .tflite file.' % path)
+  return kind
+
+
+class Engine:
+  """One loaded artifact: ``run(images) -> logits`` (numpy float32)."""
+
+  def __init__(self, path, engine, precision, run_fn, close=None):
+    self.path, self.engine, self.precision = path, engine, precision
+    self._run, self._close = run_fn, close
+
+  def run(self, images):
+    return np.asarray(self._run(np.asarray(images, np.float32)), np.float32)
+
+  def close(self):
+    if self._close:
+      self._close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+
+def load(path, engine=None, *, precision='fp32'):
+  """Loads an artifact on its engine.
+
+  Args:
+    path: the artifact (see ``kind_of``).
+    engine: one of ``KINDS[kind]``; default: the first.
+    precision: 'fp32' or 'bf16' (OpenVINO's inference precision; others
+      run what the file holds).
+
+  Returns:
+    An ``Engine``.
+
+  Raises:
+    EngineError: unknown file, an engine that does not run it, one that is
+      not installed.
+  """
+  kind = kind_of(path)
+  engine = engine or KINDS[kind][0]
+  if engine not in KINDS[kind]:
+    raise EngineError('`engine` %s does not run a %s file (%s); use %s.'
+                      % (engine, kind, path, ' or '.join(KINDS[kind])))
+  if precision not in PRECISIONS:
+    raise EngineError('`precision` must be one of %s, got %r.'
+                      % (', '.join(PRECISIONS), precision))
+  return _LOADERS[engine](path, kind, precision)
+
+
+def _tensorflow(path, kind, precision):
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  graph = tf.Graph()
+  with graph.as_default():
+    if kind == 'frozen':
+      graph_def = tf.GraphDef()
+      with open(path, 'rb') as f:
+        graph_def.ParseFromString(f.read())
+      tf.import_graph_def(graph_def, name='')
+      session = tf.Session(graph=graph)
+      images, logits = 'input:0', 'logits:0'
+    else:
+      session = tf.Session(graph=graph)
+      meta = tf.saved_model.loader.load(
+          session, [tf.saved_model.tag_constants.SERVING], path)
+      signature = meta.signature_def['serving_default']
+      images = signature.inputs['input'].name
+      logits = signature.outputs['logits'].name
+  graph.finalize()
+  return Engine(path, 'tensorflow', precision,
+                lambda x: session.run(logits, {images: x}), session.close)
+
+
+def _keras(path, kind, precision):
+  import keras  # pylint: disable=g-import-not-at-top
+  # safe_mode: a .keras file may carry Python (Lambda layers); never run it.
+  model = keras.saving.load_model(path, safe_mode=True, compile=False)
+  return Engine(path, 'keras', precision,
+                lambda x: np.asarray(model(x, training=False)[0]))
+
+
+def _onnxruntime(path, kind, precision):
+  ort = require('onnxruntime')
+  session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
+  name = session.get_inputs()[0].name
+  return Engine(path, 'onnxruntime', precision,
+                lambda x: session.run(None, {name: x})[0])
+
+
+def _openvino(path, kind, precision):
+  ov = require('openvino')
+  if kind == 'openvino' and os.path.isdir(path):
+    path = os.path.join(path, 'model.xml')
+  core = ov.Core()
+  # The CPU plugin's default on AVX512_BF16/AMX machines is bf16; ask for
+  # the precision explicitly so fp32 means fp32.
+  compiled = core.compile_model(path, 'CPU', {
+      'INFERENCE_PRECISION_HINT': 'f32' if precision == 'fp32' else 'bf16'})
+  output = compiled.outputs[0]
+  return Engine(path, 'openvino', precision,
+                lambda x: compiled(x)[output])
+
+
+def _litert(path, kind, precision):
+  if importlib.util.find_spec('ai_edge_litert') is not None:
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  else:   # TensorFlow's own, deprecated in favour of LiteRT
+    import tensorflow as tf2  # pylint: disable=g-import-not-at-top
+    Interpreter = tf2.lite.Interpreter  # pylint: disable=invalid-name
+  interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+  interpreter.allocate_tensors()
+  inp = interpreter.get_input_details()[0]
+  out = next((d for d in interpreter.get_output_details()
+              if 'logits' in d['name']),
+             interpreter.get_output_details()[0])
+
+  def run(images):
+    rows = []
+    for image in images:   # converted with batch 1: one image at a time
+      interpreter.set_tensor(inp['index'], image[np.newaxis])
+      interpreter.invoke()
+      rows.append(interpreter.get_tensor(out['index'])[0].copy())
+    return np.stack(rows)
+  return Engine(path, 'litert', precision, run)
+
+
+_LOADERS = {'tensorflow': _tensorflow, 'keras': _keras,
+            'onnxruntime': _onnxruntime, 'openvino': _openvino,
+            'litert': _litert}

@@ -1,0 +1,265 @@
+"""A Keras 3 twin of any slim ResNet V2, and the weight mapping both ways.
+
+The twin is a functional ``keras.Model`` with ``keras.applications``'
+ResNetV2 layer names where they correspond (``conv1_conv``,
+``conv2_block1_preact_bn``, ``conv2_block1_0_conv``, ``..._1_conv`` +
+``_1_bn``, ``..._2_conv`` + ``_2_bn``, ``..._3_conv``, ``post_bn``) and two
+outputs, ``logits`` then ``predictions``: the frozen graph's interface. It
+computes what the slim graph computes, which the stock
+``keras.applications.ResNet50V2`` does not quite: slim max-pools ``pool1``
+with ``'SAME'`` padding (pad 0 before, 1 after) where Keras pads 1 on both
+sides, shifting the pooling grid by one pixel; and slim's batch norm
+epsilon is 1e-5 (Keras: 1.001e-5). The twin uses slim's; the stock model
+is available as ``layout='applications'`` (1000 outputs: slim's background
+row 0 is dropped), with the difference measured by the caller.
+
+Only the mapping is written by hand: ``slim_to_keras`` (names and layouts)
+and its inverse ``keras_to_slim``. Building uses Keras' own layers and
+``keras.applications``.
+
+Typical use::
+
+    from resnet_v2_slim.inference import keras_twin
+
+    model = keras_twin.from_checkpoint('resnet_v2_50.ckpt')
+    logits, predictions = model(images)          # images preprocessed
+    model.save('resnet_v2_50.keras')
+"""
+
+import numpy as np
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim import errors
+from resnet_v2_slim.nets import resnet_v2
+
+BN_EPSILON = 1e-5          # slim's resnet_arg_scope default
+APPLICATIONS = {'resnet_v2_50': 'ResNet50V2', 'resnet_v2_101': 'ResNet101V2',
+                'resnet_v2_152': 'ResNet152V2'}
+LAYOUTS = ('twin', 'applications')
+
+
+class KerasError(errors.Error):
+  """A Keras model that cannot be made, or read back as a slim ResNet V2."""
+
+
+def _keras():
+  import keras  # pylint: disable=g-import-not-at-top
+  return keras
+
+
+def _bn(keras, name, epsilon):
+  return keras.layers.BatchNormalization(axis=-1, epsilon=epsilon,
+                                         momentum=0.997, name=name)
+
+
+def build(model, num_classes, image_size=None, *, use_shortcut=True,
+          layout='twin'):
+  """Builds the Keras model of a registered network (weights not loaded).
+
+  Args:
+    model: a registered network name (``resnet_v2_18`` ... ``_200``).
+    num_classes: outputs of the logits layer.
+    image_size: input height and width, or None for any size.
+    use_shortcut: False builds the plain twin.
+    layout: 'twin' (exact: SAME pool1, epsilon 1e-5) or 'applications'
+      (``keras.applications.ResNet{50,101,152}V2``, 1000 classes).
+
+  Returns:
+    A ``keras.Model``: images ``[N, H, W, 3]`` -> ``[logits,
+    predictions]``.
+
+  Raises:
+    KerasError: for a layout that does not exist for this network.
+  """
+  keras = _keras()
+  if layout == 'applications':
+    if model not in APPLICATIONS or not use_shortcut:
+      raise KerasError('`keras_layout` applications exists for %s only '
+                       '(with shortcuts); %s%s has no keras.applications '
+                       'model. Use `keras_layout` twin.'
+                       % (', '.join(APPLICATIONS), model,
+                          '' if use_shortcut else ' without shortcuts'))
+    stock = getattr(keras.applications, APPLICATIONS[model])(
+        weights=None, classes=1000, classifier_activation=None,
+        input_shape=(image_size, image_size, 3) if image_size else None)
+    predictions = keras.layers.Activation('softmax', name='softmax')(
+        stock.output)
+    return keras.Model(stock.input, [stock.output, predictions],
+                       name=model + '_applications')
+  if layout != 'twin':
+    raise KerasError('`keras_layout` must be one of %s, got %r.'
+                     % (', '.join(LAYOUTS), layout))
+  family, units_per_block = resnet_v2.NETWORKS[model]
+  layers = keras.layers
+  inputs = keras.Input((image_size, image_size, 3), name='input')
+  x = layers.ZeroPadding2D(((3, 3), (3, 3)), name='conv1_pad')(inputs)
+  x = layers.Conv2D(64, 7, strides=2, name='conv1_conv')(x)
+  # slim's SAME max pool: the grid keras.applications' ZeroPadding2D(1)
+  # would shift by one pixel.
+  x = layers.MaxPooling2D(3, strides=2, padding='same', name='pool1_pool')(x)
+  for b, (base, units, stride) in enumerate(zip(
+      resnet_v2.BLOCK_BASE_DEPTHS, units_per_block, resnet_v2.BLOCK_STRIDES)):
+    for u in range(units):
+      name = 'conv%d_block%d' % (b + 2, u + 1)
+      unit_stride = stride if u == units - 1 else 1
+      depth = base * 4 if family == 'bottleneck' else base
+      preact = _bn(keras, name + '_preact_bn', BN_EPSILON)(x)
+      preact = layers.Activation('relu', name=name + '_preact_relu')(preact)
+      shortcut = None
+      if use_shortcut:
+        if x.shape[-1] == depth:
+          shortcut = (layers.MaxPooling2D(1, strides=unit_stride,
+                                          name=name + '_0_pool')(x)
+                      if unit_stride > 1 else x)
+        else:
+          shortcut = layers.Conv2D(depth, 1, strides=unit_stride,
+                                   name=name + '_0_conv')(preact)
+      if family == 'bottleneck':
+        r = layers.Conv2D(base, 1, use_bias=False, name=name + '_1_conv')(
+            preact)
+        r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
+        r = layers.Activation('relu', name=name + '_1_relu')(r)
+        r = _same_conv(layers, r, base, unit_stride, name + '_2')
+        r = _bn(keras, name + '_2_bn', BN_EPSILON)(r)
+        r = layers.Activation('relu', name=name + '_2_relu')(r)
+        r = layers.Conv2D(depth, 1, name=name + '_3_conv')(r)
+      else:
+        r = _same_conv(layers, preact, depth, unit_stride, name + '_1')
+        r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
+        r = layers.Activation('relu', name=name + '_1_relu')(r)
+        r = layers.Conv2D(depth, 3, padding='same', name=name + '_2_conv')(r)
+      x = r if shortcut is None else layers.Add(name=name + '_out')(
+          [shortcut, r])
+  x = _bn(keras, 'post_bn', BN_EPSILON)(x)
+  x = layers.Activation('relu', name='post_relu')(x)
+  x = layers.GlobalAveragePooling2D(name='avg_pool')(x)
+  logits = layers.Dense(num_classes, name='logits')(x)
+  predictions = layers.Activation('softmax', name='predictions')(logits)
+  return keras.Model(inputs, [logits, predictions], name=model)
+
+
+def _same_conv(layers, x, depth, stride, name):
+  """slim's ``conv2d_same`` 3x3 without bias: explicit padding when strided."""
+  if stride == 1:
+    return layers.Conv2D(depth, 3, padding='same', use_bias=False,
+                         name=name + '_conv')(x)
+  x = layers.ZeroPadding2D(((1, 1), (1, 1)), name=name + '_pad')(x)
+  return layers.Conv2D(depth, 3, strides=stride, use_bias=False,
+                       name=name + '_conv')(x)
+
+
+_BN = ('gamma', 'beta', 'moving_mean', 'moving_variance')
+
+
+def slim_to_keras(model, *, use_shortcut=True, scope=None):
+  """The hand-written mapping: Keras layer -> the slim variables it holds.
+
+  Args:
+    model: a registered network name.
+    use_shortcut: whether the network has shortcut projections.
+    scope: the checkpoint's scope (default: ``model``).
+
+  Returns:
+    ``{keras layer name: [slim variable names in Keras' weight order]}``.
+  """
+  scope = scope or model
+  family, units_per_block = resnet_v2.NETWORKS[model]
+  unit = 'bottleneck_v2' if family == 'bottleneck' else 'basic_v2'
+  table = {'conv1_conv': [scope + '/conv1/weights', scope + '/conv1/biases'],
+           'post_bn': ['%s/postnorm/%s' % (scope, v) for v in _BN],
+           'logits': [scope + '/logits/weights', scope + '/logits/biases']}
+  depth_in = 64
+  for b, (base, units) in enumerate(zip(resnet_v2.BLOCK_BASE_DEPTHS,
+                                        units_per_block)):
+    depth = base * 4 if family == 'bottleneck' else base
+    for u in range(units):
+      keras_name = 'conv%d_block%d' % (b + 2, u + 1)
+      slim_name = '%s/block%d/unit_%d/%s' % (scope, b + 1, u + 1, unit)
+      table[keras_name + '_preact_bn'] = ['%s/preact/%s' % (slim_name, v)
+                                          for v in _BN]
+      if use_shortcut and depth_in != depth:
+        table[keras_name + '_0_conv'] = [slim_name + '/shortcut/weights',
+                                         slim_name + '/shortcut/biases']
+      table[keras_name + '_1_conv'] = [slim_name + '/conv1/weights']
+      table[keras_name + '_1_bn'] = ['%s/conv1/BatchNorm/%s' % (slim_name, v)
+                                     for v in _BN]
+      if family == 'bottleneck':
+        table[keras_name + '_2_conv'] = [slim_name + '/conv2/weights']
+        table[keras_name + '_2_bn'] = ['%s/conv2/BatchNorm/%s'
+                                       % (slim_name, v) for v in _BN]
+        table[keras_name + '_3_conv'] = [slim_name + '/conv3/weights',
+                                         slim_name + '/conv3/biases']
+      else:
+        table[keras_name + '_2_conv'] = [slim_name + '/conv2/weights',
+                                         slim_name + '/conv2/biases']
+      depth_in = depth
+  return table
+
+
+def _applications_name(layer):
+  """Twin layer name -> keras.applications' (they differ only at the top)."""
+  return {'logits': 'predictions'}.get(layer, layer)
+
+
+def load_weights(keras_model, values, model, *, use_shortcut=True,
+                 scope=None, layout='twin'):
+  """Sets ``keras_model``'s weights from slim variable values.
+
+  Args:
+    keras_model: from ``build`` with the same network.
+    values: ``{slim variable name: numpy array}``.
+    model, use_shortcut, scope: as ``slim_to_keras``.
+    layout: as ``build``; 'applications' drops slim's background class.
+
+  Raises:
+    KerasError: if a variable is missing or a shape does not fit.
+  """
+  for layer_name, names in slim_to_keras(model, use_shortcut=use_shortcut,
+                                         scope=scope).items():
+    target = (_applications_name(layer_name) if layout == 'applications'
+              else layer_name)
+    layer = keras_model.get_layer(target)
+    missing = [n for n in names if n not in values]
+    if missing:
+      raise KerasError('the checkpoint has no %s (for Keras layer %s).'
+                       % (', '.join(missing), target))
+    arrays = [np.asarray(values[n]) for n in names]
+    if layer_name == 'logits':
+      arrays[0] = arrays[0].reshape(arrays[0].shape[-2:])   # 1x1 conv->Dense
+      if layout == 'applications':
+        if arrays[0].shape[1] != 1001:
+          raise KerasError('`keras_layout` applications needs the published '
+                           '1001-class head, not %d classes.'
+                           % arrays[0].shape[1])
+        arrays = [arrays[0][:, 1:], arrays[1][1:]]      # drop background
+    want = [tuple(w.shape) for w in layer.get_weights()]
+    if want != [a.shape for a in arrays]:
+      raise KerasError('Keras layer %s wants shapes %s, the checkpoint has '
+                       '%s.' % (target, want, [a.shape for a in arrays]))
+    layer.set_weights(arrays)
+
+
+def from_checkpoint(path, *, model='auto', num_classes='auto',
+                    image_size=None, layout='twin'):
+  """The Keras model of a slim checkpoint, weights loaded.
+
+  Args:
+    path: anything ``checkpoints.resolve`` accepts.
+    model, num_classes: 'auto' (from the checkpoint) or a value.
+    image_size: fixed input size, or None for any.
+    layout: 'twin' or 'applications' (see ``build``).
+
+  Returns:
+    A ``keras.Model``.
+  """
+  import tensorflow as tf2  # pylint: disable=g-import-not-at-top
+  model, num_classes, info = checkpoints.choose_model(path, model,
+                                                     num_classes)
+  reader = tf2.train.load_checkpoint(info.path)
+  values = {name: reader.get_tensor(name) for name in info.variables}
+  keras_model = build(model, num_classes if layout == 'twin' else 1000,
+                      image_size, use_shortcut=info.use_shortcut,
+                      layout=layout)
+  load_weights(keras_model, values, model, use_shortcut=info.use_shortcut,
+               scope=info.scope, layout=layout)
+  return keras_model

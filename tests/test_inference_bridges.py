@@ -1,0 +1,269 @@
+"""inference/keras_twin.py, engines.py, bridges.py and export's new outputs:
+slim checkpoints to Keras 3, ONNX, OpenVINO and TFLite, each checked
+against the TF graph by the engine's own runtime, not by our verify code."""
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import export as export_cmd
+from resnet_v2_slim.inference import engines
+from resnet_v2_slim.inference import export
+from resnet_v2_slim.inference import keras_twin
+from resnet_v2_slim.nets import nets_factory
+import refnets
+
+SIZE = 64
+
+
+def _images(n=3, size=SIZE, seed=1):
+  return np.random.RandomState(seed).uniform(
+      -1, 1, (n, size, size, 3)).astype(np.float32)
+
+
+def _tf_logits(prefix, images):
+  """The frozen graph's logits: build, restore (the reference side)."""
+  info = checkpoints.read(prefix)
+  with tf.Graph().as_default() as graph:
+    inputs, logits, _ = export.build_inference_graph(
+        info.model, info.num_classes, images.shape[1],
+        use_shortcut=info.use_shortcut)
+    _, restore_fn = checkpoints.restorer(info, scope=info.model)
+    with tf.Session(graph=graph) as sess:
+      restore_fn(sess)
+      return sess.run(logits, {inputs: images})
+
+
+@pytest.fixture(scope='module')
+def small(tmp_path_factory):
+  """resnet_v2_18 with 10 classes and randomized statistics: the fast case."""
+  return _our_checkpoint(tmp_path_factory.mktemp('rn18') / 'rn18.ckpt',
+                         'resnet_v2_18', 10)
+
+
+def _our_checkpoint(path, model, classes, use_shortcut=True):
+  with tf.Graph().as_default():
+    fn = nets_factory.get_network_fn(model, classes)
+    fn(tf.placeholder(tf.float32, [1, SIZE, SIZE, 3]),
+       use_shortcut=use_shortcut)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      refnets.randomize(sess)
+      return tf.train.Saver().save(sess, str(path))
+
+
+def _rel(a, b):
+  return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+# --- the Keras twin -------------------------------------------------------
+
+def test_twin_of_the_official_net_computes_the_same(saved):
+  """tf_slim's own resnet_v2_50 (1001 classes, V1 file) -> Keras 3."""
+  prefix, _ = saved('rn50_v1_1001')
+  images = _images()
+  twin = keras_twin.from_checkpoint(prefix)
+  logits, predictions = [np.asarray(t) for t in twin(images)]
+  reference = _tf_logits(prefix, images)
+  assert logits.shape == (3, 1001)
+  assert _rel(logits, reference) < 1e-5
+  assert np.allclose(predictions.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize('use_shortcut', [True, False])
+def test_twin_of_basic_units_and_plain_twins(tmp_path, use_shortcut):
+  prefix = _our_checkpoint(tmp_path / 'm.ckpt', 'resnet_v2_34', 7,
+                           use_shortcut)
+  images = _images(2)
+  twin = keras_twin.from_checkpoint(prefix)
+  assert _rel(np.asarray(twin(images)[0]), _tf_logits(prefix, images)) < 1e-5
+  names = {layer.name for layer in twin.layers}
+  assert ('conv3_block1_0_conv' in names) == use_shortcut
+
+
+def test_twin_names_are_keras_applications_names():
+  """Every weighted layer of keras.applications.ResNet50V2 has a twin layer
+  of the same name and shapes (1000 vs 1001 classes apart)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  stock = keras.applications.ResNet50V2(weights=None, input_shape=(SIZE, SIZE,
+                                                                  3))
+  twin = keras_twin.build('resnet_v2_50', 1000)
+  twin_layers = {l.name: l for l in twin.layers}
+  weighted = [l for l in stock.layers if l.get_weights()]
+  for layer in weighted:
+    name = 'logits' if layer.name == 'predictions' else layer.name
+    assert [w.shape for w in twin_layers[name].get_weights()] == [
+        w.shape for w in layer.get_weights()], layer.name
+  assert len(weighted) == len([l for l in twin.layers if l.get_weights()])
+
+
+def test_applications_layout_differs_only_as_stated(saved):
+  """The stock model with slim's weights: the background row dropped, and
+  pool1's grid shifted, so the logits differ measurably but not wildly."""
+  prefix, _ = saved('rn50_v1_1001')
+  images = _images(2, size=96)
+  stock = keras_twin.from_checkpoint(prefix, layout='applications',
+                                     image_size=96)
+  logits = np.asarray(stock(images)[0])
+  reference = _tf_logits(prefix, images)[:, 1:]
+  assert logits.shape == (2, 1000)
+  assert 1e-4 < _rel(logits, reference) < 0.5
+  with pytest.raises(keras_twin.KerasError, match='resnet_v2_18'):
+    keras_twin.build('resnet_v2_18', 10, layout='applications')
+
+
+# --- export to every engine, checked by each engine's own runtime -----------
+
+def _run_cli(capsys, argv):
+  code = export_cmd.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def _own_runtime_logits(path, images):
+  """Each engine's runtime called directly (not engines.py)."""
+  if path.endswith('.onnx'):
+    import onnxruntime  # pylint: disable=g-import-not-at-top
+    session = onnxruntime.InferenceSession(path)
+    return session.run(['logits:0'], {'input:0': images})[0]
+  if path.endswith('.tflite'):
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    interpreter = Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    [inp] = interpreter.get_input_details()
+    out = [d for d in interpreter.get_output_details()
+           if 'logits' in d['name']][0]
+    rows = []
+    for image in images:
+      interpreter.set_tensor(inp['index'], image[None])
+      interpreter.invoke()
+      rows.append(interpreter.get_tensor(out['index'])[0])
+    return np.stack(rows)
+  if path.endswith('.keras'):
+    import keras  # pylint: disable=g-import-not-at-top
+    return np.asarray(keras.saving.load_model(path)(images)[0])
+  import openvino  # pylint: disable=g-import-not-at-top
+  compiled = openvino.Core().compile_model(
+      os.path.join(path, 'model.xml'), 'CPU',
+      {'INFERENCE_PRECISION_HINT': 'f32'})
+  return compiled(images)[compiled.outputs[0]]
+
+
+def test_export_writes_every_target_and_each_runs_the_same(small, tmp_path,
+                                                           capsys):
+  out = {'keras_file': str(tmp_path / 'm.keras'),
+         'onnx_file': str(tmp_path / 'm.onnx'),
+         'openvino_dir': str(tmp_path / 'm_ov'),
+         'tflite_file': str(tmp_path / 'm.tflite')}
+  argv = ['--checkpoint', small, '--image_size', str(SIZE)]
+  for flag, path in out.items():
+    argv += ['--' + flag, path]
+  code, stdout, err = _run_cli(capsys, argv)
+  assert code == 0, err
+  for engine in ('keras fp32', 'onnxruntime fp32', 'openvino fp32',
+                 'openvino bf16', 'litert fp32'):
+    assert 'on %s: max |logit difference|' % engine in stdout, stdout
+  images = _images(2)
+  reference = _tf_logits(small, images)
+  for path in out.values():
+    logits = _own_runtime_logits(path, images)
+    assert logits.shape == (2, 10)
+    assert _rel(logits, reference) < 1e-4, path
+    assert oct(os.stat(path).st_mode & 0o777) != oct(0o600), path
+  assert sorted(os.listdir(out['openvino_dir'])) == ['model.bin', 'model.xml']
+  leftovers = [f for f in os.listdir(tmp_path) if f.startswith('.')]
+  assert not leftovers
+  # Dynamic batch where the format has it: ONNX and OpenVINO take 5 images.
+  assert _own_runtime_logits(out['onnx_file'], _images(5)).shape == (5, 10)
+
+
+def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
+  data = tmp_path / 'data'
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  for label in ('a', 'b'):
+    (data / label).mkdir(parents=True)
+    for i in range(4):
+      Image.fromarray(rng.randint(0, 256, (70, 70, 3), np.uint8)).save(
+          data / label / ('%d.png' % i))
+  path = tmp_path / 'q.tflite'
+  code, stdout, err = _run_cli(capsys, [
+      '--checkpoint', small, '--image_size', str(SIZE), '--tflite_file',
+      str(path), '--quantize', 'int8', '--data_dir', str(data)])
+  assert code == 0, err
+  assert 'on 8 images of --data_dir' in stdout
+  assert 'on litert int8' in stdout
+  fp32_size = os.path.getsize(small + '.data-00000-of-00001')
+  assert os.path.getsize(path) < 0.5 * fp32_size
+
+
+def test_a_disagreeing_export_leaves_nothing_and_exits_1(small, tmp_path,
+                                                         capsys):
+  target = tmp_path / 'm.onnx'
+  target.write_bytes(b'an older export')
+  code, _, err = _run_cli(capsys, [
+      '--checkpoint', small, '--image_size', str(SIZE), '--onnx_file',
+      str(target), '--tolerance', '1e-12'])
+  assert code == 1
+  assert 'disagrees with the TensorFlow graph' in err
+  assert err.count('\n') == 1 and '--tolerance' in err
+  assert target.read_bytes() == b'an older export'
+  assert sorted(os.listdir(tmp_path)) == ['m.onnx']
+
+
+def test_export_outputs_are_guarded(small, tmp_path, capsys):
+  before = hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest()
+  for argv in (['--onnx_file', small + '.index'],
+               ['--onnx_file', str(tmp_path / 'x'), '--keras_file',
+                str(tmp_path / 'x')],
+               ['--quantize', 'int8', '--onnx_file', str(tmp_path / 'y')]):
+    code, _, err = _run_cli(capsys, ['--checkpoint', small] + argv)
+    assert code == 2 and err.count('\n') == 1, err
+  assert hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest() == (
+      before)
+  assert not os.listdir(tmp_path)
+
+
+def test_a_missing_engine_names_the_pip_command(small, tmp_path, capsys,
+                                                monkeypatch):
+  real = importlib.util.find_spec
+  monkeypatch.setattr(importlib.util, 'find_spec',
+                      lambda name, *a: None if name == 'tf2onnx'
+                      else real(name, *a))
+  code, _, err = _run_cli(capsys, ['--checkpoint', small, '--onnx_file',
+                                   str(tmp_path / 'm.onnx')])
+  assert code == 2
+  assert 'tf2onnx is not installed: pip install "resnet_v2_slim[export]"' in err
+  assert not os.listdir(tmp_path)
+
+
+def test_engines_refuse_what_they_cannot_run(tmp_path):
+  with pytest.raises(engines.EngineError, match='not an exported model'):
+    engines.load(str(tmp_path / 'model.h5'))
+  (tmp_path / 'm.onnx').write_bytes(b'x')
+  with pytest.raises(engines.EngineError, match='does not run a onnx file'):
+    engines.load(str(tmp_path / 'm.onnx'), 'litert')
+
+
+@pytest.mark.skipif(importlib.util.find_spec('jax') is None,
+                    reason='Keras 3 JAX backend: jax is not installed')
+def test_the_twin_runs_under_keras_jax_backend(small, tmp_path):
+  path = str(tmp_path / 'm.keras')
+  keras_twin.from_checkpoint(small).save(path)
+  images = _images(2)
+  np.save(tmp_path / 'x.npy', images)
+  code = ('import keras, numpy as np; m = keras.saving.load_model(%r); '
+          'np.save(%r, np.asarray(m(np.load(%r))[0]))'
+          % (path, str(tmp_path / 'y.npy'), str(tmp_path / 'x.npy')))
+  done = subprocess.run([sys.executable, '-c', code], timeout=300,
+                        env=dict(os.environ, KERAS_BACKEND='jax'),
+                        capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert _rel(np.load(tmp_path / 'y.npy'), _tf_logits(small, images)) < 1e-4

@@ -267,3 +267,69 @@ def test_the_twin_runs_under_keras_jax_backend(small, tmp_path):
                         capture_output=True, text=True, check=False)
   assert done.returncode == 0, done.stderr[-2000:]
   assert _rel(np.load(tmp_path / 'y.npy'), _tf_logits(small, images)) < 1e-4
+
+
+# --- the same data and protocol for every artifact -------------------------
+
+def test_evaluate_model_file_matches_the_checkpoint(small, tmp_path, capsys):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(2)
+  for label in ('a', 'b', 'c'):
+    (tmp_path / 'img' / label).mkdir(parents=True)
+    for i in range(3):
+      Image.fromarray(rng.randint(0, 256, (50, 60, 3), np.uint8)).save(
+          tmp_path / 'img' / label / ('%d.png' % i))
+  tfrecords.convert_folder(str(tmp_path / 'img'), str(tmp_path / 'rec'),
+                           num_shards=2, log=lambda _: None)
+  onnx_file = str(tmp_path / 'm.onnx')
+  assert _run_cli(capsys, ['--checkpoint', small, '--image_size', str(SIZE),
+                           '--onnx_file', onnx_file])[0] == 0
+  common = dict(tfrecord=str(tmp_path / 'rec' / 'train-*'), image_size=SIZE,
+                batch_size=4)
+  want = evaluate.evaluate(evaluate.EvalConfig(checkpoint=small, **common),
+                           log=lambda _: None)
+  for extra in ({'checkpoint': small}, {}):
+    got = evaluate.evaluate(evaluate.EvalConfig(model_file=onnx_file,
+                                                **extra, **common),
+                            log=lambda _: None)
+    assert (got['num_examples'], got['top1'], got['top5']) == (
+        want['num_examples'], want['top1'], want['top5'])
+    assert got['loss'] == pytest.approx(want['loss'], rel=1e-5)
+    assert got['engine'] == 'onnxruntime'
+
+
+def test_numpy_metrics_count_like_in_top_k():
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  logits = np.array([[3., 1., 2., 0., -1., -2.],     # label 0: top-1
+                     [1., 1., 0., 0., 0., 0.],        # a tie: in_top_k(1)
+                     [0., 1., 2., 3., 4., 5.]])       # label 0: rank 6
+  labels = np.array([0, 1, 0])
+  got = evaluate._metrics(logits, labels, 6)  # pylint: disable=protected-access
+  with tf.Graph().as_default(), tf.Session() as sess:
+    want = sess.run([tf.reduce_sum(tf.cast(tf.nn.in_top_k(
+        logits.astype(np.float32), labels, k), tf.int32)) for k in (1, 5)] + [
+            tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits))])
+  assert (got['top1'], got['top5']) == (want[0], want[1]) == (2, 2)
+  assert got['loss'] == pytest.approx(want[2], rel=1e-9)
+
+
+def test_time_forward_times_an_exported_model(small, tmp_path, capsys):
+  from resnet_v2_slim.cli import time_forward  # pylint: disable=g-import-not-at-top
+  onnx_file = str(tmp_path / 'm.onnx')
+  assert _run_cli(capsys, ['--checkpoint', small, '--image_size', str(SIZE),
+                           '--onnx_file', onnx_file])[0] == 0
+  code = time_forward.main(['--model_file', onnx_file, '--engine', 'openvino',
+                            '--image_size', str(SIZE), '--batch_size', '2',
+                            '--num_batches', '3', '--num_burn_in', '1',
+                            '--json', str(tmp_path / 'r.json')])
+  out, err = capsys.readouterr()
+  assert code == 0, err
+  assert 'Forward across 3 steps' in out
+  assert 'm.onnx on openvino forward fp32, batch 2' in out
+  code = time_forward.main(['--model_file', onnx_file, '--image_size', '48',
+                            '--num_batches', '1'])
+  assert code == 2 and 'give the --image_size it was exported at' in (
+      capsys.readouterr().err)

@@ -3,6 +3,8 @@
     python scripts/evaluate.py --checkpoint resnet_v2_50.ckpt \
         --tfrecord '/data/imagenet/validation-*' --json result.json
     python scripts/evaluate.py --checkpoint runs/ft --data_dir my_val/
+    resnet-v2-slim evaluate --model_file rn50.onnx --checkpoint rn50.ckpt \
+        --tfrecord '/data/imagenet/validation-*'
 
 Model, classes, preprocessing, size and label offset default to the
 checkpoint and its row in the published-checkpoint table; the result is
@@ -30,7 +32,9 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
   config.validate()
   if args.json:
     fileio.check_outputs(
-        [('--json', args.json)], checkpoints.input_paths(args.checkpoint) +
+        [('--json', args.json)],
+        (checkpoints.input_paths(args.checkpoint) if args.checkpoint
+         else []) + [('--model_file', args.model_file)] +
         [('--data_dir', args.data_dir)])
     fileio.check_writable(args.json, '--json')
   result = evaluate.evaluate(config,

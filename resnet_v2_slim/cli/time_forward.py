@@ -14,6 +14,7 @@ then throughput, FLOP/s, memory and what ran it.
 from resnet_v2_slim.perf import benchmark
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
+from resnet_v2_slim.inference import engines
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils import settings
@@ -28,6 +29,13 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
   parser.add_argument('--measure_peak', action='store_true',
                       help='also time a 4096^3 matmul in the same precision '
                       'and report the network\'s share of that peak')
+  parser.add_argument('--model_file', default=None, metavar='PATH',
+                      help='time an exported model (export\'s .pb, .keras, '
+                      '.onnx, OpenVINO folder or .tflite) on its engine '
+                      'instead of building --model')
+  parser.add_argument('--engine', default=None, choices=engines.ENGINES,
+                      help='with --model_file: the engine (default: the '
+                      'file\'s own; .onnx also runs on openvino)')
   dist.add_flags(parser)
   return parser.parse_args(argv)
 
@@ -39,14 +47,27 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
   common.quiet()
   config = settings.from_args(benchmark.Config, args,
                               distribute=dist.options_from_args(args))
+  if args.engine and not args.model_file:
+    return common.fail(prog, '--engine times an exported model: give '
+                       '--model_file too.')
+  if args.model_file and (args.checkpoint or config.distribute.strategy !=
+                          'none' or config.mode != 'forward'):
+    return common.fail(prog, '--model_file is timed forward, in one process: '
+                       'leave out --checkpoint, --strategy and --mode.')
   try:
-    config.validate()
     if args.json:
       fileio.check_outputs(
           [('--json', args.json)],
-          checkpoints.input_paths(args.checkpoint) if args.checkpoint else ())
+          (checkpoints.input_paths(args.checkpoint) if args.checkpoint
+           else []) + [('--model_file', args.model_file)])
       fileio.check_writable(args.json, '--json')
-    result = benchmark.run(config)
+    if args.model_file:
+      with engines.load(args.model_file, args.engine,
+                        precision=config.precision) as engine:
+        result = benchmark.run_artifact(config, engine)
+    else:
+      config.validate()
+      result = benchmark.run(config)
   except dist.PeerError as exc:   # another worker died: exit 1, not 2
     return common.fail(prog, exc, code=1)
   if args.measure_peak:

@@ -20,6 +20,7 @@ Typical use::
 
 import dataclasses
 import math
+import os
 import time
 
 import numpy as np
@@ -30,6 +31,7 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.utils import settings
@@ -46,7 +48,20 @@ class EvalConfig(inputs.InputSettings):
 
   ``evaluate``'s flags are made from these fields.
   """
-  checkpoint: str = setting(help='checkpoint prefix, file or folder')
+  checkpoint: str = setting(None, help='checkpoint prefix, file or folder '
+                            '(with --model_file: where auto settings come '
+                            'from)')
+  model_file: str = setting(None, metavar='PATH',
+                            help='evaluate an exported model (export\'s .pb, '
+                            'SavedModel, .keras, .onnx, OpenVINO folder or '
+                            '.tflite) on its engine instead of the '
+                            'checkpoint\'s graph')
+  engine: str = setting(None, choices=engines.ENGINES,
+                        help='with --model_file: the engine (default: the '
+                        'file\'s own)')
+  precision: str = setting('fp32', choices=engines.PRECISIONS,
+                           help='with --model_file on openvino: inference '
+                           'precision (default %(default)s)')
   tfrecord: str = setting(None, metavar='PATTERN',
                           help='glob of TF-Slim TFRecord shards')
   data_dir: str = setting(None, help='folder of class sub-folders')
@@ -63,6 +78,12 @@ class EvalConfig(inputs.InputSettings):
                                'output and JSON')
 
   def validate(self):
+    if not self.checkpoint and not self.model_file:
+      raise EvalError('give `checkpoint` (and/or `model_file`): what to '
+                      'evaluate.')
+    if self.engine and not self.model_file:
+      raise EvalError('`engine` runs an exported model: give `model_file` '
+                      'too.')
     if (self.tfrecord is None) == (self.data_dir is None):
       raise EvalError('give exactly one of `tfrecord` PATTERN and `data_dir` '
                       'DIR.')
@@ -155,13 +176,53 @@ def evaluate(config, log=print):
       datasets.DataError: before any work, or naming the record at fault.
   """
   config.validate()
-  model, num_classes, info = checkpoints.choose_model(
-      config.checkpoint, config.model, config.num_classes)
-  row = info.pretrained
-  method, size = info.input_defaults(model, config.preprocessing,
-                                     config.image_size)
+  engine = (engines.load(config.model_file, config.engine,
+                         precision=config.precision)
+            if config.model_file else None)
+  try:
+    return _evaluate(config, engine, log)
+  finally:
+    if engine:
+      engine.close()
+
+
+def _artifact_defaults(config, engine):
+  """model, classes, preprocessing, size of an exported model alone."""
+  if config.model not in ('auto', None) or config.num_classes != 'auto':
+    raise EvalError('`model_file` holds its network and classes; leave '
+                    '`model` and `num_classes` at auto.')
+  method = (preprocessing.DEFAULT_METHOD if config.preprocessing == 'auto'
+            else config.preprocessing)
+  size = 224 if config.image_size == 'auto' else config.image_size
+  try:
+    classes = engine.run(np.zeros((1, size, size, 3), np.float32)).shape[-1]
+  except Exception as exc:  # pylint: disable=broad-except
+    # Each engine raises its own kinds for a wrong input shape.
+    raise EvalError('%s does not take %dx%d images (%s); give the '
+                    '`image_size` it was exported at, or `checkpoint`.'
+                    % (config.model_file, size, size,
+                       str(exc).strip().splitlines()[0][:200])) from None
+  return os.path.basename(config.model_file.rstrip('/')), classes, method, (
+      size)
+
+
+def _evaluate(config, engine, log):
+  """``evaluate`` with the engine (or None: the checkpoint's graph)."""
+  if config.checkpoint:
+    model, num_classes, info = checkpoints.choose_model(
+        config.checkpoint, config.model, config.num_classes)
+    row = info.pretrained
+    method, size = info.input_defaults(model, config.preprocessing,
+                                       config.image_size)
+  else:
+    info, row = None, None
+    model, num_classes, method, size = _artifact_defaults(config, engine)
   preprocessing.check_method(method)
-  size = nets_factory.check_image_size(size, model=model)
+  if engine is None:
+    size = nets_factory.check_image_size(size, model=model)
+  if engine is not None and config.checkpoint:
+    model = '%s (from %s)' % (os.path.basename(
+        config.model_file.rstrip('/')), model)
   offset = label_offset(num_classes, config.labels_offset)
   graph = tf.Graph()
   with graph.as_default():
@@ -185,27 +246,20 @@ def evaluate(config, log=print):
     dataset = dataset.batch(config.batch_size).prefetch(2)
     iterator = tf.data.make_initializable_iterator(dataset)
     images, labels, shard, record = iterator.get_next()
-    network_fn = nets_factory.get_network_fn(model, num_classes)
-    logits, _ = network_fn(images, spatial_squeeze=True,
-                           use_shortcut=info.use_shortcut)
-    valid = tf.reduce_all((labels >= 0) & (labels < num_classes))
-    safe = tf.clip_by_value(labels, 0, num_classes - 1)
-    fetch = {
-        'top1': tf.reduce_sum(tf.cast(tf.nn.in_top_k(logits, safe, 1),
-                                      tf.int64)),
-        'top5': tf.reduce_sum(tf.cast(tf.nn.in_top_k(
-            logits, safe, min(5, num_classes)), tf.int64)),
-        'loss': tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=safe, logits=logits)),
-        'count': tf.size(labels), 'valid': valid, 'labels': labels,
-        'shard': shard, 'record': record}
-    _, restore_fn = checkpoints.restorer(info, scope=model)
+    if engine is not None:   # the graph only reads; the engine computes
+      fetch = {'images': images, 'labels': labels, 'shard': shard,
+               'record': record}
+      restore_fn = None
+    else:
+      fetch, restore_fn = _network_fetches(model, num_classes, info, images,
+                                           labels, shard, record)
   graph.finalize()
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
   start_time = last_log = time.time()
   with tf.Session(graph=graph) as sess:
-    restore_fn(sess)
+    if restore_fn:
+      restore_fn(sess)
     sess.run(iterator.initializer, {skip_positions: [], start: 0})
     while True:
       try:
@@ -234,6 +288,9 @@ def evaluate(config, log=print):
                'decode.' if found and found[4] == 'decode' and not
                config.skip_corrupt else 'Remove or fix it (or reconvert the '
                'shard).')) from None
+      if engine is not None:
+        out.update(_metrics(engine.run(out.pop('images')), out['labels'],
+                            num_classes))
       if not out['valid']:
         bad = int(np.flatnonzero((out['labels'] < 0) |
                                  (out['labels'] >= num_classes))[0])
@@ -261,7 +318,10 @@ def evaluate(config, log=print):
       'top1': totals['top1'] / count, 'top5': totals['top5'] / count,
       'loss': totals['loss'] / count,
       'images_per_sec': count / seconds if seconds > 0 else math.inf,
-      'seconds': seconds, 'checkpoint': info.path, 'model': model,
+      'seconds': seconds, 'checkpoint': info.path if info else None,
+      'model_file': config.model_file,
+      'engine': engine.engine if engine else 'tensorflow',
+      'precision': engine.precision if engine else 'fp32', 'model': model,
       'num_classes': num_classes, 'labels_offset': offset,
       'preprocessing': method, 'image_size': size, 'source': source,
       'published': dataclasses.asdict(row) if row else None,
@@ -271,11 +331,54 @@ def evaluate(config, log=print):
   }
 
 
+def _network_fetches(model, num_classes, info, images, labels, shard,
+                     record):
+  """The checkpoint's network and the metric sums of one batch."""
+  network_fn = nets_factory.get_network_fn(model, num_classes)
+  logits, _ = network_fn(images, spatial_squeeze=True,
+                         use_shortcut=info.use_shortcut)
+  valid = tf.reduce_all((labels >= 0) & (labels < num_classes))
+  safe = tf.clip_by_value(labels, 0, num_classes - 1)
+  fetch = {
+      'top1': tf.reduce_sum(tf.cast(tf.nn.in_top_k(logits, safe, 1),
+                                    tf.int64)),
+      'top5': tf.reduce_sum(tf.cast(tf.nn.in_top_k(
+          logits, safe, min(5, num_classes)), tf.int64)),
+      'loss': tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+          labels=safe, logits=logits)),
+      'count': tf.size(labels), 'valid': valid, 'labels': labels,
+      'shard': shard, 'record': record}
+  _, restore_fn = checkpoints.restorer(info, scope=model)
+  return fetch, restore_fn
+
+
+def _metrics(logits, labels, num_classes):
+  """The same sums as ``_network_fetches``, in NumPy, for an engine's logits.
+
+  ``tf.nn.in_top_k`` counts a label as in the top k when fewer than k
+  classes score strictly higher; so does this.
+  """
+  logits = np.asarray(logits, np.float64)
+  valid = bool(np.all((labels >= 0) & (labels < num_classes)))
+  safe = np.clip(labels, 0, num_classes - 1)
+  target = logits[np.arange(len(safe)), safe]
+  higher = np.sum(logits > target[:, None], axis=1)
+  peak = logits.max(1, keepdims=True)
+  log_sum = peak[:, 0] + np.log(np.exp(logits - peak).sum(1))
+  return {'top1': int(np.sum(higher < 1)),
+          'top5': int(np.sum(higher < min(5, num_classes))),
+          'loss': float(np.sum(log_sum - target)), 'count': len(labels),
+          'valid': valid}
+
+
 def report_line(result):
   """``top-1 75.61% top-5 92.80% (published 75.6 / 92.8)`` and friends."""
   line = ('%s on %d images%s (%s at %d, labels offset %d): top-1 %.2f%%, '
           'top-5 %.2f%%, loss %.4f, %.1f images/sec'
-          % (result['model'], result['num_examples'],
+          % (result['model'] + (' on %s %s' % (result['engine'],
+                                               result['precision'])
+                                if result.get('model_file') else ''),
+             result['num_examples'],
              ', %d skipped' % result['num_skipped']
              if result['num_skipped'] else '',
              result['preprocessing'], result['image_size'],

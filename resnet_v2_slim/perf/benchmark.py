@@ -358,6 +358,69 @@ def run(config, log=print, network_fn=None):
   return result
 
 
+def run_artifact(config, engine, log=print):
+  """Times an exported model on its own engine with the book's protocol.
+
+  Args:
+    config: a ``Config``: batch_size, image_size, num_batches and
+      num_burn_in are used (the model is what the file holds).
+    engine: anything with ``run(images) -> logits``, ``path``, ``engine``
+      and ``precision`` (``inference.engines.Engine``).
+    log: where progress lines go.
+
+  Returns:
+    A result dict with the keys ``run`` gives that apply (no FLOP count:
+    the file's network is not built here), plus ``model_file`` and
+    ``engine``.
+
+  Raises:
+    BenchmarkError: a bad setting, or images the model does not take.
+  """
+  for name in ('batch_size', 'num_batches', 'image_size'):
+    if getattr(config, name) <= 0:
+      raise BenchmarkError('`%s` must be > 0, got %d.'
+                           % (name, getattr(config, name)))
+  if config.num_burn_in < 0:
+    raise BenchmarkError('`num_burn_in` must be >= 0, got %d.'
+                         % config.num_burn_in)
+  info = device_info()
+  # One batch of images for every step (the book draws fresh ones inside
+  # its graph; an engine is fed from NumPy, as in serving).
+  images = np.random.RandomState(0).uniform(
+      -1, 1, (config.batch_size, config.image_size, config.image_size, 3)
+  ).astype(np.float32)
+  try:
+    engine.run(images)
+  except Exception as exc:  # pylint: disable=broad-except
+    # Each engine raises its own kinds for a wrong input shape.
+    raise BenchmarkError('%s on %s cannot run a batch of %d images of '
+                         '%dx%d (give the `image_size` it was exported at; '
+                         'TFLite files take `batch_size` 1): %s'
+                         % (engine.path, engine.engine,
+                                        config.batch_size, config.image_size,
+                                        config.image_size,
+                                        str(exc).strip().splitlines()[0][:300])
+                         ) from None
+  durations, stats = time_steps(lambda: engine.run(images),
+                                config.num_batches, config.num_burn_in,
+                                'Forward', log=log)
+  host_peak, _ = peak_memory()
+  result = {k: getattr(config, k) for k in (
+      'batch_size', 'image_size', 'num_batches', 'num_burn_in')}
+  result.update(stats)
+  result.update(info)
+  result.update({
+      'model': os.path.basename(engine.path.rstrip('/')), 'mode': 'forward',
+      'model_file': engine.path, 'engine': engine.engine,
+      'precision': engine.precision, 'global_batch_size': config.batch_size,
+      'images_per_sec': config.batch_size / stats['mean_sec'],
+      'gflops_per_batch': None, 'gflops_per_sec': None,
+      'peak_host_memory_bytes': host_peak, 'peak_gpu_memory_bytes': None,
+      'durations_sec': durations, 'is_chief': True,
+      'timestamp': datetime.datetime.now().isoformat(timespec='seconds')})
+  return result
+
+
 def _time(config, info, network_fn, setup, log):
   """Builds and times one graph; returns (stats, durations, flops, restored).
   """
@@ -404,7 +467,8 @@ def add_peak(result, precision):
   """Adds the machine's matmul peak and the network's share of it."""
   peak = measure_peak_matmul(dtype=precision)
   result['peak_matmul_gflops_per_sec'] = peak
-  result['fraction_of_peak'] = result['gflops_per_sec'] / peak
+  if result['gflops_per_sec'] is not None:   # None: an exported model
+    result['fraction_of_peak'] = result['gflops_per_sec'] / peak
   return result
 
 
@@ -412,7 +476,8 @@ def report_lines(result):
   """The human-readable lines printed after the book's timing line."""
   lines = [
       '%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 %.3f s'
-      % (result['model'], result['mode'], result['precision'],
+      % (result['model'] + (' on ' + result['engine'] if 'engine' in result
+                            else ''), result['mode'], result['precision'],
          result['global_batch_size'], result['image_size'],
          result['image_size'], result['images_per_sec'],
          result['median_sec'], result['p90_sec'])]
@@ -426,9 +491,9 @@ def report_lines(result):
     if not result['gpus'] and result['num_workers'] == 1:
       lines.append('(logical CPU devices share the same cores: this measures '
                    'the strategy\'s overhead, not a speed-up)')
-  lines += [
-      'compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
-      % (result['gflops_per_batch'], result['gflops_per_sec'])]
+  if result['gflops_per_batch'] is not None:
+    lines.append('compute: %.1f GFLOP/batch, %.1f GFLOP/s achieved'
+                 % (result['gflops_per_batch'], result['gflops_per_sec']))
   if 'fraction_of_peak' in result:
     lines.append('peak: %.1f GFLOP/s (4096^3 %s matmul); the network reaches '
                  '%.0f%%' % (result['peak_matmul_gflops_per_sec'],

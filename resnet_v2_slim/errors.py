@@ -44,3 +44,10 @@ def as_flags(message):
     The message with every `` `name` `` written as ``--name``.
   """
   return _ARGUMENT.sub(r'--\1', message)
+
+
+def quoted(exc, limit=300):
+  """Another library's error as a message part: its first line, with its
+  backticks made quotes (so ``as_flags`` leaves its names alone)."""
+  text = str(exc).strip().splitlines()
+  return (text[0] if text else type(exc).__name__)[:limit].replace('`', "'")

@@ -333,3 +333,72 @@ def test_time_forward_times_an_exported_model(small, tmp_path, capsys):
                             '--num_batches', '1'])
   assert code == 2 and 'give the --image_size it was exported at' in (
       capsys.readouterr().err)
+
+
+# --- the reverse: import-keras ---------------------------------------------
+
+def _run_import(capsys, argv):
+  from resnet_v2_slim.cli import import_keras  # pylint: disable=g-import-not-at-top
+  code = import_keras.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def _variables(prefix):
+  reader = tf.train.load_checkpoint(prefix)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if not name.startswith('global_step')}
+
+
+@pytest.mark.parametrize('suffix', ['.keras', '.weights.h5'])
+def test_import_keras_gives_back_the_checkpoint(small, tmp_path, capsys,
+                                                suffix):
+  twin = keras_twin.from_checkpoint(small)
+  path = str(tmp_path / ('m' + suffix))
+  (twin.save_weights if suffix == '.weights.h5' else twin.save)(path)
+  code, out, err = _run_import(capsys, [path, '--output',
+                                        str(tmp_path / 'back.ckpt')])
+  assert code == 0, err
+  assert 'holds resnet_v2_18 (twin, 10 classes)' in out
+  original, back = _variables(small), _variables(str(tmp_path / 'back.ckpt'))
+  assert sorted(back) == sorted(original)
+  for name, value in original.items():
+    assert np.array_equal(back[name], value), name
+  assert checkpoints.read(str(tmp_path / 'back.ckpt')).model == (
+      'resnet_v2_18')
+
+
+def test_import_keras_reads_the_stock_applications_model(tmp_path, capsys):
+  """keras.applications' own ResNet50V2 -> slim -> the applications layout
+  again: the same model (the mapping's names are Keras' names)."""
+  import keras  # pylint: disable=g-import-not-at-top
+  stock = keras.applications.ResNet50V2(weights=None, input_shape=(SIZE,
+                                                                   SIZE, 3),
+                                        classifier_activation=None)
+  path = str(tmp_path / 'stock.keras')
+  stock.save(path)
+  code, out, err = _run_import(capsys, [path, '--output',
+                                        str(tmp_path / 's.ckpt')])
+  assert code == 0, err
+  assert '(applications, 1000 classes)' in out and 'pads pool1' in out
+  back = keras_twin.from_checkpoint(str(tmp_path / 's.ckpt'),
+                                    layout='applications', image_size=SIZE)
+  images = _images(2)
+  assert _rel(np.asarray(back(images)[0]), np.asarray(stock(images))) < 1e-5
+
+
+def test_import_keras_refuses_what_is_not_a_resnet(tmp_path, capsys):
+  import keras  # pylint: disable=g-import-not-at-top
+  inputs = keras.Input((4,))
+  keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs)).save(
+      str(tmp_path / 'lambda.keras'))
+  keras.Model(inputs, keras.layers.Dense(3, name='dense')(inputs)).save(
+      str(tmp_path / 'dense.keras'))
+  for name, message in (('lambda.keras', 'safe mode'),
+                        ('dense.keras', 'not a ResNetV2 of a known depth')):
+    code, _, err = _run_import(capsys, [str(tmp_path / name), '--output',
+                                        str(tmp_path / 'x.ckpt')])
+    assert code == 2 and message in err and err.count('\n') == 1, err
+    assert '--function' not in err
+  assert sorted(os.listdir(tmp_path)) == ['dense.keras', 'lambda.keras']

@@ -30,7 +30,11 @@ COMMANDS = {
     'classify': ('classify', 'classify.py',
                  'top-k classes of image files with a checkpoint'),
     'export': ('export', 'export_inference_graph.py',
-               'frozen GraphDef and/or SavedModel for serving'),
+               'frozen graph, SavedModel, Keras 3, ONNX, OpenVINO, TFLite; '
+               'verified'),
+    'import-keras': ('import_keras', 'import_keras.py',
+                     'a Keras ResNetV2 (.keras, .weights.h5) -> slim '
+                     'checkpoint'),
     'evaluate': ('evaluate', 'evaluate.py',
                  'top-1, top-5 and loss over TFRecords or a folder'),
     'convert': ('convert', 'convert.py',

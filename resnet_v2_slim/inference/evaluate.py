@@ -201,7 +201,7 @@ def _artifact_defaults(config, engine):
     raise EvalError('%s does not take %dx%d images (%s); give the '
                     '`image_size` it was exported at, or `checkpoint`.'
                     % (config.model_file, size, size,
-                       str(exc).strip().splitlines()[0][:200])) from None
+                       errors.quoted(exc, 200))) from None
   return os.path.basename(config.model_file.rstrip('/')), classes, method, (
       size)
 

@@ -382,7 +382,8 @@ def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
           layout=keras_layout).save(tmp)
       applications = keras_layout == 'applications'
       checked(tmp, bridge['keras_file'], exact=not applications,
-              classes=slice(1, None) if applications else None)
+              classes=slice(1, None) if applications and num_classes == 1001
+              else None)
       if applications:
         log('note: the stock keras.applications model pads pool1 on both '
             'sides (slim: SAME) and has no background class; the numbers '
@@ -433,3 +434,115 @@ def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
       elif os.path.exists(path):
         os.unlink(path)
   return reports
+
+
+def import_keras(keras_path, output_prefix, *, tolerance=None, log=None):
+  """A Keras ResNetV2 (``.keras`` or ``.weights.h5``) -> a slim checkpoint.
+
+  The file is read without running code from it
+  (``keras_twin.read_keras``); its weights are mapped onto the slim
+  network's variable names, saved as a V2 checkpoint at ``output_prefix``
+  and checked: the slim graph restored from it runs next to the Keras
+  model on generated images. A twin must agree within ``tolerance`` (else
+  nothing is written, ``bridges.VerificationError``); the stock
+  ``keras.applications`` layout differs by design (pool1's padding), and
+  the difference is reported.
+
+  Args:
+    keras_path: the Keras file.
+    output_prefix: the checkpoint prefix to write (``.index`` and
+      ``.data-00000-of-00001`` beside it).
+    tolerance: as ``export_inference_graph``.
+    log: where report lines go.
+
+  Returns:
+    ``(prefix, report)``.
+  """
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
+  log = log or (lambda line: None)
+  tolerance = bridges.TOLERANCE if tolerance is None else tolerance
+  files = [output_prefix + '.index',
+           output_prefix + '.data-00000-of-00001']
+  fileio.check_outputs([('`output`', f) for f in files],
+                       [('`model`', keras_path)])
+  for f in files:
+    fileio.check_writable(f, '`output`')
+  model, num_classes, use_shortcut, layout, keras_model = (
+      keras_twin.read_keras(keras_path))
+  log('%s holds %s (%s, %d classes%s)' % (
+      keras_path, model, layout, num_classes,
+      '' if use_shortcut else ', no shortcuts'))
+  values = keras_twin.keras_to_slim(keras_model, model,
+                                    use_shortcut=use_shortcut, layout=layout)
+  size = 64
+  images = np.random.RandomState(0).uniform(
+      -1, 1, (4, size, size, 3)).astype(np.float32)
+  if layout == 'applications':
+    # The stock model may fix its size and ends in a softmax: compare
+    # logits through the same architecture with a linear head.
+    size = keras_model.input_shape[1] or size
+    images = np.random.RandomState(0).uniform(
+        -1, 1, (4, size, size, 3)).astype(np.float32)
+    linear = keras_twin.build(model, 1000, size, layout='applications')
+    for layer in keras_model.layers:
+      if layer.get_weights():
+        linear.get_layer(layer.name).set_weights(layer.get_weights())
+    keras_model = linear
+  keras_logits = np.asarray(keras_model(images, training=False)[0])
+  scratch = tempfile.mkdtemp(prefix='.import-', dir=os.path.dirname(
+      os.path.abspath(output_prefix)))
+  try:
+    with tf.Graph().as_default() as graph:
+      inputs, logits, _ = build_inference_graph(model, num_classes, size,
+                                                use_shortcut=use_shortcut)
+      variables = {v.op.name: v for v in tf.global_variables()}
+      missing = sorted(set(variables) - set(values))
+      if missing:
+        raise ExportError('the Keras model has nothing for %s.'
+                          % ', '.join(missing[:3]))
+      saver = tf.train.Saver(variables, write_version=tf.train.SaverDef.V2)
+      with tf.Session(graph=graph) as sess:
+        for name, variable in variables.items():
+          variable.load(values[name], sess)
+        slim_logits = sess.run(logits, {inputs: images})
+        tmp = saver.save(sess, os.path.join(scratch, 'model.ckpt'),
+                         write_meta_graph=False, write_state=False)
+    report = {'max_abs': float(np.max(np.abs(slim_logits - keras_logits)))}
+    report['max_rel'] = report['max_abs'] / float(np.max(np.abs(
+        keras_logits)))
+    report['top1_agree'] = int(np.sum(np.argmax(slim_logits, 1) ==
+                                      np.argmax(keras_logits, 1)))
+    line = ('checked %s against %s: max |logit difference| %.2g (%.2g of '
+            'the logit scale), top-1 the same on %d/%d generated images'
+            % (output_prefix, keras_path, report['max_abs'],
+               report['max_rel'], report['top1_agree'], len(images)))
+    if layout == 'twin' and not report['max_rel'] <= tolerance:
+      raise bridges.VerificationError('%s; a twin must stay within '
+                                      '`tolerance` %g, so nothing was '
+                                      'written.' % (line, tolerance))
+    log(line)
+    if (keras_path.endswith('.weights.h5') and model in
+        keras_twin.APPLICATIONS and use_shortcut and num_classes == 1000):
+      # A weights file does not say its architecture: the twin's weights and
+      # keras.applications' are the same arrays. If it came from the stock
+      # model, say what the slim network computes differently.
+      stock = keras_twin.build(model, 1000, size, layout='applications')
+      stock.load_weights(keras_path)
+      stock_logits = np.asarray(stock(images, training=False)[0])
+      log('note: if %s came from keras.applications.%s, that model computes '
+          'differently (pool1 padded on both sides): max |logit difference| '
+          '%.2g of the logit scale against this checkpoint.'
+          % (keras_path, keras_twin.APPLICATIONS[model],
+             float(np.max(np.abs(slim_logits - stock_logits))) /
+             float(np.max(np.abs(stock_logits)))))
+    if layout == 'applications':
+      log('note: keras.applications pads pool1 on both sides where slim '
+          'max-pools SAME, so the slim network computes slightly '
+          'differently from the stock Keras model: the numbers above.')
+    for suffix, target in zip(('.index', '.data-00000-of-00001'), files):
+      os.chmod(tmp + suffix, fileio.default_mode(target))
+      os.replace(tmp + suffix, target)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  return output_prefix, report

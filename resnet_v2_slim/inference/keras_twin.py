@@ -209,7 +209,8 @@ def load_weights(keras_model, values, model, *, use_shortcut=True,
     keras_model: from ``build`` with the same network.
     values: ``{slim variable name: numpy array}``.
     model, use_shortcut, scope: as ``slim_to_keras``.
-    layout: as ``build``; 'applications' drops slim's background class.
+    layout: as ``build``; 'applications' drops slim's background class
+      from a 1001-way head.
 
   Raises:
     KerasError: if a variable is missing or a shape does not fit.
@@ -226,12 +227,12 @@ def load_weights(keras_model, values, model, *, use_shortcut=True,
     arrays = [np.asarray(values[n]) for n in names]
     if layer_name == 'logits':
       arrays[0] = arrays[0].reshape(arrays[0].shape[-2:])   # 1x1 conv->Dense
-      if layout == 'applications':
-        if arrays[0].shape[1] != 1001:
-          raise KerasError('`keras_layout` applications needs the published '
-                           '1001-class head, not %d classes.'
-                           % arrays[0].shape[1])
+      if layout == 'applications' and arrays[0].shape[1] == 1001:
         arrays = [arrays[0][:, 1:], arrays[1][1:]]      # drop background
+      elif layout == 'applications' and arrays[0].shape[1] != 1000:
+        raise KerasError('`keras_layout` applications needs an ImageNet head '
+                         '(1001 or 1000 classes), not %d classes.'
+                         % arrays[0].shape[1])
     want = [tuple(w.shape) for w in layer.get_weights()]
     if want != [a.shape for a in arrays]:
       raise KerasError('Keras layer %s wants shapes %s, the checkpoint has '
@@ -263,3 +264,125 @@ def from_checkpoint(path, *, model='auto', num_classes='auto',
   load_weights(keras_model, values, model, use_shortcut=info.use_shortcut,
                scope=info.scope, layout=layout)
   return keras_model
+
+
+# --- the reverse: a Keras ResNetV2 -> a slim checkpoint ---------------------
+
+def _candidates():
+  """(model, use_shortcut, layout) of every ResNetV2 this maps, twins first."""
+  for model in resnet_v2.NETWORKS:
+    for use_shortcut in (True, False):
+      yield model, use_shortcut, 'twin'
+  for model in APPLICATIONS:
+    yield model, True, 'applications'
+
+
+def _layer_weights(keras_model):
+  return {layer.name: [np.asarray(w) for w in layer.get_weights()]
+          for layer in keras_model.layers if layer.get_weights()}
+
+
+def _identify(weights):
+  """Which network a {layer name: arrays} holds: (model, shortcut, layout)."""
+  names = set(weights)
+  head = 'logits' if 'logits' in names else 'predictions'
+  if head not in names or 'conv1_conv' not in names:
+    return None
+  for model, use_shortcut, layout in _candidates():
+    table = slim_to_keras(model, use_shortcut=use_shortcut)
+    wanted = {(_applications_name(k) if layout == 'applications' else k)
+              for k in table}
+    if wanted == names and (layout == 'applications') == (
+        head == 'predictions'):
+      return model, use_shortcut, layout
+  return None
+
+
+def read_keras(path):
+  """A user's Keras file as slim facts and weights, never running its code.
+
+  A ``.keras`` file is loaded with ``safe_mode=True`` (no Lambda layers or
+  other Python from the file); a ``.weights.h5`` file holds only arrays, so
+  it is read into each candidate architecture (the twins of every
+  registered network, with and without shortcuts, and
+  ``keras.applications``' ResNet{50,101,152}V2) until one fits.
+
+  Args:
+    path: a ``.keras`` or ``.weights.h5`` file.
+
+  Returns:
+    ``(model, num_classes, use_shortcut, layout, keras_model)``.
+
+  Raises:
+    KerasError: unreadable, or not a ResNetV2 of a known depth (naming what
+      the file holds).
+  """
+  import os  # pylint: disable=g-import-not-at-top
+  keras = _keras()
+  if not os.path.isfile(path):
+    raise KerasError('`model` file %s does not exist.' % path)
+  if path.endswith('.keras'):
+    try:
+      keras_model = keras.saving.load_model(path, safe_mode=True,
+                                            compile=False)
+    except Exception as exc:  # pylint: disable=broad-except
+      # Keras raises many kinds for a broken or unsafe file.
+      raise KerasError('cannot read %s as a Keras model (safe mode): %s'
+                       % (path, errors.quoted(exc))) from None
+    found = _identify(_layer_weights(keras_model))
+    if found is None:
+      raise KerasError(
+          '%s holds a Keras model %r with %d weighted layers (%s ...), not a '
+          'ResNetV2 of a known depth (%s) in the twin or keras.applications '
+          'layout.' % (path, keras_model.name,
+                       len(_layer_weights(keras_model)),
+                       ', '.join(sorted(_layer_weights(keras_model))[:3]),
+                       ', '.join(resnet_v2.NETWORKS)))
+    model, use_shortcut, layout = found
+    classes = _layer_weights(keras_model)[
+        'logits' if layout == 'twin' else 'predictions'][1].shape[0]
+    return model, classes, use_shortcut, layout, keras_model
+  if not path.endswith('.weights.h5'):
+    raise KerasError('`model` %s: give a .keras or .weights.h5 file.' % path)
+  import h5py  # pylint: disable=g-import-not-at-top
+  try:
+    with h5py.File(path, 'r') as f:
+      shapes = []
+      f.visititems(lambda name, obj: shapes.append(obj.shape) if isinstance(
+          obj, h5py.Dataset) else None)
+  except OSError as exc:
+    raise KerasError('cannot read %s as HDF5 weights: %s' % (path, exc)
+                     ) from None
+  classes = shapes[-1][0] if shapes else 0    # the last bias: the head
+  for model, use_shortcut, layout in _candidates():
+    table = slim_to_keras(model, use_shortcut=use_shortcut)
+    if sum(len(v) for v in table.values()) != len(shapes):
+      continue   # counted without building the candidate
+    candidate = build(model, classes if layout == 'twin' else 1000,
+                      use_shortcut=use_shortcut, layout=layout)
+    if sorted(tuple(w.shape) for w in candidate.weights) != sorted(
+        tuple(s) for s in shapes):
+      continue
+    try:
+      candidate.load_weights(path)
+    except ValueError:
+      continue
+    return model, classes, use_shortcut, layout, candidate
+  raise KerasError('%s holds %d arrays that fit no ResNetV2 of a known depth '
+                   '(%s) in the twin or keras.applications layout.'
+                   % (path, len(shapes), ', '.join(resnet_v2.NETWORKS)))
+
+
+def keras_to_slim(keras_model, model, *, use_shortcut=True, layout='twin'):
+  """The inverse of ``load_weights``: {slim variable name: array}."""
+  weights = _layer_weights(keras_model)
+  values = {}
+  for layer_name, names in slim_to_keras(model,
+                                         use_shortcut=use_shortcut).items():
+    source = (_applications_name(layer_name) if layout == 'applications'
+              else layer_name)
+    arrays = weights[source]
+    if layer_name == 'logits':
+      arrays = [arrays[0].reshape((1, 1) + arrays[0].shape), arrays[1]]
+    values.update(zip(names, arrays))
+  return values

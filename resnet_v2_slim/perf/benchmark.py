@@ -399,8 +399,7 @@ def run_artifact(config, engine, log=print):
                          % (engine.path, engine.engine,
                                         config.batch_size, config.image_size,
                                         config.image_size,
-                                        str(exc).strip().splitlines()[0][:300])
-                         ) from None
+                                        errors.quoted(exc))) from None
   durations, stats = time_steps(lambda: engine.run(images),
                                 config.num_batches, config.num_burn_in,
                                 'Forward', log=log)

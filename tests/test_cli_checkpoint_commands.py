@@ -274,7 +274,7 @@ def test_failed_export_leaves_earlier_outputs(ckpt_1001, capsys, tmp_path):
   assert os.listdir(tmp_path) == ['model.pb']
   code, _, err = _run(export_inference_graph, capsys,
                       ['--checkpoint', ckpt_1001[0]])
-  assert code == 2 and '--output_file and/or --saved_model_dir' in err
+  assert code == 2 and 'give at least one output: --output_file, --saved_model_dir' in err
 
 
 @pytest.mark.parametrize('module', [classify, export_inference_graph])

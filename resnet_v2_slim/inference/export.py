@@ -466,10 +466,13 @@ def import_keras(keras_path, output_prefix, *, tolerance=None, log=None):
            output_prefix + '.data-00000-of-00001']
   fileio.check_outputs([('`output`', f) for f in files],
                        [('`model`', keras_path)])
-  for f in files:
-    fileio.check_writable(f, '`output`')
   model, num_classes, use_shortcut, layout, keras_model = (
       keras_twin.read_keras(keras_path))
+  folder = os.path.dirname(os.path.abspath(output_prefix))
+  if not os.path.exists(folder):   # as train does with its train_dir
+    os.makedirs(folder)
+  for f in files:
+    fileio.check_writable(f, '`output`')
   log('%s holds %s (%s, %d classes%s)' % (
       keras_path, model, layout, num_classes,
       '' if use_shortcut else ', no shortcuts'))

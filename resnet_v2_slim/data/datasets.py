@@ -26,6 +26,7 @@ Typical use::
 import collections
 import dataclasses
 import importlib.util
+import json
 import os
 
 import numpy as np
@@ -65,12 +66,40 @@ class Dataset:
   def __len__(self):
     return 0 if self.labels is None else len(self.labels)
 
-  def _upsample(self, image, label):
-    image = tf.image.resize(image[..., tf.newaxis],
-                            [self.image_size, self.image_size],
+  def size(self):
+    """``(images per epoch or None, where that number comes from)``.
+
+    Built-in sets and folders know their size; shards know it when
+    ``convert`` made them (its ``convert.json`` record beside them, for the
+    same shard set).
+    """
+    if self.shards is None:
+      return len(self), ('the %s set' % self.name if self.images is not None
+                         else 'files in the folder')
+    folder = os.path.dirname(self.shards[0])
+    record = os.path.join(folder, tfrecords.MANIFEST)
+    try:
+      with open(record, encoding='utf-8') as f:
+        job = json.load(f)
+      made = {os.path.join(folder, '%s-%05d-of-%05d' % (
+          job['name'], i, job['num_shards'])) for i in range(
+              job['num_shards'])}
+      if made == set(self.shards):
+        return int(job['images']), record
+    except (OSError, ValueError, KeyError, TypeError):
+      pass
+    return None, None
+
+  @staticmethod
+  def upsample(image, image_size):
+    """A built-in set's grey [h, w] pixels in [0, 1] as the network sees
+    them: nearest-neighbour to ``image_size``, three channels, [-1, 1]."""
+    image = tf.image.resize(image[..., tf.newaxis], [image_size, image_size],
                             method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
-    image = tf.tile(image, [1, 1, 3])
-    return preprocessing.scale_to_minus_one_one(image), label
+    return preprocessing.scale_to_minus_one_one(tf.tile(image, [1, 1, 3]))
+
+  def _upsample(self, image, label):
+    return self.upsample(image, self.image_size), label
 
   def train_batches(self, batch_size, seed=0, preprocessing_method=None):
     """Shuffled, repeated batches through an initializable iterator.
@@ -218,6 +247,32 @@ def mnist5k(image_size=32):
 
 # The datasets that ship inside installed packages: name -> loader.
 BUILTIN = {'digits': digits, 'mnist5k': mnist5k}
+# research/slim's split names; validation: the last images of each class
+# in the file's order (mnist5k: 50 of each class's 500; digits: 18 of about
+# 180), never trained on.
+SPLITS = ('train', 'validation')
+VALIDATION_PER_CLASS = {'mnist5k': 50, 'digits': 18}
+
+
+def builtin(name, split='train', image_size=32):
+  """A built-in dataset's fixed, class-balanced ``train`` or ``validation``.
+
+  Raises:
+    DataError: an unknown name or split.
+  """
+  if name not in BUILTIN or split not in SPLITS:
+    raise DataError('`dataset_name` must be one of %s and '
+                    '`dataset_split_name` one of %s; got %r, %r.'
+                    % (', '.join(BUILTIN), ', '.join(SPLITS), name, split))
+  full = BUILTIN[name](image_size)
+  held = np.zeros(len(full.labels), bool)
+  for label in range(full.num_classes):
+    held[np.flatnonzero(full.labels == label)[-VALIDATION_PER_CLASS[name]:]
+         ] = True
+  keep = held if split == 'validation' else ~held
+  return dataclasses.replace(full, name='%s/%s' % (name, split),
+                             labels=full.labels[keep],
+                             images=full.images[keep])
 
 
 def image_folder(data_dir, image_size=32):

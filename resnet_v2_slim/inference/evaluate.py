@@ -65,6 +65,12 @@ class EvalConfig(inputs.InputSettings):
   tfrecord: str = setting(None, metavar='PATTERN',
                           help='glob of TF-Slim TFRecord shards')
   data_dir: str = setting(None, help='folder of class sub-folders')
+  dataset_name: str = setting(None, choices=tuple(datasets.BUILTIN),
+                              help='a built-in dataset, as train\'s (image '
+                              'size auto: 32, train\'s default)')
+  dataset_split_name: str = setting('validation', choices=datasets.SPLITS,
+                                    help='with --dataset_name (default '
+                                    '%(default)s: never trained on)')
   labels_offset: object = setting(
       'auto', type=settings.auto_or_int,
       help='subtracted from the 1-based labels (auto: 0 for a 1001-way '
@@ -84,9 +90,9 @@ class EvalConfig(inputs.InputSettings):
     if self.engine and not self.model_file:
       raise EvalError('`engine` runs an exported model: give `model_file` '
                       'too.')
-    if (self.tfrecord is None) == (self.data_dir is None):
-      raise EvalError('give exactly one of `tfrecord` PATTERN and `data_dir` '
-                      'DIR.')
+    if [self.tfrecord, self.data_dir, self.dataset_name].count(None) != 2:
+      raise EvalError('give exactly one of `tfrecord` PATTERN, `data_dir` '
+                      'DIR and `dataset_name` NAME.')
     if self.batch_size <= 0:
       raise EvalError('`batch_size` must be > 0, got %d.' % self.batch_size)
     if self.max_examples is not None and self.max_examples <= 0:
@@ -106,7 +112,16 @@ def label_offset(num_classes, labels_offset='auto'):
 
 
 def _source(config):
-  """``(dataset of (encoded, label, shard, record), shard names, text)``."""
+  """``(dataset of (encoded, label, shard, record), shard names, text)``.
+
+  A built-in dataset gives its pixels instead of encoded bytes (see
+  ``_prepare``).
+  """
+  if config.dataset_name is not None:
+    data = datasets.builtin(config.dataset_name, config.dataset_split_name)
+    return tf.data.Dataset.from_tensor_slices((
+        data.images, data.labels + 1, np.zeros(len(data), np.int64),
+        np.arange(len(data), dtype=np.int64))), [data.name], data.name
   if config.tfrecord is not None:
     shards = tfrecords.find_shards(config.tfrecord)
     return tfrecords.examples(shards), shards, config.tfrecord
@@ -214,10 +229,14 @@ def _evaluate(config, engine, log):
     row = info.pretrained
     method, size = info.input_defaults(model, config.preprocessing,
                                        config.image_size)
+    if config.dataset_name and config.image_size == 'auto':
+      size = 32   # train's default for the built-in sets
   else:
     info, row = None, None
     model, num_classes, method, size = _artifact_defaults(config, engine)
   preprocessing.check_method(method)
+  if config.dataset_name:
+    method = 'upsampled'   # built-in sets: nearest-neighbour, as in train
   if engine is None:
     size = nets_factory.check_image_size(size, model=model)
   if engine is not None and config.checkpoint:
@@ -239,8 +258,11 @@ def _evaluate(config, engine, log):
             lambda i, x: x).skip(start)
 
     def prepare(encoded, label, shard, record):
-      image = preprocessing.preprocess(preprocessing.decode_image(encoded),
-                                       method, size)
+      if config.dataset_name is not None:   # pixels, as train sees them
+        image = datasets.Dataset.upsample(encoded, size)
+      else:
+        image = preprocessing.preprocess(preprocessing.decode_image(encoded),
+                                         method, size)
       return image, label - offset, shard, record
     dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(config.batch_size).prefetch(2)

@@ -40,6 +40,7 @@ from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.distribute import strategy as dist
+from resnet_v2_slim.training import recipe
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
@@ -108,11 +109,84 @@ class TrainConfig:
   log_every: int = setting(10, help='steps between log lines and summaries '
                            '(default %(default)s)')
   seed: int = setting(0, help='graph and shuffle seed (default %(default)s)')
+  # research/slim's recipe flags (train_image_classifier.py), same meaning.
+  dataset_name: str = setting(None, choices=('digits', 'mnist5k'),
+                              help='a built-in dataset by research/slim\'s '
+                              'flag (default without --data_dir/--tfrecord: '
+                              'digits)')
+  dataset_split_name: str = setting(
+      'train', choices=('train', 'validation'),
+      help='with --dataset_name: a fixed class-balanced split (mnist5k: '
+      '4,500 train, 500 validation, never trained on)')
+  max_number_of_steps: int = setting(None, type=int,
+                                     help='research/slim\'s name for --steps '
+                                     '(wins over it when given)')
+  optimizer: str = setting('momentum', choices=recipe.OPTIMIZERS,
+                           help='(default %(default)s; slim\'s default is '
+                           'rmsprop)')
+  opt_epsilon: float = setting(1.0, help='epsilon of adam, rmsprop, '
+                               'adadelta (default %(default)s)')
+  adam_beta1: float = setting(0.9, help='(default %(default)s)')
+  adam_beta2: float = setting(0.999, help='(default %(default)s)')
+  rmsprop_momentum: float = setting(0.9, help='(default %(default)s)')
+  rmsprop_decay: float = setting(0.9, help='(default %(default)s)')
+  adadelta_rho: float = setting(0.95, help='(default %(default)s)')
+  adagrad_initial_accumulator_value: float = setting(
+      0.1, help='(default %(default)s)')
+  ftrl_learning_rate_power: float = setting(-0.5, help='(default '
+                                            '%(default)s)')
+  ftrl_initial_accumulator_value: float = setting(0.1, help='(default '
+                                                  '%(default)s)')
+  ftrl_l1: float = setting(0.0, help='(default %(default)s)')
+  ftrl_l2: float = setting(0.0, help='(default %(default)s)')
+  learning_rate_decay_type: str = setting(
+      'fixed', choices=recipe.DECAY_TYPES,
+      help='fixed (default, as before), exponential and polynomial (slim\'s, '
+      'every --num_epochs_per_decay), cosine (to --end_learning_rate at the '
+      'last step), piecewise (--boundaries epochs, --values rates)')
+  learning_rate_decay_factor: float = setting(0.94, help='exponential decay '
+                                              '(default %(default)s)')
+  num_epochs_per_decay: float = setting(2.0, help='exponential and '
+                                        'polynomial decay (default '
+                                        '%(default)s)')
+  end_learning_rate: float = setting(0.0001, help='polynomial and cosine '
+                                     'decay (default %(default)s)')
+  boundaries: tuple = setting(None, nargs='*', type=float,
+                              help='piecewise: epochs where the rate changes')
+  values: tuple = setting(None, nargs='*', type=float,
+                          help='piecewise: the rates, one more than '
+                          '--boundaries')
+  warmup_epochs: float = setting(0.0, help='linear warm-up from 0 over this '
+                                 'many epochs (Goyal et al. 2017; default '
+                                 '%(default)s)')
+  label_smoothing: float = setting(0.0, help='(default %(default)s)')
+  trainable_scopes: tuple = setting(None, nargs='*',
+                                    help='train only these scopes (default: '
+                                    'all), e.g. resnet_v2_50/logits')
+  save_interval_secs: float = setting(None, type=float,
+                                      help='also save when this many '
+                                      'seconds passed since the last save')
+  save_summaries_secs: float = setting(None, type=float,
+                                       help='also write summaries when this '
+                                       'many seconds passed')
   # --strategy etc. (distribute.strategy.add_flags); batch_size is per
   # replica (as TF-Slim's clones).
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):
+    if self.max_number_of_steps is not None:
+      self.steps = self.max_number_of_steps
+    if self.dataset_name and (self.data_dir or self.tfrecord):
+      raise TrainError('give `dataset_name`, `data_dir` or `tfrecord`, one '
+                       'of them.')
+    if self.num_classes is not None and not self.tfrecord:
+      raise TrainError('`num_classes` goes with `tfrecord`; folders and the '
+                       'built-in datasets have their own classes.')
+    for name in ('save_interval_secs', 'save_summaries_secs'):
+      value = getattr(self, name)
+      if value is not None and not (math.isfinite(value) and value > 0):
+        raise TrainError('`%s` must be a positive number of seconds, got '
+                         '%r.' % (name, value))
     nets_factory.check_model_and_size(self.model, self.image_size)
     for flag in ('steps', 'batch_size', 'save_every', 'log_every'):
       if getattr(self, flag) <= 0:
@@ -189,6 +263,7 @@ class TrainModel:
   loss: tf.Tensor           # cross-entropy (also runs the step)
   total_loss: tf.Tensor     # cross-entropy + weight decay
   accuracy: tf.Tensor       # top-1 on the step's batch
+  learning_rate: tf.Tensor  # the schedule at global_step (recipe)
   global_step: tf.Variable
   summary: tf.Tensor        # merged scalars: loss, total_loss, accuracy
   weights_finite: tf.Tensor  # checked before every save
@@ -199,7 +274,7 @@ class TrainModel:
 
 
 def build_model(config, dataset, preprocessing='inception', setup=None, *,
-                network_fn=None):
+                network_fn=None, steps_per_epoch=None):
   """Builds input pipeline, network, loss, metrics and train op.
 
   Under a strategy (``setup``), every replica builds the network on its own
@@ -218,6 +293,7 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
     network_fn: the network to train instead of
       ``nets_factory.get_network_fn(config.model, ..., is_training=True)``
       (the tests train with batch norm in inference mode this way).
+    steps_per_epoch: global-batch steps per epoch, for schedules in epochs.
 
   Returns:
     A ``TrainModel``.
@@ -228,15 +304,20 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
       config.model, dataset.num_classes, is_training=True,
       weight_decay=config.weight_decay)
   global_step = tf.train.get_or_create_global_step()
-  optimizer = tf.train.MomentumOptimizer(config.learning_rate,
-                                         config.momentum)
+  rate = recipe.learning_rate(config, steps_per_epoch, global_step)
+  optimizer = recipe.optimizer(config, rate)
 
   def replica_step(inputs):
     images, labels = inputs
     with dist.new_update_ops() as update_ops:
       logits, _ = network_fn(images, use_shortcut=config.use_shortcut,
                              spatial_squeeze=True)
-    cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    if config.label_smoothing:   # as slim: on one-hot labels
+      cross_entropy = tf.losses.softmax_cross_entropy(
+          tf.one_hot(labels, logits.shape[-1]), logits,
+          label_smoothing=config.label_smoothing)
+    else:
+      cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
     loss = tf.add_n([cross_entropy] +
                     tf.losses.get_regularization_losses(),
                     name='total_loss')
@@ -248,7 +329,9 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
     # Batch norm's moving averages only update if their ops run with
     # training.
     with tf.control_dependencies(update_ops):
-      train_op = optimizer.minimize(share, global_step=global_step)
+      train_op = optimizer.minimize(
+          share, global_step=global_step,
+          var_list=recipe.trainable(config, tf.trainable_variables()))
     accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1),
                                                labels), tf.float32))
     # Fetching any of these runs the step: one forward pass, one update.
@@ -279,6 +362,7 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
   tf.summary.scalar('loss', loss)
   tf.summary.scalar('total_loss', total_loss)
   tf.summary.scalar('accuracy', accuracy)
+  tf.summary.scalar('learning_rate', rate)
   # Checked before every save: a finite loss can still come with an update
   # that overflowed the weights (a huge learning rate), and such a
   # checkpoint must not replace the last good one.
@@ -287,7 +371,7 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
                           if v.dtype.base_dtype.is_floating])
   return TrainModel(
       step=(loss, total_loss, accuracy), loss=loss, total_loss=total_loss,
-      accuracy=accuracy, global_step=global_step,
+      accuracy=accuracy, learning_rate=rate, global_step=global_step,
       summary=tf.summary.merge_all(), weights_finite=finite,
       input_init=iterator_init, input_feed=feed,
       # This process's copy of the weights, to show replicas agree.
@@ -370,16 +454,30 @@ def train(config, log=print, dataset=None, *, network_fn=None):
         labels_offset=config.labels_offset,
         shuffle_buffer=config.shuffle_buffer,
         deterministic=config.deterministic)
+  elif dataset is None and config.data_dir is None:
+    dataset = data_lib.builtin(config.dataset_name or 'digits',
+                               config.dataset_split_name, config.image_size)
   elif dataset is None:
     dataset = data_lib.load(config.data_dir, config.image_size)
+  size, size_source = dataset.size()
+  steps_per_epoch = (size / (config.batch_size * setup.num_replicas)
+                     if size else None)
+  recipe.check(config, steps_per_epoch)
   method = choose_preprocessing(config)
   latest, note = _check_resumable(config, dataset.num_classes)
   if note:
     log('warning: ' + note)
+  record_path, record = recipe.check_resume(config.train_dir, config,
+                                            latest is not None)
+  if steps_per_epoch:
+    log('an epoch is %d images (%s): %.1f steps of the global batch %d'
+        % (size, size_source, steps_per_epoch,
+           config.batch_size * setup.num_replicas))
   graph = tf.Graph()
   with graph.as_default(), setup.scope():
     model = build_model(config, dataset, method, setup,
-                        network_fn=network_fn)
+                        network_fn=network_fn,
+                        steps_per_epoch=steps_per_epoch)
     saver = tf.train.Saver(max_to_keep=3)
     init = tf.global_variables_initializer()
     warm, exclude = None, None
@@ -398,6 +496,8 @@ def train(config, log=print, dataset=None, *, network_fn=None):
   session = _Session(config, setup, graph, model, saver, log)
   if setup.is_chief:
     with fileio.DirLock(config.train_dir, '`train_dir`'):
+      if latest is None or not os.path.isfile(record_path):
+        recipe.write_record(record_path, record)
       return session.run(init, latest, warm, exclude)
   # Other workers save into scratch space: the save itself must run on
   # every worker, its files are the chief's business.
@@ -464,38 +564,47 @@ class _Session:
             % (step, mean_step))
       writer = (tf.summary.FileWriter(config.train_dir, self.graph)
                 if setup.is_chief else None)
-      start = time.perf_counter()
+      start = last_save = last_summary = time.perf_counter()
       images_since = 0
       try:
         while step < config.steps:
+          now = time.perf_counter()
           logging_step = ((step + 1) % config.log_every == 0 or
-                          step + 1 == config.steps)
-          fetches = [model.step]
+                          step + 1 == config.steps or (
+                              config.save_summaries_secs is not None and
+                              now - last_summary >= config.save_summaries_secs))
+          fetches = [model.step, model.learning_rate]
           if logging_step:
             fetches.append(model.summary)
           results = run(sess, fetches)
           # Reading global_step in the same run races with its increment,
           # so count here: each run is exactly one step.
-          loss, total_loss, accuracy = results[0]
+          (loss, total_loss, accuracy), rate = results[0], results[1]
           step += 1
           _check_finite('loss', math.isfinite(float(loss)), step,
                         self.last_saved)
           images_since += config.batch_size * setup.num_replicas
           if logging_step:
             elapsed = time.perf_counter() - start
-            rate = images_since / elapsed if elapsed > 0 else 0.0
+            speed = images_since / elapsed if elapsed > 0 else 0.0
             history.append({'step': int(step), 'loss': float(loss),
                             'total_loss': float(total_loss),
                             'accuracy': float(accuracy),
-                            'images_per_sec': rate})
+                            'learning_rate': float(rate),
+                            'images_per_sec': speed})
             log('step %d/%d: loss %.4f, total_loss %.4f, accuracy %.3f, '
-                '%.1f images/sec' % (step, config.steps, loss, total_loss,
-                                     accuracy, rate))
+                'lr %.4g, %.1f images/sec' % (step, config.steps, loss,
+                                              total_loss, accuracy, rate,
+                                              speed))
             if writer:
-              writer.add_summary(results[1], step)
+              writer.add_summary(results[2], step)
             start, images_since = time.perf_counter(), 0
-          if step % config.save_every == 0 or step == config.steps:
+            last_summary = start
+          if step % config.save_every == 0 or step == config.steps or (
+              config.save_interval_secs is not None and
+              time.perf_counter() - last_save >= config.save_interval_secs):
             self._save(sess, prefix, step)
+            last_save = time.perf_counter()
       except KeyboardInterrupt:
         raise TrainInterrupted(
             'interrupted at step %d; nothing half-written. %s' % (

@@ -1,0 +1,250 @@
+"""research/slim's training recipe: optimizers, learning-rate schedules with
+a linear warm-up (Goyal et al., 2017), label smoothing, trainable scopes.
+
+Flag names and meanings are ``train_image_classifier.py``'s (an ImageNet
+user types them already); the optimizers and decays are TensorFlow's own
+(``tf.train.*Optimizer``, ``tf.train.exponential_decay`` ...). What is added
+here: ``cosine`` and ``piecewise`` decays, the warm-up, the checks that
+turn a bad value into one line before anything is written, and the record
+of the schedule a run was started with, so a resume cannot silently change
+it (the schedule is a function of ``global_step``).
+
+Typical use (inside ``trainer.build_model``)::
+
+    from resnet_v2_slim.training import recipe
+
+    lr = recipe.learning_rate(config, steps_per_epoch, global_step)
+    optimizer = recipe.optimizer(config, lr)
+"""
+
+import json
+import math
+import os
+
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim import errors
+from resnet_v2_slim.utils import fileio
+
+OPTIMIZERS = ('momentum', 'sgd', 'rmsprop', 'adam', 'adagrad', 'adadelta',
+              'ftrl')
+DECAY_TYPES = ('fixed', 'exponential', 'polynomial', 'cosine', 'piecewise')
+# The settings the learning rate at a given step depends on: a resume with
+# any of them changed would jump the schedule, so it is refused.
+SCHEDULE = ('learning_rate', 'learning_rate_decay_type',
+            'learning_rate_decay_factor', 'num_epochs_per_decay',
+            'end_learning_rate', 'boundaries', 'values', 'warmup_epochs',
+            'optimizer', 'batch_size', 'steps')
+RECORD = 'train_settings.json'   # in train_dir: what the run started with
+
+
+class RecipeError(errors.Error):
+  """A training recipe setting that cannot be used."""
+
+
+def _epochs_needed(config):
+  return (config.learning_rate_decay_type in ('exponential', 'polynomial')
+          or config.warmup_epochs > 0 or
+          (config.learning_rate_decay_type == 'piecewise'))
+
+
+def check(config, steps_per_epoch):
+  """One line per bad recipe value, before anything is built or written.
+
+  Args:
+    config: a ``trainer.TrainConfig``.
+    steps_per_epoch: steps of the global batch per epoch, or None when the
+      dataset's size is unknown.
+
+  Raises:
+    RecipeError: naming the argument and what to give.
+  """
+  if config.optimizer not in OPTIMIZERS:
+    raise RecipeError('`optimizer` must be one of %s, got %r.'
+                      % (', '.join(OPTIMIZERS), config.optimizer))
+  if config.learning_rate_decay_type not in DECAY_TYPES:
+    raise RecipeError('`learning_rate_decay_type` must be one of %s, got %r.'
+                      % (', '.join(DECAY_TYPES),
+                         config.learning_rate_decay_type))
+  for name in ('learning_rate_decay_factor', 'num_epochs_per_decay',
+               'end_learning_rate', 'warmup_epochs', 'label_smoothing',
+               'opt_epsilon', 'adam_beta1', 'adam_beta2', 'rmsprop_momentum',
+               'rmsprop_decay', 'adadelta_rho',
+               'adagrad_initial_accumulator_value',
+               'ftrl_initial_accumulator_value', 'ftrl_l1', 'ftrl_l2'):
+    value = getattr(config, name)
+    if not math.isfinite(value) or value < 0:
+      raise RecipeError('`%s` must be a finite number >= 0, got %r.'
+                        % (name, value))
+  if config.label_smoothing >= 1:
+    raise RecipeError('`label_smoothing` must be below 1, got %r.'
+                      % config.label_smoothing)
+  for name in ('adam_beta1', 'adam_beta2', 'rmsprop_decay', 'adadelta_rho',
+               'learning_rate_decay_factor'):
+    if getattr(config, name) > 1:
+      raise RecipeError('`%s` must be at most 1, got %r.'
+                        % (name, getattr(config, name)))
+  if config.learning_rate_decay_type in ('exponential', 'polynomial') and (
+      config.num_epochs_per_decay <= 0):
+    raise RecipeError('`num_epochs_per_decay` must be > 0 for the %s decay.'
+                      % config.learning_rate_decay_type)
+  if config.learning_rate_decay_type == 'piecewise':
+    bounds, values = config.boundaries or (), config.values or ()
+    if not bounds or len(values) != len(bounds) + 1:
+      raise RecipeError('the piecewise decay needs `boundaries` (epochs) and '
+                        'one more `values` (rates): got %d and %d.'
+                        % (len(bounds), len(values)))
+    if list(bounds) != sorted(set(bounds)) or bounds[0] <= 0:
+      raise RecipeError('`boundaries` must be positive epochs in increasing '
+                        'order, got %s.' % ' '.join(map(str, bounds)))
+    if any(v <= 0 or not math.isfinite(v) for v in values):
+      raise RecipeError('`values` must be positive rates, got %s.'
+                        % ' '.join(map(str, values)))
+  elif config.boundaries or config.values:
+    raise RecipeError('`boundaries` and `values` go with '
+                      '`learning_rate_decay_type` piecewise.')
+  if steps_per_epoch is None and _epochs_needed(config):
+    raise RecipeError(
+        'this schedule counts epochs, but the size of the data is unknown: '
+        'shards made by convert record it (convert.json beside them); for '
+        'other shards use `learning_rate_decay_type` fixed or cosine and no '
+        '`warmup_epochs`.')
+  if steps_per_epoch is not None:
+    warmup = config.warmup_epochs * steps_per_epoch
+    if warmup >= config.steps:
+      raise RecipeError('`warmup_epochs` %g is %d steps, as long as the whole '
+                        'run (`steps` %d): warm up for less.'
+                        % (config.warmup_epochs, math.ceil(warmup),
+                           config.steps))
+
+
+def learning_rate(config, steps_per_epoch, global_step):
+  """The learning-rate tensor of ``config`` at ``global_step``.
+
+  slim's decays in slim's units (``decay_steps = steps_per_epoch *
+  num_epochs_per_decay``, the exponential one staircased), plus
+  ``cosine`` (to ``end_learning_rate`` at ``steps``) and ``piecewise``
+  (``values[i]`` from epoch ``boundaries[i-1]``). A warm-up rises linearly
+  from 0 to the schedule's value over ``warmup_epochs`` (Goyal et al.),
+  then the schedule continues as if it had run from step 0.
+  """
+  lr = config.learning_rate
+  decay_type = config.learning_rate_decay_type
+  step = tf.cast(global_step, tf.int64)
+  if decay_type == 'fixed':
+    rate = tf.constant(lr, tf.float32)
+  elif decay_type == 'exponential':
+    rate = tf.train.exponential_decay(
+        lr, step, int(steps_per_epoch * config.num_epochs_per_decay),
+        config.learning_rate_decay_factor, staircase=True)
+  elif decay_type == 'polynomial':
+    rate = tf.train.polynomial_decay(
+        lr, step, int(steps_per_epoch * config.num_epochs_per_decay),
+        config.end_learning_rate, power=1.0, cycle=False)
+  elif decay_type == 'cosine':
+    rate = tf.train.cosine_decay(lr, step, config.steps,
+                                 alpha=config.end_learning_rate / lr)
+  else:
+    rate = tf.train.piecewise_constant(
+        step, [int(b * steps_per_epoch) for b in config.boundaries],
+        [float(v) for v in config.values])
+  rate = tf.cast(rate, tf.float32)
+  if config.warmup_epochs > 0:
+    warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
+    fraction = tf.cast(step + 1, tf.float32) / float(warmup)
+    rate = tf.where(step < warmup, rate * fraction, rate)
+  return tf.identity(rate, name='learning_rate')
+
+
+def optimizer(config, rate):
+  """slim's ``_configure_optimizer``: TensorFlow's optimizer of that name."""
+  name = config.optimizer
+  if name == 'momentum':
+    return tf.train.MomentumOptimizer(rate, config.momentum, name='Momentum')
+  if name == 'sgd':
+    return tf.train.GradientDescentOptimizer(rate)
+  if name == 'rmsprop':
+    return tf.train.RMSPropOptimizer(rate, decay=config.rmsprop_decay,
+                                     momentum=config.rmsprop_momentum,
+                                     epsilon=config.opt_epsilon)
+  if name == 'adam':
+    return tf.train.AdamOptimizer(rate, beta1=config.adam_beta1,
+                                  beta2=config.adam_beta2,
+                                  epsilon=config.opt_epsilon)
+  if name == 'adagrad':
+    return tf.train.AdagradOptimizer(
+        rate, initial_accumulator_value=(
+            config.adagrad_initial_accumulator_value))
+  if name == 'adadelta':
+    return tf.train.AdadeltaOptimizer(rate, rho=config.adadelta_rho,
+                                      epsilon=config.opt_epsilon)
+  return tf.train.FtrlOptimizer(
+      rate, learning_rate_power=config.ftrl_learning_rate_power,
+      initial_accumulator_value=config.ftrl_initial_accumulator_value,
+      l1_regularization_strength=config.ftrl_l1,
+      l2_regularization_strength=config.ftrl_l2)
+
+
+def trainable(config, variables):
+  """slim's ``--trainable_scopes``: the variables to train (all if None).
+
+  Raises:
+    RecipeError: a scope that matches no variable (naming the ones there).
+  """
+  if not config.trainable_scopes:
+    return variables
+  chosen = []
+  for scope in config.trainable_scopes:
+    scope = scope.strip().rstrip('/')
+    matched = [v for v in variables
+               if v.op.name == scope or v.op.name.startswith(scope + '/')]
+    if not matched:
+      tops = sorted({'/'.join(v.op.name.split('/')[:2]) for v in variables})
+      raise RecipeError('`trainable_scopes` %s matches no variable; scopes '
+                        'there: %s ...' % (scope, ', '.join(tops[:8])))
+    chosen += [v for v in matched if v not in chosen]
+  return chosen
+
+
+def check_resume(train_dir, config, resuming):
+  """Records the schedule a run starts with; refuses a resume that changes it.
+
+  Args:
+    train_dir: the run's folder.
+    config: this run's ``TrainConfig``.
+    resuming: whether a checkpoint in ``train_dir`` is being resumed.
+
+  Raises:
+    RecipeError: naming the settings that differ from the recorded run.
+  """
+  path = os.path.join(train_dir, RECORD)
+  now = {name: _jsonable(getattr(config, name)) for name in SCHEDULE}
+  if resuming and os.path.isfile(path):
+    try:
+      with open(path, encoding='utf-8') as f:
+        then = json.load(f)
+    except (OSError, ValueError):
+      then = None
+    if isinstance(then, dict):
+      # More steps extend a run; only the cosine decay is defined by them.
+      changed = [n for n in SCHEDULE if n in then and then[n] != now[n]
+                 and (n != 'steps' or now['learning_rate_decay_type'] ==
+                      'cosine')]
+      if changed:
+        raise RecipeError(
+            '`train_dir` %s was started with %s; resuming with %s would '
+            'jump the learning-rate schedule (a function of the step). Give '
+            'the same values, or a new `train_dir`.'
+            % (train_dir, ', '.join('`%s` %s' % (n, then[n]) for n in
+                                    changed),
+               ', '.join('%s' % now[n] for n in changed)))
+  return path, now
+
+
+def write_record(path, now):
+  fileio.atomic_write_text(path, json.dumps(now, indent=2, sort_keys=True)
+                           + '\n')
+
+
+def _jsonable(value):
+  return list(value) if isinstance(value, tuple) else value

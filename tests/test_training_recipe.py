@@ -1,0 +1,185 @@
+"""training/recipe.py and the train/evaluate flags around it: research/slim's
+optimizers and decays, warm-up, label smoothing, trainable scopes, the
+schedule record, built-in splits; values computed by hand."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim.cli import evaluate as evaluate_cmd
+from resnet_v2_slim.cli import train as train_cmd
+from resnet_v2_slim.data import datasets
+from resnet_v2_slim.training import recipe
+from resnet_v2_slim.training import trainer
+
+TINY = ['--model', 'resnet_v2_18', '--image_size', '32', '--batch_size', '4',
+        '--log_every', '1']
+
+
+def _config(**kwargs):
+  return trainer.TrainConfig(model='resnet_v2_18', train_dir='unused',
+                             **kwargs)
+
+
+def _rates(config, steps_per_epoch, steps):
+  with tf.Graph().as_default():
+    step = tf.placeholder(tf.int64, [])
+    rate = recipe.learning_rate(config, steps_per_epoch, step)
+    with tf.Session() as sess:
+      return [float(sess.run(rate, {step: s})) for s in steps]
+
+
+def test_slims_decays_by_hand():
+  steps = [0, 9, 10, 25, 40]
+  exponential = _config(learning_rate=0.1, learning_rate_decay_type=
+                        'exponential', learning_rate_decay_factor=0.5,
+                        num_epochs_per_decay=2.0)
+  # 5 steps per epoch -> decay every 10 steps, staircased.
+  assert _rates(exponential, 5, steps) == pytest.approx(
+      [0.1, 0.1, 0.05, 0.025, 0.00625])
+  polynomial = _config(learning_rate=0.1, learning_rate_decay_type=
+                       'polynomial', end_learning_rate=0.01,
+                       num_epochs_per_decay=4.0)
+  assert _rates(polynomial, 5, [0, 10, 20, 40]) == pytest.approx(
+      [0.1, 0.1 - 0.09 * 0.5, 0.01, 0.01])
+  cosine = _config(learning_rate=0.1, learning_rate_decay_type='cosine',
+                   end_learning_rate=0.0, steps=100)
+  assert _rates(cosine, None, [0, 50, 100]) == pytest.approx(
+      [0.1, 0.05, 0.0], abs=1e-7)
+  piecewise = _config(learning_rate=0.1, learning_rate_decay_type=
+                      'piecewise', boundaries=(1.0, 3.0),
+                      values=(0.1, 0.01, 0.001))
+  assert _rates(piecewise, 10, [0, 10, 11, 30, 31]) == pytest.approx(
+      [0.1, 0.1, 0.01, 0.01, 0.001])
+
+
+def test_linear_warmup_then_the_schedule():
+  config = _config(learning_rate=0.4, warmup_epochs=1.0, steps=100)
+  # 8 steps per epoch: (step + 1) / 8 of the rate during warm-up.
+  assert _rates(config, 8, [0, 3, 7, 8, 50]) == pytest.approx(
+      [0.05, 0.2, 0.4, 0.4, 0.4])
+
+
+def test_every_optimizer_is_tensorflows_own():
+  want = {'momentum': tf.train.MomentumOptimizer,
+          'sgd': tf.train.GradientDescentOptimizer,
+          'rmsprop': tf.train.RMSPropOptimizer,
+          'adam': tf.train.AdamOptimizer,
+          'adagrad': tf.train.AdagradOptimizer,
+          'adadelta': tf.train.AdadeltaOptimizer,
+          'ftrl': tf.train.FtrlOptimizer}
+  assert sorted(want) == sorted(recipe.OPTIMIZERS)
+  for name, cls in want.items():
+    assert type(recipe.optimizer(_config(optimizer=name), 0.1)) is cls
+  adam = recipe.optimizer(_config(optimizer='adam', adam_beta1=0.8,
+                                  opt_epsilon=0.5), 0.1)
+  assert (adam._beta1, adam._epsilon) == (0.8, 0.5)  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--optimizer', 'lamb'], 'invalid choice'),
+    (['--learning_rate_decay_factor', '-0.5'],
+     '--learning_rate_decay_factor must be a finite number >= 0'),
+    (['--warmup_epochs', '5', '--steps', '10'], 'as long as the whole run'),
+    (['--learning_rate_decay_type', 'piecewise', '--boundaries', '2', '1',
+      '--values', '0.1', '0.01', '0.001'], 'increasing order'),
+    (['--learning_rate_decay_type', 'piecewise', '--boundaries', '1',
+      '--values', '0.1'], 'one more --values'),
+    (['--trainable_scopes', 'resnet_v2_18/nope'], 'matches no variable'),
+    (['--use_shortcut', '--no_shortcut'], 'not allowed with'),
+    (['--num_classes', '3'], '--num_classes goes with --tfrecord'),
+])
+def test_bad_recipe_values_are_one_line_before_anything_is_written(
+    tmp_path, capsys, argv, message):
+  run = tmp_path / 'run'
+  try:
+    code = train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '20']
+                          + argv)
+  except SystemExit as exc:   # argparse's own refusals
+    code = exc.code
+  err = capsys.readouterr().err
+  assert code == 2
+  assert message in err, err
+  assert err.strip().count('\n') == 0 or 'usage:' in err
+  assert not run.exists() or not [f for f in os.listdir(run)
+                                  if not f.startswith('.')]
+
+
+def test_trainable_scopes_train_only_those(tmp_path, capsys):
+  run = tmp_path / 'run'
+  assert train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '2',
+                                '--trainable_scopes',
+                                'resnet_v2_18/logits']) == 0
+  capsys.readouterr()
+  reader = tf.train.load_checkpoint(str(run / 'model.ckpt-2'))
+  names = reader.get_variable_to_shape_map()
+  slots = [n for n in names if n.endswith('/Momentum')]
+  assert slots and all(n.startswith('resnet_v2_18/logits/') for n in slots)
+
+
+def test_a_resume_with_another_schedule_is_refused(tmp_path, capsys):
+  run = tmp_path / 'run'
+  base = TINY + ['--train_dir', str(run), '--learning_rate_decay_type',
+                 'cosine']
+  assert train_cmd.main(base + ['--steps', '2']) == 0
+  record = json.loads((run / recipe.RECORD).read_text())
+  assert record['learning_rate_decay_type'] == 'cosine'
+  before = sorted(os.listdir(run))
+  code = train_cmd.main(base + ['--steps', '2', '--learning_rate', '0.5'])
+  err = capsys.readouterr().err
+  assert code == 2 and '--learning_rate 0.02' in err and '0.5' in err
+  assert sorted(os.listdir(run)) == before
+
+
+def test_builtin_splits_are_fixed_class_balanced_and_disjoint():
+  train = datasets.builtin('mnist5k', 'train')
+  validation = datasets.builtin('mnist5k', 'validation')
+  assert (len(train), len(validation)) == (4500, 500)
+  assert np.bincount(validation.labels).tolist() == [50] * 10
+  seen = {row.tobytes() for row in train.images}
+  assert not any(row.tobytes() in seen for row in validation.images)
+  again = datasets.builtin('mnist5k', 'validation')
+  assert np.array_equal(again.images, validation.images)
+
+
+def test_train_then_evaluate_the_held_out_split(tmp_path, capsys):
+  run = tmp_path / 'run'
+  assert train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '3',
+                                '--dataset_name', 'mnist5k',
+                                '--warmup_epochs', '0.001',
+                                '--label_smoothing', '0.1']) == 0
+  out = capsys.readouterr().out
+  assert 'an epoch is 4500 images (the mnist5k/train set)' in out
+  assert 'lr ' in out
+  code = evaluate_cmd.main(['--checkpoint', str(run), '--dataset_name',
+                            'mnist5k', '--json', str(tmp_path / 'e.json')])
+  assert code == 0, capsys.readouterr().err
+  result = json.loads((tmp_path / 'e.json').read_text())
+  assert result['num_examples'] == 500 and result['image_size'] == 32
+  assert 0 <= result['top1'] <= 1 and math.isfinite(result['loss'])
+
+
+def test_epochs_need_a_known_size(tmp_path, capsys):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  for label in ('a', 'b'):
+    (tmp_path / 'img' / label).mkdir(parents=True)
+    for i in range(2):
+      Image.fromarray(rng.randint(0, 256, (40, 40, 3), np.uint8)).save(
+          tmp_path / 'img' / label / ('%d.png' % i))
+  tfrecords.convert_folder(str(tmp_path / 'img'), str(tmp_path / 'rec'),
+                           num_shards=1, log=lambda _: None)
+  data = datasets.records(str(tmp_path / 'rec' / 'train-*'), 32)
+  assert data.size()[0] == 4
+  os.unlink(tmp_path / 'rec' / tfrecords.MANIFEST)
+  assert data.size() == (None, None)
+  code = train_cmd.main(TINY + ['--train_dir', str(tmp_path / 'run'),
+                                '--tfrecord', str(tmp_path / 'rec' / 'train-*'),
+                                '--warmup_epochs', '1', '--steps', '4'])
+  assert code == 2 and 'size of the data is unknown' in (
+      capsys.readouterr().err)

@@ -96,3 +96,20 @@ def save_reference_checkpoint(path, name, num_classes, *, image_size=32,
       prefix = saver.save(sess, str(path), write_meta_graph=False)
       values = {v.op.name: sess.run(v) for v in tf.global_variables()}
   return prefix, values
+
+
+def image_folder(root, classes=('a', 'b'), per_class=2, shape=(40, 40),
+                 seed=0, ext='png'):
+  """Class sub-folders of random RGB images: ``root/<class>/<i>.<ext>``.
+
+  Returns:
+    ``root`` (a pathlib.Path).
+  """
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(seed)
+  for name in classes:
+    (root / name).mkdir(parents=True, exist_ok=True)
+    for i in range(per_class):
+      Image.fromarray(rng.randint(0, 256, tuple(shape) + (3,), np.uint8)
+                      ).save(root / name / ('%d.%s' % (i, ext)))
+  return root

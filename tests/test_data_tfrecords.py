@@ -4,23 +4,16 @@ convert resumes only the same job, shard names stay inside --output_dir."""
 import hashlib
 import os
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from resnet_v2_slim.cli import convert
 from resnet_v2_slim.data import images
 from resnet_v2_slim.data import tfrecords
+import refnets
 
 
 def _folder(root, classes=('cat', 'dog'), per_class=2, seed=0):
-  rng = np.random.RandomState(seed)
-  for name in classes:
-    (root / name).mkdir(parents=True, exist_ok=True)
-    for i in range(per_class):
-      Image.fromarray(rng.randint(0, 256, (20, 24, 3), np.uint8)).save(
-          root / name / ('%d.png' % i))
-  return root
+  return refnets.image_folder(root, classes, per_class, (20, 24), seed)
 
 
 def _hashes(folder):

@@ -22,6 +22,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import refnets
+
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 DOCS = ['README.md'] + sorted(
     os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs',
@@ -98,11 +100,7 @@ def sandbox(tmp_path_factory, saved):
   for name in ('cat.jpg', 'dog.png'):
     Image.fromarray(rng.randint(0, 256, (40, 50, 3), np.uint8)).save(
         root / name)
-  for label in ('ant', 'bee'):
-    (root / 'my_images' / label).mkdir(parents=True)
-    for i in range(2):
-      Image.fromarray(rng.randint(0, 256, (40, 40, 3), np.uint8)).save(
-          root / 'my_images' / label / ('%d.png' % i))
+  refnets.image_folder(root / 'my_images', ('ant', 'bee'))
   tfrecords.convert_folder(str(root / 'my_images'), str(root / 'records'),
                            num_shards=2, name='validation',
                            log=lambda _: None)

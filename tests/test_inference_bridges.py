@@ -185,14 +185,8 @@ def test_export_writes_every_target_and_each_runs_the_same(small, tmp_path,
 
 
 def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
-  data = tmp_path / 'data'
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  rng = np.random.RandomState(0)
-  for label in ('a', 'b'):
-    (data / label).mkdir(parents=True)
-    for i in range(4):
-      Image.fromarray(rng.randint(0, 256, (70, 70, 3), np.uint8)).save(
-          data / label / ('%d.png' % i))
+  data = refnets.image_folder(tmp_path / 'data', per_class=4,
+                              shape=(70, 70))
   path = tmp_path / 'q.tflite'
   code, stdout, err = _run_cli(capsys, [
       '--checkpoint', small, '--image_size', str(SIZE), '--tflite_file',
@@ -272,15 +266,9 @@ def test_the_twin_runs_under_keras_jax_backend(small, tmp_path):
 # --- the same data and protocol for every artifact -------------------------
 
 def test_evaluate_model_file_matches_the_checkpoint(small, tmp_path, capsys):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
-  rng = np.random.RandomState(2)
-  for label in ('a', 'b', 'c'):
-    (tmp_path / 'img' / label).mkdir(parents=True)
-    for i in range(3):
-      Image.fromarray(rng.randint(0, 256, (50, 60, 3), np.uint8)).save(
-          tmp_path / 'img' / label / ('%d.png' % i))
+  refnets.image_folder(tmp_path / 'img', ('a', 'b', 'c'), 3, (50, 60), 2)
   tfrecords.convert_folder(str(tmp_path / 'img'), str(tmp_path / 'rec'),
                            num_shards=2, log=lambda _: None)
   onnx_file = str(tmp_path / 'm.onnx')

@@ -15,6 +15,7 @@ from resnet_v2_slim.cli import train as train_cmd
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.training import recipe
 from resnet_v2_slim.training import trainer
+import refnets
 
 TINY = ['--model', 'resnet_v2_18', '--image_size', '32', '--batch_size', '4',
         '--log_every', '1']
@@ -164,14 +165,8 @@ def test_train_then_evaluate_the_held_out_split(tmp_path, capsys):
 
 
 def test_epochs_need_a_known_size(tmp_path, capsys):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
-  rng = np.random.RandomState(0)
-  for label in ('a', 'b'):
-    (tmp_path / 'img' / label).mkdir(parents=True)
-    for i in range(2):
-      Image.fromarray(rng.randint(0, 256, (40, 40, 3), np.uint8)).save(
-          tmp_path / 'img' / label / ('%d.png' % i))
+  refnets.image_folder(tmp_path / 'img')
   tfrecords.convert_folder(str(tmp_path / 'img'), str(tmp_path / 'rec'),
                            num_shards=1, log=lambda _: None)
   data = datasets.records(str(tmp_path / 'rec' / 'train-*'), 32)

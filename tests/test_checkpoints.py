@@ -252,3 +252,39 @@ def test_non_strict_restore_reports_features_only_graph(saved):
       report = checkpoint.restore(sess, prefix)
   assert sorted(report.unexpected) == ['resnet_v2_50/logits/biases',
                                        'resnet_v2_50/logits/weights']
+
+
+# --- a run folder with a garbage state file or a damaged newest checkpoint --
+
+def _train(argv, capsys):
+  from resnet_v2_slim.cli import train  # pylint: disable=g-import-not-at-top
+  code = train.main(['--model', 'resnet_v2_18', '--image_size', '32',
+                     '--batch_size', '4', '--log_every', '1'] + argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def test_a_garbage_state_file_falls_back_to_the_files(tmp_path, capsys):
+  from resnet_v2_slim.cli import inspect as inspect_cmd  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'run'
+  assert _train(['--train_dir', str(run), '--steps', '2'], capsys)[0] == 0
+  (run / 'checkpoint').write_bytes(b'\x93\xff garbage \x00')
+  assert inspect_cmd.main([str(run)]) == 0
+  assert 'model:          resnet_v2_18' in capsys.readouterr().out
+  code, out, err = _train(['--train_dir', str(run), '--steps', '3'], capsys)
+  assert code == 0, err
+  assert 'state file in %s cannot be read' % run in out
+  assert 'resuming from %s (step 2)' % (run / 'model.ckpt-2') in out
+
+
+def test_a_damaged_newest_checkpoint_resumes_from_the_newest_good(tmp_path,
+                                                                   capsys):
+  run = tmp_path / 'run'
+  assert _train(['--train_dir', str(run), '--steps', '4', '--save_every',
+                 '2'], capsys)[0] == 0
+  data = run / 'model.ckpt-4.data-00000-of-00001'
+  data.write_bytes(data.read_bytes()[:1000])     # cut short
+  code, out, err = _train(['--train_dir', str(run), '--steps', '5'], capsys)
+  assert code == 0, err
+  assert 'model.ckpt-4 is damaged' in out
+  assert 'resuming from %s (step 2)' % (run / 'model.ckpt-2') in out

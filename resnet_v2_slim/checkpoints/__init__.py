@@ -25,6 +25,7 @@ from resnet_v2_slim.checkpoints.reader import choose_model
 from resnet_v2_slim.checkpoints.reader import describe
 from resnet_v2_slim.checkpoints.reader import detect_network
 from resnet_v2_slim.checkpoints.reader import input_paths
+from resnet_v2_slim.checkpoints.reader import existing_checkpoints
 from resnet_v2_slim.checkpoints.reader import latest_checkpoint
 from resnet_v2_slim.checkpoints.reader import read
 from resnet_v2_slim.checkpoints.reader import resolve

@@ -179,7 +179,40 @@ def latest_checkpoint(folder):
       nor any other, exists: resuming is impossible and starting again
       would overwrite the state.
   """
-  state = tf.train.get_checkpoint_state(folder)
+  existing, named, note = existing_checkpoints(folder)
+  if not existing:
+    if named:
+      raise CheckpointError(
+          'The "checkpoint" state file in %s names %s, but no checkpoint '
+          'files exist there, so there is nothing to resume. Restore the '
+          'files, or delete the state file to start again from step 0.'
+          % (folder, named[-1]))
+    return None, note
+  latest = existing[-1]
+  if named and os.path.normpath(named[-1]) != os.path.normpath(latest):
+    note = ('the "checkpoint" state file names %s, which is missing; '
+            'using the newest checkpoint that exists, %s'
+            % (named[-1], latest))
+  return latest, note
+
+
+def existing_checkpoints(folder):
+  """Every checkpoint of ``folder`` whose files exist, oldest first.
+
+  Returns:
+    ``(prefixes, the prefixes the state file names, note)``: the note says
+    when the ``checkpoint`` state file could not be read (garbage, not
+    UTF-8); the files on disk are used then.
+  """
+  note = None
+  try:
+    state = tf.train.get_checkpoint_state(folder)
+  except Exception as exc:  # pylint: disable=broad-except
+    # A garbage state file: protobuf's text parser and the UTF-8 decoder
+    # raise their own kinds. The files on disk still tell the truth.
+    state = None
+    note = ('the "checkpoint" state file in %s cannot be read (%s); using '
+            'the checkpoints on disk' % (folder, errors.quoted(exc, 120)))
   named = []
   if state is not None:
     # get_checkpoint_state has already joined relative names to folder.
@@ -192,21 +225,7 @@ def latest_checkpoint(folder):
                                    if _STEP.search(p) else -1,
                                    os.path.getmtime(p + '.index')
                                    if os.path.isfile(p + '.index') else 0))
-  if not existing:
-    if named:
-      raise CheckpointError(
-          'The "checkpoint" state file in %s names %s, but no checkpoint '
-          'files exist there, so there is nothing to resume. Restore the '
-          'files, or delete the state file to start again from step 0.'
-          % (folder, named[-1]))
-    return None, None
-  latest = existing[-1]
-  note = None
-  if named and os.path.normpath(named[-1]) != os.path.normpath(latest):
-    note = ('the "checkpoint" state file names %s, which is missing; '
-            'using the newest checkpoint that exists, %s'
-            % (named[-1], latest))
-  return latest, note
+  return existing, named, note
 
 
 def input_paths(path, flag='`checkpoint`'):

@@ -230,13 +230,27 @@ def _check_resumable(config, num_classes):
   except checkpoints.CheckpointError as exc:
     raise TrainError('`train_dir`: %s' % exc) from None
   if latest is None:
-    return None, None
-  try:
-    info = checkpoints.describe(latest)
-  except checkpoints.CheckpointError as exc:
-    raise TrainError('`train_dir` %s holds a checkpoint this run cannot '
-                     'resume: %s Use another `train_dir`.'
-                     % (config.train_dir, exc)) from None
+    return None, note
+  # A damaged newest checkpoint (a .data file cut short, say) with good
+  # older ones: resume from the newest good one, saying so.
+  candidates = checkpoints.existing_checkpoints(config.train_dir)[0]
+  damaged = []
+  for prefix in [latest] + [p for p in reversed(candidates) if p != latest]:
+    try:
+      info = checkpoints.describe(prefix)
+      break
+    except checkpoints.CheckpointError as exc:
+      damaged.append((prefix, exc))
+  else:
+    raise TrainError('`train_dir` %s holds no checkpoint this run can '
+                     'resume (%s: %s). Use another `train_dir`.'
+                     % (config.train_dir, damaged[0][0], damaged[0][1])
+                     ) from None
+  if damaged:
+    note = ('%s is damaged (%s); resuming from the newest good checkpoint, '
+            '%s' % (damaged[0][0], str(damaged[0][1]).splitlines()[0][:160],
+                    prefix))
+    latest = prefix
   want = (config.model, num_classes, config.use_shortcut)
   have = (info['model'], info['num_classes'], info['use_shortcut'])
   if have != want:

@@ -226,3 +226,31 @@ def test_arg_scope_sets_is_training_on_batch_norm_only():
   assert bn['decay'] == 0.997 and bn['epsilon'] == 1e-5
   no_bn = resnet_utils.resnet_arg_scope(use_batch_norm=False)
   assert no_bn[slim.arg_scope_func_key(slim.conv2d)]['normalizer_fn'] is None
+
+
+def test_arg_scope_numbers_are_checked_before_building():
+  for kwargs, message in (({'batch_norm_decay': 2.0}, 'batch_norm_decay'),
+                          ({'weight_decay': -1}, 'weight_decay must be a '
+                           'number >= 0'),
+                          ({'batch_norm_epsilon': 0.0}, 'epsilon must be a '
+                           'number > 0'),
+                          ({'weight_decay': float('nan')}, 'weight_decay')):
+    with pytest.raises(ValueError, match=message):
+      resnet_utils.resnet_arg_scope(**kwargs)
+  # An integer decay is a float to slim's l2_regularizer (it refuses ints).
+  with tf.Graph().as_default():
+    with slim.arg_scope(resnet_utils.resnet_arg_scope(weight_decay=1)):
+      resnet_v2.resnet_v2_18(tf.zeros([1, 32, 32, 3]), 3)
+      assert tf.losses.get_regularization_losses()
+
+
+def test_duplicate_block_scopes_fail_before_any_op():
+  graph = tf.Graph()
+  with graph.as_default():
+    block = resnet_v2.resnet_v2_block('block1', base_depth=4, num_units=1,
+                                 stride=1)
+    with pytest.raises(ValueError, match="scope 'block1' is used by an "
+                       'earlier block'):
+      resnet_v2.resnet_v2(tf.placeholder(tf.float32, [1, 32, 32, 3]),
+                     [block, block], 3)
+    assert [op.type for op in graph.get_operations()] == ['Placeholder']

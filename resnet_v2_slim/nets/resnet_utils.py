@@ -31,6 +31,7 @@ Typical use::
 import collections
 import collections.abc
 import inspect
+import math
 import numbers
 
 import numpy as np
@@ -314,7 +315,7 @@ def checked_blocks(blocks):
                     % type(blocks).__name__)
   if not blocks:
     raise NetworkError('blocks is empty: a ResNet needs at least one Block.')
-  checked = []
+  checked, scopes = [], set()
   for i, block in enumerate(blocks):
     if not (isinstance(block, tuple) and hasattr(block, 'unit_fn')
             and hasattr(block, 'args') and hasattr(block, 'scope')):
@@ -328,6 +329,11 @@ def checked_blocks(blocks):
         block.args, collections.abc.Sequence) or not block.args:
       raise NetworkError('Block %s: args must be a non-empty list of units, '
                        'got %r.' % (block.scope, block.args))
+    if block.scope in scopes:
+      raise NetworkError('blocks[%d]: the scope %r is used by an earlier '
+                         'block too; every Block needs its own scope name '
+                         '(block1, block2, ...).' % (i, block.scope))
+    scopes.add(block.scope)
     checked.append((block, [unit_kwargs(block, j, unit)
                             for j, unit in enumerate(block.args)]))
   return checked
@@ -436,6 +442,19 @@ def stack_blocks_dense(net, blocks, output_stride=None,
   return net
 
 
+def _check_number(value, name, low, high, positive=False):
+  """A finite float in [low, high] (``> low`` if ``positive``), or a clear
+  error naming ``resnet_arg_scope``'s argument; ints become floats (slim's
+  l2_regularizer refuses an integer scale)."""
+  if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+      not math.isfinite(value)) or value < low or (
+          positive and value == low) or (high is not None and value > high):
+    raise NetworkError('resnet_arg_scope %s must be a number %s %g%s, got %r.'
+                       % (name, '>' if positive else '>=', low,
+                          '' if high is None else ' and <= %g' % high, value))
+  return float(value)
+
+
 def resnet_arg_scope(is_training=True,
                      weight_decay=0.0001,
                      batch_norm_decay=0.997,
@@ -476,6 +495,10 @@ def resnet_arg_scope(is_training=True,
                     'got %r. %s' % (batch_norm_epsilon, positional_conflict(
                         'resnet_arg_scope', 4, 'batch_norm_epsilon',
                         'batch_norm_scale', 'batch_norm_scale')))
+  weight_decay = _check_number(weight_decay, 'weight_decay', 0, None)
+  batch_norm_decay = _check_number(batch_norm_decay, 'batch_norm_decay', 0, 1)
+  _check_number(batch_norm_epsilon, 'batch_norm_epsilon', 0, None,
+                positive=True)
   batch_norm_params = {
       'decay': batch_norm_decay,
       'epsilon': batch_norm_epsilon,

@@ -46,8 +46,18 @@ def as_flags(message):
   return _ARGUMENT.sub(r'--\1', message)
 
 
+# Lines of TensorFlow's graph-execution messages that say where, not what.
+_WHERE = re.compile(r'^(Graph execution error:|Detected at node|Node:|File "|'
+                    r'\[\[|\(\d+\) |\d+ root error|0 successful|Errors may '
+                    r'have originated)')
+
+
 def quoted(exc, limit=300):
-  """Another library's error as a message part: its first line, with its
-  backticks made quotes (so ``as_flags`` leaves its names alone)."""
-  text = str(exc).strip().splitlines()
-  return (text[0] if text else type(exc).__name__)[:limit].replace('`', "'")
+  """Another library's error as a message part: the line that says what
+  went wrong (TensorFlow's "Graph execution error:" and "Detected at node"
+  lines are skipped), its backticks made quotes (so ``as_flags`` leaves its
+  names alone)."""
+  lines = [l.strip() for l in str(getattr(exc, 'message', exc)).splitlines()]
+  lines = [l for l in lines if l and not _WHERE.match(l)] or [
+      l for l in lines if l] or [type(exc).__name__]
+  return lines[0][:limit].replace('`', "'")

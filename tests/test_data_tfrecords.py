@@ -98,3 +98,65 @@ def test_a_bad_image_keeps_nothing_and_names_the_file(tmp_path, capsys):
                           str(tmp_path / 'out'), '--num_shards', '2')
   assert code == 2 and 'broken.jpg' in result.err
   assert os.listdir(tmp_path / 'out') == []
+
+
+# --- shards checked before any work (train and evaluate) -------------------
+
+def _records(tmp_path, capsys):
+  code, _ = _convert(capsys, '--data_dir', str(_folder(tmp_path / 'in')),
+                     '--output_dir', str(tmp_path / 'rec'), '--num_shards',
+                     '2')
+  assert code == 0
+  return tmp_path / 'rec'
+
+
+def _train(capsys, *argv):
+  from resnet_v2_slim.cli import train  # pylint: disable=g-import-not-at-top
+  code = train.main(['--model', 'resnet_v2_18', '--image_size', '32',
+                     '--batch_size', '2', '--steps', '2'] + list(argv))
+  return code, capsys.readouterr()
+
+
+def test_bad_shards_are_one_line_before_training(tmp_path, capsys):
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  rec = _records(tmp_path, capsys)
+  bad = tmp_path / 'bad'
+  bad.mkdir()
+  (bad / 'empty-00000-of-00001').write_bytes(b'')
+  (bad / 'text-00000-of-00001').write_text('not a record file at all\n')
+  with tf.io.TFRecordWriter(str(bad / 'plain-00000-of-00001')) as writer:
+    writer.write(b'not an example \xff\xfe')
+  with tf.io.TFRecordWriter(str(bad / 'keys-00000-of-00001')) as writer:
+    writer.write(tf.train.Example().SerializeToString())
+  cases = {'empty-*': 'is empty', 'text-*': 'is not a TFRecord file',
+           'plain-*': 'is not a tf.train.Example', 'keys-*': 'has no '
+           'image/encoded, image/class/label'}
+  for pattern, message in cases.items():
+    code, result = _train(capsys, '--train_dir', str(tmp_path / 'run'),
+                          '--tfrecord', str(bad / pattern), '--num_classes',
+                          '2')
+    assert code == 2 and message in result.err, (pattern, result.err)
+    assert result.err.count('\n') == 1
+  code, result = _train(capsys, '--train_dir', str(tmp_path / 'run'),
+                        '--tfrecord', str(rec / 'train-*'), '--labels_offset',
+                        '0', '--num_classes', '2')
+  assert code == 2 and 'the input failed at step ' in result.err
+  assert ': Received a label value of 2 which is outside the valid range ' \
+      'of [0, 2)' in result.err, result.err
+  assert result.err.count('\n') == 1
+  # records/* means the shards: labels.txt and convert.json are left out.
+  assert [os.path.basename(s) for s in tfrecords.find_shards(
+      str(rec / '*'))] == ['train-00000-of-00002', 'train-00001-of-00002']
+
+
+def test_evaluate_warns_when_the_head_does_not_fit_the_shards(tmp_path,
+                                                              capsys):
+  from resnet_v2_slim.cli import evaluate  # pylint: disable=g-import-not-at-top
+  rec = _records(tmp_path, capsys)
+  code, _ = _train(capsys, '--train_dir', str(tmp_path / 'run'), '--steps',
+                   '1')    # the digits: 10 classes
+  assert code == 0
+  assert evaluate.main(['--checkpoint', str(tmp_path / 'run'), '--tfrecord',
+                        str(rec / 'train-*'), '--image_size', '32']) == 0
+  out = capsys.readouterr().out
+  assert 'lists 2 classes, but the model has 10 outputs' in out

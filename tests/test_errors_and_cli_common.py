@@ -194,3 +194,14 @@ def test_train_flags_are_the_train_config_fields():
   for field in dataclasses.fields(trainer.TrainConfig):
     if field.name != 'distribute':
       assert field.metadata['help'], field.name
+
+
+def test_quoted_keeps_the_line_that_says_what_went_wrong():
+  message = ('Graph execution error:\n\nDetected at node \'x\' defined at '
+             '(most recent call last):\n    File "<stdin>", line 4\nNode: '
+             '\'x\'\nReceived a label value of 2 which is outside the valid '
+             'range of [0, 2).\n\t [[{{node x}}]]')
+  assert errors.quoted(ValueError(message)) == (
+      'Received a label value of 2 which is outside the valid range of '
+      '[0, 2).')
+  assert errors.quoted(ValueError('use `safe_mode`')) == "use 'safe_mode'"

@@ -327,6 +327,16 @@ def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
       class_names = ['background'] + class_names
   else:
     class_names = [str(i) for i in range(num_classes)]
+  if len(class_names) < 2:
+    raise tfrecords.RecordError('a classifier needs at least two classes; '
+                                'the shards give %d.' % len(class_names))
+  for shard, label in zip(shards, tfrecords.check_shards(shards)):
+    if not 0 <= label - labels_offset < len(class_names):
+      raise tfrecords.RecordError(
+          'record 0 of shard %s has label %d: after subtracting '
+          '`labels_offset` %d it is outside the head\'s %d classes. Check '
+          '`labels_offset` and `num_classes` (or the labels.txt beside the '
+          'shards).' % (shard, label, labels_offset, len(class_names)))
   return Dataset(os.path.basename(pattern), class_names, None, image_size,
                  shards=shards, labels_offset=labels_offset,
                  shuffle_buffer=shuffle_buffer, deterministic=deterministic)

@@ -43,15 +43,73 @@ class RecordError(images.DataError):
   """Shards that cannot be read, or a folder that cannot be converted."""
 
 
+# What convert writes beside the shards: never a shard, even under 'dir/*'.
+NOT_SHARDS = ('labels.txt', 'convert.json')
+
+
 def find_shards(pattern):
-  """Sorted files matching ``pattern``; a RecordError if there are none."""
+  """Sorted files matching ``pattern``; a RecordError if there are none.
+
+  ``labels.txt`` and ``convert.json`` (written beside the shards) are left
+  out, so ``records/*`` means the shards.
+  """
   shards = sorted(glob.glob(os.path.expanduser(pattern)))
-  shards = [s for s in shards if os.path.isfile(s)]
+  shards = [s for s in shards if os.path.isfile(s) and
+            os.path.basename(s) not in NOT_SHARDS]
   if not shards:
     raise RecordError('`tfrecord` %s matches no file; give a glob pattern of '
                       'TF-Slim shards, e.g. /data/imagenet/validation-*.'
                       % pattern)
   return shards
+
+
+REQUIRED = ('image/encoded', 'image/class/label')
+
+
+def check_shards(shards):
+  """Checks every shard before any work, so that no run hangs or dies later.
+
+  Each shard must be non-empty, framed as TFRecords, and its first record
+  a ``tf.train.Example`` with the features TF-Slim's shards have.
+
+  Returns:
+    The label of each shard's first record (for a range check).
+
+  Raises:
+    RecordError: naming the shard and what is wrong with it.
+  """
+  first_labels = []
+  for shard in shards:
+    if os.path.getsize(shard) == 0:
+      raise RecordError('shard %s is empty (0 bytes): reconvert it, or '
+                        'leave it out of `tfrecord`.' % shard)
+    try:
+      first = next(iter(tf.io.tf_record_iterator(shard)))
+    except StopIteration:
+      raise RecordError('shard %s holds no records: reconvert it, or leave '
+                        'it out of `tfrecord`.' % shard) from None
+    except tf.errors.OpError as exc:
+      raise RecordError('shard %s is not a TFRecord file (%s); give '
+                        '`tfrecord` a pattern of TF-Slim shards only.'
+                        % (shard, exc.message.splitlines()[0][:120])
+                        ) from None
+    try:
+      example = tf.train.Example.FromString(first)
+    except Exception:  # pylint: disable=broad-except
+      # protobuf's DecodeError, without importing protobuf for it.
+      raise RecordError('record 0 of shard %s is not a tf.train.Example.'
+                        % shard) from None
+    missing = [k for k in REQUIRED if k not in example.features.feature]
+    if missing:
+      raise RecordError(
+          'record 0 of shard %s has no %s (it has %s): not a TF-Slim image '
+          'shard, whose records hold %s.'
+          % (shard, ', '.join(missing), ', '.join(sorted(
+              example.features.feature)) or 'no features', ', '.join(
+                  REQUIRED)))
+    first_labels.append(
+        example.features.feature['image/class/label'].int64_list.value[0])
+  return first_labels
 
 
 def _feature(value):

@@ -243,6 +243,7 @@ def _evaluate(config, engine, log):
     model = '%s (from %s)' % (os.path.basename(
         config.model_file.rstrip('/')), model)
   offset = label_offset(num_classes, config.labels_offset)
+  _check_head_against_labels(config, num_classes, offset, log)
   graph = tf.Graph()
   with graph.as_default():
     dataset, names, source = _source(config)
@@ -351,6 +352,26 @@ def _evaluate(config, engine, log):
       'skipped': [{k: v for k, v in s.items() if k != 'position'}
                   for s in skipped],
   }
+
+
+def _check_head_against_labels(config, num_classes, offset, log):
+  """A warning when the labels.txt beside the shards does not fit the head.
+
+  ``convert`` writes 1-based labels for K classes, so a head for them has
+  K + 1 - offset outputs (K with offset 1; K + 1 with the background kept).
+  """
+  if not config.tfrecord:
+    return
+  shards = tfrecords.find_shards(config.tfrecord)
+  names = os.path.join(os.path.dirname(shards[0]), 'labels.txt')
+  if not os.path.isfile(names):
+    return
+  from resnet_v2_slim.data import labels as labels_lib  # pylint: disable=g-import-not-at-top
+  count = len(labels_lib.read_names(names))
+  if count + 1 - offset != num_classes:
+    log('warning: %s lists %d classes, but the model has %d outputs (with '
+        '`labels_offset` %d it would have %d): is this the model for these '
+        'shards?' % (names, count, num_classes, offset, count + 1 - offset))
 
 
 def _network_fetches(model, num_classes, info, images, labels, shard,

@@ -121,8 +121,22 @@ def summarize(model, *, image_size=None, batch_size=1, num_classes=1000,
                                          3], name='images')
     _, end_points = network_fn(images, **network_kwargs)
     if tensorboard_dir:
-      tf.summary.FileWriter(tensorboard_dir, graph=graph).close()
+      writer = tf.summary.FileWriter(tensorboard_dir, graph=graph)
+      writer.close()
+      # The event writer swallows flush and close errors (a full disk
+      # leaves an empty file): success only once the graph is on disk.
+      fileio.check_written(
+          _newest_events(tensorboard_dir), '`tensorboard` events file',
+          min_bytes=len(graph.as_graph_def().SerializeToString()))
   return build_rows(graph, end_points, model)
+
+
+def _newest_events(folder):
+  import glob  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  found = glob.glob(os.path.join(folder, 'events.out.tfevents.*'))
+  return max(found, key=os.path.getmtime) if found else os.path.join(
+      folder, 'events.out.tfevents.*')
 
 
 def _human(n):

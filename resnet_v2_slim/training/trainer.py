@@ -26,9 +26,11 @@ Typical use::
 """
 
 import dataclasses
+import glob
 import hashlib
 import math
 import os
+import shutil
 import tempfile
 import time
 
@@ -590,7 +592,20 @@ class _Session:
           fetches = [model.step, model.learning_rate]
           if logging_step:
             fetches.append(model.summary)
-          results = run(sess, fetches)
+          try:
+            results = run(sess, fetches)
+          except (tf.errors.InvalidArgumentError, tf.errors.DataLossError,
+                  tf.errors.NotFoundError) as exc:
+            # The input pipeline (a corrupt record, undecodable bytes, a
+            # label outside the head) stops the run: one line, not a
+            # traceback; the last checkpoint is kept.
+            raise TrainError(
+                'the input failed at step %d: %s. The evaluate command on '
+                'the same data names the shard and record at fault. %s'
+                % (step + 1, errors.quoted(exc, 240),
+                   'The last checkpoint, %s, is kept.' % self.last_saved
+                   if self.last_saved else 'No checkpoint was saved yet.')
+            ) from None
           # Reading global_step in the same run races with its increment,
           # so count here: each run is exactly one step.
           (loss, total_loss, accuracy), rate = results[0], results[1]
@@ -641,6 +656,14 @@ class _Session:
       with self.setup.peer_errors():   # saving all-reduces across workers
         saved = self.saver.save(sess, prefix, global_step=step)
     except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+      # The Saver's half-written temporaries would keep the disk full.
+      for leftover in glob.glob('%s-%d*' % (prefix, step)):
+        if 'tempstate' in leftover or leftover.endswith('_temp') or (
+            '_temp' in os.path.basename(leftover)):
+          if os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
+          else:
+            os.unlink(leftover)
       raise TrainError(
           'could not save the checkpoint of step %d in %s (%s). %s'
           % (step, self.config.train_dir, getattr(exc, 'message', exc),

@@ -178,3 +178,37 @@ def test_epochs_need_a_known_size(tmp_path, capsys):
                                 '--warmup_epochs', '1', '--steps', '4'])
   assert code == 2 and 'size of the data is unknown' in (
       capsys.readouterr().err)
+
+
+def test_moving_averages_are_saved_and_used_by_default(tmp_path, capsys):
+  from resnet_v2_slim.cli import export as export_cmd  # pylint: disable=g-import-not-at-top
+  run = tmp_path / 'run'
+  assert train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '3',
+                                '--moving_average_decay', '0.5']) == 0
+  reader = tf.train.load_checkpoint(str(run / 'model.ckpt-3'))
+  name = 'resnet_v2_18/logits/weights'
+  shadow = reader.get_tensor(name + '/ExponentialMovingAverage')
+  raw = reader.get_tensor(name)
+  assert not np.allclose(shadow, raw)
+  assert 'resnet_v2_18/block1/unit_1/basic_v2/preact/moving_mean/' \
+      'ExponentialMovingAverage' in reader.get_variable_to_shape_map()
+  capsys.readouterr()
+
+  def frozen_logits_weights(*extra):
+    path = tmp_path / ('m%d.pb' % len(extra))
+    assert export_cmd.main(['--checkpoint', str(run), '--image_size', '32',
+                            '--output_file', str(path)] + list(extra)) == 0
+    graph_def = tf.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    node = [n for n in graph_def.node if n.name == name][0]
+    return tf.make_ndarray(node.attr['value'].tensor)
+
+  assert np.array_equal(frozen_logits_weights(), shadow)
+  assert 'moving averages of the weights' in capsys.readouterr().out
+  assert np.array_equal(frozen_logits_weights('--raw_weights'), raw)
+  code = evaluate_cmd.main(['--checkpoint', str(run), '--dataset_name',
+                            'digits', '--max_examples', '8'])
+  assert code == 0 and 'using the moving averages' in capsys.readouterr().out
+  code = train_cmd.main(TINY + ['--train_dir', str(tmp_path / 'x'), '--steps',
+                                '2', '--moving_average_decay', '1.5'])
+  assert code == 2

@@ -225,8 +225,16 @@ def compare(path, *, variables=None, scope=None, exclude_scopes=()):
   return report, var_list
 
 
+EMA_SUFFIX = '/ExponentialMovingAverage'   # tf.train.ExponentialMovingAverage
+
+
+def has_moving_averages(info):
+  """Whether a checkpoint holds ExponentialMovingAverage shadow variables."""
+  return any(name.endswith(EMA_SUFFIX) for name in info.variables)
+
+
 def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
-             variables=None):
+             variables=None, moving_averages=False):
   """Checks a checkpoint against the graph and builds its Saver.
 
   Use this when the graph must be finalized before the session exists;
@@ -234,6 +242,10 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
 
   Args:
     path, scope, exclude_scopes, strict, variables: as for ``restore``.
+    moving_averages: restore each variable from its
+      ``.../ExponentialMovingAverage`` shadow where the checkpoint has one
+      (what ``train --moving_average_decay`` saves; research/slim's eval
+      does the same through ``variables_to_restore``).
 
   Returns:
     ``(report, restore_fn)``; ``restore_fn(sess)`` restores, raising
@@ -250,6 +262,10 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
   if not var_list:
     raise CheckpointMismatchError(
         'Nothing to restore.\n' + report.summary(), report)
+  if moving_averages:
+    names = reader.read(report.path).variables
+    var_list = {(name + EMA_SUFFIX if name + EMA_SUFFIX in names else name):
+                var for name, var in var_list.items()}
   # slim builds the Saver now, so the graph can be finalized before use.
   assign = slim.assign_from_checkpoint_fn(report.path, var_list)
 

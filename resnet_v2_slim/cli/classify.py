@@ -35,12 +35,14 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   clf = classifier.Classifier(
       args.checkpoint, model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,
-      labels_file=args.labels)
+      labels_file=args.labels, raw_weights=args.raw_weights)
   results, failed = [], 0
   with clf:
-    print('%s: %s, %d classes, %s preprocessing at %d, from %s'
+    print('%s: %s, %d classes, %s preprocessing at %d, from %s%s'
           % (prog, clf.model, clf.num_classes, clf.preprocessing,
-             clf.image_size, clf.report.path), file=sys.stderr)
+             clf.image_size, clf.report.path,
+             ' (moving averages of the weights; --raw_weights for the raw '
+             'ones)' if clf.moving_averages else ''), file=sys.stderr)
     for path in args.images:
       try:
         top = clf.classify(path, args.top_k)

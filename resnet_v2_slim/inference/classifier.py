@@ -52,9 +52,13 @@ class Classifier:
 
   def __init__(self, checkpoint_path, *, model='auto', num_classes='auto',
                preprocessing_method='auto', image_size='auto',
-               labels_file=None):
+               labels_file=None, raw_weights=False):
     self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
+    # Moving averages of the weights (train --moving_average_decay) where
+    # the checkpoint has them, as research/slim's eval restores them.
+    self.moving_averages = (checkpoints.has_moving_averages(self.info) and
+                            not raw_weights)
     self.labels = labels_lib.labels_for(self.num_classes, labels_file)
     preprocessing_method, image_size = self.info.input_defaults(
         self.model, preprocessing_method, image_size)
@@ -71,8 +75,8 @@ class Classifier:
       logits, _ = network_fn(image[tf.newaxis], spatial_squeeze=True,
                              use_shortcut=self.info.use_shortcut)
       self._probabilities = tf.nn.softmax(logits)[0]
-      self.report, restore_fn = checkpoints.restorer(self.info,
-                                                     scope=self.model)
+      self.report, restore_fn = checkpoints.restorer(
+          self.info, scope=self.model, moving_averages=self.moving_averages)
     self._graph.finalize()
     self._sess = tf.Session(graph=self._graph)
     try:

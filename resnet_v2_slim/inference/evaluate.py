@@ -244,6 +244,11 @@ def _evaluate(config, engine, log):
         config.model_file.rstrip('/')), model)
   offset = label_offset(num_classes, config.labels_offset)
   _check_head_against_labels(config, num_classes, offset, log)
+  averages = bool(info and engine is None and not config.raw_weights and
+                  checkpoints.has_moving_averages(info))
+  if averages:
+    log('using the moving averages of the weights (`raw_weights` for the '
+        'raw ones)')
   graph = tf.Graph()
   with graph.as_default():
     dataset, names, source = _source(config)
@@ -275,7 +280,8 @@ def _evaluate(config, engine, log):
       restore_fn = None
     else:
       fetch, restore_fn = _network_fetches(model, num_classes, info, images,
-                                           labels, shard, record)
+                                           labels, shard, record,
+                                           averages)
   graph.finalize()
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
@@ -345,6 +351,7 @@ def _evaluate(config, engine, log):
       'model_file': config.model_file,
       'engine': engine.engine if engine else 'tensorflow',
       'precision': engine.precision if engine else 'fp32', 'model': model,
+      'moving_averages': averages,
       'num_classes': num_classes, 'labels_offset': offset,
       'preprocessing': method, 'image_size': size, 'source': source,
       'published': dataclasses.asdict(row) if row else None,
@@ -375,7 +382,7 @@ def _check_head_against_labels(config, num_classes, offset, log):
 
 
 def _network_fetches(model, num_classes, info, images, labels, shard,
-                     record):
+                     record, moving_averages=False):
   """The checkpoint's network and the metric sums of one batch."""
   network_fn = nets_factory.get_network_fn(model, num_classes)
   logits, _ = network_fn(images, spatial_squeeze=True,
@@ -391,7 +398,8 @@ def _network_fetches(model, num_classes, info, images, labels, shard,
           labels=safe, logits=logits)),
       'count': tf.size(labels), 'valid': valid, 'labels': labels,
       'shard': shard, 'record': record}
-  _, restore_fn = checkpoints.restorer(info, scope=model)
+  _, restore_fn = checkpoints.restorer(info, scope=model,
+                                       moving_averages=moving_averages)
   return fetch, restore_fn
 
 

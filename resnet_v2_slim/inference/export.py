@@ -187,7 +187,7 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
                            keras_layout='twin', onnx_file=None,
                            openvino_dir=None, tflite_file=None,
                            quantize=None, data_dir=None, tfrecord=None,
-                           tolerance=None, log=None):
+                           tolerance=None, raw_weights=False, log=None):
   """Restores a checkpoint and writes it for serving, on any set of engines.
 
   Every output has the frozen graph's interface: preprocessed float32
@@ -219,6 +219,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     data_dir, tfrecord: the user's images to verify and calibrate with.
     tolerance: relative logit difference an fp32 artifact may have
       (default ``bridges.TOLERANCE``).
+    raw_weights: export the raw weights even where the checkpoint holds
+      moving averages (used by default, as research/slim's eval).
     log: where report lines go (default: nowhere).
 
   Returns:
@@ -289,6 +291,10 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   method, image_size = info.input_defaults(model, image_size=image_size or
                                            'auto')
   image_size = nets_factory.check_image_size(image_size, model=model)
+  averages = checkpoints.has_moving_averages(info) and not raw_weights
+  if averages:
+    log('exporting the moving averages of the weights (`raw_weights` for '
+        'the raw ones)')
   check = None
   if any(bridge.values()):
     check, source = check_images(method, image_size, data_dir=data_dir,
@@ -300,7 +306,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     images, logits, predictions = build_inference_graph(
         model, num_classes, image_size, batch_size,
         use_shortcut=info.use_shortcut)
-    _, restore_fn = checkpoints.restorer(info, scope=model)
+    _, restore_fn = checkpoints.restorer(info, scope=model,
+                                         moving_averages=averages)
     with tf.Session(graph=graph) as sess:
       restore_fn(sess)
       frozen = tf.graph_util.convert_variables_to_constants(
@@ -316,7 +323,7 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   if any(bridge.values()):
     reports = _write_bridges(bridge, frozen, info, model, num_classes,
                              image_size, keras_layout, quantize, check,
-                             reference, tolerance, log)
+                             reference, tolerance, log, averages)
   return {'tensors': dict(TENSOR_NAMES), 'reports': reports}
 
 
@@ -345,7 +352,8 @@ def _write_saved_model(sess, images, logits, predictions, saved_model_dir):
 
 
 def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
-                   keras_layout, quantize, check, reference, tolerance, log):
+                   keras_layout, quantize, check, reference, tolerance, log,
+                   averages):
   """Converts, verifies and moves each bridge output into place."""
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
@@ -379,7 +387,7 @@ def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
       keras_twin.from_checkpoint(
           info.path, model=model, num_classes=num_classes,
           image_size=image_size if keras_layout == 'applications' else None,
-          layout=keras_layout).save(tmp)
+          layout=keras_layout, moving_averages=averages).save(tmp)
       applications = keras_layout == 'applications'
       checked(tmp, bridge['keras_file'], exact=not applications,
               classes=slice(1, None) if applications and num_classes == 1001

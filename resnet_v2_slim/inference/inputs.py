@@ -37,3 +37,6 @@ class InputSettings:
       'auto', type=settings.auto_or_positive_int,
       help='input height and width (auto: what the published checkpoint '
       'was trained at, 299, else the network\'s default, 224)')
+  raw_weights: bool = setting(False, help='restore the raw weights even '
+                              'where the checkpoint holds moving averages '
+                              '(train --moving_average_decay)')

@@ -241,7 +241,7 @@ def load_weights(keras_model, values, model, *, use_shortcut=True,
 
 
 def from_checkpoint(path, *, model='auto', num_classes='auto',
-                    image_size=None, layout='twin'):
+                    image_size=None, layout='twin', moving_averages=False):
   """The Keras model of a slim checkpoint, weights loaded.
 
   Args:
@@ -249,6 +249,8 @@ def from_checkpoint(path, *, model='auto', num_classes='auto',
     model, num_classes: 'auto' (from the checkpoint) or a value.
     image_size: fixed input size, or None for any.
     layout: 'twin' or 'applications' (see ``build``).
+    moving_averages: take each variable's ExponentialMovingAverage shadow
+      where the checkpoint has one.
 
   Returns:
     A ``keras.Model``.
@@ -257,7 +259,10 @@ def from_checkpoint(path, *, model='auto', num_classes='auto',
   model, num_classes, info = checkpoints.choose_model(path, model,
                                                      num_classes)
   reader = tf2.train.load_checkpoint(info.path)
-  values = {name: reader.get_tensor(name) for name in info.variables}
+  shadow = '/ExponentialMovingAverage'
+  values = {name: reader.get_tensor(
+      name + shadow if moving_averages and name + shadow in info.variables
+      else name) for name in info.variables}
   keras_model = build(model, num_classes if layout == 'twin' else 1000,
                       image_size, use_shortcut=info.use_shortcut,
                       layout=layout)

@@ -35,6 +35,7 @@ import tempfile
 import time
 
 import tensorflow.compat.v1 as tf
+import tf_slim as slim
 
 from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
@@ -162,6 +163,10 @@ class TrainConfig:
                                  'many epochs (Goyal et al. 2017; default '
                                  '%(default)s)')
   label_smoothing: float = setting(0.0, help='(default %(default)s)')
+  moving_average_decay: float = setting(
+      None, type=float, help='keep tf.train.ExponentialMovingAverage shadows '
+      'of the model variables (the decay ramps up early in a run, as in '
+      'slim); evaluate, classify and export use them')
   trainable_scopes: tuple = setting(None, nargs='*',
                                     help='train only these scopes (default: '
                                     'all), e.g. resnet_v2_50/logits')
@@ -176,6 +181,14 @@ class TrainConfig:
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   def validate(self):
+    if self.moving_average_decay is not None and not (
+        0 < self.moving_average_decay < 1):
+      raise TrainError('`moving_average_decay` must be between 0 and 1, got '
+                       '%r.' % self.moving_average_decay)
+    if self.moving_average_decay is not None and (
+        self.distribute.strategy != 'none'):
+      raise TrainError('`moving_average_decay` runs with `strategy` none for '
+                       'now (the averages are not mirrored across replicas).')
     if self.max_number_of_steps is not None:
       self.steps = self.max_number_of_steps
     if self.dataset_name and (self.data_dir or self.tfrecord):
@@ -350,6 +363,14 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
           var_list=recipe.trainable(config, tf.trainable_variables()))
     accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1),
                                                labels), tf.float32))
+    if config.moving_average_decay:
+      # As research/slim: shadows of the model variables (batch norm's
+      # moving statistics included), with num_updates = global_step so the
+      # decay ramps up early in a run.
+      averages = tf.train.ExponentialMovingAverage(
+          config.moving_average_decay, global_step)
+      with tf.control_dependencies([train_op]):
+        train_op = averages.apply(slim.get_model_variables())
     # Fetching any of these runs the step: one forward pass, one update.
     with tf.control_dependencies([train_op]):
       return [tf.identity(t) for t in (cross_entropy, loss, accuracy)]

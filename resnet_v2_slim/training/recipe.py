@@ -34,7 +34,7 @@ DECAY_TYPES = ('fixed', 'exponential', 'polynomial', 'cosine', 'piecewise')
 SCHEDULE = ('learning_rate', 'learning_rate_decay_type',
             'learning_rate_decay_factor', 'num_epochs_per_decay',
             'end_learning_rate', 'boundaries', 'values', 'warmup_epochs',
-            'optimizer', 'batch_size', 'steps')
+            'optimizer', 'global_batch_size', 'steps')
 RECORD = 'train_settings.json'   # in train_dir: what the run started with
 
 
@@ -206,19 +206,23 @@ def trainable(config, variables):
   return chosen
 
 
-def check_resume(train_dir, config, resuming):
+def check_resume(train_dir, config, resuming, num_replicas=1):
   """Records the schedule a run starts with; refuses a resume that changes it.
 
   Args:
     train_dir: the run's folder.
     config: this run's ``TrainConfig``.
     resuming: whether a checkpoint in ``train_dir`` is being resumed.
+    num_replicas: replicas of this run: epochs count the global batch, so
+      two replicas of batch 4 resume one device's batch 8 unchanged.
 
   Raises:
     RecipeError: naming the settings that differ from the recorded run.
   """
   path = os.path.join(train_dir, RECORD)
-  now = {name: _jsonable(getattr(config, name)) for name in SCHEDULE}
+  values = dict(vars(config), global_batch_size=config.batch_size *
+                num_replicas)
+  now = {name: _jsonable(values[name]) for name in SCHEDULE}
   if resuming and os.path.isfile(path):
     try:
       with open(path, encoding='utf-8') as f:

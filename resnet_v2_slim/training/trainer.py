@@ -505,7 +505,8 @@ def train(config, log=print, dataset=None, *, network_fn=None):
   if note:
     log('warning: ' + note)
   record_path, record = recipe.check_resume(config.train_dir, config,
-                                            latest is not None)
+                                            latest is not None,
+                                            setup.num_replicas)
   if steps_per_epoch:
     log('an epoch is %d images (%s): %.1f steps of the global batch %d'
         % (size, size_source, steps_per_epoch,

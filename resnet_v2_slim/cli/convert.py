@@ -11,23 +11,16 @@ ImageNet). Each shard is written atomically; a rerun skips finished ones.
 
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.utils import settings
 
 
 @common.command
 def main(argv=None, prog='resnet-v2-slim convert'):
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
-  parser.add_argument('--data_dir', required=True)
-  parser.add_argument('--output_dir', required=True)
-  parser.add_argument('--num_shards', type=int, default=4)
-  parser.add_argument('--name', default='train',
-                      help='shard name prefix (default %(default)s)')
-  parser.add_argument('--workers', type=int, default=4,
-                      help='threads reading images (default %(default)s)')
+  settings.add_flags(parser, tfrecords.ConvertSettings)
   args = parser.parse_args(argv)
   common.quiet()
-  if args.workers <= 0:
-    return common.fail(prog, '--workers must be > 0, got %d.' % args.workers)
   shards, count, classes = tfrecords.convert_folder(
       args.data_dir, args.output_dir, num_shards=args.num_shards,
       name=args.name, workers=args.workers,

@@ -16,6 +16,7 @@ Typical use::
 """
 
 import concurrent.futures
+import dataclasses
 import glob
 import hashlib
 import json
@@ -27,6 +28,7 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.data import images
 from resnet_v2_slim.utils import fileio
+from resnet_v2_slim.utils.settings import setting
 
 FEATURES = {
     'image/encoded': tf.io.FixedLenFeature([], tf.string),
@@ -223,8 +225,23 @@ def check_shard_name(name):
   return name
 
 
-def convert_folder(data_dir, output_dir, *, num_shards=4, name='train',
-                   workers=4, log=print):
+@dataclasses.dataclass
+class ConvertSettings:
+  """``convert``'s settings; its flags and ``convert_folder``'s defaults."""
+  data_dir: str = setting(help='folder of class sub-folders of images')
+  output_dir: str = setting(help='where the shards, labels.txt and '
+                            'convert.json go (created)')
+  num_shards: int = setting(4, help='how many shards (default %(default)s)')
+  name: str = setting('train', help='shard name prefix, e.g. train or '
+                      'validation (default %(default)s)')
+  workers: int = setting(4, help='threads reading and decoding images '
+                         '(default %(default)s)')
+
+
+def convert_folder(data_dir, output_dir, *,
+                   num_shards=ConvertSettings.num_shards,
+                   name=ConvertSettings.name,
+                   workers=ConvertSettings.workers, log=print):
   """A folder of class sub-folders -> TF-Slim shards and ``labels.txt``.
 
   Labels are 1-based in sorted class order (0 is left for background, as
@@ -254,6 +271,10 @@ def convert_folder(data_dir, output_dir, *, num_shards=4, name='train',
       of this run is kept).
   """
   check_shard_name(name)
+  if isinstance(workers, bool) or not isinstance(workers, int) or (
+      workers < 1):
+    raise RecordError('`workers` must be a positive integer, got %r.'
+                      % (workers,))
   if isinstance(num_shards, bool) or not isinstance(num_shards, int) or (
       num_shards < 1):
     raise RecordError('`num_shards` must be a positive integer, got %r.'

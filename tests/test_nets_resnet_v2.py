@@ -377,3 +377,33 @@ def test_use_shortcut_false_needs_arg_scoped_units(graph):
   with pytest.raises(ValueError, match='use_shortcut=False needs'):
     resnet_v2.resnet_v2(tf.placeholder(tf.float32, [1, 32, 32, 3]), blocks,
                         use_shortcut=False)
+
+
+def test_activation_lower_bounds_by_hand():
+  # resnet_v2_18 at 32: conv1 64x16x16; pool1 to 8x8; the last unit of
+  # blocks 1-3 strides: 64x(8x8 + 4x4), 128x(4x4 + 2x2), 256x(2x2 + 1),
+  # block4 512x(1 + 1).
+  largest, total = nets_factory.activation_elements('resnet_v2_18', 32)
+  assert largest == 64 * 16 * 16
+  assert total == (64 * 256 + 64 * (64 + 16) + 128 * (16 + 4) +
+                   256 * (4 + 1) + 512 * 2)
+
+
+@pytest.mark.parametrize('argv', [
+    ['time-forward', '--batch_size', '100000000'],
+    ['train', '--model', 'resnet_v2_50', '--image_size', '224',
+     '--batch_size', '1000000', '--train_dir', 'RUN'],
+    ['train', '--model', 'resnet_v2_18', '--strategy', 'mirrored',
+     '--num_devices', '999', '--train_dir', 'RUN'],
+])
+def test_sizes_nobody_can_run_are_refused_at_once(argv, tmp_path, capsys):
+  import time  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.cli import main  # pylint: disable=g-import-not-at-top
+  argv = [a.replace('RUN', str(tmp_path / 'run')) for a in argv]
+  start = time.monotonic()
+  assert main.main(argv) == 2
+  err = capsys.readouterr().err
+  assert ('needs at least' in err and 'GiB' in err) or (
+      'give at most' in err), err
+  assert time.monotonic() - start < 30
+  assert not (tmp_path / 'run').exists()

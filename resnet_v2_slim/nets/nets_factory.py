@@ -12,6 +12,7 @@ Typical use::
 """
 
 import functools
+import os
 
 import tf_slim as slim
 
@@ -119,3 +120,54 @@ def get_network_fn(name, num_classes, is_training=False, *,
   network_fn.default_image_size = func.default_image_size
   network_fn.name = name
   return network_fn
+
+
+def activation_elements(model, image_size):
+  """Lower bounds on a network's activations per image, from its blocks.
+
+  Returns:
+    ``(largest, total)``: the elements of the largest feature map (conv1's
+    output; a forward pass holds at least it and its input at once), and of
+    all unit outputs together (a training step keeps them for the backward
+    pass).
+  """
+  family, units = resnet_v2.NETWORKS[check_network_name(model)]
+  side = -(-image_size // 2)           # conv1, stride 2
+  largest = 64 * side * side
+  side = -(-side // 2)                 # pool1
+  total = largest
+  for base, count, stride in zip(resnet_v2.BLOCK_BASE_DEPTHS, units,
+                                 resnet_v2.BLOCK_STRIDES):
+    depth = base * 4 if family == 'bottleneck' else base
+    total += (count - 1) * depth * side * side
+    side = -(-side // stride)
+    total += depth * side * side
+  return largest, total
+
+
+def check_batch_memory(model, image_size, batch_size, *, training,
+                       bytes_per_element=4, replicas=1):
+  """Refuses a batch that cannot fit in this machine's memory.
+
+  The estimate is a lower bound (see ``activation_elements``), so nothing
+  that would run is refused; what it refuses would die of out-of-memory
+  after minutes of graph building.
+
+  Raises:
+    NetworkError: naming the estimate, the machine's memory and the
+      argument to lower.
+  """
+  largest, total = activation_elements(model, image_size)
+  need = bytes_per_element * batch_size * replicas * (
+      total if training else 2 * largest)
+  try:
+    have = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+  except (ValueError, OSError, AttributeError):
+    return
+  if need > have:
+    raise resnet_utils.NetworkError(
+        '`batch_size` %d of %s at %dx%d needs at least %.1f GiB for its '
+        'activations%s, but this machine has %.1f GiB: lower `batch_size` '
+        '(or `image_size`).' % (batch_size, model, image_size, image_size,
+                                need / 2**30, ' in a training step'
+                                if training else '', have / 2**30))

@@ -84,6 +84,11 @@ class Config:
     """Raises BenchmarkError naming the first bad setting."""
     self.distribute.validate()
     nets_factory.check_model_and_size(self.model, self.image_size)
+    if self.batch_size > 0:
+      nets_factory.check_batch_memory(
+          self.model, self.image_size, self.batch_size,
+          training=self.mode == 'forward-backward',
+          bytes_per_element=2 if self.precision != 'fp32' else 4)
     for flag, value in (('`batch_size`', self.batch_size),
                         ('`num_batches`', self.num_batches),
                         ('`num_classes`', self.num_classes)):

@@ -203,6 +203,9 @@ class TrainConfig:
         raise TrainError('`%s` must be a positive number of seconds, got '
                          '%r.' % (name, value))
     nets_factory.check_model_and_size(self.model, self.image_size)
+    if self.batch_size > 0:
+      nets_factory.check_batch_memory(self.model, self.image_size,
+                                      self.batch_size, training=True)
     for flag in ('steps', 'batch_size', 'save_every', 'log_every'):
       if getattr(self, flag) <= 0:
         raise TrainError('--%s must be > 0, got %r.'

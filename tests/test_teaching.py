@@ -369,3 +369,24 @@ def test_verdict_by_hand():
   assert experiment.verdict(final) == {'plain_deep_worse': True,
                                        'residual_deep_better': False,
                                        'held': False}
+
+
+def test_residual_experiment_out_and_contradictions_are_one_line(tmp_path,
+                                                                 capsys):
+  (tmp_path / 'file').write_text('mine')
+  (tmp_path / 'full').mkdir()
+  (tmp_path / 'full' / 'notes.txt').write_text('mine')
+  for argv, message in (
+      (['--out', str(tmp_path / 'file'), '--quick'], 'is a file'),
+      (['--out', str(tmp_path / 'file' / 'sub'), '--quick'],
+       'lies under the file'),
+      (['--out', '', '--quick'], 'must name a folder'),
+      (['--out', str(tmp_path / 'full'), '--quick'], 'already holds files'),
+      (['--out', str(tmp_path / 'new'), '--quick', '--steps', '5'],
+       '--quick sets the steps')):
+    assert residual_cmd.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count('\n') == 1, err
+  assert (tmp_path / 'file').read_text() == 'mine'
+  assert sorted(os.listdir(tmp_path / 'full')) == ['notes.txt']
+  assert not (tmp_path / 'new').exists()

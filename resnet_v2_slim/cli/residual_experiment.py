@@ -21,9 +21,10 @@ def main(argv=None, prog='resnet-v2-slim residual-experiment'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('--out', required=True, help='a new folder')
-  parser.add_argument('--steps', type=int, default=experiment.STEPS)
-  parser.add_argument('--batch_size', type=int,
-                      default=experiment.BATCH_SIZE)
+  parser.add_argument('--steps', type=int, default=None,
+                      help='steps per network (default %d)' % experiment.STEPS)
+  parser.add_argument('--batch_size', type=int, default=None,
+                      help='(default %d)' % experiment.BATCH_SIZE)
   parser.add_argument('--depths', choices=sorted(experiment.DEPTHS),
                       default='18,34', help='shallow,deep (default '
                       '%(default)s)')
@@ -39,9 +40,15 @@ def main(argv=None, prog='resnet-v2-slim residual-experiment'):
   parser.add_argument('--seed', type=int, default=0)
   args = parser.parse_args(argv)
   common.quiet()
-  if args.quick:
-    args.steps, args.batch_size = (experiment.QUICK['steps'],
-                                   experiment.QUICK['batch_size'])
+  if args.quick and (args.steps is not None or args.batch_size is not None):
+    return common.fail(prog, '--quick sets the steps and the batch itself '
+                       '(%(steps)d of %(batch_size)d); leave out --steps and '
+                       '--batch_size, or --quick.' % experiment.QUICK)
+  budget = experiment.QUICK if args.quick else {
+      'steps': experiment.STEPS, 'batch_size': experiment.BATCH_SIZE}
+  args.steps = budget['steps'] if args.steps is None else args.steps
+  args.batch_size = (budget['batch_size'] if args.batch_size is None
+                     else args.batch_size)
   if min(args.steps, args.batch_size, args.image_size) <= 0:
     return common.fail(prog,
                     '--steps, --batch_size and --image_size must be > 0.')

@@ -158,7 +158,6 @@ def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
     raise ExperimentError('the experiment plots its curves with matplotlib, '
                           'which is not installed: pip install '
                           '"resnet_v2_slim[teaching]".')
-  os.makedirs(out_dir, exist_ok=True)
   run_dirs = {(setting, shortcut): os.path.join(
       out_dir, '%s_%s' % (model, 'residual' if shortcut else 'plain'))
               for setting, model in settings for shortcut in (True, False)}
@@ -167,6 +166,8 @@ def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
     raise ExperimentError('`out` %s already holds runs (%s); choose a new '
                           'folder so earlier results stay intact.'
                           % (out_dir, ', '.join(taken)))
+  fileio.check_new_folder(out_dir, '`out`')   # before anything is created
+  os.makedirs(out_dir, exist_ok=True)
   dataset = data_lib.BUILTIN[data](image_size)
   curves, final = {}, {}
   for setting, model in settings:

@@ -116,6 +116,39 @@ def check_writable_dir(path, what='output folder'):
   return path
 
 
+def check_new_folder(path, what):
+  """Raises OutputPathError unless ``path`` can be a new (or empty) folder.
+
+  For outputs promised to go into "a new folder": an empty name, a file, a
+  folder with something in it, or a path under a file are refused before
+  anything is created.
+
+  Returns:
+    The absolute path.
+  """
+  if not isinstance(path, str) or not path.strip():
+    raise OutputPathError('%s must name a folder, got %r.' % (what, path))
+  path = os.path.abspath(path)
+  if os.path.exists(path):
+    if not os.path.isdir(path):
+      raise OutputPathError('%s %s is a file; give a new folder.'
+                            % (what, path))
+    if os.listdir(path):
+      raise OutputPathError('%s %s already holds files (%s); give a new or '
+                            'empty folder so they stay intact.'
+                            % (what, path, ', '.join(sorted(
+                                os.listdir(path))[:3])))
+    return check_writable_dir(path, what)
+  parent = path
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.path.isdir(parent):
+    raise OutputPathError('%s %s lies under the file %s; give a folder '
+                          'path.' % (what, path, parent))
+  _check_parent(os.path.join(parent, 'x'), what)
+  return path
+
+
 class DirLock:
   """An exclusive lock on a folder that one run writes (e.g. a train dir).
 

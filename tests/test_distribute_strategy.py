@@ -56,7 +56,8 @@ class Workers:
       env = dict(os.environ, TF_CONFIG=_tf_config(self.cluster, index))
       with open(log, 'w') as out:
         self.procs.append(subprocess.Popen(
-            [sys.executable, '-m', 'resnet_v2_slim'] + argv, stdout=out,
+            [sys.executable, '-m', 'resnet_v2_slim'] + (
+                argv(index) if callable(argv) else argv), stdout=out,
             stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path)))
 
   def output(self, i):
@@ -373,3 +374,24 @@ def test_time_forward_on_two_workers(tmp_path):
   assert (result['num_replicas'], result['num_workers'],
           result['global_batch_size']) == (2, 2, 4)
   assert result['strategy'] == 'multi_worker' and result['is_chief']
+
+
+def test_workers_with_different_flags_name_them(tmp_path):
+  """Every worker names what differs, instead of a collective's shape
+  mismatch on one and a timeout on the other."""
+  def argv(index):
+    return TRAIN[:-4] + ['--image_size', '32' if index == 0 else '64',
+                         '--learning_rate', '0.02' if index == 0 else '0.05',
+                         '--train_dir', 'run', '--steps', '2', '--strategy',
+                         'multi_worker', '--peer_timeout', '120']
+  start = time.monotonic()
+  with Workers(tmp_path, argv) as workers:
+    codes = workers.wait()
+    outs = [workers.output(0), workers.output(1)]
+  assert codes == [2, 2], outs
+  for out in outs:
+    assert ('different settings: --image_size, --learning_rate differ'
+            in out), out
+  assert '--image_size 64 --learning_rate 0.05' in outs[1]
+  assert time.monotonic() - start < 110
+  assert not list((tmp_path / 'run').glob('model.ckpt-*'))

@@ -303,10 +303,12 @@ class TrainModel:
   input_feed: dict
   trainables: list          # this worker's weights (under a strategy)
   mean_step: tf.Tensor      # global_step averaged over the replicas
+  settings_spread: tf.Tensor = None   # per must-agree setting: > 0 where
+                                      # workers differ (None: one process)
 
 
 def build_model(config, dataset, preprocessing='inception', setup=None, *,
-                network_fn=None, steps_per_epoch=None):
+                network_fn=None, steps_per_epoch=None, agree=None):
   """Builds input pipeline, network, loss, metrics and train op.
 
   Under a strategy (``setup``), every replica builds the network on its own
@@ -326,6 +328,8 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
       ``nets_factory.get_network_fn(config.model, ..., is_training=True)``
       (the tests train with batch norm in inference mode this way).
     steps_per_epoch: global-batch steps per epoch, for schedules in epochs.
+    agree: ``{flag: value}`` that every worker must share (see
+      ``must_agree``); checked at the start of a distributed run.
 
   Returns:
     A ``TrainModel``.
@@ -336,6 +340,19 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
       config.model, dataset.num_classes, is_training=True,
       weight_decay=config.weight_decay)
   global_step = tf.train.get_or_create_global_step()
+  # Built first, so its collective is the same on every worker whatever
+  # the network: a 20-bit hash per setting, its mean and mean square over
+  # the replicas; their variance is 0 exactly where all workers agree.
+  spread = None
+  if setup.strategy is not None and agree:
+    hashes = tf.constant([float(int(hashlib.sha256(repr(v).encode())
+                                    .hexdigest()[:5], 16))
+                          for v in agree.values()], tf.float64)
+    mean = dist.replica_mean(setup, dist.run_per_replica(
+        setup, lambda: tf.identity(hashes)))
+    square = dist.replica_mean(setup, dist.run_per_replica(
+        setup, lambda: hashes * hashes))
+    spread = square - mean * mean
   rate = recipe.learning_rate(config, steps_per_epoch, global_step)
   optimizer = recipe.optimizer(config, rate)
 
@@ -418,7 +435,26 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
       trainables=([tf.identity(v) for v in tf.trainable_variables()]
                   if setup.strategy else []),
       mean_step=dist.replica_mean(setup, dist.run_per_replica(
-          setup, lambda: tf.cast(global_step.read_value(), tf.float64))))
+          setup, lambda: tf.cast(global_step.read_value(), tf.float64))),
+      settings_spread=spread)
+
+
+def must_agree(config, dataset, preprocessing):
+  """The settings every worker of one run must share, as ``{flag: value}``.
+
+  Workers that differ in any of them would either crash in a collective
+  (another shape) or silently train different things.
+  """
+  names = ('model', 'image_size', 'batch_size', 'use_shortcut',
+           'learning_rate', 'momentum', 'weight_decay', 'optimizer',
+           'learning_rate_decay_type', 'learning_rate_decay_factor',
+           'num_epochs_per_decay', 'end_learning_rate', 'boundaries',
+           'values', 'warmup_epochs', 'label_smoothing', 'steps', 'seed',
+           'data_dir', 'tfrecord', 'dataset_name', 'dataset_split_name',
+           'labels_offset', 'checkpoint', 'trainable_scopes')
+  agree = {name: getattr(config, name) for name in names}
+  agree.update(num_classes=dataset.num_classes, preprocessing=preprocessing)
+  return agree
 
 
 def choose_preprocessing(config):
@@ -518,7 +554,8 @@ def train(config, log=print, dataset=None, *, network_fn=None):
   with graph.as_default(), setup.scope():
     model = build_model(config, dataset, method, setup,
                         network_fn=network_fn,
-                        steps_per_epoch=steps_per_epoch)
+                        steps_per_epoch=steps_per_epoch,
+                        agree=must_agree(config, dataset, method))
     saver = tf.train.Saver(max_to_keep=3)
     init = tf.global_variables_initializer()
     warm, exclude = None, None
@@ -535,6 +572,7 @@ def train(config, log=print, dataset=None, *, network_fn=None):
            '' if setup.is_chief else '; the chief writes `train_dir`, this '
            'worker saves into a scratch folder it deletes'))
   session = _Session(config, setup, graph, model, saver, log)
+  session.dataset, session.preprocessing = dataset, method
   if setup.is_chief:
     with fileio.DirLock(config.train_dir, '`train_dir`'):
       if latest is None or not os.path.isfile(record_path):
@@ -595,6 +633,17 @@ class _Session:
           warm(sess)
         log('warm-started from %s (excluded: %s)'
             % (config.checkpoint, ', '.join(exclude)))
+      if model.settings_spread is not None:
+        agree = must_agree(config, self.dataset, self.preprocessing)
+        spread = run(sess, model.settings_spread)
+        differ = [name for name, s in zip(agree, spread) if s > 0.25]
+        if differ:
+          raise TrainError(
+              'the workers were started with different settings: %s differ '
+              '(this worker: %s). Start every worker with the same flags; '
+              'only TF_CONFIG\'s task index differs.'
+              % (', '.join('`%s`' % n for n in differ),
+                 ' '.join('`%s` %s' % (n, agree[n]) for n in differ)))
       step = run(sess, model.global_step)
       mean_step = run(sess, model.mean_step)
       if mean_step != step:

@@ -285,3 +285,21 @@ def test_num_classes_must_be_auto_or_positive(module, capsys):
                 ['--checkpoint', 'x', '--num_classes', '0'])
   assert exit_info.value.code == 2
   assert 'expected auto or a positive integer' in capsys.readouterr().err
+
+
+def test_a_full_disk_during_export_is_one_line(ckpt_1001, capsys, tmp_path,
+                                               monkeypatch):
+  from resnet_v2_slim.utils import fileio  # pylint: disable=g-import-not-at-top
+  target = tmp_path / 'm.pb'
+  target.write_bytes(b'older export')
+
+  def full(path, data):
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(fileio, 'atomic_write_bytes', full)
+  code, _, err = _run(export_inference_graph, capsys, [
+      '--checkpoint', ckpt_1001[0], '--output_file', str(target),
+      '--image_size', '64'])
+  assert code == 2 and 'No space left on device' in err
+  assert err.count('\n') == 1
+  assert target.read_bytes() == b'older export'

@@ -314,11 +314,16 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
           sess, graph.as_graph_def(), ['logits', 'predictions'])
       reference = (sess.run(logits, {images: check}) if check is not None
                    else None)
-      if output_file:
-        fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
-      if saved_model_dir:
-        _write_saved_model(sess, images, logits, predictions,
-                           saved_model_dir)
+      try:
+        if output_file:
+          fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
+        if saved_model_dir:
+          _write_saved_model(sess, images, logits, predictions,
+                             saved_model_dir)
+      except OSError as exc:   # e.g. a full disk: one line, not a traceback
+        raise fileio.OutputPathError(
+            'could not write the export (%s); earlier files are intact.'
+            % (exc.strerror or exc)) from None
   reports = []
   if any(bridge.values()):
     reports = _write_bridges(bridge, frozen, info, model, num_classes,

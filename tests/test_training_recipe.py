@@ -212,3 +212,29 @@ def test_moving_averages_are_saved_and_used_by_default(tmp_path, capsys):
   code = train_cmd.main(TINY + ['--train_dir', str(tmp_path / 'x'), '--steps',
                                 '2', '--moving_average_decay', '1.5'])
   assert code == 2
+
+
+def test_evaluate_watch_evaluates_each_new_checkpoint_once(tmp_path, capsys):
+  run = tmp_path / 'run'
+  assert train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '2',
+                                '--save_every', '1']) == 0
+  capsys.readouterr()
+  code = evaluate_cmd.main(['--checkpoint', str(run), '--dataset_name',
+                            'digits', '--max_examples', '8', '--watch',
+                            '--timeout', '1', '--poll_secs', '0.2'])
+  out = capsys.readouterr().out
+  assert code == 0, out
+  lines = [json.loads(l) for l in out.splitlines() if l.startswith('{')]
+  assert [l['step'] for l in lines] == [1, 2]
+  assert all(l['num_examples'] == 8 for l in lines)
+  saved = (run / 'eval' / 'results.jsonl').read_text().splitlines()
+  assert [json.loads(l)['step'] for l in saved] == [1, 2]
+  tags = {}
+  for events in (run / 'eval').glob('events.out.tfevents.*'):
+    for event in tf.train.summary_iterator(str(events)):
+      for value in event.summary.value:
+        tags.setdefault(value.tag, []).append(event.step)
+  assert tags['eval/top1'] == [1, 2] and tags['eval/loss'] == [1, 2]
+  # Already evaluated: a second watch has nothing new within its timeout.
+  assert evaluate_cmd.main(['--checkpoint', str(run / 'nothing'),
+                            '--dataset_name', 'digits', '--watch']) == 2

@@ -12,6 +12,8 @@ printed next to the published accuracy.
 """
 
 
+import os
+
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import evaluate
@@ -30,6 +32,17 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
   common.quiet()
   config = settings.from_args(evaluate.EvalConfig, args)
   config.validate()
+  if config.watch:
+    if args.json or config.model_file:
+      return common.fail(prog, '--watch writes TRAIN_DIR/eval/results.jsonl '
+                         'and evaluates checkpoints: leave out --json and '
+                         '--model_file.')
+    results = evaluate.watch(config, log=lambda line: print(line, flush=True))
+    print('no new checkpoint in %s for %g s: evaluated %d checkpoint(s); '
+          'TensorBoard summaries in %s' % (
+              args.checkpoint, config.timeout, len(results),
+              os.path.join(args.checkpoint, 'eval')))
+    return 0
   if args.json:
     fileio.check_outputs(
         [('--json', args.json)],

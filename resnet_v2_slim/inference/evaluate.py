@@ -34,6 +34,7 @@ from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils import settings
 from resnet_v2_slim.utils.settings import setting
 
@@ -82,6 +83,15 @@ class EvalConfig(inputs.InputSettings):
   skip_corrupt: bool = setting(False, help='skip images that do not '
                                'decode; their count and places go into the '
                                'output and JSON')
+  watch: bool = setting(False, help='with --checkpoint TRAIN_DIR: evaluate '
+                        'every new checkpoint once, as it appears (slim\'s '
+                        'evaluation loop), writing TensorBoard summaries to '
+                        'TRAIN_DIR/eval and a JSON line each')
+  timeout: float = setting(600.0, help='with --watch: stop after this many '
+                           'seconds without a new checkpoint (default '
+                           '%(default)s)')
+  poll_secs: float = setting(10.0, help='with --watch: how often to look '
+                             '(default %(default)s)')
 
   def validate(self):
     if not self.checkpoint and not self.model_file:
@@ -199,6 +209,70 @@ def evaluate(config, log=print):
   finally:
     if engine:
       engine.close()
+
+
+def watch(config, log=print, sleep=time.sleep):
+  """Evaluates every new checkpoint of a training folder once (slim's loop).
+
+  For each checkpoint that appears in ``config.checkpoint`` (a train dir),
+  oldest first: the ``evaluate`` result, as a JSON line through ``log`` and
+  appended to ``TRAIN_DIR/eval/results.jsonl``, and TensorBoard scalars
+  ``eval/top1``, ``eval/top5``, ``eval/loss`` at the checkpoint's step in
+  ``TRAIN_DIR/eval``, so they share the training curves' step axis. Stops
+  after ``config.timeout`` seconds without a new checkpoint.
+
+  Returns:
+    The list of results, one per checkpoint evaluated.
+
+  Raises:
+    EvalError: ``checkpoint`` is not a folder, or a bad setting.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  folder = config.checkpoint
+  if not folder or not os.path.isdir(folder):
+    raise EvalError('`watch` needs `checkpoint` to be a training folder, got '
+                    '%r.' % (folder,))
+  for name in ('timeout', 'poll_secs'):
+    value = getattr(config, name)
+    if not (math.isfinite(value) and value > 0):
+      raise EvalError('`%s` must be a positive number of seconds, got %r.'
+                      % (name, value))
+  eval_dir = os.path.join(folder, 'eval')
+  fileio.check_writable_dir(eval_dir, '`checkpoint` eval folder')
+  os.makedirs(eval_dir, exist_ok=True)
+  with tf.Graph().as_default():   # the TF1 writer wants a graph
+    writer = tf.summary.FileWriter(eval_dir)
+  seen, results, last_new = set(), [], time.monotonic()
+  try:
+    while True:
+      for prefix in checkpoints.existing_checkpoints(folder)[0]:
+        if prefix in seen:
+          continue
+        seen.add(prefix)
+        result = evaluate(dataclasses.replace(config, checkpoint=prefix,
+                                              watch=False),
+                          log=lambda line: None)
+        step = int(prefix.rsplit('-', 1)[1]) if prefix.rsplit(
+            '-', 1)[-1].isdigit() else 0
+        result['step'] = step
+        writer.add_summary(tf.Summary(value=[
+            tf.Summary.Value(tag='eval/' + key, simple_value=result[key])
+            for key in ('top1', 'top5', 'loss')]), step)
+        writer.flush()
+        line = json.dumps({k: v for k, v in result.items()
+                           if k not in ('published', 'skipped')},
+                          sort_keys=True)
+        with open(os.path.join(eval_dir, 'results.jsonl'), 'a',
+                  encoding='utf-8') as f:
+          f.write(line + '\n')
+        log(line)
+        results.append(result)
+        last_new = time.monotonic()
+      if time.monotonic() - last_new >= config.timeout:
+        return results
+      sleep(config.poll_secs)
+  finally:
+    writer.close()
 
 
 def _artifact_defaults(config, engine):

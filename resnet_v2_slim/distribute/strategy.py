@@ -387,13 +387,13 @@ def _local_devices(num_devices, *, flag='`num_devices`'):
                             % (flag, count, len(gpus)))
     return ['/gpu:%d' % i for i in range(count)]
   count = num_devices or 1
-  # Logical CPU devices share the cores: more of them than cores only adds
-  # graph-building time (999 of them were still building after 300 s).
-  cores = max(os.cpu_count() or 1, 2)
-  if count > cores:
+  # Logical CPU devices share the cores: many more of them than cores only
+  # adds graph-building time (999 of them were still building after 300 s).
+  most = 4 * (os.cpu_count() or 1)
+  if count > most:
     raise DistributeError('%s %d: this machine has no GPU and %d CPU cores; '
-                          'give at most %d logical CPU devices.'
-                          % (flag, count, os.cpu_count() or 1, cores))
+                          'give at most %d logical CPU devices (4 per core).'
+                          % (flag, count, os.cpu_count() or 1, most))
   cpu = tf.config.list_physical_devices('CPU')[0]
   have = tf.config.get_logical_device_configuration(cpu) or [None]
   if len(have) != count:

@@ -21,7 +21,7 @@ import tf_slim as slim  # pylint: disable=g-bad-import-order
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.nets import resnet_v2 as ours
 from resnet_v2_slim.perf import benchmark
-from resnet_v2_slim.perf import precision as precision_lib
+from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.utils import fileio
 
 KERAS_MODELS = {'resnet_v2_50': 'ResNet50V2', 'resnet_v2_101': 'ResNet101V2',

@@ -2,8 +2,8 @@
 
 Here live the building blocks (``resnet_utils``), the ResNet V2 networks and
 their one table (``resnet_v2.NETWORKS``), the name -> function factory
-(``nets_factory``) and the table of published checkpoints
-(``pretrained``).
+(``nets_factory``), the table of published checkpoints (``pretrained``)
+and mixed precision with float32 variables (``precision``).
 May import: nothing above it (TensorFlow, tf_slim, numpy and the standard
 library only). The package's ``__init__`` has already imported TensorFlow
 quietly and applied the compat fix.
@@ -22,6 +22,7 @@ Typical use::
 """
 
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import precision
 from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
 from resnet_v2_slim.nets import resnet_v2

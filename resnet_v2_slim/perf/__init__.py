@@ -1,9 +1,9 @@
-"""Performance: FLOP counting, mixed precision and the book's timing protocol.
+"""Performance: FLOP counting and the book's timing protocol.
 
-``flops`` counts a graph's convolutions and matmuls, ``precision`` builds a
-network in bf16/fp16 with float32 variables, ``benchmark`` is seed 000's
-``time_tensorflow_run`` fixed and extended. May import: ``nets``, ``checkpoints``, ``distribute``,
-``utils``.
+``flops`` counts a graph's convolutions and matmuls, ``benchmark`` is seed
+000's ``time_tensorflow_run`` fixed and extended (mixed precision lives in
+``nets.precision``, which training uses too). May import: ``nets``,
+``checkpoints``, ``distribute``, ``utils``.
 
 Typical use::
 

@@ -36,7 +36,7 @@ from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.perf import flops as flops_lib
-from resnet_v2_slim.perf import precision as precision_lib
+from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.nets import resnet_utils
 
 MODES = ('forward', 'forward-backward')

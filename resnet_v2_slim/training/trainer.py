@@ -47,6 +47,7 @@ from resnet_v2_slim.training import recipe
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import precision as precision_lib
 
 
 class TrainError(errors.Error):
@@ -163,6 +164,11 @@ class TrainConfig:
                                  'many epochs (Goyal et al. 2017; default '
                                  '%(default)s)')
   label_smoothing: float = setting(0.0, help='(default %(default)s)')
+  precision: str = setting(
+      'fp32', choices=('fp32', 'bf16', 'fp16'),
+      help='compute dtype: float32 master weights and optimizer state, half '
+      'compute, batch norm as in fp32; fp16 with a dynamic loss scale '
+      '(default %(default)s)')
   moving_average_decay: float = setting(
       None, type=float, help='keep tf.train.ExponentialMovingAverage shadows '
       'of the model variables (the decay ramps up early in a run, as in '
@@ -355,20 +361,30 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
     spread = square - mean * mean
   rate = recipe.learning_rate(config, steps_per_epoch, global_step)
   optimizer = recipe.optimizer(config, rate)
+  if config.precision == 'fp16':
+    # fp16 gradients underflow without a loss scale: TensorFlow's dynamic
+    # one (it also skips steps whose gradients overflow).
+    optimizer = tf.train.experimental.MixedPrecisionLossScaleOptimizer(
+        optimizer, 'dynamic')
 
   def replica_step(inputs):
     images, labels = inputs
     with dist.new_update_ops() as update_ops:
-      logits, _ = network_fn(images, use_shortcut=config.use_shortcut,
-                             spatial_squeeze=True)
+      # float32 logits whatever the precision (nets.precision).
+      logits, _ = precision_lib.build(network_fn, images, config.precision,
+                                      use_shortcut=config.use_shortcut,
+                                      spatial_squeeze=True)
     if config.label_smoothing:   # as slim: on one-hot labels
       cross_entropy = tf.losses.softmax_cross_entropy(
           tf.one_hot(labels, logits.shape[-1]), logits,
           label_smoothing=config.label_smoothing)
     else:
       cross_entropy = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    # Under bf16/fp16 the regularizers see the half-precision copies: their
+    # sums are cast back so the total loss is float32.
     loss = tf.add_n([cross_entropy] +
-                    tf.losses.get_regularization_losses(),
+                    [tf.cast(l, tf.float32) for l in
+                     tf.losses.get_regularization_losses()],
                     name='total_loss')
     # Outside Estimator the tf.compat.v1 optimizers *sum* the replicas'
     # gradients (measured: two replicas moved the weights twice as far as
@@ -451,7 +467,7 @@ def must_agree(config, dataset, preprocessing):
            'num_epochs_per_decay', 'end_learning_rate', 'boundaries',
            'values', 'warmup_epochs', 'label_smoothing', 'steps', 'seed',
            'data_dir', 'tfrecord', 'dataset_name', 'dataset_split_name',
-           'labels_offset', 'checkpoint', 'trainable_scopes')
+           'labels_offset', 'checkpoint', 'trainable_scopes', 'precision')
   agree = {name: getattr(config, name) for name in names}
   agree.update(num_classes=dataset.num_classes, preprocessing=preprocessing)
   return agree

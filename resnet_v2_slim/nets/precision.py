@@ -10,7 +10,7 @@ back to float32 before the softmax.
 Typical use::
 
     from resnet_v2_slim.nets import nets_factory
-    from resnet_v2_slim.perf import precision
+    from resnet_v2_slim.nets import precision
 
     network_fn = nets_factory.get_network_fn('resnet_v2_50', 1001)
     logits, end_points = precision.build(network_fn, images, 'bf16')
@@ -21,6 +21,8 @@ import contextlib
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.nets import resnet_utils
+
 
 DTYPES = {'fp32': tf.float32, 'bf16': tf.bfloat16, 'fp16': tf.float16}
 
@@ -29,10 +31,10 @@ def compute_dtype(precision):
   """Returns the tf dtype for 'fp32', 'bf16' or 'fp16'.
 
   Raises:
-    ValueError: for any other name.
+    NetworkError: for any other name.
   """
   if precision not in DTYPES:
-    raise ValueError('precision must be one of %s, got %r.'
+    raise resnet_utils.NetworkError('precision must be one of %s, got %r.'
                      % (', '.join(DTYPES), precision))
   return DTYPES[precision]
 

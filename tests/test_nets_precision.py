@@ -5,7 +5,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import nets_factory
-from resnet_v2_slim.perf import precision
+from resnet_v2_slim.nets import precision
 
 
 @pytest.fixture

@@ -187,6 +187,10 @@ def test_classify_skips_unreadable_images(ckpt_1001, images, capsys,
       images[0], str(tmp_path / 'missing.png')])
   assert code == 1
   assert 'skipped: %s is not a decodable image' % bad in err
+  reason = [l for l in err.splitlines() if 'is not a decodable' in l][0]
+  # TensorFlow's reason, not its "Graph execution error:" header.
+  assert 'Graph execution error' not in reason
+  assert not reason.rstrip().endswith(':'), reason
   assert 'skipped: cannot read' in err
   assert out.startswith(images[0] + '\n') and out.count('\n') == 6
 

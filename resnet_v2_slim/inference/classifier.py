@@ -23,6 +23,7 @@ from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import labels as labels_lib
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 
 
@@ -108,9 +109,9 @@ class Classifier:
     try:
       return self._sess.run(self._probabilities, {self._contents: contents})
     except tf.errors.InvalidArgumentError as exc:
-      raise ImageError('%s is not a decodable image (JPEG, PNG, GIF or BMP): '
-                       '%s' % (path, exc.message.splitlines()[0][:120])
-                       ) from None
+      raise ImageError('%s is not a decodable image (%s): %s'
+                       % (path, images_lib.FORMAT_NAMES,
+                          errors.quoted(exc, 160))) from None
 
   def classify(self, path, top_k=5):
     """The ``top_k`` classes of one image file, most probable first.

@@ -83,8 +83,8 @@ def _replace_dir(tmp_dir, target):
     shutil.rmtree(backup, ignore_errors=True)
 
 
-# Where each bridge output goes, for messages and guards: argument ->
-# (what it holds, entries a replaceable folder may hold).
+# The arguments (and flags) of the outputs that leave TF1, in the order they
+# are written; the OpenVINO folder may hold only OPENVINO_ENTRIES.
 BRIDGE_OUTPUTS = ('keras_file', 'onnx_file', 'openvino_dir', 'tflite_file')
 OPENVINO_ENTRIES = ('model.xml', 'model.bin')
 QUANTIZE = (None, 'int8')

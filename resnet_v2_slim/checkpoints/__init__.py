@@ -29,6 +29,7 @@ from resnet_v2_slim.checkpoints.reader import existing_checkpoints
 from resnet_v2_slim.checkpoints.reader import latest_checkpoint
 from resnet_v2_slim.checkpoints.reader import read
 from resnet_v2_slim.checkpoints.reader import resolve
+from resnet_v2_slim.checkpoints.restore import EMA_SUFFIX
 from resnet_v2_slim.checkpoints.restore import RestoreReport
 from resnet_v2_slim.checkpoints.restore import has_moving_averages
 from resnet_v2_slim.checkpoints.restore import compare

@@ -259,7 +259,7 @@ def from_checkpoint(path, *, model='auto', num_classes='auto',
   model, num_classes, info = checkpoints.choose_model(path, model,
                                                      num_classes)
   reader = tf2.train.load_checkpoint(info.path)
-  shadow = '/ExponentialMovingAverage'
+  shadow = checkpoints.EMA_SUFFIX   # declared once, with restore
   values = {name: reader.get_tensor(
       name + shadow if moving_averages and name + shadow in info.variables
       else name) for name in info.variables}

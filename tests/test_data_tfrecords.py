@@ -139,7 +139,9 @@ def test_bad_shards_are_one_line_before_training(tmp_path, capsys):
     assert result.err.count('\n') == 1
   code, result = _train(capsys, '--train_dir', str(tmp_path / 'run'),
                         '--tfrecord', str(rec / 'train-*'), '--labels_offset',
-                        '0', '--num_classes', '2')
+                        '0', '--num_classes', '2', '--steps', '40')
+  # 40 shuffled batches of 2 from 2 images per class: some batch holds a
+  # label 2 (two steps alone missed it one run in sixteen).
   assert code == 2 and 'the input failed at step ' in result.err
   assert ': Received a label value of 2 which is outside the valid range ' \
       'of [0, 2)' in result.err, result.err

@@ -390,3 +390,82 @@ def test_import_keras_refuses_what_is_not_a_resnet(tmp_path, capsys):
     assert code == 2 and message in err and err.count('\n') == 1, err
     assert '--function' not in err
   assert sorted(os.listdir(tmp_path)) == ['dense.keras', 'lambda.keras']
+
+
+# --- bf16 inference: the weights cast once ---------------------------------
+def _frozen_logits(path, images):
+  """A frozen GraphDef run by TensorFlow directly (not engines.py)."""
+  graph_def = tf.GraphDef()
+  with open(path, 'rb') as f:
+    graph_def.ParseFromString(f.read())
+  with tf.Graph().as_default() as graph:
+    tf.import_graph_def(graph_def, name='')
+    with tf.Session(graph=graph) as sess:
+      return sess.run('logits:0', {'input:0': images}), graph_def
+
+
+def test_bf16_exports_hold_bf16_weights_and_stay_close(small, tmp_path,
+                                                        capsys):
+  pb, sm = str(tmp_path / 'm.pb'), str(tmp_path / 'sm')
+  code, out, err = _run_cli(capsys, [
+      '--checkpoint', small, '--image_size', str(SIZE), '--precision', 'bf16',
+      '--output_file', pb, '--saved_model_dir', sm])
+  assert code == 0, err
+  assert 'the bf16 graph against fp32 on the check images: max |logit ' \
+      'difference|' in out
+  images = _images(4)
+  reference = _tf_logits(small, images)
+  logits, graph_def = _frozen_logits(pb, images)
+  assert 0 < _rel(logits, reference) < 3e-2   # really bf16, and close
+  # Every weight and bias frozen as a bf16 constant, batch norm float32;
+  # the only casts left are the images in and the logits out.
+  weights = [name for name, _ in tf.train.list_variables(small)
+             if name.endswith(('/weights', '/biases'))]
+  consts = [n for n in graph_def.node if n.op == 'Const' and
+            n.attr['dtype'].type == tf.bfloat16.as_datatype_enum]
+  assert len(consts) == len(weights) > 20
+  assert sum(n.op == 'Cast' for n in graph_def.node) == 2
+  # The SavedModel casts its float32 variables once, when loaded: TF's own
+  # loader gives the frozen graph's logits.
+  with tf.Graph().as_default() as graph, tf.Session() as sess:
+    meta = tf.saved_model.loader.load(sess, ['serve'], sm)
+    signature = meta.signature_def['serving_default']
+    saved = sess.run(signature.outputs['logits'].name,
+                     {signature.inputs['input'].name: images})
+  np.testing.assert_allclose(saved, logits, rtol=1e-6, atol=1e-6)
+  # Only for the TF graphs: the bridges are made from the float32 graph.
+  code, _, err = _run_cli(capsys, ['--checkpoint', small, '--precision',
+                                   'bf16', '--onnx_file',
+                                   str(tmp_path / 'm.onnx')])
+  assert code == 2 and '--precision bf16 applies to --output_file and ' \
+      '--saved_model_dir' in err
+  assert not os.path.exists(tmp_path / 'm.onnx')
+
+
+def test_bf16_classify_and_evaluate_stay_close_to_fp32(small, tmp_path):
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import classifier  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  folder = refnets.image_folder(tmp_path / 'img', ('a', 'b'), 3, (50, 60), 4)
+  files = sorted(str(p) for p in folder.glob('*/*'))
+  probs = {}
+  for prec in ('fp32', 'bf16'):
+    with classifier.Classifier(small, image_size=SIZE,
+                               precision=prec) as clf:
+      probs[prec] = np.stack([clf.probabilities(f) for f in files])
+  assert 0 < np.max(np.abs(probs['bf16'] - probs['fp32'])) < 2e-2
+  tfrecords.convert_folder(str(folder), str(tmp_path / 'rec'), num_shards=1,
+                           log=lambda _: None)
+  results = {prec: evaluate.evaluate(evaluate.EvalConfig(
+      checkpoint=small, tfrecord=str(tmp_path / 'rec' / 'train-*'),
+      image_size=SIZE, batch_size=4, precision=prec), log=lambda _: None)
+             for prec in ('fp32', 'bf16')}
+  assert results['bf16']['precision'] == 'bf16'
+  assert results['bf16']['num_examples'] == 6
+  assert results['bf16']['loss'] == pytest.approx(results['fp32']['loss'],
+                                                  rel=2e-2)
+  assert results['bf16']['loss'] != results['fp32']['loss']
+  assert ' in bf16 on 6 images' in evaluate.report_line(results['bf16'])
+  with pytest.raises(ValueError, match="`precision` must be one of fp32, "
+                     "bf16, got 'fp16'"):
+    classifier.Classifier(small, precision='fp16')

@@ -60,3 +60,69 @@ def test_unknown_precision():
   with pytest.raises(ValueError, match="precision must be one of fp32, bf16, "
                      "fp16, got 'int8'"):
     precision.compute_dtype('int8')
+
+
+def _graph_logits(prefix, feed, **build_kwargs):
+  """Logits of resnet_v2_50 restored through checkpoints.restorer."""
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
+  graph = tf.Graph()
+  with graph.as_default():
+    images = tf.placeholder(tf.float32, [None, 64, 64, 3])
+    network_fn = nets_factory.get_network_fn('resnet_v2_50', 1000)
+    logits, _ = precision.build(network_fn, images, 'bf16',
+                                spatial_squeeze=True, **build_kwargs)
+    _, restore_fn = checkpoints.restorer(prefix, scope='resnet_v2_50')
+    saved = tf.train.Saver()
+  with tf.Session(graph=graph) as sess:
+    restore_fn(sess)
+    return sess.run(logits, {images: feed}), graph, saved
+
+
+def test_weights_cast_once_give_the_per_step_cast_logits(checkpoint):
+  feed = np.random.RandomState(1).rand(2, 64, 64, 3).astype(np.float32)
+  want, _, _ = _graph_logits(checkpoint, feed)
+  got, graph, saver = _graph_logits(checkpoint, feed, cast_once=True)
+  # The same bf16 values, cast before the first step instead of in it.
+  np.testing.assert_array_equal(got, want)
+  copies = graph.get_collection(precision.CAST_ONCE_COPIES)
+  # A copy of every weight and bias; batch norm keeps float32 parameters.
+  with graph.as_default():
+    want_names = {v.op.name + '/bfloat16' for v in tf.trainable_variables()
+                  if not v.op.name.endswith(('/beta', '/gamma'))}
+  assert {c.op.name for c in copies} == want_names
+  assert {c.dtype.base_dtype for c in copies} == {tf.bfloat16}
+  # Not checkpointed, not initialized with the model: checkpoints stay the
+  # float32 variables' and names unchanged.
+  saved = set(saver._var_list) if isinstance(saver._var_list, dict) else {
+      v.op.name for v in saver._var_list}
+  assert not saved & {c.op.name for c in copies}
+  assert not {c.op.name for c in copies} & {v.op.name for v in graph.
+                                             get_collection(tf.GraphKeys.
+                                                            GLOBAL_VARIABLES)}
+  # No cast of a weight left in the forward pass: only the images in and
+  # the logits out are cast.
+  casts = [op for op in graph.get_operations() if op.type == 'Cast' and
+           not op.name.endswith('/Initializer/Cast') and
+           'Initializer' not in op.name]
+  assert len(casts) == 2, [op.name for op in casts]
+
+
+def test_weights_cast_once_follow_a_later_restore(tmp_path, graph):
+  network_fn = nets_factory.get_network_fn('resnet_v2_18', 5)
+  images = tf.placeholder(tf.float32, [1, 32, 32, 3])
+  logits, _ = precision.build(network_fn, images, 'bf16', cast_once=True,
+                              spatial_squeeze=True)
+  feed = np.random.RandomState(2).rand(1, 32, 32, 3).astype(np.float32)
+  bias = [v for v in tf.global_variables() if 'logits/biases' in v.name][0]
+  with tf.Session() as sess:
+    sess.run(tf.global_variables_initializer())
+    with pytest.raises(tf.errors.FailedPreconditionError):
+      sess.run(logits, {images: feed})   # never silently stale: uncast
+    precision.cast_weights(sess)
+    before = sess.run(logits, {images: feed})
+    bias.load(np.full([5], 3.0, np.float32), sess)
+    np.testing.assert_array_equal(sess.run(logits, {images: feed}), before)
+    precision.cast_weights(sess)   # what checkpoints.restorer does
+    # bf16 logits of up to ~10 carry steps of 1/16.
+    np.testing.assert_allclose(sess.run(logits, {images: feed}), before + 3,
+                               atol=0.15)

@@ -135,9 +135,36 @@ def test_forward_backward_counts_about_three_forwards(capsys, tmp_path):
   assert 2.5 < ratio <= 3.0
 
 
-def test_bf16_runs(capsys):
+def test_bf16_runs_with_the_weights_cast_once_unless_asked(capsys):
   code, out, _ = _run(capsys, TINY + ['--precision', 'bf16'])
-  assert code == 0 and 'forward bf16' in out
+  assert code == 0 and 'forward bf16 (weights cast once), batch 2' in out
+  code, out, _ = _run(capsys, TINY + ['--precision', 'bf16',
+                                      '--weights_cast', 'every_step'])
+  assert code == 0 and 'forward bf16, batch 2' in out
+  code, out, _ = _run(capsys, TINY + ['--precision', 'bf16', '--mode',
+                                      'forward-backward'])
+  assert code == 0 and 'forward-backward bf16, batch 2' in out
+
+
+def test_weights_cast_once_builds_no_weight_cast_into_the_step(graph):
+  config = benchmark.Config(model='resnet_v2_18', batch_size=1,
+                            image_size=32, precision='bf16')
+  target = benchmark.build_graph(config).target
+  seen, todo, casts = set(), [target.op], []
+  while todo:   # every op one forward step runs
+    op = todo.pop()
+    if op.name in seen:
+      continue
+    seen.add(op.name)
+    casts += [op.name] if op.type == 'Cast' else []
+    todo += [t.op for t in op.inputs] + list(op.control_inputs)
+  assert sorted(casts) == ['Cast', 'Cast_1'], casts   # images in, logits out
+  per_step = benchmark.Config(model='resnet_v2_18', batch_size=1,
+                              image_size=32, precision='bf16',
+                              weights_cast='every_step')
+  with tf.Graph().as_default():
+    ops = benchmark.build_graph(per_step).target.graph.get_operations()
+    assert sum(op.type == 'Cast' for op in ops) > 20
 
 
 @pytest.mark.parametrize('flags,message', [
@@ -147,6 +174,10 @@ def test_bf16_runs(capsys):
     (['--image_size', '16'], '--image_size 16 cannot be used'),
     (['--model', 'resnet_v2_18x'], "--model: Unknown network 'resnet_v2_18x'"),
     (['--num_classes', '0'], '--num_classes must be > 0, got 0'),
+    (['--precision', 'bf16', '--weights_cast', 'once', '--mode',
+      'forward-backward'], '--weights_cast once is for a forward pass in one '
+     'process (a backward pass needs the float32 weights every step); use '
+     'auto or every_step with --mode forward-backward.'),
     (['--json', '/nonexistent-dir/r.json'], 'does not exist'),
     (['--checkpoint', '/nonexistent/model.ckpt'], '--checkpoint: No '
                                                    'checkpoint at'),

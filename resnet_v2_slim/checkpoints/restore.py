@@ -25,6 +25,7 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from resnet_v2_slim.checkpoints import reader
+from resnet_v2_slim.nets import precision
 from resnet_v2_slim.checkpoints.reader import CheckpointError
 from resnet_v2_slim.checkpoints.reader import CheckpointMismatchError
 
@@ -275,6 +276,9 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
       # take its eager path and fail on graph tensors.
       with sess.graph.as_default():
         assign(sess)
+        # The half-precision copies of a cast_once graph follow the
+        # restored values (nothing to do in other graphs).
+        precision.cast_weights(sess)
     except (tf.errors.DataLossError, tf.errors.OutOfRangeError,
             tf.errors.NotFoundError, tf.errors.InvalidArgumentError) as exc:
       raise CheckpointError(

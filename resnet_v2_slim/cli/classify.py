@@ -35,7 +35,8 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   clf = classifier.Classifier(
       args.checkpoint, model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,
-      labels_file=args.labels, raw_weights=args.raw_weights)
+      labels_file=args.labels, raw_weights=args.raw_weights,
+      precision=args.precision)
   results, failed = [], 0
   with clf:
     print('%s: %s, %d classes, %s preprocessing at %d, from %s%s'

@@ -114,22 +114,33 @@ def verify(engine, images, reference, *, exact, tolerance=TOLERANCE,
     raise VerificationError('%s on %s gives logits of shape %s, TensorFlow '
                             '%s.' % (engine.path, engine.engine,
                                      logits.shape, reference.shape))
-  max_abs = float(np.max(np.abs(logits - reference)))
-  scale = float(np.max(np.abs(reference))) or 1.0
   report = {
       'path': engine.path, 'engine': engine.engine,
-      'precision': engine.precision, 'max_abs': max_abs,
-      'max_rel': max_abs / scale,
-      'top1_agree': int(np.sum(np.argmax(logits, 1) ==
-                               np.argmax(reference, 1))),
-      'images': len(images), 'size_bytes': _size(engine.path),
+      'precision': engine.precision, 'size_bytes': _size(engine.path),
       'exact': exact, 'tolerance': tolerance}
+  report.update(compare(logits, reference))
   if exact and not report['max_rel'] <= tolerance:
     raise VerificationError(
         '%s disagrees with the TensorFlow graph: %s. An fp32 artifact must '
         'stay within `tolerance` %g; nothing was written.'
-        % (engine.path, _numbers(report), tolerance))
+        % (engine.path, numbers_line(report), tolerance))
   return report
+
+
+def compare(logits, reference):
+  """How far ``logits`` are from ``reference`` (both ``[N, C]``).
+
+  Returns:
+    A dict: max_abs, max_rel (of the reference's largest |logit|),
+    top1_agree (images whose arg-max is the same) and images;
+    ``numbers_line`` puts them in words.
+  """
+  max_abs = float(np.max(np.abs(logits - reference)))
+  scale = float(np.max(np.abs(reference))) or 1.0
+  return {'max_abs': max_abs, 'max_rel': max_abs / scale,
+          'top1_agree': int(np.sum(np.argmax(logits, 1) ==
+                                   np.argmax(reference, 1))),
+          'images': len(reference)}
 
 
 def _size(path):
@@ -142,7 +153,8 @@ def _size(path):
                                   os.path.exists(extra) else 0)
 
 
-def _numbers(report):
+def numbers_line(report):
+  """``compare``'s numbers (or a report's) in words."""
   return ('max |logit difference| %.2g (%.2g of the logit scale), top-1 '
           'the same on %d/%d images' % (report['max_abs'], report['max_rel'],
                                         report['top1_agree'],
@@ -153,4 +165,4 @@ def report_line(report, shown_path=None):
   """One line: what was verified, on which engine, the numbers, the size."""
   return 'verified %s on %s %s: %s, %.1f MB' % (
       shown_path or report['path'], report['engine'], report['precision'],
-      _numbers(report), report['size_bytes'] / 1e6)
+      numbers_line(report), report['size_bytes'] / 1e6)

@@ -22,7 +22,9 @@ import tensorflow.compat.v1 as tf
 from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import labels as labels_lib
+from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 
@@ -44,6 +46,10 @@ class Classifier:
     image_size: network input size; 'auto' takes the published checkpoint's
       (299), else the network's default (224).
     labels_file: optional names file, one per line.
+    raw_weights: restore the raw weights where the checkpoint also holds
+      moving averages (used by default).
+    precision: 'fp32' or 'bf16' (bfloat16 compute, the weights cast once
+      at restore).
 
   Raises:
     CheckpointError: unusable or mismatching checkpoints.
@@ -53,13 +59,14 @@ class Classifier:
 
   def __init__(self, checkpoint_path, *, model='auto', num_classes='auto',
                preprocessing_method='auto', image_size='auto',
-               labels_file=None, raw_weights=False):
+               labels_file=None, raw_weights=False, precision='fp32'):
     self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
     # Moving averages of the weights (train --moving_average_decay) where
     # the checkpoint has them, as research/slim's eval restores them.
     self.moving_averages = (checkpoints.has_moving_averages(self.info) and
                             not raw_weights)
+    self.precision = inputs.check_precision(precision)
     self.labels = labels_lib.labels_for(self.num_classes, labels_file)
     preprocessing_method, image_size = self.info.input_defaults(
         self.model, preprocessing_method, image_size)
@@ -73,8 +80,9 @@ class Classifier:
           preprocessing.decode_image(self._contents), self.preprocessing,
           self.image_size)
       network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
-      logits, _ = network_fn(image[tf.newaxis], spatial_squeeze=True,
-                             use_shortcut=self.info.use_shortcut)
+      logits, _ = precision_lib.build(
+          network_fn, image[tf.newaxis], self.precision, cast_once=True,
+          spatial_squeeze=True, use_shortcut=self.info.use_shortcut)
       self._probabilities = tf.nn.softmax(logits)[0]
       self.report, restore_fn = checkpoints.restorer(
           self.info, scope=self.model, moving_averages=self.moving_averages)

@@ -23,6 +23,7 @@ import os
 import numpy as np
 
 from resnet_v2_slim import errors
+from resnet_v2_slim.inference import inputs
 
 # Optional engines: module to import -> the pip command that brings it.
 INSTALL = {
@@ -38,7 +39,7 @@ KINDS = {
     'openvino': ('openvino',), 'tflite': ('litert',),
 }
 ENGINES = ('tensorflow', 'keras', 'onnxruntime', 'openvino', 'litert')
-PRECISIONS = ('fp32', 'bf16')   # OpenVINO's inference precision hint
+PRECISIONS = inputs.PRECISIONS   # OpenVINO's inference precision hint
 
 
 class EngineError(errors.Error):
@@ -112,9 +113,7 @@ def load(path, engine=None, *, precision='fp32'):
   if engine not in KINDS[kind]:
     raise EngineError('`engine` %s does not run a %s file (%s); use %s.'
                       % (engine, kind, path, ' or '.join(KINDS[kind])))
-  if precision not in PRECISIONS:
-    raise EngineError('`precision` must be one of %s, got %r.'
-                      % (', '.join(PRECISIONS), precision))
+  inputs.check_precision(precision)
   return _LOADERS[engine](path, kind, precision)
 
 

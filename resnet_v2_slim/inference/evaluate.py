@@ -34,6 +34,7 @@ from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils import settings
 from resnet_v2_slim.utils.settings import setting
@@ -60,9 +61,6 @@ class EvalConfig(inputs.InputSettings):
   engine: str = setting(None, choices=engines.ENGINES,
                         help='with --model_file: the engine (default: the '
                         'file\'s own)')
-  precision: str = setting('fp32', choices=engines.PRECISIONS,
-                           help='with --model_file on openvino: inference '
-                           'precision (default %(default)s)')
   tfrecord: str = setting(None, metavar='PATTERN',
                           help='glob of TF-Slim TFRecord shards')
   data_dir: str = setting(None, help='folder of class sub-folders')
@@ -355,7 +353,7 @@ def _evaluate(config, engine, log):
     else:
       fetch, restore_fn = _network_fetches(model, num_classes, info, images,
                                            labels, shard, record,
-                                           averages)
+                                           averages, config.precision)
   graph.finalize()
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
@@ -424,7 +422,8 @@ def _evaluate(config, engine, log):
       'seconds': seconds, 'checkpoint': info.path if info else None,
       'model_file': config.model_file,
       'engine': engine.engine if engine else 'tensorflow',
-      'precision': engine.precision if engine else 'fp32', 'model': model,
+      'precision': engine.precision if engine else config.precision,
+      'model': model,
       'moving_averages': averages,
       'num_classes': num_classes, 'labels_offset': offset,
       'preprocessing': method, 'image_size': size, 'source': source,
@@ -456,11 +455,12 @@ def _check_head_against_labels(config, num_classes, offset, log):
 
 
 def _network_fetches(model, num_classes, info, images, labels, shard,
-                     record, moving_averages=False):
+                     record, moving_averages=False, precision='fp32'):
   """The checkpoint's network and the metric sums of one batch."""
   network_fn = nets_factory.get_network_fn(model, num_classes)
-  logits, _ = network_fn(images, spatial_squeeze=True,
-                         use_shortcut=info.use_shortcut)
+  logits, _ = precision_lib.build(network_fn, images, precision,
+                                  cast_once=True, spatial_squeeze=True,
+                                  use_shortcut=info.use_shortcut)
   valid = tf.reduce_all((labels >= 0) & (labels < num_classes))
   safe = tf.clip_by_value(labels, 0, num_classes - 1)
   fetch = {
@@ -502,7 +502,9 @@ def report_line(result):
           'top-5 %.2f%%, loss %.4f, %.1f images/sec'
           % (result['model'] + (' on %s %s' % (result['engine'],
                                                result['precision'])
-                                if result.get('model_file') else ''),
+                                if result.get('model_file') else
+                                ' in %s' % result['precision']
+                                if result['precision'] != 'fp32' else ''),
              result['num_examples'],
              ', %d skipped' % result['num_skipped']
              if result['num_skipped'] else '',

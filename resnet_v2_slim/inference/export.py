@@ -35,6 +35,7 @@ from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
+from resnet_v2_slim.nets import precision as precision_lib
 
 TENSOR_NAMES = {'input': 'input:0', 'logits': 'logits:0',
                 'predictions': 'predictions:0'}
@@ -50,8 +51,13 @@ class ExportError(errors.Error):
 
 
 def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
-                          use_shortcut=True):
+                          use_shortcut=True, precision='fp32'):
   """Builds input -> logits/predictions in the default graph.
+
+  With ``precision`` bf16 the layers compute in bfloat16 from weight copies
+  cast once (``nets.precision``; run ``precision.cast_weights`` after a
+  restore that is not ``checkpoints.restorer``'s); input and outputs stay
+  float32.
 
   Returns:
     ``(input, logits, predictions)`` tensors named as in ``TENSOR_NAMES``.
@@ -60,7 +66,8 @@ def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
                                            is_training=False)
   images = tf.placeholder(tf.float32, [batch_size, image_size, image_size, 3],
                           name='input')
-  net, _ = network_fn(images, spatial_squeeze=True, use_shortcut=use_shortcut)
+  net, _ = precision_lib.build(network_fn, images, precision, cast_once=True,
+                               spatial_squeeze=True, use_shortcut=use_shortcut)
   logits = tf.identity(net, name='logits')
   predictions = tf.nn.softmax(logits, name='predictions')
   return images, logits, predictions
@@ -187,7 +194,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
                            keras_layout='twin', onnx_file=None,
                            openvino_dir=None, tflite_file=None,
                            quantize=None, data_dir=None, tfrecord=None,
-                           tolerance=None, raw_weights=False, log=None):
+                           tolerance=None, raw_weights=False,
+                           precision='fp32', log=None):
   """Restores a checkpoint and writes it for serving, on any set of engines.
 
   Every output has the frozen graph's interface: preprocessed float32
@@ -221,6 +229,11 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
       (default ``bridges.TOLERANCE``).
     raw_weights: export the raw weights even where the checkpoint holds
       moving averages (used by default, as research/slim's eval).
+    precision: 'fp32' or 'bf16': the frozen graph and SavedModel compute in
+      bfloat16 (weights frozen as bfloat16 constants; the SavedModel casts
+      its float32 variables once, when loaded), their logits compared with
+      fp32's and the difference reported. The bridges are made from the
+      float32 graph (OpenVINO's bf16 is chosen when it runs).
     log: where report lines go (default: nowhere).
 
   Returns:
@@ -258,6 +271,11 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
   if data_dir and tfrecord:
     raise ExportError('give `data_dir` or `tfrecord` for the check images, '
                       'not both.')
+  inputs.check_precision(precision)
+  if precision != 'fp32' and not (output_file or saved_model_dir):
+    raise ExportError('`precision` %s applies to `output_file` and '
+                      '`saved_model_dir` (the bridges are made from the '
+                      'float32 graph); give one of them.' % precision)
   needs = {'onnx_file': ['tf2onnx', 'onnxruntime'],
            'openvino_dir': ['tf2onnx', 'openvino'],
            'tflite_file': []}
@@ -265,13 +283,13 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     if bridge[name]:
       for module in modules:
         engines.require(module)
-  inputs = checkpoints.input_paths(checkpoint_path) + [
+  input_paths = checkpoints.input_paths(checkpoint_path) + [
       ('`data_dir`', data_dir)] + ([('`tfrecord`', s) for s in
                                     _shards(tfrecord)] if tfrecord else [])
   fileio.check_outputs(
       outputs=[('`output_file`', output_file),
                ('`saved_model_dir`', saved_model_dir)] +
-      [('`%s`' % k, v) for k, v in bridge.items()], inputs=inputs)
+      [('`%s`' % k, v) for k, v in bridge.items()], inputs=input_paths)
   if output_file and saved_model_dir is None and os.path.isdir(output_file):
     raise fileio.OutputPathError('`output_file` %s is a folder; give a file '
                                  'name such as model.pb.' % output_file)
@@ -296,34 +314,51 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     log('exporting the moving averages of the weights (`raw_weights` for '
         'the raw ones)')
   check = None
-  if any(bridge.values()):
+  if any(bridge.values()) or precision != 'fp32':
     check, source = check_images(method, image_size, data_dir=data_dir,
                                  tfrecord=tfrecord)
     log('checking exports on %s (%s preprocessing at %d)'
         % (source, method, image_size))
-  graph = tf.Graph()
-  with graph.as_default():
-    images, logits, predictions = build_inference_graph(
-        model, num_classes, image_size, batch_size,
-        use_shortcut=info.use_shortcut)
-    _, restore_fn = checkpoints.restorer(info, scope=model,
-                                         moving_averages=averages)
-    with tf.Session(graph=graph) as sess:
-      restore_fn(sess)
+
+  def restored_graph(graph_precision):
+    """The frozen GraphDef, the logits on ``check`` and a writer."""
+    graph = tf.Graph()
+    with graph.as_default():
+      images, logits, predictions = build_inference_graph(
+          model, num_classes, image_size, batch_size,
+          use_shortcut=info.use_shortcut, precision=graph_precision)
+      _, restore_fn = checkpoints.restorer(info, scope=model,
+                                           moving_averages=averages)
+    sess = tf.Session(graph=graph)
+    restore_fn(sess)   # also casts the bf16 weight copies, once
+    with graph.as_default():
       frozen = tf.graph_util.convert_variables_to_constants(
           sess, graph.as_graph_def(), ['logits', 'predictions'])
-      reference = (sess.run(logits, {images: check}) if check is not None
-                   else None)
+    out = sess.run(logits, {images: check}) if check is not None else None
+
+    def write():
       try:
         if output_file:
           fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
         if saved_model_dir:
-          _write_saved_model(sess, images, logits, predictions,
-                             saved_model_dir)
+          with graph.as_default():
+            _write_saved_model(sess, images, logits, predictions,
+                               saved_model_dir)
       except OSError as exc:   # e.g. a full disk: one line, not a traceback
         raise fileio.OutputPathError(
             'could not write the export (%s); earlier files are intact.'
             % (exc.strerror or exc)) from None
+      finally:
+        sess.close()
+    return frozen, out, write
+
+  frozen, reference, write = restored_graph('fp32')
+  if precision != 'fp32':
+    write = restored_graph(precision)
+    _, logits, write = restored_graph(precision)
+    log('the %s graph against fp32 on the check images: %s'
+        % (precision, bridges.numbers_line(bridges.compare(logits, reference))))
+  write()
   reports = []
   if any(bridge.values()):
     reports = _write_bridges(bridge, frozen, info, model, num_classes,
@@ -346,10 +381,14 @@ def _write_saved_model(sess, images, logits, predictions, saved_model_dir):
     signature = tf.saved_model.predict_signature_def(
         inputs={'input': images},
         outputs={'logits': logits, 'predictions': predictions})
+    # A bf16 graph's weight copies are cast from the restored float32
+    # variables once, by the op a loader runs after restoring.
+    copies = sess.graph.get_collection(precision_lib.CAST_ONCE_COPIES)
     builder.add_meta_graph_and_variables(
         sess, [tf.saved_model.tag_constants.SERVING],
         signature_def_map={SIGNATURE_KEY: signature},
-        strip_default_attrs=True)
+        strip_default_attrs=True,
+        main_op=tf.group([c.initializer for c in copies]) if copies else None)
     builder.save()
     _replace_dir(tmp_dir, saved_model_dir)
   finally:
@@ -524,15 +563,9 @@ def import_keras(keras_path, output_prefix, *, tolerance=None, log=None):
         slim_logits = sess.run(logits, {inputs: images})
         tmp = saver.save(sess, os.path.join(scratch, 'model.ckpt'),
                          write_meta_graph=False, write_state=False)
-    report = {'max_abs': float(np.max(np.abs(slim_logits - keras_logits)))}
-    report['max_rel'] = report['max_abs'] / float(np.max(np.abs(
-        keras_logits)))
-    report['top1_agree'] = int(np.sum(np.argmax(slim_logits, 1) ==
-                                      np.argmax(keras_logits, 1)))
-    line = ('checked %s against %s: max |logit difference| %.2g (%.2g of '
-            'the logit scale), top-1 the same on %d/%d generated images'
-            % (output_prefix, keras_path, report['max_abs'],
-               report['max_rel'], report['top1_agree'], len(images)))
+    report = bridges.compare(slim_logits, keras_logits)
+    line = ('checked %s against %s: %s (generated images)'
+            % (output_prefix, keras_path, bridges.numbers_line(report)))
     if layout == 'twin' and not report['max_rel'] <= tolerance:
       raise bridges.VerificationError('%s; a twin must stay within '
                                       '`tolerance` %g, so nothing was '

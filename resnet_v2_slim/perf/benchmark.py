@@ -40,6 +40,7 @@ from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.nets import resnet_utils
 
 MODES = ('forward', 'forward-backward')
+WEIGHTS_CASTS = ('auto', 'once', 'every_step')
 
 
 class BenchmarkError(errors.Error):
@@ -70,6 +71,11 @@ class Config:
   precision: str = setting('fp32', choices=tuple(precision_lib.DTYPES),
                            help='compute dtype; variables stay float32 '
                            '(default %(default)s)')
+  weights_cast: str = setting(
+      'auto', choices=WEIGHTS_CASTS,
+      help='bf16/fp16: cast the float32 weights once, before timing, or '
+      'every step (as training must); auto: once for a forward pass in one '
+      'process, every step otherwise (default %(default)s)')
   data_format: str = setting('NHWC', choices=resnet_utils.DATA_FORMATS,
                              help='NHWC (CPUs) or NCHW (GPUs)')
   xla: bool = setting(False, help='compile the network with XLA')
@@ -79,6 +85,13 @@ class Config:
                              '(default %(default)s)')
   # --strategy etc.; batch_size is per replica, as in training.
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
+
+  @property
+  def casts_once(self):
+    """Whether the half-precision weights are cast once, before timing."""
+    return self.precision != 'fp32' and (
+        self.weights_cast == 'once' or self.weights_cast == 'auto' and
+        self.mode == 'forward' and self.distribute.strategy == 'none')
 
   def validate(self):
     """Raises BenchmarkError naming the first bad setting."""
@@ -104,6 +117,17 @@ class Config:
       raise BenchmarkError('`precision` must be one of %s, got %r.'
                            % (', '.join(precision_lib.DTYPES),
                               self.precision))
+    if self.weights_cast not in WEIGHTS_CASTS:
+      raise BenchmarkError('`weights_cast` must be one of %s, got %r.'
+                           % (', '.join(WEIGHTS_CASTS), self.weights_cast))
+    if self.weights_cast == 'once' and (
+        self.mode != 'forward' or self.distribute.strategy != 'none'):
+      raise BenchmarkError(
+          '`weights_cast` once is for a forward pass in one process (a '
+          'backward pass needs the float32 weights every step); use auto '
+          'or every_step with `mode` %s%s.'
+          % (self.mode, '' if self.distribute.strategy == 'none' else
+             ' and `strategy` %s' % self.distribute.strategy))
     if self.data_format not in resnet_utils.DATA_FORMATS:
       raise BenchmarkError('`data_format` must be NHWC or NCHW, got %r.'
                            % self.data_format)
@@ -275,7 +299,7 @@ def _build_replica(config, network_fn=None):
     layout = ({'data_format': config.data_format}
               if config.data_format != 'NHWC' else {})
     logits, _ = precision_lib.build(network_fn, images, config.precision,
-                                    **layout)
+                                    cast_once=config.casts_once, **layout)
     if config.mode == 'forward':
       return BenchmarkGraph(logits, 'Forward')
     # As the book does for its other networks: gradient of an L2 loss of
@@ -349,6 +373,7 @@ def run(config, log=print, network_fn=None):
       'peak_gpu_memory_bytes': gpu_peak,
       'durations_sec': durations,
       'restored_checkpoint': restored.path if restored else None,
+      'weights_cast_once': config.casts_once,
       'timestamp': datetime.datetime.now().isoformat(timespec='seconds'),
   })
   if single is not None:
@@ -444,6 +469,7 @@ def _time(config, info, network_fn, setup, log):
   graph.finalize()  # the timed loop must not grow the graph
   with graph.as_default(), setup.session(graph) as sess:
     setup.run(sess, init)
+    precision_lib.cast_weights(sess)   # cast_once copies (restore re-casts)
     if restore_fn:
       try:
         with setup.peer_errors():
@@ -481,7 +507,8 @@ def report_lines(result):
   lines = [
       '%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 %.3f s'
       % (result['model'] + (' on ' + result['engine'] if 'engine' in result
-                            else ''), result['mode'], result['precision'],
+                            else ''), result['mode'], result['precision'] +
+         (' (weights cast once)' if result.get('weights_cast_once') else ''),
          result['global_batch_size'], result['image_size'],
          result['image_size'], result['images_per_sec'],
          result['median_sec'], result['p90_sec'])]
@@ -530,11 +557,11 @@ def measure_peak_matmul(size=4096, dtype='fp32', steps=10):
   graph = tf.Graph()
   with graph.as_default():
     tf_dtype = precision_lib.compute_dtype(dtype)
-    a = tf.Variable(tf.random_uniform([size, size]), dtype=tf.float32)
-    b = tf.Variable(tf.random_uniform([size, size]), dtype=tf.float32)
+    # Stored in the compute dtype: a step is the matmul, not casts too.
+    a = tf.Variable(tf.cast(tf.random_uniform([size, size]), tf_dtype))
+    b = tf.Variable(tf.cast(tf.random_uniform([size, size]), tf_dtype))
     # Reduce to a scalar so the fetch itself costs nothing.
-    product = tf.reduce_sum(tf.matmul(tf.cast(a, tf_dtype),
-                                      tf.cast(b, tf_dtype)))
+    product = tf.reduce_sum(tf.matmul(a, b))
     init = tf.global_variables_initializer()
   with tf.Session(graph=graph) as sess:
     sess.run(init)

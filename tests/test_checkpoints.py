@@ -227,6 +227,19 @@ def test_wrong_depth_is_explained(saved):
         checkpoint.restore(sess, prefix, scope='resnet_v2_101')
 
 
+def test_other_depth_with_the_same_classes_names_the_depth_only(saved):
+  prefix, _ = saved('rn50_v2_1000')
+  with tf.Graph().as_default():
+    _build(1000, 'resnet_v2_18')   # logits 512 -> 1000 against 2048 -> 1000
+    with tf.Session() as sess:
+      with pytest.raises(checkpoint.CheckpointMismatchError) as raised:
+        checkpoint.restore(sess, prefix, scope='resnet_v2_18')
+  message = str(raised.value)
+  assert 'the checkpoint holds resnet_v2_50 but the graph is resnet_v2_18' \
+      in message
+  assert 'classes, the graph' not in message
+
+
 def test_warm_start_skips_only_the_logits(saved):
   prefix, values = saved('rn50_v1_1001')
   with tf.Graph().as_default():

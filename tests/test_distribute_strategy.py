@@ -37,23 +37,27 @@ def _free_port():
     return s.getsockname()[1]
 
 
-def _tf_config(cluster, index):
+def _tf_config(cluster, index, task_type='worker'):
   return json.dumps({'cluster': cluster,
-                     'task': {'type': 'worker', 'index': index}})
+                     'task': {'type': task_type, 'index': index}})
 
 
 class Workers:
   """Processes of one multi-worker command on localhost, killed at exit."""
 
   def __init__(self, tmp_path, argv, num_workers=2, cluster=None,
-               indices=None):
+               indices=None, tasks=None):
     self.cluster = cluster or {'worker': ['localhost:%d' % _free_port()
                                           for _ in range(num_workers)]}
     self.procs, self.logs = [], []
-    for index in (range(num_workers) if indices is None else indices):
-      log = tmp_path / ('worker%d-%d.log' % (index, time.monotonic_ns()))
+    tasks = tasks or [('worker', index) for index in (
+        range(num_workers) if indices is None else indices)]
+    for task_type, index in tasks:
+      log = tmp_path / ('%s%d-%d.log' % (task_type, index,
+                                         time.monotonic_ns()))
       self.logs.append(log)
-      env = dict(os.environ, TF_CONFIG=_tf_config(self.cluster, index))
+      env = dict(os.environ, TF_CONFIG=_tf_config(self.cluster, index,
+                                                  task_type))
       with open(log, 'w') as out:
         self.procs.append(subprocess.Popen(
             [sys.executable, '-m', 'resnet_v2_slim'] + (
@@ -395,3 +399,60 @@ def test_workers_with_different_flags_name_them(tmp_path):
   assert '--image_size 64 --learning_rate 0.05' in outs[1]
   assert time.monotonic() - start < 110
   assert not list((tmp_path / 'run').glob('model.ckpt-*'))
+
+
+def test_an_evaluator_task_evaluates_every_checkpoint_then_stops(tmp_path):
+  cluster = {'worker': ['localhost:%d' % _free_port()],
+             'evaluator': ['localhost:%d' % _free_port()]}
+  argv = TRAIN + ['--train_dir', 'run', '--steps', '4', '--strategy',
+                  'multi_worker', '--peer_timeout', '120', '--dataset_name',
+                  'digits']
+  with Workers(tmp_path, argv, cluster=cluster,
+               tasks=[('evaluator', 0), ('worker', 0)]) as tasks:
+    codes = tasks.wait()
+    evaluator, worker = tasks.output(0), tasks.output(1)
+  assert codes == [0, 0], (evaluator, worker)
+  assert 'worker 0 of 1 workers, chief' in worker   # the evaluator: no peer
+  assert 'evaluator: evaluating each checkpoint of run on the digits ' \
+      'validation split until step 4' in evaluator
+  lines = [json.loads(l) for l in (tmp_path / 'run' / 'eval' /
+                                    'results.jsonl').read_text().splitlines()]
+  # Each checkpoint once (step 2 may be gone if it came late: never twice),
+  # the final one always, then it stopped by itself.
+  steps = [line['step'] for line in lines]
+  assert steps[-1] == 4 and len(set(steps)) == len(steps)
+  assert {line['num_examples'] for line in lines} == {180}
+  assert all(0 <= line['top1'] <= 1 for line in lines)
+  assert 'evaluator: %d checkpoint(s) evaluated' % len(lines) in evaluator
+
+
+@pytest.mark.parametrize('text,message', [
+    (json.dumps({'cluster': {'evaluator': ['a:1']},
+                 'task': {'type': 'evaluator', 'index': 0}}),
+     'has no "chief" or "worker" job'),
+    (json.dumps({'cluster': {'worker': ['a:1'], 'evaluator': ['b:1', 'c:1']},
+                 'task': {'type': 'worker', 'index': 0}}),
+     'has 2 evaluators; at most one'),
+])
+def test_bad_evaluator_configs_are_one_clear_error(text, message):
+  with pytest.raises(dist.DistributeError, match=message):
+    dist.read_tf_config(text)
+
+
+def test_the_evaluator_is_not_a_worker_and_only_train_runs_one(
+    capsys, monkeypatch, tmp_path):
+  text = json.dumps({'cluster': {'worker': ['a:1', 'b:1']},
+                     'task': {'type': 'evaluator', 'index': 0}})
+  task = dist.read_tf_config(text)   # outside the cluster: allowed
+  assert task.is_evaluator and not task.is_chief and task.num_workers == 2
+  monkeypatch.setenv('TF_CONFIG', text)
+  assert time_forward_cmd.main(['--strategy', 'multi_worker']) == 2
+  assert 'TF_CONFIG makes this process the evaluator' in \
+      capsys.readouterr().err
+  assert train_cmd.main(['--model', 'resnet_v2_18', '--train_dir',
+                         str(tmp_path / 'run'), '--strategy',
+                     'multi_worker']) == 2
+  assert 'the evaluator task evaluates the validation split of ' \
+      '--dataset_name or the shards of --eval_tfrecord' in \
+      capsys.readouterr().err
+  assert not (tmp_path / 'run').exists()

@@ -14,6 +14,7 @@ from resnet_v2_slim.cli import evaluate
 from resnet_v2_slim.cli import train
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
+
 import refnets
 
 SIZE = 64   # small input, so the resnet_v2_50 reference runs fast
@@ -216,6 +217,33 @@ def test_bad_records_are_named(saved, capsys, tmp_path):
   code, _, err = _run(evaluate.main, capsys, base + [
       '--tfrecord', str(tmp_path / 'none-*')])
   assert code == 2 and 'matches no file' in err
+
+
+def test_foreign_records_name_their_shard_and_folders_skip_too(
+    saved, capsys, tmp_path):
+  prefix, _ = saved('rn50_v1_1001')
+  base = ['--checkpoint', prefix, '--image_size', str(SIZE), '--batch_size',
+          '2']
+  _write(tmp_path / 'plain-0', [b'not an example \xff\xfe'])
+  _write(tmp_path / 'keys-0', [tf.train.Example().SerializeToString()])
+  for pattern, message in (
+      ('plain-*', 'record 0 of shard %s is not a tf.train.Example'
+       % (tmp_path / 'plain-0')),
+      ('keys-*', 'record 0 of shard %s has no image/encoded'
+       % (tmp_path / 'keys-0'))):
+    code, _, err = _run(evaluate.main, capsys, base + [
+        '--tfrecord', str(tmp_path / pattern)])
+    assert code == 2 and message in err and err.count('\n') == 1, err
+  # --skip_corrupt skips an undecodable file of a folder as of a shard.
+  folder = refnets.image_folder(tmp_path / 'img', ('a', 'b'), 2, (40, 40), 0)
+  (folder / 'a' / 'broken.jpg').write_bytes(b'not an image')
+  code, _, err = _run(evaluate.main, capsys, base + ['--data_dir',
+                                                     str(folder)])
+  assert code == 2 and 'broken.jpg' in err and 'or pass --skip_corrupt' in err
+  code, out, err = _run(evaluate.main, capsys, base + [
+      '--data_dir', str(folder), '--skip_corrupt'])
+  assert code == 0, err
+  assert 'on 4 images, 1 skipped' in out and 'broken.jpg' in out
 
 
 def test_train_reads_records_deterministically(records, capsys, tmp_path):

@@ -249,3 +249,68 @@ def test_train_dir_may_not_overlap_its_inputs(saved, capsys, tmp_path):
   assert code == 2 and 'contains the input --checkpoint' in err
   assert tree_hashes(tmp_path) == before
   assert tree_hashes(os.path.dirname(prefix)) == ckpt_before
+
+
+# --- a real full disk (a tiny tmpfs; skipped where mounting is not allowed)
+@pytest.fixture
+def full_disk(tmp_path):
+  """A 1 MiB tmpfs: too small for any checkpoint or export of a network."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  mount = tmp_path / 'small_disk'
+  mount.mkdir()
+  made = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs',
+                         str(mount)], capture_output=True, timeout=30,
+                        check=False)
+  if made.returncode != 0:
+    pytest.skip('cannot mount a tmpfs here (needs root and the mount '
+                'capability): %s' % made.stderr.decode()[:100])
+  try:
+    yield mount
+  finally:
+    subprocess.run(['umount', '-l', str(mount)], capture_output=True,
+                   timeout=30, check=False)
+
+
+def _tiny_checkpoint(folder):
+  from resnet_v2_slim.nets import nets_factory  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    fn = nets_factory.get_network_fn('resnet_v2_18', 10)
+    fn(tf.placeholder(tf.float32, [1, 32, 32, 3]))
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      return tf.train.Saver().save(sess, str(folder / 'rn18.ckpt'))
+
+
+def test_a_real_full_disk_is_one_line_and_keeps_what_was_there(
+    full_disk, capsys, tmp_path):
+  from resnet_v2_slim.cli import convert as convert_cmd  # pylint: disable=g-import-not-at-top
+  import refnets  # pylint: disable=g-import-not-at-top
+  prefix = _tiny_checkpoint(tmp_path)
+  (full_disk / 'm.pb').write_bytes(b'my earlier export')
+  before = tree_hashes(full_disk)
+  code, _, err = _run(export_cmd.main, capsys, [
+      '--checkpoint', prefix, '--image_size', '32', '--output_file',
+      str(full_disk / 'm.pb')])
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'No space left on device' in err and 'earlier files are intact' \
+      in err
+  assert tree_hashes(full_disk) == before   # no temporary left either
+  # Training: the failed save says so in one line and leaves no
+  # temporaries that would keep the disk full.
+  code, _, err = _run(train_cmd.main, capsys, [
+      '--model', 'resnet_v2_18', '--train_dir', str(full_disk / 'run'),
+      '--steps', '1', '--batch_size', '2', '--save_every', '1'])
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'No space left on device' in err or 'space' in err.lower(), err
+  leftovers = [name for name in os.listdir(full_disk / 'run')
+               if 'tmp' in name or 'tempstate' in name]
+  assert not leftovers, leftovers
+  # Shards: one line, the finished ones and labels.txt as they were.
+  images = refnets.image_folder(tmp_path / 'img', ('a', 'b'), 20,
+                                (200, 200), 0)
+  code, _, err = _run(convert_cmd.main, capsys, [
+      '--data_dir', str(images), '--output_dir', str(full_disk / 'shards'),
+      '--num_shards', '2'])
+  assert code == 2 and err.count('\n') == 1, err
+  assert not [n for n in os.listdir(full_disk / 'shards')
+              if n.startswith('.')]   # no half-written temporary

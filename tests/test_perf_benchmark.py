@@ -215,6 +215,13 @@ def test_checkpoint_weights_are_restored(capsys, tmp_path, saved):
                                       '--num_classes', '10'])
   assert code == 2
   assert 'shape mismatch' in err and 'the checkpoint has 1000 classes' in err
+  # A checkpoint saved under another scope is mapped, as classify does.
+  prefix, _ = saved('custom_scope')
+  code, _, err = _run(capsys, TINY + ['--checkpoint', prefix,
+                                      '--num_classes', '1001', '--json',
+                                      str(path)])
+  assert code == 0, err
+  assert json.loads(path.read_text())['restored_checkpoint'] == prefix
 
 
 def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(

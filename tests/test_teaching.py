@@ -326,6 +326,13 @@ def test_residual_experiment_quick_run_writes_curves_and_both_halves(
   assert re.search(r'second half \(with shortcuts the deeper net trains '
                    r'better\): (held|did NOT hold)', printed)
   assert 'too few steps to mean anything' in printed
+  assert 'each half is judged on the training loss (cross entropy, mean of ' \
+      'the last 5 logged training batches)' in printed
+  # All four share the schedule, recorded as train records it.
+  for run in ('resnet_v2_18_residual', 'resnet_v2_34_plain'):
+    recorded = json.loads((out / run / 'train_settings.json').read_text())
+    assert recorded['learning_rate_decay_type'] == 'cosine'
+    assert recorded['learning_rate'] == experiment.LEARNING_RATE == 0.1
   assert residual_cmd.main(['--out', str(out), '--quick']) == 2
   assert 'already holds runs' in capsys.readouterr().err
 

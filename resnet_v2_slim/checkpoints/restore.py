@@ -91,7 +91,9 @@ def _hints(report, info, graph_network, graph_scope, to_ckpt):
   hints = []
   ckpt_network = info.network
   logits = [m for m in report.mismatched if '/logits/' in m[0]]
-  if logits:
+  # Only a class count that differs: equal counts with other shapes are
+  # another depth, which the network comparison below names.
+  if logits and logits[0][1][-1] != logits[0][2][-1]:
     graph_classes, ckpt_classes = logits[0][1][-1], logits[0][2][-1]
     hints.append(
         'the checkpoint has %d classes, the graph %d. %sTo fine-tune on your '

@@ -8,9 +8,17 @@
 Without --data_dir it trains on scikit-learn's handwritten digits (shipped
 in the scikit-learn wheel, so it runs offline). Rerunning with the same
 --train_dir resumes from its latest checkpoints.
+
+Under --strategy multi_worker, a process whose TF_CONFIG task is the
+"evaluator" trains nothing: with the workers' flags it evaluates every
+checkpoint the chief writes (``evaluate --watch``: TRAIN_DIR/eval) on the
+validation split of --dataset_name or on --eval_tfrecord, and stops after
+the final step's checkpoint.
 """
 
+import os
 import sys
+import time
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.cli import common
@@ -29,6 +37,10 @@ def main(argv=None, prog='resnet-v2-slim train'):
   common.quiet()
   config = settings.from_args(trainer.TrainConfig, args,
                               distribute=dist.options_from_args(args))
+  if config.distribute.strategy == 'multi_worker':
+    task = dist.read_tf_config()
+    if task.is_evaluator:
+      return _evaluator(config)
   try:
     history = trainer.train(config, log=lambda line: print(line, flush=True))
   except trainer.TrainInterrupted as exc:
@@ -43,4 +55,39 @@ def main(argv=None, prog='resnet-v2-slim train'):
   else:
     print('nothing to do: %s is already at step %d or beyond'
           % (args.train_dir, args.steps))
+  return 0
+
+
+def _evaluator(config):
+  """The evaluator task: ``evaluate --watch`` on the chief's checkpoints."""
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  if bool(config.dataset_name) == bool(config.eval_tfrecord):
+    raise trainer.TrainError(
+        'the evaluator task evaluates the validation split of '
+        '`dataset_name` or the shards of `eval_tfrecord`: give one of them.')
+  eval_config = evaluate.EvalConfig(
+      checkpoint=config.train_dir, watch=True,
+      dataset_name=config.dataset_name,
+      dataset_split_name='validation', tfrecord=config.eval_tfrecord,
+      image_size=config.image_size,
+      labels_offset=config.labels_offset if config.eval_tfrecord else 'auto',
+      batch_size=50,
+      timeout=max(config.distribute.peer_timeout, 60.0))
+  # The chief makes the folder; wait for it as long as for a peer.
+  deadline = time.monotonic() + eval_config.timeout
+  while not os.path.isdir(config.train_dir):
+    if time.monotonic() > deadline:
+      raise trainer.TrainError(
+          'the evaluator waited %.0f s for `train_dir` %s to appear: is the '
+          'chief running with the same --train_dir?'
+          % (eval_config.timeout, config.train_dir))
+    time.sleep(1.0)
+  print('evaluator: evaluating each checkpoint of %s on %s until step %d'
+        % (config.train_dir, 'the %s validation split' % config.dataset_name
+           if config.dataset_name else config.eval_tfrecord, config.steps),
+        flush=True)
+  results = evaluate.watch(eval_config, log=lambda line: print(
+      line, flush=True), last_step=config.steps)
+  print('evaluator: %d checkpoint(s) evaluated; results in %s'
+        % (len(results), os.path.join(config.train_dir, 'eval')))
   return 0

@@ -58,6 +58,8 @@ class Dataset:
   labels_offset: int = 1      # records: subtracted from the 1-based labels
   shuffle_buffer: int = 10000   # records: examples shuffled together
   deterministic: bool = False   # records: same order every run (slower)
+  skipped: dict = None        # folders read with skip_undecodable: the
+                              # files left out, {path: why}
 
   @property
   def num_classes(self):
@@ -275,25 +277,34 @@ def builtin(name, split='train', image_size=32):
                              images=full.images[keep])
 
 
-def image_folder(data_dir, image_size=32):
+def image_folder(data_dir, image_size=32, *, skip_undecodable=False):
   """Images in class sub-folders of ``data_dir``; checked before training.
+
+  Args:
+    data_dir: the folder.
+    image_size: what the network takes.
+    skip_undecodable: leave out files that do not decode (``evaluate
+      --skip_corrupt``), listed in the result's ``skipped``, instead of
+      refusing the folder.
 
   Raises:
     DataError: missing or empty folder, fewer than two classes, a class
       without images, non-image files, or images that cannot be decoded.
   """
   folder = images_lib.scan_folder(data_dir)
-  bad = []
+  bad = {}
   for path in folder.paths:
     try:
       images_lib.read_image(path)
-    except DataError:
-      bad.append(path)
-  if bad:
-    raise images_lib.bad_images_error(bad, data_dir)
+    except DataError as exc:
+      bad[path] = str(exc)
+  if bad and not skip_undecodable:
+    raise images_lib.bad_images_error(list(bad), data_dir)
+  keep = [i for i, path in enumerate(folder.paths) if path not in bad]
   return Dataset(os.path.basename(os.path.normpath(data_dir)),
-                 folder.class_names, np.array(folder.labels, np.int64),
-                 image_size, paths=folder.paths)
+                 folder.class_names,
+                 np.array(folder.labels, np.int64)[keep], image_size,
+                 paths=[folder.paths[i] for i in keep], skipped=bad)
 
 
 def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,

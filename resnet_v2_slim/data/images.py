@@ -118,10 +118,18 @@ def read_image(path):
   return Image(data, fmt, height, width)
 
 
-def bad_images_error(bad, data_dir):
+class BadImagesError(DataError):
+  """Files of a folder that are not usable images (``files`` lists them)."""
+
+  def __init__(self, message, files):
+    super().__init__(message)
+    self.files = files
+
+
+def bad_images_error(bad, data_dir, remedy='Remove or convert them.'):
   """The one message for files of ``data_dir`` that are not usable images."""
-  return DataError(
+  return BadImagesError(
       '%d file(s) in %s are not images TensorFlow can decode (%s), or are '
-      'truncated: %s%s. Remove or convert them.'
+      'truncated: %s%s. %s'
       % (len(bad), data_dir, FORMAT_NAMES, ', '.join(bad[:5]),
-         ' ...' if len(bad) > 5 else ''))
+         ' ...' if len(bad) > 5 else '', remedy), bad)

@@ -47,9 +47,12 @@ from resnet_v2_slim import errors
 STRATEGIES = ('none', 'mirrored', 'multi_worker')
 ALL_REDUCE = ('auto', 'ring', 'nccl')
 DEFAULT_PEER_TIMEOUT = 300.0
-# The jobs MultiWorkerMirroredStrategy trains with ('ps' and 'evaluator'
-# belong to parameter-server training and side evaluators).
+# The jobs MultiWorkerMirroredStrategy trains with ('ps' belongs to
+# parameter-server training). An 'evaluator' job may sit beside them, as
+# in TensorFlow's own TF_CONFIG convention: it joins no all-reduce and
+# evaluates the chief's checkpoints (``train`` runs ``evaluate --watch``).
 TASK_TYPES = ('chief', 'worker')
+EVALUATOR = 'evaluator'
 TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", '
                      '"host2:12345"]}, "task": {"type": "worker", '
                      '"index": 0}}')
@@ -130,19 +133,31 @@ class Task:
   task_index: int
 
   @property
+  def training_cluster(self):
+    """The cluster without its evaluator: the jobs that train together."""
+    return {job: tasks for job, tasks in self.cluster.items()
+            if job in TASK_TYPES}
+
+  @property
   def num_workers(self):
-    return sum(len(tasks) for tasks in self.cluster.values())
+    return sum(len(tasks) for tasks in self.training_cluster.values())
+
+  @property
+  def is_evaluator(self):
+    return self.task_type == EVALUATOR
 
   @property
   def is_chief(self):
     """The chief writes checkpoints and summaries: task 'chief', or
     worker 0 when the cluster has no chief (TensorFlow's rule)."""
     return self.task_type == 'chief' or (
-        self.task_index == 0 and 'chief' not in self.cluster)
+        self.task_type == 'worker' and self.task_index == 0 and
+        'chief' not in self.cluster)
 
   @property
   def address(self):
-    return self.cluster[self.task_type][self.task_index]
+    tasks = self.cluster.get(self.task_type)
+    return tasks[self.task_index] if tasks else None
 
   def describe(self):
     return '%s %d of %d workers%s (%s)' % (
@@ -181,12 +196,19 @@ def read_tf_config(text=None):
         'TF_CONFIG needs "cluster" (job name -> list of host:port) and '
         '"task" ({"type": ..., "index": ...}); got %s. Expected e.g. %s'
         % (text[:200], TF_CONFIG_EXAMPLE))
-  other = sorted(set(cluster) - set(TASK_TYPES))
+  other = sorted(set(cluster) - set(TASK_TYPES) - {EVALUATOR})
   if other:
     raise DistributeError(
         'TF_CONFIG cluster has job(s) %s; multi_worker training uses only '
-        '"chief" and "worker" (all-reduce, no parameter servers or '
-        'evaluators). Remove them.' % ', '.join(map(repr, other)))
+        '"chief" and "worker" (all-reduce, no parameter servers), and at '
+        'most one "evaluator". Remove them.' % ', '.join(map(repr, other)))
+  if not set(cluster) & set(TASK_TYPES):
+    raise DistributeError('TF_CONFIG cluster has no "chief" or "worker" job '
+                          '(got %s): nothing trains. Expected e.g. %s'
+                          % (', '.join(cluster), TF_CONFIG_EXAMPLE))
+  if len(cluster.get(EVALUATOR, [])) > 1:
+    raise DistributeError('TF_CONFIG cluster has %d evaluators; at most one.'
+                          % len(cluster[EVALUATOR]))
   for job, tasks in cluster.items():
     if not isinstance(tasks, list) or not tasks:
       raise DistributeError('TF_CONFIG cluster job %r must be a non-empty '
@@ -200,6 +222,8 @@ def read_tf_config(text=None):
     raise DistributeError('TF_CONFIG cluster has %d chiefs; at most one.'
                           % len(cluster['chief']))
   task_type, index = task.get('type'), task.get('index')
+  if task_type == EVALUATOR and EVALUATOR not in cluster and index == 0:
+    return Task(cluster, task_type, 0)   # TensorFlow allows it outside
   if task_type not in cluster:
     raise DistributeError('TF_CONFIG task type %r is not a job of the '
                           'cluster (%s).' % (task_type, ', '.join(cluster)))
@@ -422,6 +446,11 @@ def _mirrored_all_reduce(all_reduce, devices):
 
 def _make_multi_worker(options):
   task = read_tf_config()
+  if task.is_evaluator:
+    raise DistributeError(
+        'TF_CONFIG makes this process the evaluator, which joins no '
+        'all-reduce: only `train` runs one (with the workers\' flags, it '
+        'evaluates the chief\'s checkpoints as `evaluate --watch` does).')
   gpus = tf.config.list_physical_devices('GPU')
   if gpus:
     count = options.num_devices or len(gpus)
@@ -450,7 +479,7 @@ def _make_multi_worker(options):
   del server_config.device_filters[:]
   try:
     server = tf.distribute.Server(
-        tf.train.ClusterSpec(task.cluster), job_name=task.task_type,
+        tf.train.ClusterSpec(task.training_cluster), job_name=task.task_type,
         task_index=task.task_index, config=server_config, start=True)
   except (tf.errors.OpError, RuntimeError, ValueError) as exc:
     raise DistributeError(

@@ -29,6 +29,7 @@ import tensorflow.compat.v1 as tf
 from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import engines
@@ -120,27 +121,40 @@ def label_offset(num_classes, labels_offset='auto'):
 
 
 def _source(config):
-  """``(dataset of (encoded, label, shard, record), shard names, text)``.
+  """``(dataset of (encoded, label, shard, record), shard names, text,
+  skipped)``.
 
   A built-in dataset gives its pixels instead of encoded bytes (see
-  ``_prepare``).
+  ``_prepare``). ``skipped`` lists the files of a folder left out before
+  the run (``skip_corrupt``: they do not decode), as the run's skips.
   """
   if config.dataset_name is not None:
     data = datasets.builtin(config.dataset_name, config.dataset_split_name)
     return tf.data.Dataset.from_tensor_slices((
         data.images, data.labels + 1, np.zeros(len(data), np.int64),
-        np.arange(len(data), dtype=np.int64))), [data.name], data.name
+        np.arange(len(data), dtype=np.int64))), [data.name], data.name, []
   if config.tfrecord is not None:
     shards = tfrecords.find_shards(config.tfrecord)
-    return tfrecords.examples(shards), shards, config.tfrecord
-  folder = datasets.image_folder(config.data_dir)
+    # Empty files, other formats and other records: one line naming the
+    # shard, before the pipeline would fail without naming it.
+    tfrecords.check_shards(shards)
+    return tfrecords.examples(shards), shards, config.tfrecord, []
+  try:
+    folder = datasets.image_folder(config.data_dir,
+                                   skip_undecodable=config.skip_corrupt)
+  except images_lib.BadImagesError as exc:
+    raise images_lib.bad_images_error(
+        exc.files, config.data_dir, 'Remove or convert them, or pass '
+        '`skip_corrupt` to count and skip them.') from None
   # Folder classes in sorted order get TF-Slim's 1-based labels, so a folder
   # and its converted shards evaluate identically.
   files = tf.data.Dataset.from_tensor_slices((
       folder.paths, folder.labels + 1, np.zeros(len(folder), np.int64),
       np.arange(len(folder), dtype=np.int64)))
   return (files.map(lambda p, l, s, r: (tf.io.read_file(p), l, s, r)),
-          folder.paths, config.data_dir)
+          folder.paths, config.data_dir,
+          [{'where': 'file %s' % path, 'error': why, 'position': None}
+           for path, why in sorted(folder.skipped.items())])
 
 
 def _where(names, shard, record, is_folder):
@@ -161,7 +175,7 @@ def _locate_failure(config, after):
     None if nothing fails.
   """
   with tf.Graph().as_default():
-    dataset, _, _ = _source(config)
+    dataset, _, _, _ = _source(config)
     dataset = dataset.skip(after)
     item = tf.data.make_one_shot_iterator(dataset.map(
         lambda e, l, s, r: (tf.shape(preprocessing.decode_image(e)), s, r))
@@ -209,7 +223,7 @@ def evaluate(config, log=print):
       engine.close()
 
 
-def watch(config, log=print, sleep=time.sleep):
+def watch(config, log=print, sleep=time.sleep, *, last_step=None):
   """Evaluates every new checkpoint of a training folder once (slim's loop).
 
   For each checkpoint that appears in ``config.checkpoint`` (a train dir),
@@ -217,7 +231,14 @@ def watch(config, log=print, sleep=time.sleep):
   appended to ``TRAIN_DIR/eval/results.jsonl``, and TensorBoard scalars
   ``eval/top1``, ``eval/top5``, ``eval/loss`` at the checkpoint's step in
   ``TRAIN_DIR/eval``, so they share the training curves' step axis. Stops
-  after ``config.timeout`` seconds without a new checkpoint.
+  after ``config.timeout`` seconds without a new checkpoint, or once a
+  checkpoint at ``last_step`` or later is evaluated (the end of the run).
+
+  Args:
+    config: an ``EvalConfig`` whose ``checkpoint`` is the training folder.
+    log: where the JSON lines go.
+    sleep: how to wait between looks (tests pass a fake).
+    last_step: the run's final step, or None to stop on the timeout only.
 
   Returns:
     The list of results, one per checkpoint evaluated.
@@ -266,6 +287,8 @@ def watch(config, log=print, sleep=time.sleep):
         log(line)
         results.append(result)
         last_new = time.monotonic()
+        if last_step is not None and step >= last_step:
+          return results
       if time.monotonic() - last_new >= config.timeout:
         return results
       sleep(config.poll_secs)
@@ -323,7 +346,9 @@ def _evaluate(config, engine, log):
         'raw ones)')
   graph = tf.Graph()
   with graph.as_default():
-    dataset, names, source = _source(config)
+    dataset, names, source, left_out = _source(config)
+    for entry in left_out:
+      log('skipped %s: %s' % (entry['where'], entry['error']))
     if config.max_examples:
       dataset = dataset.take(config.max_examples)
     # Records found undecodable (--skip_corrupt) are filtered out by their
@@ -428,9 +453,9 @@ def _evaluate(config, engine, log):
       'num_classes': num_classes, 'labels_offset': offset,
       'preprocessing': method, 'image_size': size, 'source': source,
       'published': dataclasses.asdict(row) if row else None,
-      'num_skipped': len(skipped),
+      'num_skipped': len(left_out) + len(skipped),
       'skipped': [{k: v for k, v in s.items() if k != 'position'}
-                  for s in skipped],
+                  for s in left_out + skipped],
   }
 
 

@@ -463,7 +463,10 @@ def _time(config, info, network_fn, setup, log):
     restored, restore_fn = None, None
     if config.checkpoint:
       try:
-        restored, restore_fn = checkpoints.restorer(config.checkpoint)
+        # The network's scope is the model's name; a checkpoint saved
+        # under another is mapped onto it, as classify and export do.
+        restored, restore_fn = checkpoints.restorer(config.checkpoint,
+                                                    scope=config.model)
       except checkpoints.CheckpointError as exc:
         raise BenchmarkError('`checkpoint`: %s' % exc) from None
   graph.finalize()  # the timed loop must not grow the graph

@@ -31,6 +31,7 @@ import hashlib
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 
@@ -122,6 +123,10 @@ class TrainConfig:
       'train', choices=('train', 'validation'),
       help='with --dataset_name: a fixed class-balanced split (mnist5k: '
       '4,500 train, 500 validation, never trained on)')
+  eval_tfrecord: str = setting(
+      None, metavar='PATTERN', help='the shards an evaluator task (TF_CONFIG '
+      'task type "evaluator") evaluates; with --dataset_name it takes the '
+      'validation split')
   max_number_of_steps: int = setting(None, type=int,
                                      help='research/slim\'s name for --steps '
                                      '(wins over it when given)')
@@ -486,6 +491,21 @@ def choose_preprocessing(config):
       config.model, config.preprocessing)[0]
 
 
+def _close_writer(writer, train_dir, raising):
+  """Closes the summary writer; a write it failed (a full disk) is one line.
+
+  The writer's thread reports a failed flush only when closed. With
+  ``raising`` (another error is on its way out) the writer's is dropped.
+  """
+  try:
+    writer.close()
+  except (RuntimeError, OSError, tf.errors.OpError) as exc:
+    if not raising:
+      raise TrainError('could not write the TensorBoard summaries in %s (%s);'
+                       ' the checkpoints are as the log says.'
+                       % (train_dir, errors.quoted(exc))) from None
+
+
 def _check_finite(what, ok, step, last_saved):
   """Stops a run whose loss or weights turned NaN or infinite."""
   if ok:
@@ -732,14 +752,16 @@ class _Session:
                 'No checkpoint was saved yet.')) from None
       finally:
         if writer:
-          writer.close()
+          # An error on its way out (a failed save) outranks the writer's.
+          _close_writer(writer, config.train_dir,
+                        raising=sys.exc_info()[1] is not None)
       if setup.strategy is not None and history:
         log('weights fingerprint %s (sha256 of this worker\'s trainable '
             'variables; the same on every worker when they are in sync)'
             % _fingerprint(run(sess, model.trainables)))
     return history
 
-  def _save(self, sess, prefix, step):
+  def _save(self, sess, prefix, step):  # pylint: disable=missing-docstring
     _check_finite('weights', self.setup.run(sess, self.model.weights_finite),
                   step, self.last_saved)
     try:
@@ -756,7 +778,7 @@ class _Session:
             os.unlink(leftover)
       raise TrainError(
           'could not save the checkpoint of step %d in %s (%s). %s'
-          % (step, self.config.train_dir, getattr(exc, 'message', exc),
+          % (step, self.config.train_dir, errors.quoted(exc),
              'The previous checkpoint, %s, is intact.' % self.last_saved
              if self.last_saved else 'No checkpoint was saved.')) from None
     if self.setup.is_chief:

@@ -93,6 +93,10 @@ def test_every_optimizer_is_tensorflows_own():
     (['--trainable_scopes', 'resnet_v2_18/nope'], 'matches no variable'),
     (['--use_shortcut', '--no_shortcut'], 'not allowed with'),
     (['--num_classes', '3'], '--num_classes goes with --tfrecord'),
+    (['--random_shift', '-1'], '--random_shift must be >= 0 pixels'),
+    (['--random_shift', '2', '--data_dir', '.'],
+     'applies to the built-in sets (--dataset_name, the digits); got 2 with '
+     '--data_dir/--tfrecord'),
 ])
 def test_bad_recipe_values_are_one_line_before_anything_is_written(
     tmp_path, capsys, argv, message):
@@ -147,12 +151,29 @@ def test_builtin_splits_are_fixed_class_balanced_and_disjoint():
   assert np.array_equal(again.images, validation.images)
 
 
+def test_random_shift_moves_a_pixel_by_at_most_the_shift(graph):
+  image = np.zeros((10, 10), np.float32)
+  image[5, 5] = 1.0
+  placeholder = tf.placeholder(tf.float32, [10, 10])
+  shifted = datasets.Dataset.shift(placeholder, 2)
+  seen = set()
+  with tf.Session() as sess:
+    for _ in range(60):
+      out = sess.run(shifted, {placeholder: image})
+      assert out.shape == (10, 10) and out.sum() == 1.0   # moved, not lost
+      [(row, col)] = zip(*np.nonzero(out))
+      assert 3 <= row <= 7 and 3 <= col <= 7
+      seen.add((row, col))
+  assert len(seen) > 5   # really random, not one fixed offset
+
+
 def test_train_then_evaluate_the_held_out_split(tmp_path, capsys):
   run = tmp_path / 'run'
   assert train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '3',
                                 '--dataset_name', 'mnist5k',
                                 '--warmup_epochs', '0.001',
-                                '--label_smoothing', '0.1']) == 0
+                                '--label_smoothing', '0.1',
+                                '--random_shift', '2']) == 0
   out = capsys.readouterr().out
   assert 'an epoch is 4500 images (the mnist5k/train set)' in out
   assert 'lr ' in out

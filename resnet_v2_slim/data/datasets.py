@@ -100,10 +100,19 @@ class Dataset:
                             method=tf.image.ResizeMethod.NEAREST_NEIGHBOR)
     return preprocessing.scale_to_minus_one_one(tf.tile(image, [1, 1, 3]))
 
+  @staticmethod
+  def shift(image, pixels, seed=None):
+    """A grey [h, w] image moved by up to ``pixels`` each way, at random
+    (zero padding, then a random [h, w] crop)."""
+    height, width = image.shape.as_list()
+    padded = tf.pad(image, [[pixels, pixels], [pixels, pixels]])
+    return tf.image.random_crop(padded, [height, width], seed=seed)
+
   def _upsample(self, image, label):
     return self.upsample(image, self.image_size), label
 
-  def train_batches(self, batch_size, seed=0, preprocessing_method=None):
+  def train_batches(self, batch_size, seed=0, preprocessing_method=None, *,
+                    random_shift=0):
     """Shuffled, repeated batches through an initializable iterator.
 
     Args:
@@ -111,24 +120,28 @@ class Dataset:
       seed: shuffle (and augmentation) seed.
       preprocessing_method: for folders and records, 'inception' (default)
         or 'vgg' training preprocessing; built-in sets are only upsampled.
+      random_shift: built-in sets: shift each image by up to this many
+        pixels (pad and random crop, as CIFAR training does; no flips, which
+        would change what a digit is).
 
     Returns:
       ``Batches(images, labels, initializer, feed_dict)``: run
       ``initializer`` with ``feed_dict`` once before the first batch.
     """
-    ds, feed = self.train_dataset(batch_size, seed, preprocessing_method)
+    ds, feed = self.train_dataset(batch_size, seed, preprocessing_method,
+                                  random_shift=random_shift)
     iterator = tf.data.make_initializable_iterator(ds)
     images, labels = iterator.get_next()
     return Batches(images, labels, iterator.initializer, feed)
 
   def train_dataset(self, batch_size, seed=0, preprocessing_method=None, *,
-                    num_shards=1, shard_index=0):
+                    num_shards=1, shard_index=0, random_shift=0):
     """The shuffled, repeated ``tf.data`` batches behind ``train_batches``.
 
     Args:
       batch_size: images per batch.
       seed: shuffle (and augmentation) seed.
-      preprocessing_method: as ``train_batches``.
+      preprocessing_method, random_shift: as ``train_batches``.
       num_shards: input pipelines reading this set (the workers of a
         distributed run); each reads a disjoint part of it.
       shard_index: which part this pipeline reads.
@@ -147,7 +160,12 @@ class Dataset:
       ds = tf.data.Dataset.from_tensor_slices((images, labels)).shard(
           num_shards, shard_index)
       ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-      ds = ds.repeat().map(self._upsample, num_parallel_calls=2)
+      if random_shift:
+        ds = ds.repeat().map(lambda image, label: (self.shift(
+            image, random_shift, seed), label), num_parallel_calls=2)
+        ds = ds.map(self._upsample, num_parallel_calls=2)
+      else:
+        ds = ds.repeat().map(self._upsample, num_parallel_calls=2)
     else:
       method = preprocessing_method or preprocessing.DEFAULT_METHOD
       paths = tf.placeholder(tf.string, [len(self.paths)], name='paths')

@@ -123,6 +123,11 @@ class TrainConfig:
       'train', choices=('train', 'validation'),
       help='with --dataset_name: a fixed class-balanced split (mnist5k: '
       '4,500 train, 500 validation, never trained on)')
+  random_shift: int = setting(
+      0, help='built-in sets (--dataset_name, the digits): shift each '
+      'training image by up to this many pixels, at random (pad and crop, '
+      'as CIFAR training does; no flips). Folders and shards have '
+      '--preprocessing\'s random crops instead (default %(default)s)')
   eval_tfrecord: str = setting(
       None, metavar='PATTERN', help='the shards an evaluator task (TF_CONFIG '
       'task type "evaluator") evaluates; with --dataset_name it takes the '
@@ -202,6 +207,14 @@ class TrainConfig:
                        'now (the averages are not mirrored across replicas).')
     if self.max_number_of_steps is not None:
       self.steps = self.max_number_of_steps
+    if self.random_shift < 0 or self.random_shift and (self.data_dir or
+                                                       self.tfrecord):
+      raise TrainError(
+          '`random_shift` must be >= 0 pixels and applies to the built-in '
+          'sets (`dataset_name`, the digits); got %d%s.'
+          % (self.random_shift, ' with `data_dir`/`tfrecord`, whose images '
+             'get `preprocessing`\'s random crops' if self.random_shift > 0
+             else ''))
     if self.dataset_name and (self.data_dir or self.tfrecord):
       raise TrainError('give `dataset_name`, `data_dir` or `tfrecord`, one '
                        'of them.')
@@ -418,7 +431,8 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
 
   if setup.strategy is None:
     batches = dataset.train_batches(config.batch_size, config.seed,
-                                    preprocessing_method=preprocessing)
+                                    preprocessing_method=preprocessing,
+                                    random_shift=config.random_shift)
     iterator_init, feed = batches.initializer, batches.feed_dict
     per_replica = replica_step((batches.images, batches.labels))
   else:
@@ -427,6 +441,7 @@ def build_model(config, dataset, preprocessing='inception', setup=None, *,
     def input_fn(context):
       ds, more = dataset.train_dataset(
           config.batch_size, config.seed, preprocessing,
+          random_shift=config.random_shift,
           num_shards=context.num_input_pipelines,
           shard_index=context.input_pipeline_id)
       feed.update(more)
@@ -472,7 +487,8 @@ def must_agree(config, dataset, preprocessing):
            'num_epochs_per_decay', 'end_learning_rate', 'boundaries',
            'values', 'warmup_epochs', 'label_smoothing', 'steps', 'seed',
            'data_dir', 'tfrecord', 'dataset_name', 'dataset_split_name',
-           'labels_offset', 'checkpoint', 'trainable_scopes', 'precision')
+           'labels_offset', 'checkpoint', 'trainable_scopes', 'precision',
+           'random_shift')
   agree = {name: getattr(config, name) for name in names}
   agree.update(num_classes=dataset.num_classes, preprocessing=preprocessing)
   return agree

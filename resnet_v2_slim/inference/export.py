@@ -321,7 +321,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
         % (source, method, image_size))
 
   def restored_graph(graph_precision):
-    """The frozen GraphDef, the logits on ``check`` and a writer."""
+    """The frozen GraphDef, the logits on ``check`` and a writer (which
+    closes the graph's session)."""
     graph = tf.Graph()
     with graph.as_default():
       images, logits, predictions = build_inference_graph(
@@ -336,8 +337,11 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
           sess, graph.as_graph_def(), ['logits', 'predictions'])
     out = sess.run(logits, {images: check}) if check is not None else None
 
-    def write():
+    def write(outputs=True):
+      """Writes the TF outputs from this graph (or only closes it)."""
       try:
+        if not outputs:
+          return
         if output_file:
           fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
         if saved_model_dir:
@@ -353,8 +357,8 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     return frozen, out, write
 
   frozen, reference, write = restored_graph('fp32')
-  if precision != 'fp32':
-    write = restored_graph(precision)
+  if precision != 'fp32':   # the TF outputs come from the half graph
+    write(outputs=False)
     _, logits, write = restored_graph(precision)
     log('the %s graph against fp32 on the check images: %s'
         % (precision, bridges.numbers_line(bridges.compare(logits, reference))))

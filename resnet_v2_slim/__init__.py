@@ -7,13 +7,15 @@ The package is built in rooms, each importing only from rooms below it:
 
 ======================  ===================================================
 ``nets``                networks, building blocks, the registry, the
-                        published-checkpoint table (bottom)
-``utils``               files: atomic writes, output guards, locks
+                        published-checkpoint table, bf16/fp16 (bottom)
+``utils``               files: atomic writes, output guards, locks;
+                        settings declared once as flags
 ``checkpoints``         read, describe and restore slim checkpoints
-``data``                decoding, preprocessing, labels, datasets
-``perf``                FLOP counting, mixed precision, the timing protocol
-``inference``           classify image files, export for serving
-``training``            the graph-mode training loop
+``data``                decoding, preprocessing, labels, datasets, shards
+``distribute``          ``--strategy``, TF_CONFIG, bounded sessions
+``perf``                FLOP counting, the book's timing protocol
+``inference``           classify, evaluate, export and run exports
+``training``            MonitoredTrainingSession, its hooks, the recipe
 ``teaching``            per-unit summaries, the residual experiment
 ``cli``                 the ``resnet-v2-slim`` command and its subcommands
 ======================  ===================================================
@@ -36,9 +38,10 @@ Typical use::
 
 import sys as _sys
 
-from resnet_v2_slim._quiet import import_tensorflow as _import_tensorflow
+from resnet_v2_slim import _quiet
 
-_import_tensorflow()
+_quiet.import_tensorflow()
+_quiet.quiet_tensorflow()
 
 from resnet_v2_slim import compat  # pylint: disable=g-import-not-at-top
 

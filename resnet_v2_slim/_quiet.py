@@ -51,22 +51,31 @@ def import_tensorflow():
   return tf
 
 
-def quiet_logs():
-  """Silences TensorFlow's Python deprecation chatter; keeps real warnings.
+def quiet_tensorflow():
+  """Silences TensorFlow's deprecation chatter; keeps real warnings.
 
-  tf_slim triggers dozens of TF1 deprecation notices per graph; they say
-  nothing a user of this package can act on. Our own warnings still show,
-  once each (Python's default filter), on one line.
+  tf_slim triggers dozens of TF1 deprecation notices per graph (TensorFlow's
+  logger and Python warnings); they say nothing a user of this package can
+  act on. Called when the package is imported; other warnings stay.
   """
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.get_logger().setLevel(logging.ERROR)
-  warnings.filterwarnings('ignore', category=DeprecationWarning)
+  logging.getLogger('absl').setLevel(logging.ERROR)
   warnings.filterwarnings('ignore', message='`layer.apply` is deprecated')
   # tf.distribute reads tf.data options in graph mode; nothing to act on.
   warnings.filterwarnings('ignore', message='To make it possible to preserve')
+
+
+def quiet_logs():
+  """For the command line: ``quiet_tensorflow``, and warnings on one line.
+
+  Our own warnings still show, once each (Python's default filter), on one
+  line.
+  """
+  quiet_tensorflow()
+  warnings.filterwarnings('ignore', category=DeprecationWarning)
   logging.basicConfig(level=logging.INFO, format='%(message)s',
                       stream=sys.stderr)
-  logging.getLogger('absl').setLevel(logging.ERROR)
   warnings.formatwarning = _one_line_warning
 
 

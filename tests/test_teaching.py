@@ -4,10 +4,6 @@ import csv
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -18,13 +14,11 @@ from resnet_v2_slim.data import datasets as data
 from resnet_v2_slim.teaching import experiment
 from resnet_v2_slim import resnet_v2
 from resnet_v2_slim.teaching import summary
-from resnet_v2_slim.training import trainer as training
 import refnets
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), '..', 'scripts')
 from resnet_v2_slim.cli import residual_experiment as residual_cmd
 from resnet_v2_slim.cli import summarize
-from resnet_v2_slim.cli import train
 
 
 def _basic_net_parameters(units, classes=1000):
@@ -188,116 +182,6 @@ def test_bad_data_folders(tmp_path, classes, extra, pattern):
   folder = _image_folder(tmp_path / 'data', classes, extra=extra)
   with pytest.raises(data.DataError, match=pattern):
     data.image_folder(folder)
-
-
-# --- training -------------------------------------------------------------
-
-def _train(capsys, argv):
-  code = train.main(argv)
-  out, err = capsys.readouterr()
-  return code, out, err
-
-
-def test_train_logs_saves_and_resumes(capsys, tmp_path):
-  run = str(tmp_path / 'run')
-  base = ['--model', 'resnet_v2_18', '--train_dir', run, '--batch_size', '8',
-          '--save_every', '2', '--log_every', '1']
-  code, out, err = _train(capsys, base + ['--steps', '3'])
-  assert code == 0, err
-  assert 'step 1/3: loss' in out and 'images/sec' in out
-  assert tf.train.latest_checkpoint(run).endswith('model.ckpt-3')
-  assert [f for f in os.listdir(run) if 'tfevents' in f]
-  code, out, _ = _train(capsys, base + ['--steps', '5'])
-  assert code == 0
-  assert 'resuming from' in out and '(step 3)' in out
-  assert 'step 4/5' in out and 'step 1/5' not in out
-  code, out, _ = _train(capsys, base + ['--steps', '5'])
-  assert 'nothing to do' in out
-
-
-def test_train_updates_batch_norm_statistics(tmp_path):
-  config = training.TrainConfig(model='resnet_v2_18', batch_size=8, steps=2,
-                                train_dir=str(tmp_path / 'run'))
-  training.train(config, log=lambda _: None)
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(
-      config.train_dir))
-  mean = reader.get_tensor('resnet_v2_18/postnorm/moving_mean')
-  assert np.abs(mean).max() > 0   # starts at zero; moves only via UPDATE_OPS
-
-
-def test_train_dir_of_another_model_is_left_alone(capsys, tmp_path):
-  run = str(tmp_path / 'run')
-  assert _train(capsys, ['--model', 'resnet_v2_18', '--train_dir', run,
-                         '--steps', '1', '--batch_size', '4'])[0] == 0
-  before = {f: os.path.getmtime(os.path.join(run, f))
-            for f in os.listdir(run)}
-  for extra in (['--model', 'resnet_v2_34'],
-                ['--model', 'resnet_v2_18', '--no_shortcut']):
-    code, _, err = _train(capsys, extra + ['--train_dir', run, '--steps',
-                                           '2', '--batch_size', '4'])
-    assert code == 2
-    assert 'holds a checkpoint of resnet_v2_18 with 10 classes' in err
-    assert 'Nothing was changed' in err
-  after = {f: os.path.getmtime(os.path.join(run, f)) for f in os.listdir(run)}
-  assert after == before
-
-
-def test_train_bad_data_dir_writes_nothing(capsys, tmp_path):
-  os.makedirs(tmp_path / 'data')
-  folder = _image_folder(tmp_path / 'data', ['only'])
-  run = tmp_path / 'run'
-  code, _, err = _train(capsys, ['--model', 'resnet_v2_18', '--train_dir',
-                                 str(run), '--data_dir', folder])
-  assert code == 2 and 'holds one class' in err
-  assert not run.exists()
-  code, _, err = _train(capsys, ['--model', 'resnet_v2_18', '--train_dir',
-                                 str(run), '--steps', '0'])
-  assert code == 2 and '--steps must be > 0' in err
-
-
-def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path, saved):
-  prefix, values = saved('rn50_v1_1001')
-  os.makedirs(tmp_path / 'data')
-  folder = _image_folder(tmp_path / 'data', ['cat', 'dog'], per_class=4)
-  run = str(tmp_path / 'run')
-  code, out, err = _train(capsys, [
-      '--model', 'resnet_v2_50', '--train_dir', run, '--data_dir', folder,
-      '--checkpoint', prefix, '--steps', '1', '--batch_size', '4',
-      '--learning_rate', '1e-9'])
-  assert code == 0, err
-  assert 'warm-started from %s (excluded: resnet_v2_50/logits)' % prefix in out
-  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(run))
-  np.testing.assert_allclose(reader.get_tensor('resnet_v2_50/conv1/weights'),
-                             values['resnet_v2_50/conv1/weights'], atol=1e-6)
-  assert reader.get_tensor('resnet_v2_50/logits/weights').shape == (
-      1, 1, 2048, 2)
-
-
-def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):
-  run = str(tmp_path / 'run')
-  cmd = [sys.executable, os.path.join(SCRIPTS, 'train.py'), '--model',
-         'resnet_v2_18', '--train_dir', run, '--batch_size', '4',
-         '--save_every', '2', '--log_every', '1']
-  proc = subprocess.Popen(cmd + ['--steps', '100000'],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  try:
-    deadline = time.time() + 240
-    while time.time() < deadline and not (
-        tf.train.latest_checkpoint(run) or '').endswith(('-4', '-6', '-8')):
-      time.sleep(0.5)
-  finally:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-  saved = int(tf.train.latest_checkpoint(run).rsplit('-', 1)[1])
-  assert saved >= 4
-  result = subprocess.run(cmd + ['--steps', str(saved + 2)],
-                          capture_output=True, text=True, timeout=300,
-                          check=False)
-  assert result.returncode == 0, result.stderr[-2000:]
-  resumed = [l for l in result.stdout.splitlines() if 'resuming' in l][0]
-  step = int(resumed.rsplit('(step ', 1)[1].rstrip(')'))
-  assert step >= saved   # kept at least what was saved before the kill
-  assert 'step %d/%d' % (saved + 2, saved + 2) in result.stdout
 
 
 # --- the experiment -------------------------------------------------------

@@ -1,7 +1,9 @@
-"""Training: the graph-mode training loop (sessions, UPDATE_OPS, resume).
+"""Training: TF1's MonitoredTrainingSession, its hooks, and slim's recipe.
 
-``trainer`` checks data and train dir, builds the model, resumes or
-warm-starts, trains and saves atomically. May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
+``settings`` declares a run's flags (``TrainConfig``), ``model`` builds the
+training graph (``build_model``), ``hooks`` holds each guarantee of a run
+as a ``SessionRunHook``, ``trainer`` runs them (``train``), ``recipe``
+holds research/slim's optimizers and learning-rate schedules. May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
 
 Typical use::
 

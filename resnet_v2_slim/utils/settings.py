@@ -19,6 +19,7 @@ Typical use::
 """
 
 import argparse
+import typing
 import dataclasses
 
 _REQUIRED = dataclasses.MISSING
@@ -71,7 +72,11 @@ def auto_or_int(text):
 
 
 def _flag_type(field):
-  kind = field.type if isinstance(field.type, type) else None
+  kind = field.type
+  inner = [a for a in typing.get_args(kind) if a is not type(None)]
+  if len(inner) == 1:   # Optional[int] and int | None: an int flag
+    kind = inner[0]
+  kind = kind if isinstance(kind, type) else None
   if kind in (int, float, str):
     return kind
   if field.default not in (None, _REQUIRED) and not isinstance(

@@ -1,0 +1,273 @@
+"""The training run's guarantees as ``tf.train.SessionRunHook``s.
+
+``trainer.train`` runs ``tf.train.MonitoredTrainingSession`` with
+TensorFlow's own ``StopAtStepHook`` and these, each one guarantee:
+
+- ``ProgressHook``: counts steps (reading ``global_step`` in the step's own
+  run races with its increment) and keeps what the error messages need;
+- ``FiniteLossHook``: TensorFlow's ``NanTensorHook``, made to also stop on
+  an infinite loss and to say which checkpoint is kept;
+- ``AgreementHook``: workers of one distributed run started with the same
+  settings and from the same step;
+- ``LoggingHook``: the progress line, the history and the TensorBoard
+  summaries, on the same steps;
+- ``CheckpointHook``: the finite-weights check before every save, the
+  save itself, and a failed save (a full disk) as one line without the
+  Saver's temporaries;
+- ``FingerprintHook``: at the end of a distributed run, a hash of this
+  worker's weights (the same on every worker when they are in sync).
+
+Why not TensorFlow's ``CheckpointSaverHook``/``SummarySaverHook``: the first
+saves a step-0 checkpoint at session creation and checks nothing before a
+save; the second takes steps *or* seconds and fetches its own summaries,
+while a logged step here writes the summary of the very batch it prints.
+
+Typical use::
+
+    progress = hooks.Progress(step=0)
+    with tf.train.MonitoredTrainingSession(hooks=[
+        hooks.ProgressHook(model.global_step, progress), ...]) as sess:
+      while not sess.should_stop():
+        sess.run(model.step)
+"""
+
+import dataclasses
+import glob
+import hashlib
+import math
+import os
+import shutil
+import time
+from typing import Any, Callable, Optional
+
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim import errors
+from resnet_v2_slim.training.settings import TrainConfig, TrainError
+
+
+@dataclasses.dataclass
+class Progress:
+  """What the hooks know of a run, for the log and for error messages.
+
+  Attributes:
+    step: the last completed step.
+    last_saved: the newest checkpoint a rerun resumes from (None: none).
+    history: one dict per logged step (see ``LoggingHook``).
+  """
+  step: int = 0
+  last_saved: Optional[str] = None
+  history: list = dataclasses.field(default_factory=list)
+
+  def kept(self, what: str = 'The last checkpoint', *, state: str = 'kept',
+           none: str = 'No checkpoint was saved yet.') -> str:
+    """'The last checkpoint, X, is kept.', or ``none`` when none was saved."""
+    if self.last_saved:
+      return '%s, %s, is %s.' % (what, self.last_saved, state)
+    return none
+
+  def resume_hint(self) -> str:
+    """How to go on from here, for an interrupted run."""
+    if self.last_saved:
+      return 'Rerun the same command to resume from %s.' % self.last_saved
+    return 'No checkpoint was saved yet.'
+
+
+class _Every:
+  """True every ``steps`` steps, at ``last_step``, or after ``secs`` seconds.
+
+  TensorFlow's ``SecondOrStepTimer`` takes steps or seconds, not both.
+  """
+
+  def __init__(self, steps: int, secs: Optional[float], last_step: int):
+    self.steps, self.secs, self.last_step = steps, secs, last_step
+    self.since = time.perf_counter()
+
+  def due(self, step: int) -> bool:
+    return (step % self.steps == 0 or step >= self.last_step or (
+        self.secs is not None and
+        time.perf_counter() - self.since >= self.secs))
+
+  def reset(self) -> None:
+    self.since = time.perf_counter()
+
+
+class ProgressHook(tf.train.SessionRunHook):
+  """Counts steps: each run of the training session is exactly one step.
+
+  It also stops a run resumed at or past ``last_step`` before its first
+  step: TensorFlow's ``StopAtStepHook`` looks only after a step has run.
+  """
+
+  def __init__(self, global_step: tf.Variable, progress: Progress,
+               last_step: int):
+    self._global_step, self._progress = global_step, progress
+    self._last_step = last_step
+
+  def after_create_session(self, session, coord):
+    self._progress.step = int(session.run(self._global_step))
+    if self._progress.step >= self._last_step:
+      coord.request_stop()
+
+  def after_run(self, run_context, run_values):
+    self._progress.step += 1
+
+
+class FiniteLossHook(tf.train.NanTensorHook):
+  """``NanTensorHook`` that also stops on inf and names the kept checkpoint."""
+
+  def __init__(self, loss: tf.Tensor, progress: Progress):
+    super().__init__(loss)
+    self._progress = progress
+
+  def after_run(self, run_context, run_values):
+    if not math.isfinite(float(run_values.results)):
+      raise_not_finite('loss', self._progress)
+
+
+def raise_not_finite(what: str, progress: Progress) -> None:
+  """Raises the one-line error of a loss or weights turned NaN or inf."""
+  raise TrainError(
+      'the %s became NaN or infinite at step %d, so training stopped and '
+      'saved nothing more. %s Lower `learning_rate` (or check the data) and '
+      'rerun; it resumes from that checkpoint.'
+      % (what, progress.step, progress.kept(
+          'The last good checkpoint',
+          none='No checkpoint had been saved yet.')))
+
+
+class AgreementHook(tf.train.SessionRunHook):
+  """Workers of one run must share settings and start from one step."""
+
+  def __init__(self, model: Any, agree: dict, run: Callable):
+    self._model, self._agree, self._run = model, agree, run
+
+  def after_create_session(self, session, coord):
+    del coord
+    if self._model.settings_spread is not None:
+      spread = self._run(session, self._model.settings_spread)
+      differ = [name for name, s in zip(self._agree, spread) if s > 0.25]
+      if differ:
+        raise TrainError(
+            'the workers were started with different settings: %s differ '
+            '(this worker: %s). Start every worker with the same flags; '
+            'only TF_CONFIG\'s task index differs.'
+            % (', '.join('`%s`' % n for n in differ),
+               ' '.join('`%s` %s' % (n, self._agree[n]) for n in differ)))
+    step, mean_step = self._run(session, [self._model.global_step,
+                                          self._model.mean_step])
+    if mean_step != step:
+      raise TrainError(
+          'the workers start from different steps (this one %d, the mean '
+          '%g): every worker must see the chief\'s checkpoints, so on '
+          'several machines `train_dir` must be one shared folder.'
+          % (step, mean_step))
+
+
+class LoggingHook(tf.train.SessionRunHook):
+  """The progress line, the history and the summaries of a logged step."""
+
+  def __init__(self, model: Any, config: TrainConfig, progress: Progress, *,
+               images_per_step: int, log: Callable,
+               writer: Optional[tf.summary.FileWriter]):
+    self._model, self._config, self._progress = model, config, progress
+    self._images_per_step, self._log, self._writer = (images_per_step, log,
+                                                      writer)
+    self._every = _Every(config.log_every, config.save_summaries_secs,
+                         config.steps)
+    self._start, self._images = time.perf_counter(), 0
+
+  def before_run(self, run_context):
+    fetches = {'step': self._model.step, 'rate': self._model.learning_rate}
+    if self._every.due(self._progress.step + 1):
+      fetches['summary'] = self._model.summary
+    return tf.train.SessionRunArgs(fetches)
+
+  def after_run(self, run_context, run_values):
+    self._images += self._images_per_step
+    results = run_values.results
+    if 'summary' not in results:
+      return
+    (loss, total_loss, accuracy), rate = results['step'], results['rate']
+    step = self._progress.step
+    elapsed = time.perf_counter() - self._start
+    speed = self._images / elapsed if elapsed > 0 else 0.0
+    self._progress.history.append({
+        'step': step, 'loss': float(loss), 'total_loss': float(total_loss),
+        'accuracy': float(accuracy), 'learning_rate': float(rate),
+        'images_per_sec': speed})
+    self._log('step %d/%d: loss %.4f, total_loss %.4f, accuracy %.3f, '
+              'lr %.4g, %.1f images/sec' % (step, self._config.steps, loss,
+                                            total_loss, accuracy, rate,
+                                            speed))
+    if self._writer:
+      self._writer.add_summary(results['summary'], step)
+    self._start, self._images = time.perf_counter(), 0
+    self._every.reset()
+
+
+class CheckpointHook(tf.train.SessionRunHook):
+  """Saves every ``save_every`` steps, after seconds, and at the last step.
+
+  Before each save the weights must be finite: an overflowed update must
+  not replace the last good checkpoint. TensorFlow's Saver writes to
+  temporary files and renames them, then rewrites the ``checkpoint`` index
+  atomically, so an interrupted save leaves the previous one usable.
+  """
+
+  def __init__(self, saver: tf.train.Saver, prefix: str, model: Any,
+               config: TrainConfig, progress: Progress, *, setup: Any):
+    self._saver, self._prefix, self._model = saver, prefix, model
+    self._config, self._progress, self._setup = config, progress, setup
+    self._every = _Every(config.save_every, config.save_interval_secs,
+                         config.steps)
+
+  def after_run(self, run_context, run_values):
+    if self._every.due(self._progress.step):
+      self.save(run_context.session)
+      self._every.reset()
+
+  def save(self, session: tf.Session) -> None:
+    """Checks the weights and saves the checkpoint of the current step."""
+    step = self._progress.step
+    if not self._setup.run(session, self._model.weights_finite):
+      raise_not_finite('weights', self._progress)
+    try:
+      with self._setup.peer_errors():   # saving all-reduces across workers
+        saved = self._saver.save(session, self._prefix, global_step=step)
+    except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+      _remove_saver_temporaries(self._prefix, step)
+      raise TrainError(
+          'could not save the checkpoint of step %d in %s (%s). %s'
+          % (step, self._config.train_dir, errors.quoted(exc),
+             self._progress.kept('The previous checkpoint', state='intact',
+                                 none='No checkpoint was saved.'))) from None
+    if self._setup.is_chief:
+      self._progress.last_saved = saved
+
+
+def _remove_saver_temporaries(prefix: str, step: int) -> None:
+  """The Saver's half-written temporaries would keep the disk full."""
+  for leftover in glob.glob('%s-%d*' % (prefix, step)):
+    if 'tempstate' in leftover or '_temp' in os.path.basename(leftover):
+      if os.path.isdir(leftover):
+        shutil.rmtree(leftover, ignore_errors=True)
+      else:
+        os.unlink(leftover)
+
+
+class FingerprintHook(tf.train.SessionRunHook):
+  """Logs a hash of this worker's weights when a distributed run ends."""
+
+  def __init__(self, trainables: list, progress: Progress, log: Callable):
+    self._trainables, self._progress, self._log = (trainables, progress,
+                                                   log)
+
+  def end(self, session):
+    if self._progress.history:
+      digest = hashlib.sha256()
+      for array in session.run(self._trainables):
+        digest.update(array.tobytes())
+      self._log('weights fingerprint %s (sha256 of this worker\'s trainable '
+                'variables; the same on every worker when they are in sync)'
+                % digest.hexdigest()[:16])

@@ -1,0 +1,163 @@
+"""training/hooks.py: each guarantee of a training run, one hook at a time.
+
+The hooks run in TensorFlow's own MonitoredTrainingSession on a toy graph
+(one variable, its step counted by ``global_step``), so what each hook does
+at which step is checked by hand, without a network.
+"""
+
+import math
+import types
+
+import pytest
+import tensorflow.compat.v1 as tf
+
+from resnet_v2_slim.distribute import strategy as dist
+from resnet_v2_slim.training import hooks
+from resnet_v2_slim.training import settings
+
+
+def _config(tmp_path, **kwargs):
+  kwargs.setdefault('log_every', 3)
+  kwargs.setdefault('save_every', 4)
+  return settings.TrainConfig(model='resnet_v2_18',
+                              train_dir=str(tmp_path), steps=7, **kwargs)
+
+
+def _toy_model(losses):
+  """A model whose step k (1-based) has loss ``losses[k - 1]``."""
+  global_step = tf.train.get_or_create_global_step()
+  weight = tf.Variable(1.0, name='weight')
+  table = tf.constant(losses, tf.float32)
+  increment = tf.assign_add(global_step, 1)
+  with tf.control_dependencies([increment]):
+    loss = tf.gather(table, tf.cast(global_step.read_value(), tf.int32) - 1)
+    update = tf.assign(weight, weight * loss)   # inf stays inf
+  with tf.control_dependencies([update]):
+    step = (tf.identity(loss), tf.identity(loss + 1), tf.constant(0.5))
+  tf.summary.scalar('loss', step[0])
+  return types.SimpleNamespace(
+      step=step, loss=step[0], learning_rate=tf.constant(0.1),
+      summary=tf.summary.merge_all(), global_step=global_step,
+      weights_finite=tf.reduce_all(tf.is_finite(weight.read_value())))
+
+
+def _train(config, losses, *, events=None):
+  """Runs the hooks trainer.py runs on the toy model; returns the Progress.
+
+  With ``events`` (a folder), the summaries go there.
+  """
+  progress = hooks.Progress()
+  lines = []
+  with tf.Graph().as_default():
+    writer = tf.summary.FileWriter(events) if events else None
+    model = _toy_model(losses)
+    saver = tf.train.Saver(max_to_keep=10)
+    setup = dist.Setup(dist.Options())
+    run_hooks = [
+        hooks.ProgressHook(model.global_step, progress, config.steps),
+        tf.train.StopAtStepHook(last_step=config.steps),
+        hooks.FiniteLossHook(model.loss, progress),
+        hooks.LoggingHook(model, config, progress, images_per_step=8,
+                          log=lines.append, writer=writer),
+        hooks.CheckpointHook(saver, str(config.train_dir) + '/model.ckpt',
+                             model, config, progress, setup=setup)]
+    with tf.train.MonitoredTrainingSession(
+        hooks=run_hooks, save_checkpoint_secs=None,
+        save_summaries_steps=None, log_step_count_steps=None) as sess:
+      while not sess.should_stop():
+        sess.run(model.step)
+    if writer:
+      writer.close()
+  progress.lines = lines
+  return progress
+
+
+def _saved_steps(train_dir):
+  state = tf.train.get_checkpoint_state(str(train_dir))
+  return [int(p.rsplit('-', 1)[1]) for p in state.all_model_checkpoint_paths]
+
+
+def test_logs_every_log_every_steps_and_the_last(tmp_path):
+  progress = _train(_config(tmp_path), [7, 6, 5, 4, 3, 2, 1])
+  assert [h['step'] for h in progress.history] == [3, 6, 7]
+  # Each logged line is the loss of that very step's batch.
+  assert [h['loss'] for h in progress.history] == [5.0, 2.0, 1.0]
+  assert [h['total_loss'] for h in progress.history] == [6.0, 3.0, 2.0]
+  assert progress.lines[0].startswith('step 3/7: loss 5.0000, total_loss '
+                                      '6.0000, accuracy 0.500, lr 0.1,')
+
+
+def test_summaries_are_written_on_the_logged_steps(tmp_path):
+  _train(_config(tmp_path), [7, 6, 5, 4, 3, 2, 1],
+         events=str(tmp_path / 'events'))
+  [path] = (tmp_path / 'events').glob('events.out.tfevents.*')
+  events = tf.train.summary_iterator(str(path))
+  logged = {(e.step, v.simple_value) for e in events
+            for v in e.summary.value if v.tag == 'loss'}
+  assert logged == {(3, 5.0), (6, 2.0), (7, 1.0)}
+
+
+def test_saves_every_save_every_steps_and_at_the_end(tmp_path):
+  progress = _train(_config(tmp_path), [1.0] * 7)
+  assert _saved_steps(tmp_path) == [4, 7]
+  assert progress.last_saved.endswith('model.ckpt-7')
+
+
+def test_a_run_resumed_at_its_last_step_runs_no_step(tmp_path):
+  _train(_config(tmp_path), [1.0] * 7)
+  config = _config(tmp_path)
+  progress = hooks.Progress()
+  with tf.Graph().as_default():
+    model = _toy_model([1.0] * 9)
+    saver = tf.train.Saver()
+    with tf.train.MonitoredTrainingSession(
+        hooks=[hooks.ProgressHook(model.global_step, progress, 7)],
+        scaffold=tf.train.Scaffold(
+            saver=saver, init_fn=lambda _, s: saver.restore(
+                s, tf.train.latest_checkpoint(str(tmp_path)))),
+        save_checkpoint_secs=None, save_summaries_steps=None,
+        log_step_count_steps=None) as sess:
+      assert sess.should_stop()
+  assert progress.step == config.steps
+
+
+@pytest.mark.parametrize('bad', [math.nan, math.inf])
+def test_a_loss_that_is_not_finite_stops_at_its_step(tmp_path, bad):
+  with pytest.raises(settings.TrainError,
+                     match=r'the loss became NaN or infinite at step 6, .*'
+                     r'The last good checkpoint, .*model\.ckpt-4, is kept'):
+    _train(_config(tmp_path), [1, 1, 1, 1, 1, bad, 1])
+  assert _saved_steps(tmp_path) == [4]
+
+
+def test_weights_that_are_not_finite_are_never_saved(tmp_path):
+  # The loss hook is blind here (FiniteLossHook is left out), as when a
+  # finite loss comes with an overflowed update: the save refuses.
+  config = _config(tmp_path, save_every=2)
+  progress = hooks.Progress()
+  with tf.Graph().as_default():
+    model = _toy_model([1, 1, math.inf, 1, 1, 1, 1])
+    saver = tf.train.Saver()
+    setup = dist.Setup(dist.Options())
+    with pytest.raises(settings.TrainError,
+                       match=r'the weights became NaN or infinite at step 4.*'
+                       r'model\.ckpt-2, is kept'):
+      with tf.train.MonitoredTrainingSession(
+          hooks=[hooks.ProgressHook(model.global_step, progress, 7),
+                 tf.train.StopAtStepHook(last_step=7),
+                 hooks.CheckpointHook(saver, str(tmp_path / 'model.ckpt'),
+                                      model, config, progress, setup=setup)],
+          save_checkpoint_secs=None, save_summaries_steps=None,
+          log_step_count_steps=None) as sess:
+        while not sess.should_stop():
+          sess.run(model.step)
+  assert _saved_steps(tmp_path) == [2]
+
+
+def test_progress_messages_name_the_checkpoint_to_resume_from():
+  assert hooks.Progress().resume_hint() == 'No checkpoint was saved yet.'
+  progress = hooks.Progress(step=5, last_saved='/r/model.ckpt-4')
+  assert progress.resume_hint() == ('Rerun the same command to resume from '
+                                    '/r/model.ckpt-4.')
+  assert progress.kept('The previous checkpoint', state='intact') == (
+      'The previous checkpoint, /r/model.ckpt-4, is intact.')

@@ -48,15 +48,26 @@ def as_flags(message):
 
 # Lines of TensorFlow's graph-execution messages that say where, not what.
 _WHERE = re.compile(r'^(Graph execution error:|Detected at node|Node:|File "|'
+                    r'From /job|'
                     r'\[\[|\(\d+\) |\d+ root error|0 successful|Errors may '
                     r'have originated)')
 
 
-def quoted(exc, limit=300):
-  """Another library's error as a message part: the line that says what
-  went wrong (TensorFlow's "Graph execution error:" and "Detected at node"
-  lines are skipped), its backticks made quotes (so ``as_flags`` leaves its
-  names alone)."""
+def quoted(exc: BaseException, limit: int = 300) -> str:
+  """Another library's error as a message part, in one line.
+
+  The package's one "first line of an error": the line that says what went
+  wrong (TensorFlow's "Graph execution error:", "Detected at node" and a
+  worker's "From /job:..." lines are skipped), its backticks made quotes
+  (so ``as_flags`` leaves its names alone).
+
+  Args:
+    exc: the exception (or a message string).
+    limit: the most characters kept.
+
+  Returns:
+    One line, at most ``limit`` characters.
+  """
   lines = [l.strip() for l in str(getattr(exc, 'message', exc)).splitlines()]
   lines = [l for l in lines if l and not _WHERE.match(l)] or [
       l for l in lines if l] or [type(exc).__name__]

@@ -105,9 +105,10 @@ def test_inspect_text_json_and_list(ckpt_1001, capsys):
   assert ('pretrained:     resnet_v2_50_2017_04_14 '
           '(resnet_v2_50_2017_04_14.tar.gz): inception preprocessing at 299, '
           'labels offset 0, published top-1 75.6% / top-5 92.8%') in out
-  code, out, _ = _run(inspect_checkpoint, capsys, [prefix, '--json',
-                                                   '--list'])
-  info = json.loads(out)
+  code, out, err = _run(inspect_checkpoint, capsys, [prefix, '--json', '-',
+                                                     '--list'])
+  info = json.loads(out)   # only the JSON on stdout, the report on stderr
+  assert 'parameters:' in err
   assert {'model', 'num_classes', 'format', 'num_variables',
           'num_parameters'} <= set(info)
   assert (info['model'], info['num_classes'], info['format'],
@@ -144,9 +145,16 @@ def test_classify_json_matches_the_reference(ckpt_1001, images, capsys):
   prefix, _ = ckpt_1001
   code, out, err = _run(classify, capsys, ['--checkpoint', prefix,
                                            '--image_size', '64', '--json',
-                                           '--top_k', '3'] + images)
+                                           '-', '--top_k', '3'] + images)
   assert code == 0, err
   results = json.loads(out)
+  # --json PATH: the same JSON in the file, the list on stdout.
+  path = os.path.join(os.path.dirname(images[0]), 'top.json')
+  assert _run(classify, capsys, ['--checkpoint', prefix, '--image_size',
+                                 '64', '--json', path, '--top_k', '3'] +
+              images)[0] == 0
+  with open(path) as f:
+    assert json.load(f) == results
   assert [r['image'] for r in results] == images
   names = labels.imagenet_labels(1001)
   assert all(len(r['top_k']) == 3 for r in results)

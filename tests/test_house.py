@@ -1,6 +1,7 @@
 """The house: rooms and import direction, one registry, one command,
 official argument order, the published-checkpoint table, preprocessing."""
 
+import argparse
 import ast
 import importlib
 import inspect
@@ -186,6 +187,34 @@ def test_command_lists_its_subcommands_and_version(capsys):
       'resnet-v2-slim %s' % resnet_v2_slim.__version__)
   assert cli_main.main(['bogus']) == 2
   assert "unknown command 'bogus'" in capsys.readouterr().err
+  assert cli_main.main([]) == 2   # no command: the list, as an error
+  assert '  time-forward' in capsys.readouterr().err
+
+
+class _Parsed(Exception):
+  pass
+
+
+@pytest.mark.parametrize('command', sorted(cli_main.COMMANDS))
+def test_every_flag_has_help_with_its_default(command, monkeypatch):
+  def capture(parser, *args, **kwargs):
+    raise _Parsed(parser)
+  monkeypatch.setattr(argparse.ArgumentParser, 'parse_args', capture)
+  with pytest.raises(_Parsed) as caught:
+    cli_main.run(command, [], 'resnet-v2-slim ' + command)
+  parser = caught.value.args[0]
+  for action in parser._actions:  # pylint: disable=protected-access
+    if not action.option_strings or action.dest == 'help':
+      continue
+    flag = action.option_strings[0]
+    assert action.help, '%s %s has no help' % (command, flag)
+    default = action.default
+    if default not in (None, False, True, argparse.SUPPRESS) and not (
+        isinstance(action, argparse._StoreFalseAction)):  # pylint: disable=protected-access
+      assert ('%(default)s' in action.help or str(default) in action.help
+              or 'default' in action.help), (
+                  '%s %s: help does not give its default %r'
+                  % (command, flag, default))
 
 
 def test_every_script_wraps_its_subcommand():
@@ -201,9 +230,9 @@ def test_python_dash_m_and_scripts_run_the_same_main(tmp_path):
   env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
   runs = [
       [sys.executable, '-m', 'resnet_v2_slim', 'summarize', '--model',
-       'resnet_v2_18', '--image_size', '32', '--format', 'json'],
+       'resnet_v2_18', '--image_size', '32', '--json', '-'],
       [sys.executable, os.path.join(ROOT, 'scripts', 'summarize.py'),
-       '--model', 'resnet_v2_18', '--image_size', '32', '--format', 'json'],
+       '--model', 'resnet_v2_18', '--image_size', '32', '--json', '-'],
   ]
   outputs = []
   for cmd in runs:

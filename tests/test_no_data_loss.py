@@ -140,6 +140,74 @@ def test_export_replaces_an_earlier_saved_model(saved, capsys, tmp_path):
   assert sorted(os.listdir(tmp_path)) == ['saved']   # no .old-* left behind
 
 
+def _old_and_new_folders(tmp_path):
+  """An output folder holding an old export and a finished new one beside
+  it, as ``replace_dir`` gets them."""
+  target = tmp_path / 'out'
+  target.mkdir()
+  (target / 'model.xml').write_text('old model')
+  (target / 'old-only.bin').write_text('old weights')
+  new = fileio.temporary_path(str(target), folder=True)
+  with open(os.path.join(new, 'model.xml'), 'w') as f:
+    f.write('new model')
+  return target, new
+
+
+def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path,
+                                                               monkeypatch):
+  swaps = []
+  exchange = fileio.exchange_paths
+
+  def spy(a, b):
+    exchange(a, b)   # the real atomic swap (Linux renameat2)
+    swaps.append((a, b))
+  monkeypatch.setattr(fileio, 'exchange_paths', spy)
+  target, new = _old_and_new_folders(tmp_path)
+  fileio.replace_dir(new, str(target))
+  assert swaps == [(new, str(target))]
+  assert tree_hashes(target) == {
+      'model.xml': hashlib.sha256(b'new model').hexdigest()}
+  assert sorted(os.listdir(tmp_path)) == ['out']   # the old one nowhere
+  contents = {open(os.path.join(folder, name)).read()
+              for folder, _, files in os.walk(tmp_path) for name in files}
+  assert contents == {'new model'}
+
+
+def test_replace_dir_without_an_exchange_still_replaces(tmp_path,
+                                                        monkeypatch):
+  def unavailable(a, b):
+    raise fileio.ExchangeUnavailable(38, 'no renameat2 here')
+  monkeypatch.setattr(fileio, 'exchange_paths', unavailable)
+  target, new = _old_and_new_folders(tmp_path)
+  fileio.replace_dir(new, str(target))
+  assert sorted(os.listdir(target)) == ['model.xml']
+  assert (target / 'model.xml').read_text() == 'new model'
+  assert sorted(os.listdir(tmp_path)) == ['out']
+
+
+def test_an_interrupted_replace_dir_leaves_the_old_folder(tmp_path,
+                                                          monkeypatch):
+  def interrupted(a, b):
+    raise OSError(5, 'Input/output error')
+  monkeypatch.setattr(fileio, 'exchange_paths', interrupted)
+  target, new = _old_and_new_folders(tmp_path)
+  before = tree_hashes(target)
+  with pytest.raises(OSError):
+    fileio.replace_dir(new, str(target))
+  assert tree_hashes(target) == before
+  assert (target / 'model.xml').read_text() == 'old model'
+
+
+def test_replace_dir_into_a_new_path(tmp_path):
+  new = fileio.temporary_path(str(tmp_path / 'out'), folder=True)
+  with open(os.path.join(new, 'model.xml'), 'w') as f:
+    f.write('new model')
+  fileio.replace_dir(new, str(tmp_path / 'out'), plain_modes=True)
+  assert sorted(os.listdir(tmp_path)) == ['out']
+  assert (tmp_path / 'out' / 'model.xml').read_text() == 'new model'
+  assert stat.S_IMODE(os.stat(tmp_path / 'out').st_mode) & 0o500 == 0o500
+
+
 def test_export_output_onto_its_checkpoint_is_refused(saved, capsys,
                                                       tmp_path):
   v1, _ = saved('rn50_v1_1001')

@@ -65,9 +65,15 @@ def test_basic_networks_parameter_counts(model, units):
 
 def test_summarize_script_formats(capsys, tmp_path):
   assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
-                         '--format', 'json']) == 0
-  rows = json.loads(capsys.readouterr().out)
-  assert rows[-1]['name'] == 'total'
+                         '--json', '-']) == 0
+  out, err = capsys.readouterr()
+  rows = json.loads(out)   # only the JSON on stdout, the table on stderr
+  assert rows[-1]['name'] == 'total' and 'total' in err
+  path = tmp_path / 'rows.json'
+  assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
+                         '--json', str(path)]) == 0
+  assert json.loads(path.read_text()) == rows
+  assert 'total' in capsys.readouterr().out
   assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
                          '--format', 'markdown', '--tensorboard',
                          str(tmp_path)]) == 0

@@ -128,7 +128,7 @@ def _open(prefix):
         'Cannot read checkpoint %s: it is corrupt, truncated or not a '
         'TensorFlow checkpoint (%s: %s).'
         % (prefix, type(exc).__name__,
-           str(exc).strip().splitlines()[0][:200])) from None
+           errors.quoted(exc, 200))) from None
 
 
 def resolve(path):

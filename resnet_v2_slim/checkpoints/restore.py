@@ -24,6 +24,7 @@ import logging
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.checkpoints import reader
 from resnet_v2_slim.nets import precision
 from resnet_v2_slim.checkpoints.reader import CheckpointError
@@ -287,7 +288,7 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
           'Cannot restore from %s: its data is truncated or corrupt (%s: '
           '%s). Download or copy the checkpoint again.'
           % (report.path, type(exc).__name__,
-             exc.message.strip().splitlines()[0][:200])) from None
+             errors.quoted(exc, 200))) from None
     logger.info('Restored %d variables from %s', len(report.restored),
                 report.path)
   return report, restore_fn

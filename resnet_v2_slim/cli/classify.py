@@ -1,4 +1,4 @@
-"""Top-k ImageNet classes of image files, with a slim ResNet V2 checkpoints.
+"""Top-k ImageNet classes of image files, with a slim ResNet V2 checkpoint.
 
     python scripts/classify.py --checkpoint resnet_v2_50.ckpt cat.jpg dog.png
 
@@ -7,9 +7,9 @@ the slim ResNet V2 checkpoints were trained with (Inception, 299x299).
 An unreadable image is reported and skipped; the exit code is then 1.
 """
 
-import json
 import sys
 
+from resnet_v2_slim import checkpoints
 from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import inputs
@@ -21,17 +21,22 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('images', nargs='+', metavar='IMAGE')
-  parser.add_argument('--checkpoint', required=True)
+  parser.add_argument('--checkpoint', required=True,
+                      help='a slim ResNet V2 checkpoint: prefix, one of its '
+                      'files, a V1 .ckpt file or a train_dir')
   settings.add_flags(parser, inputs.InputSettings)
-  parser.add_argument('--top_k', type=int, default=5)
+  parser.add_argument('--top_k', type=int, default=5,
+                      help='classes shown per image (default %(default)s)')
   parser.add_argument('--labels', default=None,
                       help='class names file, one per line (default: '
                       'ImageNet for 1000/1001 classes)')
-  parser.add_argument('--json', action='store_true')
+  common.add_json_flag(parser, 'the top-k classes of every image')
   args = parser.parse_args(argv)
   common.quiet()
   if args.top_k <= 0:
     return common.fail(prog, '--top_k must be > 0.')
+  common.check_json(args.json, [('IMAGE', path) for path in args.images] +
+                    checkpoints.input_paths(args.checkpoint))
   clf = classifier.Classifier(
       args.checkpoint, model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,
@@ -52,11 +57,10 @@ def main(argv=None, prog='resnet-v2-slim classify'):
         print('%s: skipped: %s' % (prog, exc), file=sys.stderr)
         continue
       results.append({'image': path, 'top_k': top})
-      if not args.json:
-        print(path)
-        for hit in top:
-          print('  %.4f  %4d  %s' % (hit['probability'], hit['index'],
-                                     hit['label']))
-  if args.json:
-    print(json.dumps(results, indent=2))
+      print(path, file=common.human_out(args))
+      for hit in top:
+        print('  %.4f  %4d  %s' % (hit['probability'], hit['index'],
+                                   hit['label']), file=common.human_out(args))
+  if args.json and common.emit_json(prog, args.json, results):
+    return common.EXIT_BAD_INPUT
   return 1 if failed else 0

@@ -70,7 +70,64 @@ def parser(prog, doc):
                                  allow_abbrev=False)
 
 
-def write_json(path, obj):
+def write_json(path: str, obj: object) -> None:
   """Writes ``obj`` as indented JSON to ``path`` atomically."""
   fileio.atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True)
                              + '\n')
+
+
+# ``--json PATH`` means the same in every command that has it: the result
+# as JSON, written atomically to PATH, or to standard output for ``-`` (the
+# human-readable lines then go to standard error).
+STDOUT = '-'
+
+
+def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
+  """Adds ``--json PATH`` (``-``: standard output) for ``what``."""
+  parser.add_argument('--json', default=None, metavar='PATH',
+                      help='also write %s as JSON to PATH, atomically; - '
+                      'prints only the JSON on standard output (default: '
+                      'no JSON)' % what)
+
+
+def human_out(args: argparse.Namespace):
+  """Where the human-readable lines go: stderr when JSON takes stdout."""
+  return sys.stderr if args.json == STDOUT else sys.stdout
+
+
+def check_json(path: str, inputs: list) -> None:
+  """Before any work: ``--json`` is no input and can be written.
+
+  Args:
+    path: the ``--json`` value (None or ``-``: nothing to check).
+    inputs: ``(flag, path)`` pairs the command reads.
+
+  Raises:
+    fileio.OutputPathError: ``path`` is an input or cannot be written.
+  """
+  if path in (None, STDOUT):
+    return
+  fileio.check_outputs([('--json', path)], inputs)
+  fileio.check_writable(path, '--json')
+
+
+def emit_json(prog: str, path: str, obj: object, *,
+              printed: str = 'the result is printed above') -> int:
+  """Writes the ``--json`` result; returns 0, or 2 with one line.
+
+  Args:
+    prog: the command, for the error line.
+    path: the ``--json`` value: a file, or ``-`` for standard output.
+    obj: what to write.
+    printed: where the user still finds the result if the write fails.
+  """
+  if path == STDOUT:
+    print(json.dumps(obj, indent=2, sort_keys=True))
+    return 0
+  try:
+    write_json(path, obj)
+  except OSError as exc:   # e.g. the disk filled up during the run
+    return fail(prog, 'could not write --json %s (%s); %s.'
+                % (path, exc.strerror, printed))
+  print('wrote %s' % path)
+  return 0

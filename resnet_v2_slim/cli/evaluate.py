@@ -17,7 +17,6 @@ import os
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import evaluate
-from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils import settings
 
 
@@ -26,8 +25,7 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, evaluate.EvalConfig)
-  parser.add_argument('--json', default=None, metavar='PATH',
-                      help='also write the result here (atomically)')
+  common.add_json_flag(parser, 'the result')
   args = parser.parse_args(argv)
   common.quiet()
   config = settings.from_args(evaluate.EvalConfig, args)
@@ -43,21 +41,14 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
               args.checkpoint, config.timeout, len(results),
               os.path.join(args.checkpoint, 'eval')))
     return 0
+  common.check_json(args.json, (
+      checkpoints.input_paths(args.checkpoint) if args.checkpoint else []) +
+                    [('--model_file', args.model_file),
+                     ('--data_dir', args.data_dir)])
+  out = common.human_out(args)
+  result = evaluate.evaluate(config, log=lambda line: print(
+      line, flush=True, file=out))
+  print(evaluate.report_line(result), file=out)
   if args.json:
-    fileio.check_outputs(
-        [('--json', args.json)],
-        (checkpoints.input_paths(args.checkpoint) if args.checkpoint
-         else []) + [('--model_file', args.model_file)] +
-        [('--data_dir', args.data_dir)])
-    fileio.check_writable(args.json, '--json')
-  result = evaluate.evaluate(config,
-                             log=lambda line: print(line, flush=True))
-  print(evaluate.report_line(result))
-  if args.json:
-    try:
-      common.write_json(args.json, result)
-    except OSError as exc:
-      return common.fail(prog, 'could not write --json %s (%s); the result '
-                         'is printed above.' % (args.json, exc.strerror))
-    print('wrote %s' % args.json)
+    return common.emit_json(prog, args.json, result)
   return 0

@@ -14,7 +14,7 @@ use it as it is.
 from resnet_v2_slim import errors
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import bridges
-from resnet_v2_slim.inference import export
+from resnet_v2_slim.inference import import_keras as import_keras_lib
 
 
 @common.command
@@ -32,7 +32,7 @@ def main(argv=None, prog='resnet-v2-slim import-keras'):
   args = parser.parse_args(argv)
   common.quiet()
   try:
-    prefix, _ = export.import_keras(
+    prefix, _ = import_keras_lib.import_keras(
         args.model, args.output, tolerance=args.tolerance,
         log=lambda line: print(errors.as_flags(line), flush=True))
   except bridges.VerificationError as exc:

@@ -2,11 +2,10 @@
 
     python scripts/inspect_checkpoint.py resnet_v2_50.ckpt
     python scripts/inspect_checkpoint.py train_dir/ --list
-    python scripts/inspect_checkpoint.py model.ckpt-1000.index --json
+    python scripts/inspect_checkpoint.py model.ckpt-1000.index --json -
 """
 
 import dataclasses
-import json
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
@@ -20,40 +19,48 @@ def main(argv=None, prog='resnet-v2-slim inspect'):
                       'V1 .ckpt file, or a directory')
   parser.add_argument('--list', action='store_true',
                       help='also list every variable with shape and dtype')
-  parser.add_argument('--json', action='store_true', help='print JSON')
+  common.add_json_flag(parser, 'what it finds (with --list, the variables)')
   args = parser.parse_args(argv)
   common.quiet()
+  common.check_json(args.json, checkpoints.input_paths(args.path, flag='PATH'))
   checkpoint = checkpoints.read(args.path)   # one read for all below
   info = checkpoint.as_dict()
   variables = checkpoint.variables if args.list else None
   row = checkpoint.pretrained
   if row is not None:
     info['pretrained'] = dataclasses.asdict(row)
+  _print_info(info, row, variables, common.human_out(args))
   if args.json:
     if variables is not None:
       info['variables'] = [{'name': name, 'shape': shape, 'dtype': dtype}
                            for name, (shape, dtype) in variables.items()]
-    print(json.dumps(info, indent=2))
-    return 0
-  print('checkpoint:     %s (%s)' % (info['path'], info['format']))
-  print('model:          %s' % (info['model'] or 'unregistered depth'))
-  print('scope:          %s' % info['scope'])
-  print('units/block:    %s' % '-'.join(map(str, info['units_per_block'])))
-  print('num_classes:    %s%s' % (info['num_classes'],
-                                  ' (index 0 = background)'
-                                  if info['num_classes'] == 1001 else ''))
-  print('shortcuts:      %s' % ('yes' if info['use_shortcut']
-                                 else 'no (plain twin: --no_shortcut)'))
+    return common.emit_json(prog, args.json, info)
+  return 0
+
+
+def _print_info(info, row, variables, out):
+  """The human-readable report, to ``out``."""
+  lines = [
+      'checkpoint:     %s (%s)' % (info['path'], info['format']),
+      'model:          %s' % (info['model'] or 'unregistered depth'),
+      'scope:          %s' % info['scope'],
+      'units/block:    %s' % '-'.join(map(str, info['units_per_block'])),
+      'num_classes:    %s%s' % (info['num_classes'],
+                                ' (index 0 = background)'
+                                if info['num_classes'] == 1001 else ''),
+      'shortcuts:      %s' % ('yes' if info['use_shortcut']
+                               else 'no (plain twin: --no_shortcut)')]
   if row is not None:
-    print('pretrained:     %s (%s): %s preprocessing at %d, labels offset %d, '
-          'published top-1 %.1f%% / top-5 %.1f%%'
-          % (row.name, row.tarball or 'weights never released',
-             row.preprocessing, row.image_size, row.labels_offset, row.top1,
-             row.top5))
-  print('variables:      %d' % info['num_variables'])
-  print('parameters:     {:,}'.format(info['num_parameters']))
+    lines.append(
+        'pretrained:     %s (%s): %s preprocessing at %d, labels offset %d, '
+        'published top-1 %.1f%% / top-5 %.1f%%'
+        % (row.name, row.tarball or 'weights never released',
+           row.preprocessing, row.image_size, row.labels_offset, row.top1,
+           row.top5))
+  lines.append('variables:      %d' % info['num_variables'])
+  lines.append('parameters:     {:,}'.format(info['num_parameters']))
   if variables is not None:
     width = max(len(name) for name in variables)
-    for name, (shape, dtype) in variables.items():
-      print('%-*s  %-20s %s' % (width, name, shape, dtype))
-  return 0
+    lines.extend('%-*s  %-20s %s' % (width, name, shape, dtype)
+                 for name, (shape, dtype) in variables.items())
+  print('\n'.join(lines), file=out)

@@ -68,7 +68,10 @@ def run(command, argv, prog):
 def main(argv=None):
   """Entry point of ``resnet-v2-slim``; returns the exit code."""
   argv = list(sys.argv[1:] if argv is None else argv)
-  if not argv or argv[0] in ('-h', '--help', 'help'):
+  if not argv:   # a command is missing: the list, as an error (exit 2)
+    print(usage(), file=sys.stderr)
+    return 2
+  if argv[0] in ('-h', '--help', 'help'):
     print(usage())
     return 0
   if argv[0] == '--version':

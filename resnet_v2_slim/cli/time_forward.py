@@ -16,7 +16,6 @@ from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.distribute import strategy as dist
-from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils import settings
 
 
@@ -24,8 +23,7 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
   parser = common.parser(prog, 'Time ResNet V2 with the book\'s session '
                          'protocol.')
   settings.add_flags(parser, benchmark.Config)
-  parser.add_argument('--json', default=None, metavar='PATH',
-                      help='also write all results here (atomically)')
+  common.add_json_flag(parser, 'all results')
   parser.add_argument('--measure_peak', action='store_true',
                       help='also time a 4096^3 matmul in the same precision '
                       'and report the network\'s share of that peak')
@@ -55,31 +53,31 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
     return common.fail(prog, '--model_file is timed forward, in one process: '
                        'leave out --checkpoint, --strategy and --mode.')
   try:
-    if args.json:
-      fileio.check_outputs(
-          [('--json', args.json)],
-          (checkpoints.input_paths(args.checkpoint) if args.checkpoint
-           else []) + [('--model_file', args.model_file)])
-      fileio.check_writable(args.json, '--json')
+    common.check_json(args.json, (
+        checkpoints.input_paths(args.checkpoint) if args.checkpoint
+        else []) + [('--model_file', args.model_file)])
     if args.model_file:
       with engines.load(args.model_file, args.engine,
                         precision=config.precision) as engine:
         result = benchmark.run_artifact(config, engine)
     else:
       config.validate()
+      # Building a big network and its first steps take a while: say so.
+      print('timing %s %s, batch %d at %dx%d: building the graph, then %d '
+            'burn-in and %d timed steps' % (
+                config.model, config.mode, config.batch_size,
+                config.image_size, config.image_size, config.num_burn_in,
+                config.num_batches), file=common.human_out(args), flush=True)
       result = benchmark.run(config)
   except dist.PeerError as exc:   # another worker died: exit 1, not 2
     return common.fail(prog, exc, code=1)
   if args.measure_peak:
     benchmark.add_peak(result, config.precision)
-  print('\n'.join(benchmark.report_lines(result)))
+  print('\n'.join(benchmark.report_lines(result)),
+        file=common.human_out(args))
   if args.json and not result['is_chief']:
     print('--json is the chief\'s to write; this worker only prints')
   elif args.json:
-    try:
-      common.write_json(args.json, result)
-    except OSError as exc:   # e.g. the disk filled up during the run
-      return common.fail(prog, 'could not write --json %s (%s); the results '
-                         'are printed above.' % (args.json, exc.strerror))
-    print('wrote %s' % args.json)
+    return common.emit_json(prog, args.json, result,
+                            printed='the results are printed above')
   return 0

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import time
+from typing import Callable, List, Sequence, Tuple
 
 import tensorflow.compat.v1 as tf
 
@@ -238,10 +239,12 @@ class ConvertSettings:
                          '(default %(default)s)')
 
 
-def convert_folder(data_dir, output_dir, *,
-                   num_shards=ConvertSettings.num_shards,
-                   name=ConvertSettings.name,
-                   workers=ConvertSettings.workers, log=print):
+def convert_folder(data_dir: str, output_dir: str, *,
+                   num_shards: int = ConvertSettings.num_shards,
+                   name: str = ConvertSettings.name,
+                   workers: int = ConvertSettings.workers,
+                   log: Callable[[str], None] = print
+                   ) -> Tuple[List[str], int, Sequence[str]]:
   """A folder of class sub-folders -> TF-Slim shards and ``labels.txt``.
 
   Labels are 1-based in sorted class order (0 is left for background, as
@@ -270,6 +273,56 @@ def convert_folder(data_dir, output_dir, *,
       is written, except a bad image found while converting (then nothing
       of this run is kept).
   """
+  _check_convert_args(data_dir, output_dir, num_shards, name, workers)
+  folder = images.scan_folder(data_dir)
+  job = _fingerprint(data_dir, folder, num_shards, name)
+  _check_rerun(output_dir, job, name)
+  os.makedirs(output_dir, exist_ok=True)
+  shards = ['%s/%s-%05d-of-%05d' % (output_dir, name, i, num_shards)
+            for i in range(num_shards)]
+  written = []   # _PendingShard: removed below unless moved into place
+  try:
+    bad = _write_shards(folder, shards, workers, written, log)
+    if bad:
+      raise images.bad_images_error(bad, data_dir)
+    fileio.atomic_write_text(os.path.join(output_dir, MANIFEST),
+                             json.dumps(job, indent=2, sort_keys=True) + '\n')
+    for pending in written:
+      fileio.check_written(pending.tmp, 'shard', min_bytes=pending.size)
+      os.replace(pending.tmp, pending.shard)
+  except tf.errors.OpError as exc:   # e.g. the disk filled up
+    raise RecordError('writing shards into `output_dir` %s failed: %s'
+                      % (output_dir, exc.message.splitlines()[0])) from None
+  except OSError as exc:
+    raise RecordError('writing shards into `output_dir` %s failed: %s'
+                      % (output_dir, exc.strerror or exc)) from None
+  finally:
+    for pending in written:
+      if os.path.exists(pending.tmp):
+        os.unlink(pending.tmp)
+  fileio.atomic_write_text(
+      os.path.join(output_dir, 'labels.txt'),
+      ''.join('%d:%s\n' % (i + 1, c) for i, c in enumerate(
+          folder.class_names)))
+  return shards, len(folder.paths), folder.class_names
+
+
+def _check_convert_args(data_dir: str, output_dir: str, num_shards: int,
+                        name: str, workers: int) -> None:
+  """Refuses ``convert_folder``'s arguments before anything is read.
+
+  Args:
+    data_dir: the folder of class sub-folders.
+    output_dir: where the shards go.
+    num_shards: how many shards.
+    name: the shard name prefix.
+    workers: how many reading threads.
+
+  Raises:
+    RecordError: a bad count, name or ``output_dir`` that is a file.
+    fileio.OutputPathError: ``output_dir`` overlaps ``data_dir`` or cannot
+      be written.
+  """
   check_shard_name(name)
   if isinstance(workers, bool) or not isinstance(workers, int) or (
       workers < 1):
@@ -285,54 +338,55 @@ def convert_folder(data_dir, output_dir, *,
     raise RecordError('`output_dir` %s is a file; give a folder for the '
                       'shards.' % output_dir)
   fileio.check_writable_dir(output_dir, '`output_dir`')
-  folder = images.scan_folder(data_dir)
-  job = _fingerprint(data_dir, folder, num_shards, name)
-  _check_rerun(output_dir, job, name)
-  os.makedirs(output_dir, exist_ok=True)
+
+
+@dataclasses.dataclass
+class _PendingShard:
+  """A shard written to a temporary file, not yet renamed into place."""
+  tmp: str
+  shard: str
+  size: int = 0   # the least size the file must have: the records' bytes
+
+
+def _write_shards(folder, shards: List[str], workers: int,
+                  written: List[_PendingShard],
+                  log: Callable[[str], None]) -> List[str]:
+  """Writes each missing shard to a temporary file beside it.
+
+  Every image is decoded once, in ``workers`` threads; after the first bad
+  image nothing more is written (all of them are still named).
+
+  Args:
+    folder: the ``images.scan_folder`` result.
+    shards: the final shard paths; those that exist already (an earlier run
+      of this job) are skipped.
+    workers: threads reading and decoding images.
+    written: filled with a ``_PendingShard`` per temporary file as it is
+      created, so the caller removes them whatever happens.
+    log: where progress lines go.
+
+  Returns:
+    The paths of the files that are not usable images (empty if none).
+  """
   items = list(zip(folder.paths, folder.labels))
-  shards = ['%s/%s-%05d-of-%05d' % (output_dir, name, i, num_shards)
-            for i in range(num_shards)]
-  start, done, bad, written = time.time(), 0, [], []
-  try:
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-      for index, shard in enumerate(shards):
-        part = items[index::num_shards]
-        if os.path.exists(shard):
-          done += len(part)
-          continue   # finished in an earlier run of this job
-        tmp = shard + '.tmp-%d' % os.getpid()
-        written.append([tmp, shard, 0])   # [temporary, final, least size]
-        with tf.io.TFRecordWriter(tmp) as writer:
-          for record, bad_path in pool.map(lambda item: _image_record(
-              item[0], int(item[1]) + 1, folder.class_names[item[1]]), part):
-            if bad_path is not None:
-              bad.append(bad_path)
-            elif not bad:
-              writer.write(record)
-              written[-1][2] += len(record) + 16   # TFRecord framing
+  start, done, bad = time.time(), 0, []
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    for index, shard in enumerate(shards):
+      part = items[index::len(shards)]
+      if os.path.exists(shard):
         done += len(part)
-        rate = done / max(time.time() - start, 1e-9)
-        log('%s: %d/%d images, %.0f images/sec' % (os.path.basename(shard),
-                                                   done, len(items), rate))
-    if bad:
-      raise images.bad_images_error(bad, data_dir)
-    fileio.atomic_write_text(os.path.join(output_dir, MANIFEST),
-                             json.dumps(job, indent=2, sort_keys=True) + '\n')
-    for tmp, shard, size in written:
-      fileio.check_written(tmp, 'shard', min_bytes=size)
-      os.replace(tmp, shard)
-  except tf.errors.OpError as exc:   # e.g. the disk filled up
-    raise RecordError('writing shards into `output_dir` %s failed: %s'
-                      % (output_dir, exc.message.splitlines()[0])) from None
-  except OSError as exc:
-    raise RecordError('writing shards into `output_dir` %s failed: %s'
-                      % (output_dir, exc.strerror or exc)) from None
-  finally:
-    for tmp, _, _ in written:
-      if os.path.exists(tmp):
-        os.unlink(tmp)
-  fileio.atomic_write_text(
-      os.path.join(output_dir, 'labels.txt'),
-      ''.join('%d:%s\n' % (i + 1, c) for i, c in enumerate(
-          folder.class_names)))
-  return shards, len(items), folder.class_names
+        continue   # finished in an earlier run of this job
+      written.append(_PendingShard(shard + '.tmp-%d' % os.getpid(), shard))
+      with tf.io.TFRecordWriter(written[-1].tmp) as writer:
+        for record, bad_path in pool.map(lambda item: _image_record(
+            item[0], int(item[1]) + 1, folder.class_names[item[1]]), part):
+          if bad_path is not None:
+            bad.append(bad_path)
+          elif not bad:
+            writer.write(record)
+            written[-1].size += len(record) + 16   # TFRecord framing
+      done += len(part)
+      rate = done / max(time.time() - start, 1e-9)
+      log('%s: %d/%d images, %.0f images/sec' % (os.path.basename(shard),
+                                                 done, len(items), rate))
+  return bad

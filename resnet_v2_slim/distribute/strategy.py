@@ -100,7 +100,7 @@ class Options:
 def add_flags(parser):
   """Adds --strategy, --num_devices, --all_reduce, --peer_timeout."""
   group = parser.add_argument_group(
-      'distribution (tf.distribute; see README "Beyond one machine")')
+      'distribution (tf.distribute; see docs/scale-out.md)')
   group.add_argument('--strategy', choices=STRATEGIES, default='none',
                      help='none: one device; mirrored: --num_devices local '
                      'devices; multi_worker: the workers in TF_CONFIG '
@@ -327,16 +327,8 @@ class Setup:
       raise PeerError(
           'lost contact with another worker (%s: %s); this worker (%s) '
           'stops too.' % (type(exc).__name__,
-                          _first_line(exc.message), self.task.describe())
+                          errors.quoted(exc), self.task.describe())
       ) from None
-
-
-def _first_line(message):
-  lines = [l for l in str(message).strip().splitlines() if l.strip()]
-  for line in lines:   # the cause, not the "From /job:..." header
-    if not line.startswith('From /job'):
-      return line.strip()[:300]
-  return lines[0][:300] if lines else ''
 
 
 def replica_mean(setup, per_replica):
@@ -486,7 +478,7 @@ def _make_multi_worker(options):
         'could not start this worker\'s server at %s (TF_CONFIG task %s %d):'
         ' %s. Is the port in use, or the address not this machine\'s?'
         % (task.address, task.task_type, task.task_index,
-           _first_line(getattr(exc, 'message', exc)))) from None
+           errors.quoted(exc))) from None
   config.operation_timeout_in_ms = int(options.peer_timeout * 1000)
   return Setup(options, strategy, task=task, target=server.target,
                config=config, server=server)

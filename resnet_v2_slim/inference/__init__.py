@@ -1,7 +1,8 @@
 """Inference: classify image files and export graphs for serving.
 
 ``classifier`` restores a checkpoint once and classifies files; ``export``
-writes a frozen GraphDef and/or a SavedModel. Both take their defaults
+writes a frozen GraphDef and/or a SavedModel (``import_keras`` the reverse:
+a Keras file -> a checkpoint). Both take their defaults
 (model, classes, preprocessing, size) from the checkpoint and its row in
 ``nets.pretrained``. May import: ``nets``, ``checkpoints``, ``data``, ``utils``.
 

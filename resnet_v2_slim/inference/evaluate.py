@@ -22,6 +22,7 @@ import dataclasses
 import math
 import os
 import time
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -120,9 +121,16 @@ def label_offset(num_classes, labels_offset='auto'):
   return 0 if num_classes == 1001 else 1
 
 
-def _source(config):
-  """``(dataset of (encoded, label, shard, record), shard names, text,
-  skipped)``.
+class _Source(NamedTuple):
+  """Where the images come from, before decoding."""
+  dataset: Any           # of (encoded, label, shard, record)
+  names: List[str]       # the shards, or the folder's files
+  text: str              # the source as the user named it
+  skipped: List[Dict[str, Any]]   # files left out before the run
+
+
+def _source(config: EvalConfig) -> _Source:
+  """The records of ``config``'s tfrecord, data_dir or dataset_name.
 
   A built-in dataset gives its pixels instead of encoded bytes (see
   ``_prepare``). ``skipped`` lists the files of a folder left out before
@@ -130,15 +138,15 @@ def _source(config):
   """
   if config.dataset_name is not None:
     data = datasets.builtin(config.dataset_name, config.dataset_split_name)
-    return tf.data.Dataset.from_tensor_slices((
+    return _Source(tf.data.Dataset.from_tensor_slices((
         data.images, data.labels + 1, np.zeros(len(data), np.int64),
-        np.arange(len(data), dtype=np.int64))), [data.name], data.name, []
+        np.arange(len(data), dtype=np.int64))), [data.name], data.name, [])
   if config.tfrecord is not None:
     shards = tfrecords.find_shards(config.tfrecord)
     # Empty files, other formats and other records: one line naming the
     # shard, before the pipeline would fail without naming it.
     tfrecords.check_shards(shards)
-    return tfrecords.examples(shards), shards, config.tfrecord, []
+    return _Source(tfrecords.examples(shards), shards, config.tfrecord, [])
   try:
     folder = datasets.image_folder(config.data_dir,
                                    skip_undecodable=config.skip_corrupt)
@@ -151,10 +159,11 @@ def _source(config):
   files = tf.data.Dataset.from_tensor_slices((
       folder.paths, folder.labels + 1, np.zeros(len(folder), np.int64),
       np.arange(len(folder), dtype=np.int64)))
-  return (files.map(lambda p, l, s, r: (tf.io.read_file(p), l, s, r)),
-          folder.paths, config.data_dir,
-          [{'where': 'file %s' % path, 'error': why, 'position': None}
-           for path, why in sorted(folder.skipped.items())])
+  return _Source(
+      files.map(lambda p, l, s, r: (tf.io.read_file(p), l, s, r)),
+      folder.paths, config.data_dir,
+      [{'where': 'file %s' % path, 'error': why, 'position': None}
+       for path, why in sorted(folder.skipped.items())])
 
 
 def _where(names, shard, record, is_folder):
@@ -163,19 +172,30 @@ def _where(names, shard, record, is_folder):
   return 'shard %s, record %d' % (names[shard], record)
 
 
-def _locate_failure(config, after):
+class _Failure(NamedTuple):
+  """The first record that fails to read or decode."""
+  shard: int             # index into the source's names
+  record: int            # the record in its shard (a folder: the file)
+  message: str           # the informative line of the error
+  position: int          # the raw position in the source, for skipping
+  kind: str              # 'read' (bytes unreadable) or 'decode' (no image)
+
+
+def _locate_failure(config: EvalConfig, after: int) -> Optional[_Failure]:
   """Finds the first record from raw position ``after`` that fails.
 
   The batched pipeline only says that a batch failed; this reads the
   following records one by one (parse and decode only) to name the one.
 
+  Args:
+    config: the evaluation's settings (the source).
+    after: the raw position to start at (records evaluated or skipped).
+
   Returns:
-    ``(shard, record, message, position, kind)`` with ``kind`` 'read' (the
-    record's bytes are unreadable) or 'decode' (not a decodable image), or
-    None if nothing fails.
+    A ``_Failure``, or None if nothing fails.
   """
   with tf.Graph().as_default():
-    dataset, _, _, _ = _source(config)
+    dataset = _source(config).dataset
     dataset = dataset.skip(after)
     item = tf.data.make_one_shot_iterator(dataset.map(
         lambda e, l, s, r: (tf.shape(preprocessing.decode_image(e)), s, r))
@@ -191,11 +211,13 @@ def _locate_failure(config, after):
         except tf.errors.OutOfRangeError:
           return None
         except tf.errors.OpError as exc:  # the record itself cannot be read
-          return shard, record + 1, _first_line(exc), position + 1, 'read'
+          return _Failure(shard, record + 1, _first_line(exc), position + 1,
+                          'read')
         try:
           sess.run(item)
         except tf.errors.OpError as exc:
-          return shard, record, _first_line(exc), position, 'decode'
+          return _Failure(shard, record, _first_line(exc), position,
+                          'decode')
 
 
 def _first_line(exc):
@@ -316,8 +338,63 @@ def _artifact_defaults(config, engine):
       size)
 
 
-def _evaluate(config, engine, log):
+@dataclasses.dataclass(frozen=True)
+class _EvalModel:
+  """What is evaluated, with 'auto' resolved."""
+  model: str             # the network's name (or the exported file's)
+  num_classes: int
+  info: Any              # checkpoints.CheckpointInfo, None for a model file
+  row: Any               # the published checkpoint's table row, or None
+  method: str            # preprocessing
+  size: int              # image size
+  offset: int            # subtracted from the 1-based labels
+  averages: bool         # restore the moving averages of the weights
+
+
+class _Pipeline(NamedTuple):
+  """The finalized input (and network) graph of one evaluation."""
+  graph: Any
+  iterator: Any          # initializable: restarted past skipped records
+  fetch: Dict[str, Any]  # one batch's sums (or its images, for an engine)
+  restore_fn: Optional[Callable[[Any], None]]
+  skip_positions: Any    # placeholder: raw positions filtered out
+  start: Any             # placeholder: records to skip on a restart
+  names: List[str]       # the shards or files, to name a record
+  source: str
+  left_out: List[Dict[str, Any]]   # files left out before the run
+
+
+class _LoopResult(NamedTuple):
+  """What the batch loop summed up."""
+  totals: Dict[str, Any]   # top1, top5, loss, count
+  skipped: List[Dict[str, Any]]   # records skipped while running
+  seconds: float
+
+
+def _evaluate(config: EvalConfig, engine, log: Callable[[str], None]
+              ) -> Dict[str, Any]:
   """``evaluate`` with the engine (or None: the checkpoint's graph)."""
+  resolved = _resolve_model(config, engine, log)
+  pipeline = _build_pipeline(config, engine, resolved, log)
+  loop = _run_loop(config, engine, resolved, pipeline, log)
+  return _result(config, engine, resolved, pipeline, loop)
+
+
+def _resolve_model(config: EvalConfig, engine,
+                   log: Callable[[str], None]) -> _EvalModel:
+  """Resolves the model, classes, preprocessing and size to evaluate with.
+
+  Args:
+    config: the evaluation's settings.
+    engine: the exported model's engine, or None (the checkpoint's graph).
+    log: where notes go.
+
+  Returns:
+    An ``_EvalModel``.
+
+  Raises:
+    EvalError, checkpoints.CheckpointError: settings that do not fit.
+  """
   if config.checkpoint:
     model, num_classes, info = checkpoints.choose_model(
         config.checkpoint, config.model, config.num_classes)
@@ -344,11 +421,30 @@ def _evaluate(config, engine, log):
   if averages:
     log('using the moving averages of the weights (`raw_weights` for the '
         'raw ones)')
+  return _EvalModel(model=model, num_classes=num_classes, info=info, row=row,
+                    method=method, size=size, offset=offset,
+                    averages=averages)
+
+
+def _build_pipeline(config: EvalConfig, engine, resolved: _EvalModel,
+                    log: Callable[[str], None]) -> _Pipeline:
+  """Builds the input pipeline (and the network, without an engine).
+
+  Args:
+    config: the evaluation's settings.
+    engine: the exported model's engine, or None.
+    resolved: what is evaluated.
+    log: where the files left out before the run are named.
+
+  Returns:
+    A ``_Pipeline`` whose graph is finalized.
+  """
   graph = tf.Graph()
   with graph.as_default():
-    dataset, names, source, left_out = _source(config)
-    for entry in left_out:
+    source = _source(config)
+    for entry in source.skipped:
       log('skipped %s: %s' % (entry['where'], entry['error']))
+    dataset = source.dataset
     if config.max_examples:
       dataset = dataset.take(config.max_examples)
     # Records found undecodable (--skip_corrupt) are filtered out by their
@@ -359,15 +455,8 @@ def _evaluate(config, engine, log):
     dataset = dataset.enumerate().filter(
         lambda i, _: tf.reduce_all(tf.not_equal(i, skip_positions))).map(
             lambda i, x: x).skip(start)
-
-    def prepare(encoded, label, shard, record):
-      if config.dataset_name is not None:   # pixels, as train sees them
-        image = datasets.Dataset.upsample(encoded, size)
-      else:
-        image = preprocessing.preprocess(preprocessing.decode_image(encoded),
-                                         method, size)
-      return image, label - offset, shard, record
-    dataset = dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = dataset.map(_preparer(config, resolved),
+                          num_parallel_calls=tf.data.AUTOTUNE)
     dataset = dataset.batch(config.batch_size).prefetch(2)
     iterator = tf.data.make_initializable_iterator(dataset)
     images, labels, shard, record = iterator.get_next()
@@ -376,86 +465,170 @@ def _evaluate(config, engine, log):
                'record': record}
       restore_fn = None
     else:
-      fetch, restore_fn = _network_fetches(model, num_classes, info, images,
-                                           labels, shard, record,
-                                           averages, config.precision)
+      fetch, restore_fn = _network_fetches(
+          resolved.model, resolved.num_classes, resolved.info, images,
+          labels, shard, record, resolved.averages, config.precision)
   graph.finalize()
+  return _Pipeline(graph=graph, iterator=iterator, fetch=fetch,
+                   restore_fn=restore_fn, skip_positions=skip_positions,
+                   start=start, names=source.names, source=source.text,
+                   left_out=source.skipped)
+
+
+def _preparer(config: EvalConfig, resolved: _EvalModel):
+  """The dataset map from a record to (image, label, shard, record)."""
+  def prepare(encoded, label, shard, record):
+    if config.dataset_name is not None:   # pixels, as train sees them
+      image = datasets.Dataset.upsample(encoded, resolved.size)
+    else:
+      image = preprocessing.preprocess(preprocessing.decode_image(encoded),
+                                       resolved.method, resolved.size)
+    return image, label - resolved.offset, shard, record
+  return prepare
+
+
+def _run_loop(config: EvalConfig, engine, resolved: _EvalModel,
+              pipeline: _Pipeline, log: Callable[[str], None]
+              ) -> _LoopResult:
+  """Runs the batches, summing the metrics; skips or names bad records.
+
+  Args:
+    config: the evaluation's settings.
+    engine: the exported model's engine, or None.
+    resolved: what is evaluated.
+    pipeline: the graph to run.
+    log: where progress and skips are reported.
+
+  Returns:
+    A ``_LoopResult``.
+
+  Raises:
+    EvalError: a record that cannot be read or decoded (and is not
+      skipped), or a label outside the head.
+  """
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
   start_time = last_log = time.time()
-  with tf.Session(graph=graph) as sess:
-    if restore_fn:
-      restore_fn(sess)
-    sess.run(iterator.initializer, {skip_positions: [], start: 0})
+  with tf.Session(graph=pipeline.graph) as sess:
+    if pipeline.restore_fn:
+      pipeline.restore_fn(sess)
+    sess.run(pipeline.iterator.initializer,
+             {pipeline.skip_positions: [], pipeline.start: 0})
     while True:
       try:
-        out = sess.run(fetch)
+        out = sess.run(pipeline.fetch)
       except tf.errors.OutOfRangeError:
         break
       except tf.errors.OpError as exc:
-        found = _locate_failure(config, totals['count'] + len(skipped))
-        is_folder = config.data_dir is not None
-        if found and found[4] == 'decode' and config.skip_corrupt:
-          skipped.append({'where': _where(names, found[0], found[1],
-                                          is_folder), 'error': found[2],
-                          'position': int(found[3])})
-          log('skipped %s: %s' % (skipped[-1]['where'], found[2]))
-          sess.run(iterator.initializer, {
-              skip_positions: [s['position'] for s in skipped],
-              start: totals['count']})
-          continue
-        where = ('the record after %d good ones' % totals['count']
-                 if found is None else _where(names, found[0], found[1],
-                                              is_folder))
-        raise EvalError(
-            'cannot read or decode %s: %s. %s'
-            % (where, found[2] if found else _first_line(exc),
-               'Pass `skip_corrupt` to count and skip images that do not '
-               'decode.' if found and found[4] == 'decode' and not
-               config.skip_corrupt else 'Remove or fix it (or reconvert the '
-               'shard).')) from None
+        skipped.append(_skip_or_raise(config, pipeline.names, exc,
+                                      totals['count'] + len(skipped),
+                                      totals['count']))
+        log('skipped %s: %s' % (skipped[-1]['where'], skipped[-1]['error']))
+        # Restart past what has been evaluated, without the skipped ones.
+        sess.run(pipeline.iterator.initializer, {
+            pipeline.skip_positions: [s['position'] for s in skipped],
+            pipeline.start: totals['count']})
+        continue
       if engine is not None:
         out.update(_metrics(engine.run(out.pop('images')), out['labels'],
-                            num_classes))
-      if not out['valid']:
-        bad = int(np.flatnonzero((out['labels'] < 0) |
-                                 (out['labels'] >= num_classes))[0])
-        raise EvalError(
-            'label %d (after subtracting offset %d) in %s is outside the '
-            "head's %d classes. Check `labels_offset` (auto: 0 for 1001 "
-            'classes, else 1) and `num_classes`.'
-            % (out['labels'][bad] + offset, offset,
-               _where(names, out['shard'][bad], out['record'][bad],
-                      config.data_dir is not None), num_classes))
+                            resolved.num_classes))
+      _check_labels(config, resolved, pipeline.names, out)
       for key in totals:
         totals[key] += out[key]
       if time.time() - last_log > 10:
-        rate = totals['count'] / (time.time() - start_time)
-        left = ('' if not config.max_examples else ', %.0f s left' % (
-            (config.max_examples - totals['count']) / rate))
-        log('%d images, %.1f images/sec%s' % (totals['count'], rate, left))
+        _log_progress(config, totals['count'], start_time, log)
         last_log = time.time()
-  seconds = time.time() - start_time
-  count = totals['count']
+  return _LoopResult(totals=totals, skipped=skipped,
+                     seconds=time.time() - start_time)
+
+
+def _skip_or_raise(config: EvalConfig, names: List[str], exc, after: int,
+                   good: int) -> Dict[str, Any]:
+  """Locates the record a batch failed on: a skip entry, or an EvalError.
+
+  Args:
+    config: the evaluation's settings (``skip_corrupt``).
+    names: the shards or files, to name the record.
+    exc: the batch's ``tf.errors.OpError``.
+    after: the raw position to search from (evaluated plus skipped).
+    good: the records evaluated so far.
+
+  Returns:
+    ``{'where', 'error', 'position'}`` of an undecodable record to skip.
+
+  Raises:
+    EvalError: naming the record, unless it is skipped.
+  """
+  found = _locate_failure(config, after)
+  is_folder = config.data_dir is not None
+  if found and found.kind == 'decode' and config.skip_corrupt:
+    return {'where': _where(names, found.shard, found.record, is_folder),
+            'error': found.message, 'position': int(found.position)}
+  where = ('the record after %d good ones' % good if found is None
+           else _where(names, found.shard, found.record, is_folder))
+  raise EvalError(
+      'cannot read or decode %s: %s. %s'
+      % (where, found.message if found else _first_line(exc),
+         'Pass `skip_corrupt` to count and skip images that do not '
+         'decode.' if found and found.kind == 'decode' and not
+         config.skip_corrupt else 'Remove or fix it (or reconvert the '
+         'shard).')) from None
+
+
+def _check_labels(config: EvalConfig, resolved: _EvalModel,
+                  names: List[str], out: Dict[str, Any]) -> None:
+  """Raises EvalError naming the first label of a batch outside the head."""
+  if out['valid']:
+    return
+  labels, num_classes = out['labels'], resolved.num_classes
+  bad = int(np.flatnonzero((labels < 0) | (labels >= num_classes))[0])
+  raise EvalError(
+      'label %d (after subtracting offset %d) in %s is outside the '
+      "head's %d classes. Check `labels_offset` (auto: 0 for 1001 "
+      'classes, else 1) and `num_classes`.'
+      % (labels[bad] + resolved.offset, resolved.offset,
+         _where(names, out['shard'][bad], out['record'][bad],
+                config.data_dir is not None), num_classes))
+
+
+def _log_progress(config: EvalConfig, count: int, start_time: float,
+                  log: Callable[[str], None]) -> None:
+  rate = count / (time.time() - start_time)
+  left = ('' if not config.max_examples else ', %.0f s left' % (
+      (config.max_examples - count) / rate))
+  log('%d images, %.1f images/sec%s' % (count, rate, left))
+
+
+def _result(config: EvalConfig, engine, resolved: _EvalModel,
+            pipeline: _Pipeline, loop: _LoopResult) -> Dict[str, Any]:
+  """``evaluate``'s result dict.
+
+  Raises:
+    EvalError: no image was evaluated.
+  """
+  count, seconds = loop.totals['count'], loop.seconds
   if count == 0:
-    raise EvalError('%s holds no images to evaluate.' % source)
+    raise EvalError('%s holds no images to evaluate.' % pipeline.source)
+  r = resolved
   return {
       'num_examples': int(count),
-      'top1': totals['top1'] / count, 'top5': totals['top5'] / count,
-      'loss': totals['loss'] / count,
+      'top1': loop.totals['top1'] / count,
+      'top5': loop.totals['top5'] / count,
+      'loss': loop.totals['loss'] / count,
       'images_per_sec': count / seconds if seconds > 0 else math.inf,
-      'seconds': seconds, 'checkpoint': info.path if info else None,
+      'seconds': seconds, 'checkpoint': r.info.path if r.info else None,
       'model_file': config.model_file,
       'engine': engine.engine if engine else 'tensorflow',
       'precision': engine.precision if engine else config.precision,
-      'model': model,
-      'moving_averages': averages,
-      'num_classes': num_classes, 'labels_offset': offset,
-      'preprocessing': method, 'image_size': size, 'source': source,
-      'published': dataclasses.asdict(row) if row else None,
-      'num_skipped': len(left_out) + len(skipped),
+      'model': r.model,
+      'moving_averages': r.averages,
+      'num_classes': r.num_classes, 'labels_offset': r.offset,
+      'preprocessing': r.method, 'image_size': r.size,
+      'source': pipeline.source,
+      'published': dataclasses.asdict(r.row) if r.row else None,
+      'num_skipped': len(pipeline.left_out) + len(loop.skipped),
       'skipped': [{k: v for k, v in s.items() if k != 'position'}
-                  for s in left_out + skipped],
+                  for s in pipeline.left_out + loop.skipped],
   }
 
 

@@ -21,10 +21,10 @@ Typical use::
     result['reports']   # one verification per bridge output
 """
 
+import contextlib
 import dataclasses
 import os
-import shutil
-import tempfile
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -71,23 +71,6 @@ def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
   logits = tf.identity(net, name='logits')
   predictions = tf.nn.softmax(logits, name='predictions')
   return images, logits, predictions
-
-
-def _replace_dir(tmp_dir, target):
-  """Moves ``tmp_dir`` to ``target``, replacing an older export safely."""
-  backup = None
-  if os.path.exists(target):
-    backup = tempfile.mkdtemp(prefix='.old-', dir=os.path.dirname(target))
-    os.rmdir(backup)
-    os.rename(target, backup)
-  try:
-    os.rename(tmp_dir, target)
-  except OSError:
-    if backup:
-      os.rename(backup, target)
-    raise
-  if backup:
-    shutil.rmtree(backup, ignore_errors=True)
 
 
 # The arguments (and flags) of the outputs that leave TF1, in the order they
@@ -172,30 +155,17 @@ def check_images(method, image_size, *, data_dir=None, tfrecord=None,
           source)
 
 
-def _temporary(path, folder=False):
-  """A new temporary file or folder beside ``path``, for an atomic move.
-
-  A file keeps ``path``'s extension (Keras wants ``.keras``).
-  """
-  where = dict(prefix='.' + os.path.basename(path) + '.',
-               dir=os.path.dirname(os.path.abspath(path)))
-  if folder:
-    return tempfile.mkdtemp(**where)
-  fd, tmp = tempfile.mkstemp(suffix='.tmp' + os.path.splitext(path)[1],
-                             **where)
-  os.close(fd)
-  return tmp
-
-
-def export_inference_graph(checkpoint_path, *, output_file=None,
-                           saved_model_dir=None, model='auto',
-                           num_classes='auto', image_size=None,
-                           batch_size=None, keras_file=None,
-                           keras_layout='twin', onnx_file=None,
-                           openvino_dir=None, tflite_file=None,
-                           quantize=None, data_dir=None, tfrecord=None,
-                           tolerance=None, raw_weights=False,
-                           precision='fp32', log=None):
+def export_inference_graph(
+    checkpoint_path: str, *, output_file: Optional[str] = None,
+    saved_model_dir: Optional[str] = None, model: str = 'auto',
+    num_classes: Any = 'auto', image_size: Optional[int] = None,
+    batch_size: Optional[int] = None, keras_file: Optional[str] = None,
+    keras_layout: str = 'twin', onnx_file: Optional[str] = None,
+    openvino_dir: Optional[str] = None, tflite_file: Optional[str] = None,
+    quantize: Optional[str] = None, data_dir: Optional[str] = None,
+    tfrecord: Optional[str] = None, tolerance: Optional[float] = None,
+    raw_weights: bool = False, precision: str = 'fp32',
+    log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
   """Restores a checkpoint and writes it for serving, on any set of engines.
 
   Every output has the frozen graph's interface: preprocessed float32
@@ -246,129 +216,284 @@ def export_inference_graph(checkpoint_path, *, output_file=None,
     bridges.VerificationError: an fp32 artifact that disagrees.
     engines.EngineError: a converter or engine that is not installed.
   """
+  settings = ExportSettings(
+      checkpoint=checkpoint_path, output_file=output_file,
+      saved_model_dir=saved_model_dir, model=model, num_classes=num_classes,
+      image_size=image_size or 'auto', batch_size=batch_size,
+      keras_file=keras_file, keras_layout=keras_layout, onnx_file=onnx_file,
+      openvino_dir=openvino_dir, tflite_file=tflite_file, quantize=quantize,
+      data_dir=data_dir, tfrecord=tfrecord, tolerance=tolerance,
+      raw_weights=raw_weights, precision=precision)
+  return export(settings, log=log)
+
+
+def export(settings: ExportSettings,
+           log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
+  """``export_inference_graph`` with its arguments in an ``ExportSettings``.
+
+  Checks every option and path first, then resolves the checkpoint, writes
+  the TensorFlow outputs and the verified bridge outputs.
+
+  Args:
+    settings: what to export where (``preprocessing`` is not used: each
+      output takes preprocessed images); ``tolerance`` None means
+      ``bridges.TOLERANCE``.
+    log: where report lines go (default: nowhere).
+
+  Returns:
+    ``{'tensors': TENSOR_NAMES, 'reports': [verify reports]}``.
+
+  Raises:
+    As ``export_inference_graph``.
+  """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  log = log or (lambda line: None)
+  if settings.tolerance is None:
+    settings = dataclasses.replace(settings, tolerance=bridges.TOLERANCE)
+  _check_options(settings)
+  settings = _check_paths(settings)
+  resolved = _resolve(settings, log)
+  reference = _write_tf_outputs(settings, resolved, log)
+  reports = []
+  if any(_bridge_paths(settings).values()):
+    reports = _write_bridges(_BridgeRun(settings=settings, resolved=resolved,
+                                        reference=reference, log=log))
+  return {'tensors': dict(TENSOR_NAMES), 'reports': reports}
+
+
+# The modules each bridge output needs, checked before any work.
+_BRIDGE_MODULES = {'onnx_file': ('tf2onnx', 'onnxruntime'),
+                   'openvino_dir': ('tf2onnx', 'openvino'),
+                   'tflite_file': ()}
+
+
+def _bridge_paths(settings: ExportSettings) -> Dict[str, Optional[str]]:
+  """``{argument: path or None}`` of the bridge outputs, in BRIDGE_OUTPUTS
+  order."""
+  return {name: getattr(settings, name) for name in BRIDGE_OUTPUTS}
+
+
+def _check_options(settings: ExportSettings) -> None:
+  """Refuses options that do not fit together, before any work.
+
+  Args:
+    settings: the export's settings, ``tolerance`` resolved.
+
+  Raises:
+    ExportError: nothing to write, or a bad option.
+    inputs.PrecisionError: a precision that is not offered.
+    engines.EngineError: a converter or engine that is not installed.
+  """
   from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
-  log = log or (lambda line: None)
-  tolerance = bridges.TOLERANCE if tolerance is None else tolerance
-  bridge = {'keras_file': keras_file, 'onnx_file': onnx_file,
-            'openvino_dir': openvino_dir, 'tflite_file': tflite_file}
-  if not (output_file or saved_model_dir or any(bridge.values())):
+  s, bridge = settings, _bridge_paths(settings)
+  if not (s.output_file or s.saved_model_dir or any(bridge.values())):
     raise ExportError('give at least one output: `output_file`, '
                       '`saved_model_dir`, `%s`.' % '`, `'.join(
                           BRIDGE_OUTPUTS))
-  if quantize not in QUANTIZE:
+  if s.quantize not in QUANTIZE:
     raise ExportError('`quantize` must be int8 (or left out), got %r.'
-                      % (quantize,))
-  if quantize and not tflite_file:
+                      % (s.quantize,))
+  if s.quantize and not s.tflite_file:
     raise ExportError('`quantize` int8 applies to `tflite_file`; give one.')
-  if keras_layout not in keras_twin.LAYOUTS:
+  if s.keras_layout not in keras_twin.LAYOUTS:
     raise ExportError('`keras_layout` must be one of %s, got %r.'
-                      % (', '.join(keras_twin.LAYOUTS), keras_layout))
-  if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
+                      % (', '.join(keras_twin.LAYOUTS), s.keras_layout))
+  if not (isinstance(s.tolerance, (int, float)) and 0 < s.tolerance < 1):
     raise ExportError('`tolerance` must be a number between 0 and 1, got '
-                      '%r.' % (tolerance,))
-  if data_dir and tfrecord:
+                      '%r.' % (s.tolerance,))
+  if s.data_dir and s.tfrecord:
     raise ExportError('give `data_dir` or `tfrecord` for the check images, '
                       'not both.')
-  inputs.check_precision(precision)
-  if precision != 'fp32' and not (output_file or saved_model_dir):
+  inputs.check_precision(s.precision)
+  if s.precision != 'fp32' and not (s.output_file or s.saved_model_dir):
     raise ExportError('`precision` %s applies to `output_file` and '
                       '`saved_model_dir` (the bridges are made from the '
-                      'float32 graph); give one of them.' % precision)
-  needs = {'onnx_file': ['tf2onnx', 'onnxruntime'],
-           'openvino_dir': ['tf2onnx', 'openvino'],
-           'tflite_file': []}
-  for name, modules in needs.items():
+                      'float32 graph); give one of them.' % s.precision)
+  for name, modules in _BRIDGE_MODULES.items():
     if bridge[name]:
       for module in modules:
         engines.require(module)
-  input_paths = checkpoints.input_paths(checkpoint_path) + [
-      ('`data_dir`', data_dir)] + ([('`tfrecord`', s) for s in
-                                    _shards(tfrecord)] if tfrecord else [])
+
+
+def _check_paths(settings: ExportSettings) -> ExportSettings:
+  """Refuses output paths that cannot be written or would hit an input.
+
+  Args:
+    settings: the export's settings.
+
+  Returns:
+    ``settings`` with the output folders made absolute.
+
+  Raises:
+    fileio.OutputPathError: an output path that cannot be used.
+  """
+  s, bridge = settings, _bridge_paths(settings)
+  input_paths = checkpoints.input_paths(s.checkpoint) + [
+      ('`data_dir`', s.data_dir)] + ([('`tfrecord`', shard) for shard in
+                                      _shards(s.tfrecord)]
+                                     if s.tfrecord else [])
   fileio.check_outputs(
-      outputs=[('`output_file`', output_file),
-               ('`saved_model_dir`', saved_model_dir)] +
+      outputs=[('`output_file`', s.output_file),
+               ('`saved_model_dir`', s.saved_model_dir)] +
       [('`%s`' % k, v) for k, v in bridge.items()], inputs=input_paths)
-  if output_file and saved_model_dir is None and os.path.isdir(output_file):
+  if (s.output_file and s.saved_model_dir is None and
+      os.path.isdir(s.output_file)):
     raise fileio.OutputPathError('`output_file` %s is a folder; give a file '
-                                 'name such as model.pb.' % output_file)
-  for name, path in [('output_file', output_file)] + [
+                                 'name such as model.pb.' % s.output_file)
+  for name, path in [('output_file', s.output_file)] + [
       (k, v) for k, v in bridge.items() if k != 'openvino_dir']:
     if path:
       fileio.check_writable(path, '`%s`' % name)
-  if saved_model_dir:
-    saved_model_dir = fileio.check_replaceable_dir(
-        saved_model_dir, SAVED_MODEL_ENTRIES, '`saved_model_dir`',
+  folders = {}
+  if s.saved_model_dir:
+    folders['saved_model_dir'] = fileio.check_replaceable_dir(
+        s.saved_model_dir, SAVED_MODEL_ENTRIES, '`saved_model_dir`',
         'a SavedModel')
-  if openvino_dir:
-    openvino_dir = fileio.check_replaceable_dir(
-        openvino_dir, OPENVINO_ENTRIES, '`openvino_dir`', 'an OpenVINO model')
-  model, num_classes, info = checkpoints.choose_model(checkpoint_path, model,
-                                                     num_classes)
-  method, image_size = info.input_defaults(model, image_size=image_size or
+  if s.openvino_dir:
+    folders['openvino_dir'] = fileio.check_replaceable_dir(
+        s.openvino_dir, OPENVINO_ENTRIES, '`openvino_dir`',
+        'an OpenVINO model')
+  return dataclasses.replace(s, **folders)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Resolved:
+  """What the checkpoint answered, and the images the outputs are checked on.
+  """
+  model: str
+  num_classes: int
+  info: Any              # checkpoints.CheckpointInfo
+  method: str            # the evaluation preprocessing of ``check``
+  image_size: int
+  averages: bool         # restore the moving averages of the weights
+  check: Optional[np.ndarray]   # None when no output is compared
+
+
+def _resolve(settings: ExportSettings, log: Callable[[str], None]
+             ) -> _Resolved:
+  """Resolves 'auto' from the checkpoint and makes the check images.
+
+  Args:
+    settings: the export's settings, checked.
+    log: where report lines go.
+
+  Returns:
+    A ``_Resolved``.
+
+  Raises:
+    CheckpointError: if the checkpoint does not fit.
+  """
+  s = settings
+  model, num_classes, info = checkpoints.choose_model(s.checkpoint, s.model,
+                                                     s.num_classes)
+  method, image_size = info.input_defaults(model, image_size=s.image_size or
                                            'auto')
   image_size = nets_factory.check_image_size(image_size, model=model)
-  averages = checkpoints.has_moving_averages(info) and not raw_weights
+  averages = checkpoints.has_moving_averages(info) and not s.raw_weights
   if averages:
     log('exporting the moving averages of the weights (`raw_weights` for '
         'the raw ones)')
   check = None
-  if any(bridge.values()) or precision != 'fp32':
-    check, source = check_images(method, image_size, data_dir=data_dir,
-                                 tfrecord=tfrecord)
+  if any(_bridge_paths(s).values()) or s.precision != 'fp32':
+    check, source = check_images(method, image_size, data_dir=s.data_dir,
+                                 tfrecord=s.tfrecord)
     log('checking exports on %s (%s preprocessing at %d)'
         % (source, method, image_size))
+  return _Resolved(model=model, num_classes=num_classes, info=info,
+                   method=method, image_size=image_size, averages=averages,
+                   check=check)
 
-  def restored_graph(graph_precision):
-    """The frozen GraphDef, the logits on ``check`` and a writer (which
-    closes the graph's session)."""
-    graph = tf.Graph()
-    with graph.as_default():
-      images, logits, predictions = build_inference_graph(
-          model, num_classes, image_size, batch_size,
-          use_shortcut=info.use_shortcut, precision=graph_precision)
-      _, restore_fn = checkpoints.restorer(info, scope=model,
-                                           moving_averages=averages)
-    sess = tf.Session(graph=graph)
+
+class _Restored(NamedTuple):
+  """A restored inference graph in its open session."""
+  session: Any           # tf.Session; the caller closes it
+  images: Any            # the input placeholder
+  logits: Any
+  predictions: Any
+  frozen: Any            # tf.GraphDef with the weights as constants
+  check_logits: Optional[np.ndarray]   # the logits on ``_Resolved.check``
+
+
+class _Reference(NamedTuple):
+  """The float32 graph the bridge outputs are made from and checked against.
+  """
+  frozen: Any            # tf.GraphDef
+  logits: Optional[np.ndarray]   # on ``_Resolved.check``
+
+
+def _restore(resolved: _Resolved, batch_size: Optional[int],
+             precision: str) -> _Restored:
+  """Builds the inference graph, restores the checkpoint and freezes it.
+
+  Args:
+    resolved: the model and check images.
+    batch_size: the fixed batch size, or None for any.
+    precision: 'fp32' or 'bf16' (weights cast once, when restored).
+
+  Returns:
+    A ``_Restored`` whose session the caller closes.
+  """
+  r = resolved
+  graph = tf.Graph()
+  with graph.as_default():
+    images, logits, predictions = build_inference_graph(
+        r.model, r.num_classes, r.image_size, batch_size,
+        use_shortcut=r.info.use_shortcut, precision=precision)
+    _, restore_fn = checkpoints.restorer(r.info, scope=r.model,
+                                         moving_averages=r.averages)
+  sess = tf.Session(graph=graph)
+  try:
     restore_fn(sess)   # also casts the bf16 weight copies, once
     with graph.as_default():
       frozen = tf.graph_util.convert_variables_to_constants(
           sess, graph.as_graph_def(), ['logits', 'predictions'])
-    out = sess.run(logits, {images: check}) if check is not None else None
+    out = sess.run(logits, {images: r.check}) if r.check is not None else None
+  except BaseException:
+    sess.close()
+    raise
+  return _Restored(session=sess, images=images, logits=logits,
+                   predictions=predictions, frozen=frozen, check_logits=out)
 
-    def write(outputs=True):
-      """Writes the TF outputs from this graph (or only closes it)."""
-      try:
-        if not outputs:
-          return
-        if output_file:
-          fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
-        if saved_model_dir:
-          with graph.as_default():
-            _write_saved_model(sess, images, logits, predictions,
-                               saved_model_dir)
-      except OSError as exc:   # e.g. a full disk: one line, not a traceback
-        raise fileio.OutputPathError(
-            'could not write the export (%s); earlier files are intact.'
-            % (exc.strerror or exc)) from None
-      finally:
-        sess.close()
-    return frozen, out, write
 
-  frozen, reference, write = restored_graph('fp32')
-  if precision != 'fp32':   # the TF outputs come from the half graph
-    write(outputs=False)
-    _, logits, write = restored_graph(precision)
-    log('the %s graph against fp32 on the check images: %s'
-        % (precision, bridges.numbers_line(bridges.compare(logits, reference))))
-  write()
-  reports = []
-  if any(bridge.values()):
-    reports = _write_bridges(bridge, frozen, info, model, num_classes,
-                             image_size, keras_layout, quantize, check,
-                             reference, tolerance, log, averages)
-  return {'tensors': dict(TENSOR_NAMES), 'reports': reports}
+def _write_tf_outputs(settings: ExportSettings, resolved: _Resolved,
+                      log: Callable[[str], None]) -> _Reference:
+  """Writes the frozen graph and SavedModel (from the ``precision`` graph).
+
+  Args:
+    settings: the export's settings, checked.
+    resolved: the model and check images.
+    log: where report lines go.
+
+  Returns:
+    The float32 ``_Reference`` for the bridge outputs.
+
+  Raises:
+    fileio.OutputPathError: an output could not be written (e.g. a full
+      disk); earlier files are intact.
+  """
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  fp32 = _restore(resolved, settings.batch_size, 'fp32')
+  reference = _Reference(frozen=fp32.frozen, logits=fp32.check_logits)
+  source = fp32
+  if settings.precision != 'fp32':   # the TF outputs come from the half graph
+    fp32.session.close()
+    source = _restore(resolved, settings.batch_size, settings.precision)
+  with contextlib.closing(source.session):
+    if source is not fp32:
+      log('the %s graph against fp32 on the check images: %s'
+          % (settings.precision, bridges.numbers_line(bridges.compare(
+              source.check_logits, reference.logits))))
+    try:
+      if settings.output_file:
+        _write_frozen_graph(source.frozen, settings.output_file)
+      if settings.saved_model_dir:
+        _write_saved_model(source, settings.saved_model_dir)
+    except OSError as exc:   # e.g. a full disk: one line, not a traceback
+      raise fileio.OutputPathError(
+          'could not write the export (%s); earlier files are intact.'
+          % (exc.strerror or exc)) from None
+  return reference
 
 
 def _shards(pattern):
@@ -376,226 +501,213 @@ def _shards(pattern):
   return tfrecords.find_shards(pattern)
 
 
-def _write_saved_model(sess, images, logits, predictions, saved_model_dir):
-  tmp_dir = tempfile.mkdtemp(prefix='.saved_model-',
-                             dir=os.path.dirname(saved_model_dir))
-  os.rmdir(tmp_dir)  # the builder wants to create it
-  try:
-    builder = tf.saved_model.Builder(tmp_dir)
-    signature = tf.saved_model.predict_signature_def(
-        inputs={'input': images},
-        outputs={'logits': logits, 'predictions': predictions})
-    # A bf16 graph's weight copies are cast from the restored float32
-    # variables once, by the op a loader runs after restoring.
-    copies = sess.graph.get_collection(precision_lib.CAST_ONCE_COPIES)
-    builder.add_meta_graph_and_variables(
-        sess, [tf.saved_model.tag_constants.SERVING],
-        signature_def_map={SIGNATURE_KEY: signature},
-        strip_default_attrs=True,
-        main_op=tf.group([c.initializer for c in copies]) if copies else None)
-    builder.save()
-    _replace_dir(tmp_dir, saved_model_dir)
-  finally:
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-
-
-def _write_bridges(bridge, frozen, info, model, num_classes, image_size,
-                   keras_layout, quantize, check, reference, tolerance, log,
-                   averages):
-  """Converts, verifies and moves each bridge output into place."""
-  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
-  from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
-  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
-  reports, temporary = [], []
-
-  def new_temp(path, folder=False):
-    temporary.append(_temporary(path, folder))
-    return temporary[-1]
-
-  def checked(path, target, engine=None, precision='fp32', exact=True,
-              classes=None, holds=None):
-    with engines.load(path, engine, precision=precision) as run:
-      report = bridges.verify(run, check, reference, exact=exact,
-                              tolerance=tolerance, classes=classes)
-    report['path'] = target
-    report['precision'] = holds or report['precision']
-    log(bridges.report_line(report))
-    reports.append(report)
-    return report
-
-  moves = []
-  scratch = tempfile.mkdtemp(prefix='resnet-v2-slim-export-')
-  temporary.append(scratch)   # intermediate files, not outputs
-  try:
-    frozen_path = os.path.join(scratch, 'frozen.pb')
-    with open(frozen_path, 'wb') as f:
-      f.write(frozen.SerializeToString())
-    if bridge['keras_file']:
-      tmp = new_temp(bridge['keras_file'])
-      keras_twin.from_checkpoint(
-          info.path, model=model, num_classes=num_classes,
-          image_size=image_size if keras_layout == 'applications' else None,
-          layout=keras_layout, moving_averages=averages).save(tmp)
-      applications = keras_layout == 'applications'
-      checked(tmp, bridge['keras_file'], exact=not applications,
-              classes=slice(1, None) if applications and num_classes == 1001
-              else None)
-      if applications:
-        log('note: the stock keras.applications model pads pool1 on both '
-            'sides (slim: SAME) and has no background class; the numbers '
-            'above are that difference. `keras_layout` twin is exact.')
-      moves.append((tmp, bridge['keras_file'], False))
-    onnx_path = None
-    if bridge['onnx_file'] or bridge['openvino_dir']:
-      onnx_path = (new_temp(bridge['onnx_file']) if bridge['onnx_file']
-                   else os.path.join(scratch, 'model.onnx'))
-      bridges.to_onnx(frozen, onnx_path)
-      if bridge['onnx_file']:
-        checked(onnx_path, bridge['onnx_file'])
-        moves.append((onnx_path, bridge['onnx_file'], False))
-    if bridge['openvino_dir']:
-      folder = new_temp(bridge['openvino_dir'], folder=True)
-      bridges.to_openvino(onnx_path, folder)
-      checked(folder, bridge['openvino_dir'])
-      # What the CPU plugin runs by default here (bf16 on AVX512_BF16/AMX):
-      # reported, not refused.
-      checked(folder, bridge['openvino_dir'], precision='bf16', exact=False)
-      moves.append((folder, bridge['openvino_dir'], True))
-    if bridge['tflite_file']:
-      tmp = new_temp(bridge['tflite_file'])
-      bridges.to_tflite(frozen_path, tmp, image_size, quantize=quantize,
-                        calibration=check)
-      checked(tmp, bridge['tflite_file'], exact=quantize is None,
-              holds=quantize)
-      moves.append((tmp, bridge['tflite_file'], False))
-    for tmp, target, folder in moves:   # all verified: now into place
-      # The mode a plain write would give (mkstemp/mkdtemp make 0600/0700).
-      mode = fileio.default_mode(target)
-      if folder:
-        os.chmod(tmp, mode | ((mode & 0o444) >> 2))   # r -> x for folders
-        for name in os.listdir(tmp):
-          os.chmod(os.path.join(tmp, name), mode)
-        _replace_dir(tmp, target)
-      else:
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-  except OSError as exc:
-    raise fileio.OutputPathError('could not write the exports (%s); nothing '
-                                 'was replaced.' % (exc.strerror or exc)
-                                 ) from None
-  finally:
-    for path in temporary:
-      if os.path.isdir(path):
-        shutil.rmtree(path, ignore_errors=True)
-      elif os.path.exists(path):
-        os.unlink(path)
-  return reports
-
-
-def import_keras(keras_path, output_prefix, *, tolerance=None, log=None):
-  """A Keras ResNetV2 (``.keras`` or ``.weights.h5``) -> a slim checkpoint.
-
-  The file is read without running code from it
-  (``keras_twin.read_keras``); its weights are mapped onto the slim
-  network's variable names, saved as a V2 checkpoint at ``output_prefix``
-  and checked: the slim graph restored from it runs next to the Keras
-  model on generated images. A twin must agree within ``tolerance`` (else
-  nothing is written, ``bridges.VerificationError``); the stock
-  ``keras.applications`` layout differs by design (pool1's padding), and
-  the difference is reported.
+def _write_frozen_graph(frozen, output_file: str) -> None:
+  """Writes the frozen GraphDef to ``output_file`` atomically.
 
   Args:
-    keras_path: the Keras file.
-    output_prefix: the checkpoint prefix to write (``.index`` and
-      ``.data-00000-of-00001`` beside it).
-    tolerance: as ``export_inference_graph``.
-    log: where report lines go.
+    frozen: a ``tf.GraphDef``.
+    output_file: the ``.pb`` path.
+  """
+  fileio.atomic_write_bytes(output_file, frozen.SerializeToString())
+
+
+def _write_saved_model(restored: _Restored, saved_model_dir: str) -> None:
+  """Writes a SavedModel of the restored graph, replacing the folder.
+
+  It is built in a temporary folder beside ``saved_model_dir`` and swapped
+  into place whole (``fileio.replace_dir``), so a failed write leaves the
+  older export intact.
+
+  Args:
+    restored: the graph and its session.
+    saved_model_dir: the folder (checked: empty or an older SavedModel).
+  """
+  tmp_dir = fileio.temporary_path(saved_model_dir, folder=True)
+  os.rmdir(tmp_dir)  # the builder wants to create it
+  try:
+    with restored.session.graph.as_default():
+      builder = tf.saved_model.Builder(tmp_dir)
+      signature = tf.saved_model.predict_signature_def(
+          inputs={'input': restored.images},
+          outputs={'logits': restored.logits,
+                   'predictions': restored.predictions})
+      # A bf16 graph's weight copies are cast from the restored float32
+      # variables once, by the op a loader runs after restoring.
+      copies = restored.session.graph.get_collection(
+          precision_lib.CAST_ONCE_COPIES)
+      builder.add_meta_graph_and_variables(
+          restored.session, [tf.saved_model.tag_constants.SERVING],
+          signature_def_map={SIGNATURE_KEY: signature},
+          strip_default_attrs=True,
+          main_op=tf.group([c.initializer for c in copies]) if copies
+          else None)
+      builder.save()
+    fileio.replace_dir(tmp_dir, saved_model_dir)
+  finally:
+    fileio.remove_path(tmp_dir)
+
+
+class _Artifact(NamedTuple):
+  """A verified bridge output at a temporary path, to be moved into place."""
+  tmp: str
+  target: str
+  folder: bool
+
+
+@dataclasses.dataclass
+class _BridgeRun:
+  """One export's bridge outputs: what they are made from and checked
+  against, and what has been written so far."""
+  settings: ExportSettings
+  resolved: _Resolved
+  reference: _Reference
+  log: Callable[[str], None]
+  scratch: Optional[str] = None     # intermediate files, not outputs
+  onnx_path: Optional[str] = None   # the ONNX model OpenVINO converts
+  reports: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+  temporary: List[str] = dataclasses.field(default_factory=list)
+
+  def new_temp(self, path: str, folder: bool = False) -> str:
+    """A temporary beside ``path``, removed when the export ends."""
+    self.temporary.append(fileio.temporary_path(path, folder))
+    return self.temporary[-1]
+
+
+def _write_bridges(run: _BridgeRun) -> List[Dict[str, Any]]:
+  """Converts and verifies each bridge output, then moves all into place.
+
+  Nothing is moved until every output agreed with the TF graph, so a
+  failed export replaces none of the older files.
+
+  Args:
+    run: the export's settings, check images and reference.
 
   Returns:
-    ``(prefix, report)``.
+    The ``bridges.verify`` reports, one per check.
+
+  Raises:
+    fileio.OutputPathError: a file could not be written.
+    bridges.VerificationError: an fp32 artifact that disagrees.
+  """
+  s = run.settings
+  with fileio.scratch_dir('resnet-v2-slim-export-') as run.scratch:
+    try:
+      artifacts = [
+          _keras_bridge(run) if s.keras_file else None,
+          _onnx_bridge(run) if s.onnx_file or s.openvino_dir else None,
+          _openvino_bridge(run) if s.openvino_dir else None,
+          _tflite_bridge(run) if s.tflite_file else None]
+      for artifact in artifacts:   # all verified: now into place
+        if artifact and artifact.folder:
+          fileio.replace_dir(artifact.tmp, artifact.target, plain_modes=True)
+        elif artifact:
+          fileio.replace_file(artifact.tmp, artifact.target)
+    except OSError as exc:
+      raise fileio.OutputPathError('could not write the exports (%s); '
+                                   'nothing was replaced.'
+                                   % (exc.strerror or exc)) from None
+    finally:
+      for path in run.temporary:
+        fileio.remove_path(path)
+  return run.reports
+
+
+def _verify(run: _BridgeRun, path: str, target: str, *,
+            precision: str = 'fp32', exact: bool = True,
+            classes: Optional[slice] = None,
+            holds: Optional[str] = None) -> Dict[str, Any]:
+  """Runs a written bridge output on its engine next to the TF graph.
+
+  Args:
+    run: the export (check images, reference logits, tolerance, reports).
+    path: the temporary file or folder to run.
+    target: where it will go (named in the report).
+    precision: the engine's inference precision.
+    exact: refuse it beyond the tolerance (else only report).
+    classes: the logits to compare (the stock Keras model has no
+      background class).
+    holds: the precision the report names, if not ``precision``.
+
+  Returns:
+    The report, also logged and appended to ``run.reports``.
+
+  Raises:
+    bridges.VerificationError: an exact output that disagrees.
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
+  with engines.load(path, None, precision=precision) as engine:
+    report = bridges.verify(engine, run.resolved.check, run.reference.logits,
+                            exact=exact, tolerance=run.settings.tolerance,
+                            classes=classes)
+  report['path'] = target
+  report['precision'] = holds or report['precision']
+  run.log(bridges.report_line(report))
+  run.reports.append(report)
+  return report
+
+
+def _keras_bridge(run: _BridgeRun) -> _Artifact:
+  """Writes and verifies the Keras 3 model (``keras_twin``)."""
   from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
-  log = log or (lambda line: None)
-  tolerance = bridges.TOLERANCE if tolerance is None else tolerance
-  files = [output_prefix + '.index',
-           output_prefix + '.data-00000-of-00001']
-  fileio.check_outputs([('`output`', f) for f in files],
-                       [('`model`', keras_path)])
-  model, num_classes, use_shortcut, layout, keras_model = (
-      keras_twin.read_keras(keras_path))
-  folder = os.path.dirname(os.path.abspath(output_prefix))
-  if not os.path.exists(folder):   # as train does with its train_dir
-    os.makedirs(folder)
-  for f in files:
-    fileio.check_writable(f, '`output`')
-  log('%s holds %s (%s, %d classes%s)' % (
-      keras_path, model, layout, num_classes,
-      '' if use_shortcut else ', no shortcuts'))
-  values = keras_twin.keras_to_slim(keras_model, model,
-                                    use_shortcut=use_shortcut, layout=layout)
-  size = 64
-  images = np.random.RandomState(0).uniform(
-      -1, 1, (4, size, size, 3)).astype(np.float32)
-  if layout == 'applications':
-    # The stock model may fix its size and ends in a softmax: compare
-    # logits through the same architecture with a linear head.
-    size = keras_model.input_shape[1] or size
-    images = np.random.RandomState(0).uniform(
-        -1, 1, (4, size, size, 3)).astype(np.float32)
-    linear = keras_twin.build(model, 1000, size, layout='applications')
-    for layer in keras_model.layers:
-      if layer.get_weights():
-        linear.get_layer(layer.name).set_weights(layer.get_weights())
-    keras_model = linear
-  keras_logits = np.asarray(keras_model(images, training=False)[0])
-  scratch = tempfile.mkdtemp(prefix='.import-', dir=os.path.dirname(
-      os.path.abspath(output_prefix)))
-  try:
-    with tf.Graph().as_default() as graph:
-      inputs, logits, _ = build_inference_graph(model, num_classes, size,
-                                                use_shortcut=use_shortcut)
-      variables = {v.op.name: v for v in tf.global_variables()}
-      missing = sorted(set(variables) - set(values))
-      if missing:
-        raise ExportError('the Keras model has nothing for %s.'
-                          % ', '.join(missing[:3]))
-      saver = tf.train.Saver(variables, write_version=tf.train.SaverDef.V2)
-      with tf.Session(graph=graph) as sess:
-        for name, variable in variables.items():
-          variable.load(values[name], sess)
-        slim_logits = sess.run(logits, {inputs: images})
-        tmp = saver.save(sess, os.path.join(scratch, 'model.ckpt'),
-                         write_meta_graph=False, write_state=False)
-    report = bridges.compare(slim_logits, keras_logits)
-    line = ('checked %s against %s: %s (generated images)'
-            % (output_prefix, keras_path, bridges.numbers_line(report)))
-    if layout == 'twin' and not report['max_rel'] <= tolerance:
-      raise bridges.VerificationError('%s; a twin must stay within '
-                                      '`tolerance` %g, so nothing was '
-                                      'written.' % (line, tolerance))
-    log(line)
-    if (keras_path.endswith('.weights.h5') and model in
-        keras_twin.APPLICATIONS and use_shortcut and num_classes == 1000):
-      # A weights file does not say its architecture: the twin's weights and
-      # keras.applications' are the same arrays. If it came from the stock
-      # model, say what the slim network computes differently.
-      stock = keras_twin.build(model, 1000, size, layout='applications')
-      stock.load_weights(keras_path)
-      stock_logits = np.asarray(stock(images, training=False)[0])
-      log('note: if %s came from keras.applications.%s, that model computes '
-          'differently (pool1 padded on both sides): max |logit difference| '
-          '%.2g of the logit scale against this checkpoint.'
-          % (keras_path, keras_twin.APPLICATIONS[model],
-             float(np.max(np.abs(slim_logits - stock_logits))) /
-             float(np.max(np.abs(stock_logits)))))
-    if layout == 'applications':
-      log('note: keras.applications pads pool1 on both sides where slim '
-          'max-pools SAME, so the slim network computes slightly '
-          'differently from the stock Keras model: the numbers above.')
-    for suffix, target in zip(('.index', '.data-00000-of-00001'), files):
-      os.chmod(tmp + suffix, fileio.default_mode(target))
-      os.replace(tmp + suffix, target)
-  finally:
-    shutil.rmtree(scratch, ignore_errors=True)
-  return output_prefix, report
+  s, r = run.settings, run.resolved
+  applications = s.keras_layout == 'applications'
+  tmp = run.new_temp(s.keras_file)
+  keras_twin.from_checkpoint(
+      r.info.path, model=r.model, num_classes=r.num_classes,
+      image_size=r.image_size if applications else None,
+      layout=s.keras_layout, moving_averages=r.averages).save(tmp)
+  _verify(run, tmp, s.keras_file, exact=not applications,
+          classes=slice(1, None) if applications and r.num_classes == 1001
+          else None)
+  if applications:
+    run.log('note: the stock keras.applications model pads pool1 on both '
+            'sides (slim: SAME) and has no background class; the numbers '
+            'above are that difference. `keras_layout` twin is exact.')
+  return _Artifact(tmp, s.keras_file, folder=False)
+
+
+def _onnx_bridge(run: _BridgeRun) -> Optional[_Artifact]:
+  """Converts the frozen graph to ONNX (for ``onnx_file`` or OpenVINO).
+
+  Returns:
+    The verified ``onnx_file``, or None when ONNX is only OpenVINO's input
+    (then it stays in the scratch folder).
+  """
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  s = run.settings
+  run.onnx_path = (run.new_temp(s.onnx_file) if s.onnx_file
+                   else os.path.join(run.scratch, 'model.onnx'))
+  bridges.to_onnx(run.reference.frozen, run.onnx_path)
+  if not s.onnx_file:
+    return None
+  _verify(run, run.onnx_path, s.onnx_file)
+  return _Artifact(run.onnx_path, s.onnx_file, folder=False)
+
+
+def _openvino_bridge(run: _BridgeRun) -> _Artifact:
+  """Converts the ONNX model to OpenVINO IR and verifies it."""
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  s = run.settings
+  folder = run.new_temp(s.openvino_dir, folder=True)
+  bridges.to_openvino(run.onnx_path, folder)
+  _verify(run, folder, s.openvino_dir)
+  # What the CPU plugin runs by default here (bf16 on AVX512_BF16/AMX):
+  # reported, not refused.
+  _verify(run, folder, s.openvino_dir, precision='bf16', exact=False)
+  return _Artifact(folder, s.openvino_dir, folder=True)
+
+
+def _tflite_bridge(run: _BridgeRun) -> _Artifact:
+  """Converts the frozen graph to TFLite (int8: calibrated on the check
+  images) and verifies it."""
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  s, r = run.settings, run.resolved
+  frozen_path = os.path.join(run.scratch, 'frozen.pb')   # the converter's input
+  with open(frozen_path, 'wb') as f:
+    f.write(run.reference.frozen.SerializeToString())
+  tmp = run.new_temp(s.tflite_file)
+  bridges.to_tflite(frozen_path, tmp, r.image_size, quantize=s.quantize,
+                    calibration=r.check)
+  _verify(run, tmp, s.tflite_file, exact=s.quantize is None, holds=s.quantize)
+  return _Artifact(tmp, s.tflite_file, folder=False)

@@ -26,6 +26,8 @@ Typical use::
     model.save('resnet_v2_50.keras')
 """
 
+from typing import Optional
+
 import numpy as np
 
 from resnet_v2_slim import checkpoints
@@ -52,8 +54,8 @@ def _bn(keras, name, epsilon):
                                          momentum=0.997, name=name)
 
 
-def build(model, num_classes, image_size=None, *, use_shortcut=True,
-          layout='twin'):
+def build(model: str, num_classes: int, image_size: Optional[int] = None, *,
+          use_shortcut: bool = True, layout: str = 'twin'):
   """Builds the Keras model of a registered network (weights not loaded).
 
   Args:
@@ -73,19 +75,7 @@ def build(model, num_classes, image_size=None, *, use_shortcut=True,
   """
   keras = _keras()
   if layout == 'applications':
-    if model not in APPLICATIONS or not use_shortcut:
-      raise KerasError('`keras_layout` applications exists for %s only '
-                       '(with shortcuts); %s%s has no keras.applications '
-                       'model. Use `keras_layout` twin.'
-                       % (', '.join(APPLICATIONS), model,
-                          '' if use_shortcut else ' without shortcuts'))
-    stock = getattr(keras.applications, APPLICATIONS[model])(
-        weights=None, classes=1000, classifier_activation=None,
-        input_shape=(image_size, image_size, 3) if image_size else None)
-    predictions = keras.layers.Activation('softmax', name='softmax')(
-        stock.output)
-    return keras.Model(stock.input, [stock.output, predictions],
-                       name=model + '_applications')
+    return _applications_model(keras, model, image_size, use_shortcut)
   if layout != 'twin':
     raise KerasError('`keras_layout` must be one of %s, got %r.'
                      % (', '.join(LAYOUTS), layout))
@@ -100,42 +90,92 @@ def build(model, num_classes, image_size=None, *, use_shortcut=True,
   for b, (base, units, stride) in enumerate(zip(
       resnet_v2.BLOCK_BASE_DEPTHS, units_per_block, resnet_v2.BLOCK_STRIDES)):
     for u in range(units):
-      name = 'conv%d_block%d' % (b + 2, u + 1)
-      unit_stride = stride if u == units - 1 else 1
-      depth = base * 4 if family == 'bottleneck' else base
-      preact = _bn(keras, name + '_preact_bn', BN_EPSILON)(x)
-      preact = layers.Activation('relu', name=name + '_preact_relu')(preact)
-      shortcut = None
-      if use_shortcut:
-        if x.shape[-1] == depth:
-          shortcut = (layers.MaxPooling2D(1, strides=unit_stride,
-                                          name=name + '_0_pool')(x)
-                      if unit_stride > 1 else x)
-        else:
-          shortcut = layers.Conv2D(depth, 1, strides=unit_stride,
-                                   name=name + '_0_conv')(preact)
-      if family == 'bottleneck':
-        r = layers.Conv2D(base, 1, use_bias=False, name=name + '_1_conv')(
-            preact)
-        r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
-        r = layers.Activation('relu', name=name + '_1_relu')(r)
-        r = _same_conv(layers, r, base, unit_stride, name + '_2')
-        r = _bn(keras, name + '_2_bn', BN_EPSILON)(r)
-        r = layers.Activation('relu', name=name + '_2_relu')(r)
-        r = layers.Conv2D(depth, 1, name=name + '_3_conv')(r)
-      else:
-        r = _same_conv(layers, preact, depth, unit_stride, name + '_1')
-        r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
-        r = layers.Activation('relu', name=name + '_1_relu')(r)
-        r = layers.Conv2D(depth, 3, padding='same', name=name + '_2_conv')(r)
-      x = r if shortcut is None else layers.Add(name=name + '_out')(
-          [shortcut, r])
+      x = _unit(keras, x, 'conv%d_block%d' % (b + 2, u + 1), family=family,
+                base=base, stride=stride if u == units - 1 else 1,
+                use_shortcut=use_shortcut)
   x = _bn(keras, 'post_bn', BN_EPSILON)(x)
   x = layers.Activation('relu', name='post_relu')(x)
   x = layers.GlobalAveragePooling2D(name='avg_pool')(x)
   logits = layers.Dense(num_classes, name='logits')(x)
   predictions = layers.Activation('softmax', name='predictions')(logits)
   return keras.Model(inputs, [logits, predictions], name=model)
+
+
+def _applications_model(keras, model: str, image_size: Optional[int],
+                        use_shortcut: bool):
+  """The stock ``keras.applications`` ResNet V2 with a logits output.
+
+  Args:
+    keras: the Keras module.
+    model: a network name in ``APPLICATIONS``.
+    image_size: input height and width, or None for any size.
+    use_shortcut: must be True (the stock models have shortcuts).
+
+  Returns:
+    A ``keras.Model``: images -> ``[logits, predictions]`` (1000 classes).
+
+  Raises:
+    KerasError: the network has no ``keras.applications`` model.
+  """
+  if model not in APPLICATIONS or not use_shortcut:
+    raise KerasError('`keras_layout` applications exists for %s only '
+                     '(with shortcuts); %s%s has no keras.applications '
+                     'model. Use `keras_layout` twin.'
+                     % (', '.join(APPLICATIONS), model,
+                        '' if use_shortcut else ' without shortcuts'))
+  stock = getattr(keras.applications, APPLICATIONS[model])(
+      weights=None, classes=1000, classifier_activation=None,
+      input_shape=(image_size, image_size, 3) if image_size else None)
+  predictions = keras.layers.Activation('softmax', name='softmax')(
+      stock.output)
+  return keras.Model(stock.input, [stock.output, predictions],
+                     name=model + '_applications')
+
+
+def _unit(keras, x, name: str, *, family: str, base: int, stride: int,
+          use_shortcut: bool):
+  """One pre-activation residual unit, its layers named as Keras' ResNetV2.
+
+  Args:
+    keras: the Keras module.
+    x: the unit's input tensor.
+    name: the layer name prefix, e.g. ``conv2_block1``.
+    family: 'bottleneck' or 'basic' (``resnet_v2.NETWORKS``).
+    base: the block's base depth.
+    stride: the unit's stride (the block's stride on its last unit).
+    use_shortcut: False leaves the identity path out (the plain twin).
+
+  Returns:
+    The unit's output tensor.
+  """
+  layers = keras.layers
+  depth = base * 4 if family == 'bottleneck' else base
+  preact = _bn(keras, name + '_preact_bn', BN_EPSILON)(x)
+  preact = layers.Activation('relu', name=name + '_preact_relu')(preact)
+  shortcut = None
+  if use_shortcut:
+    if x.shape[-1] == depth:
+      shortcut = (layers.MaxPooling2D(1, strides=stride,
+                                      name=name + '_0_pool')(x)
+                  if stride > 1 else x)
+    else:
+      shortcut = layers.Conv2D(depth, 1, strides=stride,
+                               name=name + '_0_conv')(preact)
+  if family == 'bottleneck':
+    r = layers.Conv2D(base, 1, use_bias=False, name=name + '_1_conv')(preact)
+    r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
+    r = layers.Activation('relu', name=name + '_1_relu')(r)
+    r = _same_conv(layers, r, base, stride, name + '_2')
+    r = _bn(keras, name + '_2_bn', BN_EPSILON)(r)
+    r = layers.Activation('relu', name=name + '_2_relu')(r)
+    r = layers.Conv2D(depth, 1, name=name + '_3_conv')(r)
+  else:
+    r = _same_conv(layers, preact, depth, stride, name + '_1')
+    r = _bn(keras, name + '_1_bn', BN_EPSILON)(r)
+    r = layers.Activation('relu', name=name + '_1_relu')(r)
+    r = layers.Conv2D(depth, 3, padding='same', name=name + '_2_conv')(r)
+  return r if shortcut is None else layers.Add(name=name + '_out')(
+      [shortcut, r])
 
 
 def _same_conv(layers, x, depth, stride, name):

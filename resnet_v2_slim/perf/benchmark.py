@@ -58,7 +58,7 @@ class Config:
                            nets_factory.network_names()))
   batch_size: int = setting(32, help='images per replica (the book line '
                             'times the global batch: this times the '
-                            'replicas)')
+                            'replicas; default %(default)s)')
   image_size: int = setting(224, help='input height and width (default '
                             '%(default)s)')
   num_batches: int = setting(100, help='timed steps (default %(default)s)')
@@ -484,7 +484,7 @@ def _time(config, info, network_fn, setup, log):
       setup.run(sess, target)
     except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,
             tf.errors.NotFoundError, tf.errors.InternalError) as exc:
-      first_line = exc.message.strip().splitlines()[0][:300]
+      first_line = errors.quoted(exc)
       raise BenchmarkError(
           'this machine (%s) cannot run `precision` %s `data_format` %s%s: '
           '%s. Try `precision` fp32/bf16 and `data_format` NHWC on a CPU.'

@@ -72,7 +72,9 @@ class ExperimentConfig:
                        '%d)' % STEPS)
   batch_size: int = setting(None, type=int, help='(default %d)' % BATCH_SIZE)
   depths: str = setting('18,34', choices=tuple(sorted(DEPTHS)),
-                        help='shallow,deep (default %(default)s)')
+                        metavar='SHALLOW,DEEP',
+                        help='the two depths: %s (default %%(default)s)'
+                        % ' or '.join(sorted(DEPTHS)))
   data: str = setting(DATA, choices=tuple(sorted(data_lib.BUILTIN)),
                       help='built-in data set (default %(default)s)')
   quick: bool = setting(False, help='%(steps)d steps of batch %(batch_size)d'

@@ -355,19 +355,38 @@ def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
 
 def _run_steps(setup: dist.Setup, built: _Built, hooks: list) -> None:
   """TF1's training loop: run the step until a hook asks to stop."""
-  # Every worker of a collective all-reduce strategy initializes its own
-  # variables (the strategy's ``should_init``), so each is "chief" to
-  # MonitoredTrainingSession; which worker writes ``train_dir`` is ours to
-  # say (``setup.is_chief``). Nothing of the session's own saving or
-  # summaries is on: the hooks do both.
-  with setup.peer_errors(), tf.train.MonitoredTrainingSession(
+  with setup.peer_errors(), _monitored_session(setup, built,
+                                               hooks) as session:
+    while not session.should_stop():
+      session.run(built.model.step)
+
+
+def _monitored_session(setup: dist.Setup, built: _Built,
+                       hooks: list) -> tf.train.MonitoredSession:
+  """TF1's monitored session for this process.
+
+  One process (strategy none or mirrored): ``MonitoredTrainingSession``,
+  with none of its own saving, summaries or step counting (the hooks do
+  them). Every worker of a collective all-reduce strategy initializes its
+  own variables (the strategy's ``should_init``), so each is "chief" to
+  it; which worker writes ``train_dir`` is ours to say
+  (``setup.is_chief``). Under multi_worker: ``SingularMonitoredSession``,
+  the same scaffold and hooks without recovery. MonitoredTrainingSession
+  recreates its session when a peer is unavailable (parameter servers come
+  back); a collective all-reduce peer does not, and the new session would
+  wait for it at its first all-reduce, so a lost worker must stop the run
+  with one line instead.
+  """
+  if setup.task is not None:
+    return tf.train.SingularMonitoredSession(
+        hooks=hooks, scaffold=built.scaffold, master=setup.target,
+        config=setup.config)
+  return tf.train.MonitoredTrainingSession(
       master=setup.target, is_chief=True, checkpoint_dir=None,
       scaffold=built.scaffold, hooks=hooks, config=setup.config,
       save_checkpoint_secs=None, save_checkpoint_steps=None,
       save_summaries_steps=None, save_summaries_secs=None,
-      log_step_count_steps=None) as session:
-    while not session.should_stop():
-      session.run(built.model.step)
+      log_step_count_steps=None)
 
 
 def _close_writer(writer: tf.summary.FileWriter, train_dir: str,

@@ -2,6 +2,8 @@
 
 Three guarantees, shared by every command that writes:
 - atomic writes (temporary file + rename), with the user's normal file mode;
+  a folder is replaced by one atomic swap (``replace_dir``), so the old or
+  the new one is at its path at every moment;
 - ``check_outputs``: before any work, an output may not be, contain or lie
   inside any input (checkpoint files, data folders) or another output;
 - ``check_replaceable_dir``: a folder is replaced only if it is empty or
@@ -16,10 +18,14 @@ Typical use::
     fileio.atomic_write_text('results.json', text)
 """
 
+import contextlib
+import ctypes
 import errno
 import fcntl
 import os
+import shutil
 import tempfile
+from typing import Iterator
 
 from resnet_v2_slim import errors
 
@@ -307,3 +313,171 @@ def atomic_write_bytes(path, data):
 def atomic_write_text(path, text):
   """Writes ``text`` (UTF-8) to ``path`` atomically."""
   atomic_write_bytes(path, text.encode('utf-8'))
+
+
+def temporary_path(path: str, folder: bool = False) -> str:
+  """Creates a new temporary file or folder beside ``path``.
+
+  Beside, not in /tmp: the final ``os.replace`` (or folder swap) is atomic
+  only within one file system.
+
+  Args:
+    path: the output the temporary will replace.
+    folder: create a folder instead of a file.
+
+  Returns:
+    The temporary's path: hidden (a leading dot); a file keeps ``path``'s
+    extension, which some writers require (Keras wants ``.keras``).
+  """
+  where = dict(prefix='.' + os.path.basename(path) + '.',
+               dir=os.path.dirname(os.path.abspath(path)))
+  if folder:
+    return tempfile.mkdtemp(**where)
+  fd, tmp = tempfile.mkstemp(suffix='.tmp' + os.path.splitext(path)[1],
+                             **where)
+  os.close(fd)
+  return tmp
+
+
+def remove_path(path: str) -> None:
+  """Removes a file or a folder tree if it exists; quiet if it does not.
+
+  Args:
+    path: a temporary that may or may not still be there.
+  """
+  if os.path.isdir(path) and not os.path.islink(path):
+    shutil.rmtree(path, ignore_errors=True)
+  elif os.path.lexists(path):
+    os.unlink(path)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str, folder: str = None) -> Iterator[str]:
+  """A temporary folder for intermediate files, removed on leaving.
+
+  Args:
+    prefix: the folder name's start.
+    folder: where to create it (default: the system's temporary folder);
+      give the output's folder when files will be renamed from it into
+      place, as renames do not cross file systems.
+
+  Yields:
+    The folder's path.
+  """
+  path = tempfile.mkdtemp(prefix=prefix, dir=folder)
+  try:
+    yield path
+  finally:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def replace_file(tmp: str, target: str) -> None:
+  """Renames the finished file ``tmp`` over ``target`` atomically.
+
+  Args:
+    tmp: a file beside ``target`` (``temporary_path``).
+    target: the output path.
+
+  Raises:
+    OSError: the rename failed (``target`` is then untouched).
+  """
+  # mkstemp makes 0600 files: give the mode a plain write would give.
+  os.chmod(tmp, default_mode(target))
+  os.replace(tmp, target)
+
+
+# renameat2(2) and its flag, from <fcntl.h> and <linux/fs.h>.
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+class ExchangeUnavailable(OSError):
+  """The system cannot swap two paths atomically (no renameat2 exchange)."""
+
+
+def _libc_renameat2():
+  try:
+    return ctypes.CDLL(None, use_errno=True).renameat2
+  except (AttributeError, OSError):   # not glibc >= 2.28, or not Linux
+    return None
+
+
+def exchange_paths(a: str, b: str) -> None:
+  """Swaps the paths ``a`` and ``b`` in one atomic step (Linux renameat2).
+
+  Args:
+    a, b: two existing paths on the same file system.
+
+  Raises:
+    ExchangeUnavailable: the C library, kernel or file system has no
+      RENAME_EXCHANGE (nothing was changed).
+    OSError: the swap failed (nothing was changed).
+  """
+  renameat2 = _libc_renameat2()
+  if renameat2 is None:
+    raise ExchangeUnavailable(errno.ENOSYS, 'renameat2 is not available')
+  if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
+               _RENAME_EXCHANGE) == 0:
+    return
+  code = ctypes.get_errno()
+  # ENOSYS: an older kernel; EINVAL/ENOTSUP: a file system without the flag.
+  if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+    raise ExchangeUnavailable(code, os.strerror(code))
+  raise OSError(code, os.strerror(code), a, None, b)
+
+
+def _set_plain_modes(folder, target):
+  """Gives ``folder`` and its files the modes a plain write of ``target``
+  would give (mkdtemp makes 0700, mkstemp 0600)."""
+  mode = default_mode(target)
+  for name in os.listdir(folder):
+    os.chmod(os.path.join(folder, name), mode)
+  os.chmod(folder, mode | ((mode & 0o444) >> 2))   # r -> x for folders
+
+
+def replace_dir(new_dir: str, target: str, *, plain_modes: bool = False
+                ) -> None:
+  """Moves the finished folder ``new_dir`` to ``target``, replacing it.
+
+  Where ``target`` exists, the two are swapped in one atomic step
+  (``exchange_paths``) and the old folder, now at ``new_dir``, is deleted:
+  at every moment ``target`` holds the complete old or new folder, even if
+  the process dies. Where the system cannot swap, ``target`` is renamed
+  aside and ``new_dir`` renamed into place: between the two renames nothing
+  is at ``target``, but the old folder is renamed back if the second one
+  fails.
+
+  Args:
+    new_dir: a folder beside ``target`` (``temporary_path(folder=True)``).
+    target: the output folder.
+    plain_modes: give the folder and its files the user's normal modes
+      first (for a folder made by ``temporary_path``).
+
+  Raises:
+    OSError: the move failed; the old folder is then intact at ``target``.
+  """
+  if plain_modes:
+    _set_plain_modes(new_dir, target)
+  if not os.path.lexists(target):
+    os.rename(new_dir, target)   # nothing to keep: one rename is atomic
+    return
+  try:
+    exchange_paths(new_dir, target)
+  except ExchangeUnavailable:
+    _replace_dir_by_renames(new_dir, target)
+    return
+  shutil.rmtree(new_dir, ignore_errors=True)   # the old folder, swapped out
+
+
+def _replace_dir_by_renames(new_dir, target):
+  """``replace_dir`` without an atomic swap: old aside, new in, old gone."""
+  backup = tempfile.mkdtemp(prefix='.old-', dir=os.path.dirname(
+      os.path.abspath(target)))
+  os.rmdir(backup)   # a free name: rename will not replace a folder
+  os.rename(target, backup)
+  try:
+    os.rename(new_dir, target)
+  except OSError:
+    os.rename(backup, target)
+    raise
+  shutil.rmtree(backup, ignore_errors=True)

@@ -69,6 +69,9 @@ def quoted(exc: BaseException, limit: int = 300) -> str:
     One line, at most ``limit`` characters.
   """
   lines = [l.strip() for l in str(getattr(exc, 'message', exc)).splitlines()]
+  nodes = [i for i, l in enumerate(lines) if l.startswith('Node:')]
+  if nodes:   # after a "Detected at node" traceback: the message follows
+    lines = lines[nodes[-1] + 1:] or lines
   lines = [l for l in lines if l and not _WHERE.match(l)] or [
       l for l in lines if l] or [type(exc).__name__]
   return lines[0][:limit].replace('`', "'")

@@ -78,3 +78,10 @@ def test_the_notebook_shows_what_the_book_explains(notebooks):
   assert re.search(r'False\s+0\s+4\s+False', text)
   assert '25,568,360' in text                   # resnet_v2_50's parameters
   assert 'image/png' in str(saved.cells[-1].outputs)   # the curves
+
+
+def test_the_notebook_uses_the_public_api_only(notebooks):
+  saved, _ = notebooks
+  code = '\n'.join(c.source for c in saved.cells if c.cell_type == 'code')
+  private = re.findall(r'resnet_v2_slim(?:\.\w+)*\._\w+|import _\w+', code)
+  assert not private, private

@@ -27,6 +27,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.data import images
 from resnet_v2_slim.utils import fileio
 from resnet_v2_slim.utils.settings import setting
@@ -94,7 +95,7 @@ def check_shards(shards):
     except tf.errors.OpError as exc:
       raise RecordError('shard %s is not a TFRecord file (%s); give '
                         '`tfrecord` a pattern of TF-Slim shards only.'
-                        % (shard, exc.message.splitlines()[0][:120])
+                        % (shard, errors.quoted(exc, 120))
                         ) from None
     try:
       example = tf.train.Example.FromString(first)
@@ -249,8 +250,9 @@ def convert_folder(data_dir: str, output_dir: str, *,
 
   Labels are 1-based in sorted class order (0 is left for background, as
   in TF-Slim's ImageNet); ``labels.txt`` lists ``label:class`` lines and
-  ``convert.json`` records what made the shards (the inputs' names, sizes
-  and times, the flags, the image count). Every image is decoded once, in
+  ``convert.json`` records what made the shards (the folder, the flags,
+  the classes, the image count and one sha256 over the inputs' names,
+  sizes and times). Every image is decoded once, in
   ``workers`` threads; if any file is not a usable image, all of them are
   named and nothing is kept. Each shard is written to a temporary file and
   renamed; a rerun of the same job skips shards that exist already, and
@@ -292,7 +294,7 @@ def convert_folder(data_dir: str, output_dir: str, *,
       os.replace(pending.tmp, pending.shard)
   except tf.errors.OpError as exc:   # e.g. the disk filled up
     raise RecordError('writing shards into `output_dir` %s failed: %s'
-                      % (output_dir, exc.message.splitlines()[0])) from None
+                      % (output_dir, errors.quoted(exc))) from None
   except OSError as exc:
     raise RecordError('writing shards into `output_dir` %s failed: %s'
                       % (output_dir, exc.strerror or exc)) from None

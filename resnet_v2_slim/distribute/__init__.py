@@ -5,7 +5,7 @@
 ``Setup``: the strategy, the session target and config a worker needs, the
 chief/worker roles from ``TF_CONFIG``, and session runs whose failures
 (a dead or silent peer) become one clear error. Training and timing build
-on it. May import: nothing above it.
+on it. May import: ``utils``.
 
 Typical use::
 

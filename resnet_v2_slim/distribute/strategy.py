@@ -33,16 +33,20 @@ Typical use::
       setup.run(sess, fetches)
 """
 
+import argparse
 import contextlib
 import copy
 import dataclasses
 import json
 import math
 import os
+from typing import Optional
 
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim.utils import settings
+from resnet_v2_slim.utils.settings import setting
 
 STRATEGIES = ('none', 'mirrored', 'multi_worker')
 ALL_REDUCE = ('auto', 'ring', 'nccl')
@@ -69,10 +73,24 @@ class PeerError(DistributeError):
 @dataclasses.dataclass(frozen=True)
 class Options:
   """How to distribute: the flags of ``add_flags``."""
-  strategy: str = 'none'
-  num_devices: int = None   # None: every GPU, or one CPU device
-  all_reduce: str = 'auto'
-  peer_timeout: float = DEFAULT_PEER_TIMEOUT
+  strategy: str = setting(
+      'none', choices=STRATEGIES,
+      help='none: one device; mirrored: --num_devices local devices; '
+      'multi_worker: the workers in TF_CONFIG (default %(default)s)')
+  num_devices: Optional[int] = setting(
+      None, type=int,
+      help='mirrored: devices to use (default: every GPU, else 1); without '
+      'GPUs the CPU is split into this many logical devices. multi_worker: '
+      'GPUs per worker')
+  all_reduce: str = setting(
+      'auto', choices=ALL_REDUCE,
+      help='gradient all-reduce: auto (TensorFlow chooses; default), ring '
+      '(multi_worker\'s gRPC ring), nccl (GPUs only)')
+  peer_timeout: float = setting(
+      DEFAULT_PEER_TIMEOUT,
+      help='multi_worker: seconds any step (start-up included) may wait for '
+      'the other workers before this one stops with an error (default '
+      '%(default)s)')
 
   def validate(self):
     """Raises DistributeError naming the first bad setting."""
@@ -97,32 +115,16 @@ class Options:
           'machine) or multi_worker (TF_CONFIG); `strategy` is none.')
 
 
-def add_flags(parser):
+def add_flags(parser: argparse.ArgumentParser) -> None:
   """Adds --strategy, --num_devices, --all_reduce, --peer_timeout."""
-  group = parser.add_argument_group(
-      'distribution (tf.distribute; see docs/scale-out.md)')
-  group.add_argument('--strategy', choices=STRATEGIES, default='none',
-                     help='none: one device; mirrored: --num_devices local '
-                     'devices; multi_worker: the workers in TF_CONFIG '
-                     '(default %(default)s)')
-  group.add_argument('--num_devices', type=int, default=None,
-                     help='mirrored: devices to use (default: every GPU, '
-                     'else 1); without GPUs the CPU is split into this many '
-                     'logical devices. multi_worker: GPUs per worker')
-  group.add_argument('--all_reduce', choices=ALL_REDUCE, default='auto',
-                     help='gradient all-reduce: auto (TensorFlow chooses), '
-                     'ring (multi_worker\'s gRPC ring), nccl (GPUs only)')
-  group.add_argument('--peer_timeout', type=float,
-                     default=DEFAULT_PEER_TIMEOUT,
-                     help='multi_worker: seconds any step (start-up '
-                     'included) may wait for the other workers before this '
-                     'one stops with an error (default %(default)s)')
+  settings.add_flags(parser, Options,
+                     group='distribution (tf.distribute; see '
+                     'docs/scale-out.md)')
 
 
-def options_from_args(args):
+def options_from_args(args: argparse.Namespace) -> Options:
   """The ``Options`` of parsed ``add_flags`` arguments."""
-  return Options(strategy=args.strategy, num_devices=args.num_devices,
-                 all_reduce=args.all_reduce, peer_timeout=args.peer_timeout)
+  return settings.from_args(Options, args)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -393,15 +395,21 @@ def make(options):
   return _make_multi_worker(options)
 
 
+def _gpus(num_devices: Optional[int], flag: str, where: str) -> list:
+  """The first ``num_devices`` GPUs (all without it); [] without GPUs."""
+  gpus = tf.config.list_physical_devices('GPU')
+  count = num_devices or len(gpus)
+  if gpus and count > len(gpus):
+    raise DistributeError('%s %d: this %s has %d GPU(s).'
+                          % (flag, count, where, len(gpus)))
+  return gpus[:count]
+
+
 def _local_devices(num_devices, *, flag='`num_devices`'):
   """The GPUs to use, or the CPU split into ``num_devices`` devices."""
-  gpus = tf.config.list_physical_devices('GPU')
+  gpus = _gpus(num_devices, flag, 'machine')
   if gpus:
-    count = num_devices or len(gpus)
-    if count > len(gpus):
-      raise DistributeError('%s %d: this machine has %d GPU(s).'
-                            % (flag, count, len(gpus)))
-    return ['/gpu:%d' % i for i in range(count)]
+    return ['/gpu:%d' % i for i in range(len(gpus))]
   count = num_devices or 1
   # Logical CPU devices share the cores: many more of them than cores only
   # adds graph-building time (999 of them were still building after 300 s).
@@ -443,13 +451,9 @@ def _make_multi_worker(options):
         'TF_CONFIG makes this process the evaluator, which joins no '
         'all-reduce: only `train` runs one (with the workers\' flags, it '
         'evaluates the chief\'s checkpoints as `evaluate --watch` does).')
-  gpus = tf.config.list_physical_devices('GPU')
+  gpus = _gpus(options.num_devices, '`num_devices`', 'worker')
   if gpus:
-    count = options.num_devices or len(gpus)
-    if count > len(gpus):
-      raise DistributeError('`num_devices` %d: this worker has %d GPU(s).'
-                            % (count, len(gpus)))
-    tf.config.set_visible_devices(gpus[:count], 'GPU')
+    tf.config.set_visible_devices(gpus, 'GPU')
   elif options.num_devices not in (None, 1):
     raise DistributeError(
         '`num_devices` %d: a CPU-only worker is one replica under '

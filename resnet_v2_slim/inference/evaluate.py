@@ -211,20 +211,13 @@ def _locate_failure(config: EvalConfig, after: int) -> Optional[_Failure]:
         except tf.errors.OutOfRangeError:
           return None
         except tf.errors.OpError as exc:  # the record itself cannot be read
-          return _Failure(shard, record + 1, _first_line(exc), position + 1,
+          return _Failure(shard, record + 1, errors.quoted(exc, 200), position + 1,
                           'read')
         try:
           sess.run(item)
         except tf.errors.OpError as exc:
-          return _Failure(shard, record, _first_line(exc), position,
+          return _Failure(shard, record, errors.quoted(exc, 200), position,
                           'decode')
-
-
-def _first_line(exc):
-  """The informative line of a TensorFlow error (not 'Graph execution')."""
-  lines = [l.strip() for l in exc.message.splitlines() if l.strip() and
-           not l.startswith('Graph execution error')]
-  return (lines[-1] if lines else type(exc).__name__)[:200]
 
 
 def evaluate(config, log=print):
@@ -568,7 +561,7 @@ def _skip_or_raise(config: EvalConfig, names: List[str], exc, after: int,
            else _where(names, found.shard, found.record, is_folder))
   raise EvalError(
       'cannot read or decode %s: %s. %s'
-      % (where, found.message if found else _first_line(exc),
+      % (where, found.message if found else errors.quoted(exc, 200),
          'Pass `skip_corrupt` to count and skip images that do not '
          'decode.' if found and found.kind == 'decode' and not
          config.skip_corrupt else 'Remove or fix it (or reconvert the '
@@ -624,7 +617,7 @@ def _result(config: EvalConfig, engine, resolved: _EvalModel,
       'moving_averages': r.averages,
       'num_classes': r.num_classes, 'labels_offset': r.offset,
       'preprocessing': r.method, 'image_size': r.size,
-      'source': pipeline.source,
+      'source': pipeline.source, 'tfrecord': config.tfrecord,
       'published': dataclasses.asdict(r.row) if r.row else None,
       'num_skipped': len(pipeline.left_out) + len(loop.skipped),
       'skipped': [{k: v for k, v in s.items() if k != 'position'}
@@ -694,10 +687,19 @@ def _metrics(logits, labels, num_classes):
           'valid': valid}
 
 
-def report_line(result):
-  """``top-1 75.61% top-5 92.80% (published 75.6 / 92.8)`` and friends."""
-  line = ('%s on %d images%s (%s at %d, labels offset %d): top-1 %.2f%%, '
-          'top-5 %.2f%%, loss %.4f, %.1f images/sec'
+def report_line(result: dict) -> str:
+  """``top-1 75.61% top-5 92.80% (published 75.6 / 92.8)`` and friends.
+
+  The labels offset is shown for shards only (folders and the built-in
+  sets have 0-based labels); top-5 only for heads of more than 5 classes
+  (with 5 or fewer it is 100% by definition).
+  """
+  offset = (', labels offset %d' % result['labels_offset']
+            if result.get('tfrecord') else '')
+  top5 = (', top-5 %.2f%%' % (100 * result['top5'])
+          if result['num_classes'] > 5 else '')
+  line = ('%s on %d images%s (%s at %d%s): top-1 %.2f%%%s, loss %.4f, '
+          '%.1f images/sec'
           % (result['model'] + (' on %s %s' % (result['engine'],
                                                result['precision'])
                                 if result.get('model_file') else
@@ -706,9 +708,8 @@ def report_line(result):
              result['num_examples'],
              ', %d skipped' % result['num_skipped']
              if result['num_skipped'] else '',
-             result['preprocessing'], result['image_size'],
-             result['labels_offset'], 100 * result['top1'],
-             100 * result['top5'], result['loss'],
+             result['preprocessing'], result['image_size'], offset,
+             100 * result['top1'], top5, result['loss'],
              result['images_per_sec']))
   if result['published']:
     line += '; published %s: top-1 %.1f%%, top-5 %.1f%%' % (

@@ -121,6 +121,7 @@ def test_the_block_runs(path, line, language, code, extra, sandbox):
                           capture_output=True, text=True, timeout=TIMEOUT,
                           env=env, check=False)
     assert done.returncode == 0, (path, line, done.stderr[-3000:])
+    assert done.stderr == '', (path, line, done.stderr[-3000:])   # quiet
     return
   for command in commands(code):
     command = re.sub(r'^resnet-v2-slim\b', '%s -m resnet_v2_slim'
@@ -134,3 +135,7 @@ def test_the_block_runs(path, line, language, code, extra, sandbox):
                           capture_output=True, text=True, timeout=TIMEOUT,
                           env=env, check=False)
     assert done.returncode == 0, (path, line, command, done.stderr[-3000:])
+    # Quiet: no TensorFlow log lines, warnings or tracebacks.
+    assert not re.search(r'^(I0000|W0000|WARNING:tensorflow|Traceback)|'
+                         r'Warning:', done.stderr, re.M), (
+                             path, line, command, done.stderr[-3000:])

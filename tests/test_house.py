@@ -113,35 +113,161 @@ def test_round_one_import_paths_are_the_same_modules():
 def test_every_list_of_networks_derives_from_the_one_table():
   names = list(resnet_v2.NETWORKS)
   assert nets_factory.network_names() == names
+  assert list(resnet_v2.NETWORK_FNS) == names   # defs follow the table
   assert [n for n in resnet_v2.__all__ if n in names] == names
   assert [n for n in resnet_v2_slim.__all__ if n in names] == names
   for name in names:
-    assert getattr(resnet_v2, name) is nets_factory.networks_map[name]
+    assert resnet_v2.NETWORK_FNS[name] is nets_factory.networks_map[name]
+    assert getattr(resnet_v2, name) is resnet_v2.NETWORK_FNS[name]
     assert getattr(resnet_v2_slim, name) is getattr(resnet_v2, name)
     assert getattr(resnet_v2, name).__name__ == name
+    assert (getattr(resnet_v2, name).family,
+            getattr(resnet_v2, name).units_per_block) == (
+                resnet_v2.NETWORKS[name])
   # He et al., Table 1 (and 3-24-36-3 for ResNet-200), written by hand.
-  assert {n: u for n, (_, u) in resnet_v2.NETWORKS.items()} == {
-      'resnet_v2_18': (2, 2, 2, 2), 'resnet_v2_34': (3, 4, 6, 3),
-      'resnet_v2_50': (3, 4, 6, 3), 'resnet_v2_101': (3, 4, 23, 3),
-      'resnet_v2_152': (3, 8, 36, 3), 'resnet_v2_200': (3, 24, 36, 3)}
+  assert resnet_v2.NETWORKS == {
+      'resnet_v2_18': ('basic', (2, 2, 2, 2)),
+      'resnet_v2_34': ('basic', (3, 4, 6, 3)),
+      'resnet_v2_50': ('bottleneck', (3, 4, 6, 3)),
+      'resnet_v2_101': ('bottleneck', (3, 4, 23, 3)),
+      'resnet_v2_152': ('bottleneck', (3, 8, 36, 3)),
+      'resnet_v2_200': ('bottleneck', (3, 24, 36, 3))}
+  # Depths and strides are read through block_specs only: the twin and the
+  # factory do not zip the shared tables themselves.
+  for folder, _, files in os.walk(PACKAGE):
+    for file_name in files:
+      path = os.path.join(folder, file_name)
+      if file_name.endswith('.py') and not path.endswith(
+          os.path.join('nets', 'resnet_v2.py')):
+        source = open(path).read()
+        assert 'BLOCK_BASE_DEPTHS' not in source, path
+        assert 'BLOCK_STRIDES' not in source, path
+
+
+def _network_source():
+  return open(os.path.join(PACKAGE, 'nets', 'resnet_v2.py')).read()
+
+
+def _assigned(tree, name):
+  """The one value a module's top level assigns to ``name`` (an AST)."""
+  values = [node.value for node in tree.body
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and name in [
+                getattr(t, 'id', None) for t in getattr(
+                    node, 'targets', [getattr(node, 'target', None)])]]
+  assert len(values) == 1, (name, len(values))
+  return values[0]
 
 
 def test_every_network_is_a_function_you_can_jump_to():
-  """Each registered name is a ``def`` in nets/resnet_v2.py, decorated with
-  @register_network, whose body lists its four blocks (as in the book)."""
-  source = open(os.path.join(PACKAGE, 'nets', 'resnet_v2.py')).read()
-  assert 'globals()' not in source
-  defs = {node.name: node for node in ast.parse(source).body
+  """Each row of the literal ``NETWORKS`` table is a ``def`` of its name in
+  nets/resnet_v2.py, decorated with @register_network, that builds its blocks
+  from its own row and passes every argument on by name: one declaration
+  per network, found by grep, no locals()/globals()."""
+  tree = ast.parse(_network_source())
+  called = {n.func.id for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+  assert not called & {'locals', 'globals', 'vars'}
+  # The table is written out in the module (the registry reads it; nothing
+  # fills it by calling the networks).
+  assert ast.literal_eval(_assigned(tree, 'NETWORKS')) == resnet_v2.NETWORKS
+  defs = {node.name: node for node in tree.body
           if isinstance(node, ast.FunctionDef)}
-  for name, (family, units) in resnet_v2.NETWORKS.items():
+  for name in resnet_v2.NETWORKS:
     node = defs[name]
     assert [d.id for d in node.decorator_list] == ['register_network']
-    calls = [c for c in ast.walk(node) if isinstance(c, ast.Call) and
-             getattr(c.func, 'id', '').startswith('resnet_v2_')]
-    assert [k.value.value for c in calls for k in c.keywords
-            if k.arg == 'num_units'] == list(units), name
+    positional = [a.arg for a in node.args.args]
+    assert positional == ['inputs', 'num_classes', 'global_pool', 'reuse',
+                          'scope']
+    assert node.args.defaults[-1].value == name          # scope default
+    assert node.args.vararg is None and node.args.kwarg is None
+    body = node.body[1:]                                 # after the docstring
+    assert ast.get_docstring(node)
+    # blocks = network_blocks('<name>')
+    assert isinstance(body[0], ast.Assign) and (
+        body[0].targets[0].id == 'blocks')
+    assert body[0].value.func.id == 'network_blocks'
+    assert [a.value for a in body[0].value.args] == [name]
+    # return _build('<name>', inputs, blocks, <the rest in order>,
+    #               <each keyword-only argument as itself>)
+    build = body[1].value
+    assert len(body) == 2 and isinstance(body[1], ast.Return)
+    assert build.func.id == '_build' and build.args[0].value == name
+    assert [a.id for a in build.args[1:]] == (
+        positional[:1] + ['blocks'] + positional[1:])
+    assert [(k.arg, k.value.id) for k in build.keywords] == [
+        (a.arg, a.arg) for a in node.args.kwonlyargs]
+    # No depth, stride or unit count in the body: they live in the table.
+    assert not [c.value for stmt in body for c in ast.walk(stmt)
+                if isinstance(c, ast.Constant) and
+                isinstance(c.value, int)], name
     assert inspect.getsourcefile(getattr(resnet_v2, name)).endswith(
         'resnet_v2.py')
+
+
+def test_the_registry_stores_functions_without_calling_them(monkeypatch):
+  def resnet_v2_50(*args, **kwargs):
+    raise AssertionError('register_network called the network')
+
+  monkeypatch.setattr(resnet_v2, 'NETWORK_FNS', {})
+  assert resnet_v2.register_network(resnet_v2_50) is resnet_v2_50
+  assert resnet_v2.NETWORK_FNS == {'resnet_v2_50': resnet_v2_50}
+  assert (resnet_v2_50.family, resnet_v2_50.units_per_block,
+          resnet_v2_50.default_image_size) == ('bottleneck', (3, 4, 6, 3),
+                                               224)
+  with pytest.raises(resnet_utils.NetworkError, match='registered already'):
+    resnet_v2.register_network(resnet_v2_50)
+
+  def resnet_v2_26(*args, **kwargs):
+    raise AssertionError('register_network called the network')
+
+  with pytest.raises(resnet_utils.NetworkError,
+                     match='declare its row in NETWORKS first'):
+    resnet_v2.register_network(resnet_v2_26)
+
+
+def test_a_new_network_is_a_row_and_a_def(monkeypatch):
+  # A row without its function fails the import's check at once.
+  monkeypatch.setitem(resnet_v2.NETWORKS, 'resnet_v2_26',
+                      ('bottleneck', (2, 2, 2, 2)))
+  with pytest.raises(resnet_utils.NetworkError, match='resnet_v2_26'):
+    resnet_v2._check_registry()  # pylint: disable=protected-access
+  monkeypatch.setattr(resnet_v2, 'NETWORK_FNS',
+                      dict(resnet_v2.NETWORK_FNS))
+
+  def resnet_v2_26(*args, **kwargs):
+    raise AssertionError('register_network called the network')
+
+  resnet_v2.register_network(resnet_v2_26)
+  resnet_v2._check_registry()  # pylint: disable=protected-access
+  blocks = resnet_v2.network_blocks('resnet_v2_26')
+  assert [(b.scope, len(b.args), b.args[-1]['stride']) for b in blocks] == [
+      ('block1', 2, 2), ('block2', 2, 2), ('block3', 2, 2), ('block4', 2, 1)]
+  # A family with no block builder is refused too.
+  monkeypatch.setitem(resnet_v2.NETWORKS, 'resnet_v2_26',
+                      ('wide', (2, 2, 2, 2)))
+  with pytest.raises(resnet_utils.NetworkError, match='resnet_v2_26'):
+    resnet_v2._check_registry()  # pylint: disable=protected-access
+
+
+def test_the_package_re_exports_every_network_by_name():
+  """Explicit imports and an explicit __all__: a network added to NETWORKS
+  without its re-export fails here."""
+  source = open(os.path.join(PACKAGE, '__init__.py')).read()
+  tree = ast.parse(source)
+  assert 'globals()' not in source
+  imported = [a.name for node in tree.body if isinstance(node, ast.ImportFrom)
+              and node.module == 'resnet_v2_slim.nets.resnet_v2'
+              for a in node.names]
+  assert imported == list(resnet_v2.NETWORKS)
+  assert ast.literal_eval(_assigned(tree, '__all__')) == (
+      resnet_v2_slim.__all__)                               # a literal
+  assert [n for n in resnet_v2_slim.__all__ if n.startswith('resnet_v2_')] == (
+      list(resnet_v2.NETWORKS))
+  # The module's own __all__ is written out too.
+  module_all = _assigned(ast.parse(_network_source()), '__all__')
+  assert [n for n in ast.literal_eval(module_all)
+          if n.startswith('resnet_v2_') and n in resnet_v2.NETWORKS] == (
+              list(resnet_v2.NETWORKS))
 
 
 @pytest.mark.parametrize('name', nets_factory.network_names())

@@ -317,6 +317,58 @@ def test_registry_builds_inference_networks(graph):
   assert tf.global_variables()[0].op.name.startswith('resnet_v2_101/')
 
 
+@pytest.mark.parametrize('name', nets_factory.network_names())
+def test_network_signatures_keep_the_book_order(name):
+  # The book's positional order, then resnet_v2's keyword-only extras.
+  pos, kw = inspect.Parameter.POSITIONAL_OR_KEYWORD, (
+      inspect.Parameter.KEYWORD_ONLY)
+  params = inspect.signature(getattr(resnet_v2, name)).parameters.values()
+  assert [(p.name, p.kind, p.default) for p in params] == [
+      ('inputs', pos, inspect.Parameter.empty), ('num_classes', pos, None),
+      ('global_pool', pos, True), ('reuse', pos, None), ('scope', pos, name),
+      ('is_training', kw, None), ('output_stride', kw, None),
+      ('spatial_squeeze', kw, False), ('use_shortcut', kw, True),
+      ('data_format', kw, 'NHWC')]
+
+
+def test_network_blocks_are_the_blocks_the_book_writes_out():
+  block, basic = resnet_v2.resnet_v2_block, resnet_v2.resnet_v2_basic_block
+  assert resnet_v2.network_blocks('resnet_v2_50') == [
+      block('block1', base_depth=64, num_units=3, stride=2),
+      block('block2', base_depth=128, num_units=4, stride=2),
+      block('block3', base_depth=256, num_units=6, stride=2),
+      block('block4', base_depth=512, num_units=3, stride=1)]
+  assert resnet_v2.network_blocks('resnet_v2_18') == [
+      basic('block1', depth=64, num_units=2, stride=2),
+      basic('block2', depth=128, num_units=2, stride=2),
+      basic('block3', depth=256, num_units=2, stride=2),
+      basic('block4', depth=512, num_units=2, stride=1)]
+  # Official TF-Slim's blocks hold the same unit arguments.
+  ref_blocks = [ref.resnet_v2_block('block%d' % (i + 1), base_depth=d,
+                                    num_units=u, stride=s)
+                for i, (d, u, s) in enumerate([(64, 3, 2), (128, 8, 2),
+                                               (256, 36, 2), (512, 3, 1)])]
+  assert [(b.scope, b.args) for b in resnet_v2.network_blocks(
+      'resnet_v2_152')] == [(b.scope, b.args) for b in ref_blocks]
+  assert resnet_v2.block_specs((3, 4, 6, 3)) == [
+      (64, 3, 2), (128, 4, 2), (256, 6, 2), (512, 3, 1)]
+  with pytest.raises(ValueError, match='units_per_block must have 4 entries'):
+    resnet_v2.bottleneck_blocks((3, 4, 6))
+
+
+def test_network_keyword_extras_reach_resnet_v2(graph):
+  images = tf.placeholder(tf.float32, [2, 3, 64, 64])
+  logits, end_points = resnet_v2.resnet_v2_18(
+      images, 5, True, None, 'net', is_training=False, output_stride=16,
+      spatial_squeeze=True, use_shortcut=False, data_format='NCHW')
+  assert logits.shape.as_list() == [2, 5]
+  assert end_points['net/block4'].shape.as_list() == [2, 512, 4, 4]  # 64/16
+  assert not tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+  assert not [v for v in tf.global_variables() if '/shortcut/' in v.op.name]
+  with pytest.raises(TypeError, match='resnet_v2_18 reuse'):
+    resnet_v2.resnet_v2_18(images, 5, True, 16)   # official output_stride
+
+
 def test_registry_unknown_name_lists_valid_ones():
   with pytest.raises(ValueError, match=r"Unknown network 'resnet_v2_42'.*"
                      r'resnet_v2_18, resnet_v2_34, resnet_v2_50, '

@@ -1,5 +1,6 @@
 """training/trainer.py: train, resume, fine-tune, kill and resume, batch norm."""
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -149,3 +150,16 @@ def test_total_loss_is_the_cross_entropy_plus_l2_of_every_convolution():
   assert len(weights) == 1 + 8 * 2 + 3 + 1   # conv1, units, shortcuts, logits
   np.testing.assert_allclose(total_loss - loss, 0.01 * squares / 2,
                              rtol=1e-4)
+
+
+def test_validate_changes_nothing_and_resolved_takes_slims_step_count():
+  config = training.TrainConfig(model='resnet_v2_18', train_dir='unused',
+                                steps=300, max_number_of_steps=7)
+  before = dataclasses.replace(config)
+  config.validate()
+  assert config == before and config.steps == 300
+  run = config.resolved()
+  assert (run.steps, run.max_number_of_steps) == (7, None)
+  assert config.resolved() is not config and config.steps == 300
+  plain = training.TrainConfig(model='resnet_v2_18', train_dir='unused')
+  assert plain.resolved() is plain

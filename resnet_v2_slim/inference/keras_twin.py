@@ -87,8 +87,8 @@ def build(model: str, num_classes: int, image_size: Optional[int] = None, *,
   # slim's SAME max pool: the grid keras.applications' ZeroPadding2D(1)
   # would shift by one pixel.
   x = layers.MaxPooling2D(3, strides=2, padding='same', name='pool1_pool')(x)
-  for b, (base, units, stride) in enumerate(zip(
-      resnet_v2.BLOCK_BASE_DEPTHS, units_per_block, resnet_v2.BLOCK_STRIDES)):
+  for b, (base, units, stride) in enumerate(
+      resnet_v2.block_specs(units_per_block)):
     for u in range(units):
       x = _unit(keras, x, 'conv%d_block%d' % (b + 2, u + 1), family=family,
                 base=base, stride=stride if u == units - 1 else 1,
@@ -209,8 +209,8 @@ def slim_to_keras(model, *, use_shortcut=True, scope=None):
            'post_bn': ['%s/postnorm/%s' % (scope, v) for v in _BN],
            'logits': [scope + '/logits/weights', scope + '/logits/biases']}
   depth_in = 64
-  for b, (base, units) in enumerate(zip(resnet_v2.BLOCK_BASE_DEPTHS,
-                                        units_per_block)):
+  for b, (base, units, _) in enumerate(
+      resnet_v2.block_specs(units_per_block)):
     depth = base * 4 if family == 'bottleneck' else base
     for u in range(units):
       keras_name = 'conv%d_block%d' % (b + 2, u + 1)

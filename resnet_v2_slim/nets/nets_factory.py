@@ -19,8 +19,10 @@ import tf_slim as slim
 from resnet_v2_slim.nets import resnet_utils
 from resnet_v2_slim.nets import resnet_v2
 
-# Derived from the one table, resnet_v2.NETWORKS.
-networks_map = {name: getattr(resnet_v2, name) for name in resnet_v2.NETWORKS}
+# The functions @register_network stored, in the order of the one table,
+# resnet_v2.NETWORKS.
+networks_map = {name: resnet_v2.NETWORK_FNS[name]
+                for name in resnet_v2.NETWORKS}
 arg_scopes_map = {name: resnet_utils.resnet_arg_scope for name in networks_map}
 
 
@@ -136,8 +138,7 @@ def activation_elements(model, image_size):
   largest = 64 * side * side
   side = -(-side // 2)                 # pool1
   total = largest
-  for base, count, stride in zip(resnet_v2.BLOCK_BASE_DEPTHS, units,
-                                 resnet_v2.BLOCK_STRIDES):
+  for base, count, stride in resnet_v2.block_specs(units):
     depth = base * 4 if family == 'bottleneck' else base
     total += (count - 1) * depth * side * side
     side = -(-side // stride)

@@ -11,11 +11,14 @@ rate, outputs_collections, scope)``); ``resnet_v2`` and the
 ``resnet_v2_<depth>`` networks keep the book's order, and what the official
 version adds there (``is_training``, ``output_stride``) and a few extras
 (``spatial_squeeze``, ``use_shortcut``, ``data_format``) are keyword-only.
-Every network is a function written out with its blocks, as in the book;
-``@register_network`` enters it in ``NETWORKS``, from which the factory,
-checkpoint detection and the command line derive. Variable names, shapes and end_points keys are those of the
-official TF-Slim networks, so their checkpoints restore with a plain
-``tf.train.Saver()``.
+Every network is declared once, as a row of ``NETWORKS`` (unit family and
+units per block; the base depths and strides are shared by all), and is a
+function written out as in the book, which builds its blocks from that row
+and calls ``resnet_v2``. ``@register_network`` only stores the function in
+``NETWORK_FNS``; the factory, checkpoint detection, the Keras twin and the
+command line all read ``NETWORKS``. Variable names, shapes and end_points
+keys are those of the official TF-Slim networks, so their checkpoints
+restore with a plain ``tf.train.Saver()``.
 
 Typical use (book style)::
 
@@ -36,6 +39,7 @@ Typical use (official style)::
 """
 
 import numbers
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
@@ -49,15 +53,28 @@ from resnet_v2_slim.nets.resnet_utils import subsample
 
 default_image_size = 224
 
-# THE registry: {name: (unit family, units per block)}, filled by
-# @register_network from the network functions at the end of this module
-# (one declaration each: the function and its blocks). nets_factory,
-# checkpoint detection, package exports, command-line choices and the tests
-# all read it.
-NETWORKS = {}
+# THE table of networks, the one place their architecture is declared:
+# {name: (unit family, units per block)}, from He et al., Table 1 (and
+# 3-24-36-3 for ResNet-200). Each row has a function of the same name at the
+# end of this module, which builds its blocks from the row. nets_factory,
+# checkpoint detection, the Keras twin, command-line choices and the tests
+# all read it; the package re-exports the functions by name.
+NETWORKS: Dict[str, Tuple[str, Tuple[int, ...]]] = {
+    'resnet_v2_18': ('basic', (2, 2, 2, 2)),
+    'resnet_v2_34': ('basic', (3, 4, 6, 3)),
+    'resnet_v2_50': ('bottleneck', (3, 4, 6, 3)),
+    'resnet_v2_101': ('bottleneck', (3, 4, 23, 3)),
+    'resnet_v2_152': ('bottleneck', (3, 8, 36, 3)),
+    'resnet_v2_200': ('bottleneck', (3, 24, 36, 3)),
+}
+# What every network's four blocks share: base depths (a bottleneck unit
+# outputs 4x its base depth, a basic unit the base depth itself) and the
+# stride of each block's last unit. Read through `block_specs`.
 BLOCK_BASE_DEPTHS = (64, 128, 256, 512)
 BLOCK_STRIDES = (2, 2, 2, 1)
 ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
+# {name: network function}, filled by @register_network (which only stores).
+NETWORK_FNS: Dict[str, Callable] = {}
 
 
 def _shortcut(inputs, preact, depth, stride, use_shortcut, data_format):
@@ -280,6 +297,24 @@ def _shortcut_scope(blocks, use_shortcut):
   return slim.arg_scope(list(unit_fns), use_shortcut=False)
 
 
+def _root_block(inputs):
+  """The stem before the blocks: ``conv1`` 7x7/2 (64 channels), ``pool1`` 3x3/2.
+
+  Called inside ``resnet_v2``'s arg_scopes, which give both layers the data
+  format and collect ``conv1`` as an end point.
+
+  Args:
+    inputs: the checked input images.
+
+  Returns:
+    The pooled ``conv1`` features, at 1/4 (``ROOT_STRIDE``) of the input size.
+  """
+  # No BN-ReLU after conv1: the first unit's preact does it (paper, appendix).
+  with slim.arg_scope([slim.conv2d], activation_fn=None, normalizer_fn=None):
+    net = conv2d_same(inputs, 64, 7, stride=2, scope='conv1')
+  return slim.max_pool2d(net, [3, 3], stride=2, scope='pool1')
+
+
 def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
               include_root_block=True, reuse=None, scope=None, *,
               is_training=None, output_stride=None, spatial_squeeze=False,
@@ -356,14 +391,7 @@ def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
       bn_mode = ({} if is_training is None
                  else {'is_training': is_training})
       with slim.arg_scope([slim.batch_norm], **bn_mode):
-        net = inputs
-        if include_root_block:
-          # No BN-ReLU after conv1: the first unit's preact does it (paper,
-          # appendix).
-          with slim.arg_scope([slim.conv2d], activation_fn=None,
-                              normalizer_fn=None):
-            net = conv2d_same(net, 64, 7, stride=2, scope='conv1')
-          net = slim.max_pool2d(net, [3, 3], stride=2, scope='pool1')
+        net = _root_block(inputs) if include_root_block else inputs
         net = stack_blocks_dense(net, blocks,
                                  output_stride=block_output_stride)
         # Units end in a bare addition, so the features need a last BN-ReLU.
@@ -435,13 +463,34 @@ def resnet_v2_basic_block(scope, depth, num_units, stride):
   return Block(scope, basic, [(depth, 1)] * (num_units - 1) + [(depth, stride)])
 
 
-def _blocks(block_fn, units_per_block):
+def block_specs(units_per_block: Sequence[int]
+                ) -> List[Tuple[int, int, int]]:
+  """The ``(base_depth, num_units, stride)`` of each of the four blocks.
+
+  Where the shared ``BLOCK_BASE_DEPTHS`` and ``BLOCK_STRIDES`` meet a
+  network's unit counts; the blocks built here, the Keras twin and the
+  factory's memory estimate all read them through it.
+
+  Args:
+    units_per_block: four positive integers, e.g. ``NETWORKS[name][1]``.
+
+  Returns:
+    A list of four ``(base_depth, num_units, stride)`` tuples.
+
+  Raises:
+    NetworkError: if ``units_per_block`` does not have four entries.
+  """
   if len(units_per_block) != len(BLOCK_BASE_DEPTHS):
-    raise resnet_utils.NetworkError('units_per_block must have %d entries (one per block), '
-                     'got %r.' % (len(BLOCK_BASE_DEPTHS), units_per_block))
+    raise resnet_utils.NetworkError(
+        'units_per_block must have %d entries (one per block), got %r.'
+        % (len(BLOCK_BASE_DEPTHS), units_per_block))
+  return list(zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))
+
+
+def _blocks(block_fn, units_per_block):
   return [block_fn('block%d' % (i + 1), depth, units, stride)
           for i, (depth, units, stride) in enumerate(
-              zip(BLOCK_BASE_DEPTHS, units_per_block, BLOCK_STRIDES))]
+              block_specs(units_per_block))]
 
 
 def bottleneck_blocks(units_per_block):
@@ -471,25 +520,33 @@ def basic_blocks(units_per_block):
   return _blocks(resnet_v2_basic_block, units_per_block)
 
 
-# Unit function -> the family name NETWORKS and checkpoint detection use.
-FAMILIES = {bottleneck: 'bottleneck', basic: 'basic'}
+# Unit family (the first column of NETWORKS) -> how its blocks are built.
+_FAMILY_BLOCKS = {'bottleneck': bottleneck_blocks, 'basic': basic_blocks}
 
 
-class _BlocksOnly:
-  """Passed as ``inputs`` by the registry: the network returns its blocks."""
+def network_blocks(name: str) -> List[Block]:
+  """The four blocks of a network of ``NETWORKS``, built from its row.
+
+  Args:
+    name: a name in ``NETWORKS``, e.g. ``'resnet_v2_50'``.
+
+  Returns:
+    A list of four ``Block``.
+
+  Raises:
+    KeyError: if ``name`` has no row in ``NETWORKS``.
+  """
+  family, units_per_block = NETWORKS[name]
+  return _FAMILY_BLOCKS[family](units_per_block)
 
 
-_BLOCKS_ONLY = _BlocksOnly()
+def register_network(network: Callable) -> Callable:
+  """Stores a ``resnet_v2_<depth>`` function in ``NETWORK_FNS`` (decorator).
 
-
-def register_network(network):
-  """Registers a ``resnet_v2_<depth>`` function in ``NETWORKS`` (decorator).
-
-  Each network declares its blocks once, in its body. The registry reads
-  them by calling the network with a stand-in for ``inputs`` that makes
-  ``_build`` return the blocks before any graph op exists; from them come
-  the row of ``NETWORKS`` (unit family, units per block) and the function's
-  ``family``, ``units_per_block`` and ``default_image_size`` attributes.
+  Like timm's ``register_model``, it only stores the function; nothing is
+  called or built at import. The architecture is the network's row of
+  ``NETWORKS``, declared once above; the function also gets the row as its
+  ``family`` and ``units_per_block`` attributes, and ``default_image_size``.
 
   Args:
     network: the network function; its ``__name__`` is the registered name.
@@ -498,92 +555,89 @@ def register_network(network):
     ``network`` itself.
 
   Raises:
-    ValueError: if the name is registered already or the blocks mix units.
+    NetworkError: if the name has no row in ``NETWORKS`` or is registered
+      already.
   """
   name = network.__name__
-  blocks = network(_BLOCKS_ONLY)
-  families = {FAMILIES[block.unit_fn] for block in blocks}
-  if name in NETWORKS or len(families) != 1:
-    raise resnet_utils.NetworkError('register_network(%s): the name is registered already '
-                     'or its blocks mix unit families.' % name)
-  family, = families
-  NETWORKS[name] = (family, tuple(len(block.args) for block in blocks))
+  if name not in NETWORKS or name in NETWORK_FNS:
+    raise resnet_utils.NetworkError(
+        'register_network(%s): %s.' % (name, 'the name is registered already'
+                                       if name in NETWORK_FNS else
+                                       'declare its row in NETWORKS first'))
+  NETWORK_FNS[name] = network
   network.family, network.units_per_block = NETWORKS[name]
   network.default_image_size = default_image_size
   return network
 
 
-def _build(name, blocks, args):
-  """Builds a registered network from its blocks and its call's arguments.
+def _build(name, inputs, blocks, num_classes, global_pool, reuse, scope,
+           **options):
+  """Builds a registered network: ``resnet_v2`` with the root block.
 
   Args:
-    name: the calling network's name (for messages).
-    blocks: its blocks.
-    args: its arguments (``locals()`` of the call), in the book's order plus
-      the keyword-only ones of ``resnet_v2``.
+    name: the calling network's name (for messages about argument order).
+    inputs: the network's ``inputs``.
+    blocks: its blocks (``network_blocks(name)``).
+    num_classes: its ``num_classes``.
+    global_pool: its ``global_pool``.
+    reuse: its ``reuse``.
+    scope: its ``scope``.
+    **options: its keyword-only arguments, passed on to ``resnet_v2``.
 
   Returns:
-    What ``resnet_v2`` returns, or the blocks for the registry.
+    What ``resnet_v2`` returns.
   """
-  args = dict(args)
-  inputs = args.pop('inputs')
-  if inputs is _BLOCKS_ONLY:
-    return blocks
-  args.pop('blocks', None)
-  _check_book_order(name, args['global_pool'], None,
-                    args['reuse'], args['scope'])
-  return resnet_v2(inputs, blocks, include_root_block=True, **args)
+  # The networks' positional slots differ from resnet_v2's, so they are
+  # checked here, where the messages can name the network's own order.
+  _check_book_order(name, global_pool, None, reuse, scope)
+  return resnet_v2(inputs, blocks, num_classes, global_pool,
+                   include_root_block=True, reuse=reuse, scope=scope,
+                   **options)
 
 
 # --- the networks: one function each, as in the book and TF-Slim ----------
-# (He et al., Table 1; ResNet-200: 3-24-36-3.) The signature is the book's
-# positional order plus resnet_v2's keyword-only options; see `resnet_v2`
-# for the arguments and return values.
+# Each builds its blocks from its row of NETWORKS and passes every argument
+# on by name. The signature is the book's positional order plus resnet_v2's
+# keyword-only options; see `resnet_v2` for the arguments and return values.
 
 
 @register_network
 def resnet_v2_18(inputs, num_classes=None, global_pool=True, reuse=None,
                  scope='resnet_v2_18', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
-                 data_format='NHWC'):
-  """ResNet-18 V2: basic units, 2-2-2-2 per block."""
-  blocks = [
-      resnet_v2_basic_block('block1', depth=64, num_units=2, stride=2),
-      resnet_v2_basic_block('block2', depth=128, num_units=2, stride=2),
-      resnet_v2_basic_block('block3', depth=256, num_units=2, stride=2),
-      resnet_v2_basic_block('block4', depth=512, num_units=2, stride=1),
-  ]
-  return _build('resnet_v2_18', blocks, locals())
+                 output_stride=None, spatial_squeeze=False,
+                 use_shortcut=True, data_format='NHWC'):
+  """ResNet-18 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_18')
+  return _build('resnet_v2_18', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
 @register_network
 def resnet_v2_34(inputs, num_classes=None, global_pool=True, reuse=None,
                  scope='resnet_v2_34', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
-                 data_format='NHWC'):
-  """ResNet-34 V2: basic units, 3-4-6-3 per block."""
-  blocks = [
-      resnet_v2_basic_block('block1', depth=64, num_units=3, stride=2),
-      resnet_v2_basic_block('block2', depth=128, num_units=4, stride=2),
-      resnet_v2_basic_block('block3', depth=256, num_units=6, stride=2),
-      resnet_v2_basic_block('block4', depth=512, num_units=3, stride=1),
-  ]
-  return _build('resnet_v2_34', blocks, locals())
+                 output_stride=None, spatial_squeeze=False,
+                 use_shortcut=True, data_format='NHWC'):
+  """ResNet-34 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_34')
+  return _build('resnet_v2_34', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
 @register_network
 def resnet_v2_50(inputs, num_classes=None, global_pool=True, reuse=None,
                  scope='resnet_v2_50', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False, use_shortcut=True,
-                 data_format='NHWC'):
-  """ResNet-50 V2: bottleneck units, 3-4-6-3 per block."""
-  blocks = [
-      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
-      resnet_v2_block('block2', base_depth=128, num_units=4, stride=2),
-      resnet_v2_block('block3', base_depth=256, num_units=6, stride=2),
-      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
-  ]
-  return _build('resnet_v2_50', blocks, locals())
+                 output_stride=None, spatial_squeeze=False,
+                 use_shortcut=True, data_format='NHWC'):
+  """ResNet-50 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_50')
+  return _build('resnet_v2_50', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
 @register_network
@@ -591,14 +645,12 @@ def resnet_v2_101(inputs, num_classes=None, global_pool=True, reuse=None,
                   scope='resnet_v2_101', *, is_training=None,
                   output_stride=None, spatial_squeeze=False,
                   use_shortcut=True, data_format='NHWC'):
-  """ResNet-101 V2: bottleneck units, 3-4-23-3 per block."""
-  blocks = [
-      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
-      resnet_v2_block('block2', base_depth=128, num_units=4, stride=2),
-      resnet_v2_block('block3', base_depth=256, num_units=23, stride=2),
-      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
-  ]
-  return _build('resnet_v2_101', blocks, locals())
+  """ResNet-101 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_101')
+  return _build('resnet_v2_101', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
 @register_network
@@ -606,14 +658,12 @@ def resnet_v2_152(inputs, num_classes=None, global_pool=True, reuse=None,
                   scope='resnet_v2_152', *, is_training=None,
                   output_stride=None, spatial_squeeze=False,
                   use_shortcut=True, data_format='NHWC'):
-  """ResNet-152 V2: bottleneck units, 3-8-36-3 per block."""
-  blocks = [
-      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
-      resnet_v2_block('block2', base_depth=128, num_units=8, stride=2),
-      resnet_v2_block('block3', base_depth=256, num_units=36, stride=2),
-      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
-  ]
-  return _build('resnet_v2_152', blocks, locals())
+  """ResNet-152 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_152')
+  return _build('resnet_v2_152', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
 @register_network
@@ -621,23 +671,45 @@ def resnet_v2_200(inputs, num_classes=None, global_pool=True, reuse=None,
                   scope='resnet_v2_200', *, is_training=None,
                   output_stride=None, spatial_squeeze=False,
                   use_shortcut=True, data_format='NHWC'):
-  """ResNet-200 V2: bottleneck units, 3-24-36-3 per block."""
-  blocks = [
-      resnet_v2_block('block1', base_depth=64, num_units=3, stride=2),
-      resnet_v2_block('block2', base_depth=128, num_units=24, stride=2),
-      resnet_v2_block('block3', base_depth=256, num_units=36, stride=2),
-      resnet_v2_block('block4', base_depth=512, num_units=3, stride=1),
-  ]
-  return _build('resnet_v2_200', blocks, locals())
+  """ResNet-200 V2; its blocks are its row of ``NETWORKS``."""
+  blocks = network_blocks('resnet_v2_200')
+  return _build('resnet_v2_200', inputs, blocks, num_classes, global_pool,
+                reuse, scope, is_training=is_training,
+                output_stride=output_stride, spatial_squeeze=spatial_squeeze,
+                use_shortcut=use_shortcut, data_format=data_format)
 
 
-BOTTLENECK_UNITS = {name: units for name, (family, units) in NETWORKS.items()
-                    if family == 'bottleneck'}
+def _check_registry():
+  """Fails the import if a row of ``NETWORKS`` cannot be built.
+
+  A row needs a known unit family, four unit counts and a registered
+  function of its name; found here, a slip fails at once rather than when
+  someone first asks for that network.
+
+  Raises:
+    NetworkError: naming the rows at fault.
+  """
+  bad = [name for name, (family, units) in NETWORKS.items()
+         if family not in _FAMILY_BLOCKS or len(units) != len(BLOCK_STRIDES)
+         or name not in NETWORK_FNS]
+  if bad:
+    raise resnet_utils.NetworkError(
+        'NETWORKS rows %s need a unit family in %s, %d unit counts and a '
+        '@register_network function of the same name.'
+        % (', '.join(bad), sorted(_FAMILY_BLOCKS), len(BLOCK_STRIDES)))
+
+
+_check_registry()
+
 BASIC_UNITS = {name: units for name, (family, units) in NETWORKS.items()
                if family == 'basic'}
 
 __all__ = [
     'Block', 'bottleneck', 'basic', 'resnet_v2', 'resnet_v2_block',
     'resnet_v2_basic_block', 'resnet_arg_scope', 'register_network',
-    'NETWORKS', 'BOTTLENECK_UNITS', 'BASIC_UNITS', 'default_image_size',
-] + list(NETWORKS)
+    'block_specs', 'network_blocks', 'NETWORKS', 'NETWORK_FNS',
+    'BLOCK_BASE_DEPTHS', 'BLOCK_STRIDES', 'BASIC_UNITS',
+    'default_image_size',
+    'resnet_v2_18', 'resnet_v2_34', 'resnet_v2_50', 'resnet_v2_101',
+    'resnet_v2_152', 'resnet_v2_200',
+]

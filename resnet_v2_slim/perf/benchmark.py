@@ -334,7 +334,12 @@ def run(config, log=print, network_fn=None):
     network_fn: optional network to time instead (see ``build_graph``).
 
   Returns:
-    A dict of results (see ``scripts/time_forward.py --help`` for keys).
+    A dict of results, what ``time-forward --json`` writes: the settings
+    (``model``, ``batch_size``, ``image_size``, ``mode``, ``precision`` ...),
+    ``mean_sec``/``std_sec`` per batch and ``durations_sec`` of the timed
+    steps, ``images_per_sec``, ``gflops_per_batch``/``gflops_per_sec``,
+    peak memory, the machine (``device``, TensorFlow version, threads),
+    and under a strategy the one-replica timing and scaling efficiency.
 
   Raises:
     BenchmarkError: on a bad setting, or one this machine cannot run (e.g.

@@ -3,7 +3,8 @@
 ``settings`` declares a run's flags (``TrainConfig``), ``model`` builds the
 training graph (``build_model``), ``hooks`` holds each guarantee of a run
 as a ``SessionRunHook``, ``trainer`` runs them (``train``), ``recipe``
-holds research/slim's optimizers and learning-rate schedules. May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
+holds research/slim's optimizers and learning-rate schedules.
+May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
 
 Typical use::
 

@@ -104,12 +104,14 @@ class ProgressHook(tf.train.SessionRunHook):
     self._global_step, self._progress = global_step, progress
     self._last_step = last_step
 
-  def after_create_session(self, session, coord):
+  def after_create_session(self, session: tf.Session,
+                           coord: tf.train.Coordinator) -> None:
     self._progress.step = int(session.run(self._global_step))
     if self._progress.step >= self._last_step:
       coord.request_stop()
 
-  def after_run(self, run_context, run_values):
+  def after_run(self, run_context: tf.train.SessionRunContext,
+                run_values: tf.train.SessionRunValues) -> None:
     self._progress.step += 1
 
 
@@ -120,7 +122,8 @@ class FiniteLossHook(tf.train.NanTensorHook):
     super().__init__(loss)
     self._progress = progress
 
-  def after_run(self, run_context, run_values):
+  def after_run(self, run_context: tf.train.SessionRunContext,
+                run_values: tf.train.SessionRunValues) -> None:
     if not math.isfinite(float(run_values.results)):
       raise_not_finite('loss', self._progress)
 
@@ -142,7 +145,8 @@ class AgreementHook(tf.train.SessionRunHook):
   def __init__(self, model: Any, agree: dict, run: Callable):
     self._model, self._agree, self._run = model, agree, run
 
-  def after_create_session(self, session, coord):
+  def after_create_session(self, session: tf.Session,
+                           coord: tf.train.Coordinator) -> None:
     del coord
     if self._model.settings_spread is not None:
       spread = self._run(session, self._model.settings_spread)
@@ -177,13 +181,15 @@ class LoggingHook(tf.train.SessionRunHook):
                          config.steps)
     self._start, self._images = time.perf_counter(), 0
 
-  def before_run(self, run_context):
+  def before_run(self, run_context: tf.train.SessionRunContext
+                 ) -> tf.train.SessionRunArgs:
     fetches = {'step': self._model.step, 'rate': self._model.learning_rate}
     if self._every.due(self._progress.step + 1):
       fetches['summary'] = self._model.summary
     return tf.train.SessionRunArgs(fetches)
 
-  def after_run(self, run_context, run_values):
+  def after_run(self, run_context: tf.train.SessionRunContext,
+                run_values: tf.train.SessionRunValues) -> None:
     self._images += self._images_per_step
     results = run_values.results
     if 'summary' not in results:
@@ -222,7 +228,8 @@ class CheckpointHook(tf.train.SessionRunHook):
     self._every = _Every(config.save_every, config.save_interval_secs,
                          config.steps)
 
-  def after_run(self, run_context, run_values):
+  def after_run(self, run_context: tf.train.SessionRunContext,
+                run_values: tf.train.SessionRunValues) -> None:
     if self._every.due(self._progress.step):
       self.save(run_context.session)
       self._every.reset()
@@ -263,7 +270,7 @@ class FingerprintHook(tf.train.SessionRunHook):
     self._trainables, self._progress, self._log = (trainables, progress,
                                                    log)
 
-  def end(self, session):
+  def end(self, session: tf.Session) -> None:
     if self._progress.history:
       digest = hashlib.sha256()
       for array in session.run(self._trainables):

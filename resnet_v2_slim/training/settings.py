@@ -44,8 +44,8 @@ class TrainConfig:
       nets_factory.network_names()))
   train_dir: str = setting(help='checkpoints and TensorBoard summaries; a '
                            'rerun resumes from its newest checkpoint')
-  data_dir: Optional[str] = setting(None, help='folder of class sub-folders of images '
-                          '(default: the digits)')
+  data_dir: Optional[str] = setting(None, help='folder of class sub-folders '
+                                    'of images (default: the digits)')
   use_shortcut: bool = setting(True, negative='--no_shortcut',
                                help='train the ResNet (default); '
                                '--no_shortcut trains the plain twin')
@@ -64,8 +64,8 @@ class TrainConfig:
                                 'convolution (default %(default)s)')
   image_size: int = setting(32, help='training input height and width '
                             '(default %(default)s)')
-  checkpoint: Optional[str] = setting(None, help='warm-start from this checkpoint '
-                            '(not its logits)')
+  checkpoint: Optional[str] = setting(None, help='warm-start from this '
+                                      'checkpoint (not its logits)')
   exclude_scopes: Optional[tuple] = setting(None, nargs='*',
                                   help='scopes not to warm-start (default: '
                                   'the logits); each must exist in the '
@@ -195,7 +195,7 @@ class TrainConfig:
                        % self.train_dir)
 
   def resolved(self) -> 'TrainConfig':
-    """The copy a run uses: ``max_number_of_steps`` (slim's name) as ``steps``."""
+    """The copy a run uses: slim's ``max_number_of_steps`` as ``steps``."""
     if self.max_number_of_steps is None:
       return self
     return dataclasses.replace(self, steps=self.max_number_of_steps,

@@ -26,9 +26,11 @@ Typical use::
     history = trainer.train(config)     # [{'step', 'loss', 'accuracy'}...]
 """
 
+import contextlib
 import os
 import sys
 import tempfile
+import threading
 from typing import Any, Callable, NamedTuple, Optional
 
 import tensorflow.compat.v1 as tf
@@ -326,31 +328,41 @@ def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
               if setup.is_chief else None)
     hooks = _make_hooks(config, setup, built, progress, log,
                         save_dir=save_dir, writer=writer)
-    try:
-      _run_steps(setup, built, hooks)
-    except KeyboardInterrupt:
-      raise TrainInterrupted('interrupted at step %d; nothing half-written. '
-                             '%s' % (progress.step, progress.resume_hint())
-                             ) from None
-    except dist.PeerError as exc:
-      raise dist.PeerError('%s %s' % (exc, progress.resume_hint().replace(
-          'Rerun the same command', 'Rerun the same command on every worker')
-      )) from None
-    except (tf.errors.InvalidArgumentError, tf.errors.DataLossError,
-            tf.errors.NotFoundError) as exc:
-      # The input pipeline (a corrupt record, undecodable bytes, a label
-      # outside the head) stops the run: one line, not a traceback.
-      raise TrainError(
-          'the input failed at step %d: %s. The evaluate command on the same '
-          'data names the shard and record at fault. %s'
-          % (progress.step + 1, errors.quoted(exc, 240), progress.kept())
-      ) from None
-    finally:
-      if writer:
-        # An error on its way out (a failed save) outranks the writer's.
-        _close_writer(writer, config.train_dir,
-                      raising=sys.exc_info()[1] is not None)
+    with _writer_thread_errors_on_close(writer):
+      try:
+        with _one_line_stops(progress):
+          _run_steps(setup, built, hooks)
+      finally:
+        if writer:
+          # An error on its way out (a failed save) outranks the writer's.
+          _close_writer(writer, config.train_dir,
+                        raising=sys.exc_info()[1] is not None)
   return progress.history
+
+
+@contextlib.contextmanager
+def _one_line_stops(progress: hooks_lib.Progress):
+  """Ctrl-C, a lost worker, a failed input: one line each, naming the
+  checkpoint a rerun resumes from."""
+  try:
+    yield
+  except KeyboardInterrupt:
+    raise TrainInterrupted('interrupted at step %d; nothing half-written. %s'
+                           % (progress.step, progress.resume_hint())
+                           ) from None
+  except dist.PeerError as exc:
+    raise dist.PeerError('%s %s' % (exc, progress.resume_hint().replace(
+        'Rerun the same command', 'Rerun the same command on every worker'))
+                         ) from None
+  except (tf.errors.InvalidArgumentError, tf.errors.DataLossError,
+          tf.errors.NotFoundError) as exc:
+    # The input pipeline (a corrupt record, undecodable bytes, a label
+    # outside the head) stops the run: one line, not a traceback.
+    raise TrainError(
+        'the input failed at step %d: %s. The evaluate command on the same '
+        'data names the shard and record at fault. %s'
+        % (progress.step + 1, errors.quoted(exc, 240), progress.kept())
+    ) from None
 
 
 def _run_steps(setup: dist.Setup, built: _Built, hooks: list) -> None:
@@ -387,6 +399,30 @@ def _monitored_session(setup: dist.Setup, built: _Built,
       save_checkpoint_secs=None, save_checkpoint_steps=None,
       save_summaries_steps=None, save_summaries_secs=None,
       log_step_count_steps=None)
+
+
+@contextlib.contextmanager
+def _writer_thread_errors_on_close(writer: Optional[tf.summary.FileWriter]):
+  """The summary writer's thread dies quietly; ``close`` reports why.
+
+  On a full disk TensorFlow's event-writer thread re-raises its error into
+  ``threading.excepthook``, which prints a thread traceback beside the
+  command's own one-line error; ``writer.close()`` raises the same error
+  again (``_close_writer`` makes it one line). Its thread object is
+  private to TensorFlow, hence ``getattr``.
+  """
+  thread = getattr(getattr(writer, 'event_writer', None), '_worker', None)
+  previous = threading.excepthook
+
+  def hook(args):
+    if args.thread is not thread:
+      previous(args)
+
+  threading.excepthook = hook
+  try:
+    yield
+  finally:
+    threading.excepthook = previous
 
 
 def _close_writer(writer: tf.summary.FileWriter, train_dir: str,

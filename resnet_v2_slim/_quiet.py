@@ -12,10 +12,11 @@ import logging
 import os
 import sys
 import tempfile
+import types
 import warnings
 
 
-def import_tensorflow():
+def import_tensorflow() -> types.ModuleType:
   """Imports tensorflow, tf_keras and tf_slim quietly.
 
   Returns:
@@ -51,7 +52,7 @@ def import_tensorflow():
   return tf
 
 
-def quiet_tensorflow():
+def quiet_tensorflow() -> None:
   """Silences TensorFlow's deprecation chatter; keeps real warnings.
 
   tf_slim triggers dozens of TF1 deprecation notices per graph (TensorFlow's
@@ -66,7 +67,7 @@ def quiet_tensorflow():
   warnings.filterwarnings('ignore', message='To make it possible to preserve')
 
 
-def quiet_logs():
+def quiet_logs() -> None:
   """For the command line: ``quiet_tensorflow``, and warnings on one line.
 
   Our own warnings still show, once each (Python's default filter), on one

@@ -56,7 +56,7 @@ def _old_name_resolves(old):
             '_', '-'), minor)) from exc
 
 
-def apply():
+def apply() -> bool:
   """Makes ``<keras>.legacy_tf_layers`` importable under its old name.
 
   ``<keras>`` is the package TensorFlow asks (``tf_keras`` from 2.15,

@@ -34,7 +34,7 @@ class Error(ValueError):
 _ARGUMENT = re.compile(r'`([a-z][a-z0-9_]*)`')
 
 
-def as_flags(message):
+def as_flags(message: str) -> str:
   """Rewrites backticked argument names as command-line flags.
 
   Args:

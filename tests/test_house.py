@@ -596,3 +596,43 @@ def test_the_package_imports_tensorflow_without_a_word():
                           text=True, timeout=120, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stderr == '' and result.stdout == ''
+
+
+def _unannotated_public_functions():
+  """'path:line name' of every public function or method (of a public
+  class) without hints: each parameter but self/cls, and the return value
+  (``__init__`` may leave it out)."""
+  missing = []
+  for folder, _, files in os.walk(PACKAGE):
+    for name in sorted(files):
+      if not name.endswith('.py'):
+        continue
+      path = os.path.join(folder, name)
+      with open(path, encoding='utf-8') as f:
+        tree = ast.parse(f.read())
+      for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+          functions = [node]
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith('_'):
+          functions = [m for m in node.body
+                       if isinstance(m, ast.FunctionDef)]
+        else:
+          functions = []
+        for fn in functions:
+          if fn.name.startswith('_') and fn.name != '__init__':
+            continue
+          args = [a for a in fn.args.args + fn.args.kwonlyargs
+                  if a.arg not in ('self', 'cls')]
+          if ((fn.returns is None and fn.name != '__init__') or
+              any(a.annotation is None for a in args) or
+              (fn.args.vararg and fn.args.vararg.annotation is None) or
+              (fn.args.kwarg and fn.args.kwarg.annotation is None)):
+            missing.append('%s:%d %s' % (os.path.relpath(path, ROOT),
+                                         fn.lineno, fn.name))
+  return missing
+
+
+def test_every_public_function_has_type_hints():
+  missing = _unannotated_public_functions()
+  assert not missing, ('public functions without type hints:\n  '
+                       + '\n  '.join(missing))

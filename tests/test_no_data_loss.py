@@ -159,8 +159,9 @@ def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path,
   exchange = fileio.exchange_paths
 
   def spy(a, b):
-    exchange(a, b)   # the real atomic swap (Linux renameat2)
+    assert exchange(a, b)   # the real atomic swap (Linux renameat2)
     swaps.append((a, b))
+    return True
   monkeypatch.setattr(fileio, 'exchange_paths', spy)
   target, new = _old_and_new_folders(tmp_path)
   fileio.replace_dir(new, str(target))
@@ -176,7 +177,8 @@ def test_replace_dir_swaps_in_the_new_folder_and_drops_the_old(tmp_path,
 def test_replace_dir_without_an_exchange_still_replaces(tmp_path,
                                                         monkeypatch):
   def unavailable(a, b):
-    raise fileio.ExchangeUnavailable(38, 'no renameat2 here')
+    del a, b
+    return False   # no renameat2 here: nothing swapped
   monkeypatch.setattr(fileio, 'exchange_paths', unavailable)
   target, new = _old_and_new_folders(tmp_path)
   fileio.replace_dir(new, str(target))

@@ -103,6 +103,10 @@ def test_output_and_json(capsys, tmp_path):
   path = tmp_path / 'result.json'
   code, out, _ = _run(capsys, TINY + ['--json', str(path)])
   assert code == 0
+  # Before the graph is built, it says what it is about to do.
+  assert re.match(r'timing resnet_v2_\d+ forward, batch \d+ at \d+x\d+: '
+                  r'building the graph, then 1 burn-in and 3 timed steps\n',
+                  out), out[:300]
   assert re.search(r'^\S+ \S+: step 0, duration = \d+\.\d{3}$', out, re.M)
   assert re.search(r'^\S+ \S+: Forward across 3 steps, \d+\.\d{3} \+/- '
                    r'\d+\.\d{3} sec / batch$', out, re.M)

@@ -68,12 +68,12 @@ def test_summarize_script_formats(capsys, tmp_path):
                          '--json', '-']) == 0
   out, err = capsys.readouterr()
   rows = json.loads(out)   # only the JSON on stdout, the table on stderr
-  assert rows[-1]['name'] == 'total' and 'total' in err
+  assert rows[-1]['name'] == 'total' and 'TOTAL' in err
   path = tmp_path / 'rows.json'
   assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
                          '--json', str(path)]) == 0
   assert json.loads(path.read_text()) == rows
-  assert 'total' in capsys.readouterr().out
+  assert 'TOTAL' in capsys.readouterr().out
   assert summarize.main(['--model', 'resnet_v2_18', '--image_size', '64',
                          '--format', 'markdown', '--tensorboard',
                          str(tmp_path)]) == 0

@@ -20,12 +20,17 @@ import dataclasses
 import os
 import re
 import tarfile
+from typing import (TYPE_CHECKING, Any, Collection, Dict, List, Optional,
+                    Tuple, Union)
 
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import pretrained as pretrained_lib
+
+if TYPE_CHECKING:   # restore imports this module: a cycle at run time
+  from resnet_v2_slim.checkpoints import restore as restore_lib
 
 _SHARD_SUFFIX = re.compile(r'\.data-\d{5}-of-\d{5}$')
 _UNIT = re.compile(r'^(?P<scope>.+)/block(?P<block>\d+)/unit_(?P<unit>\d+)/'
@@ -36,7 +41,7 @@ _NOT_MODEL = re.compile(r'(^|/)(global_step|beta1_power|beta2_power)$|'
                         r'ExponentialMovingAverage|Adagrad)$')
 
 
-def is_training_only(name):
+def is_training_only(name: str) -> bool:
   """True for optimizer slots and counters, never model weights."""
   return bool(_NOT_MODEL.search(name))
 
@@ -48,7 +53,8 @@ class CheckpointError(errors.Error):
 class CheckpointMismatchError(CheckpointError):
   """Checkpoint and graph disagree; ``report`` says how."""
 
-  def __init__(self, message, report):
+  def __init__(self, message: str, report: 'restore_lib.RestoreReport'
+               ) -> None:
     super().__init__(message)
     self.report = report
 
@@ -131,7 +137,7 @@ def _open(prefix):
            errors.quoted(exc, 200))) from None
 
 
-def resolve(path):
+def resolve(path: Union[str, os.PathLike]) -> str:
   """Turns what a user passes into a readable checkpoint prefix.
 
   Args:
@@ -158,7 +164,7 @@ def _exists(prefix):
   return os.path.isfile(prefix + '.index') or os.path.isfile(prefix)
 
 
-def latest_checkpoint(folder):
+def latest_checkpoint(folder: str) -> Tuple[Optional[str], Optional[str]]:
   """The newest checkpoint in ``folder`` whose files actually exist.
 
   ``tf.train.latest_checkpoint`` trusts the ``checkpoint`` state file: if
@@ -196,7 +202,8 @@ def latest_checkpoint(folder):
   return latest, note
 
 
-def existing_checkpoints(folder):
+def existing_checkpoints(folder: str
+                         ) -> Tuple[List[str], List[str], Optional[str]]:
   """Every checkpoint of ``folder`` whose files exist, oldest first.
 
   Returns:
@@ -228,7 +235,8 @@ def existing_checkpoints(folder):
   return existing, named, note
 
 
-def input_paths(path, flag='`checkpoint`'):
+def input_paths(path: Union[str, os.PathLike], flag: str = '`checkpoint`'
+                ) -> List[Tuple[str, str]]:
   """``(flag, path)`` pairs of everything a checkpoint argument reads.
 
   For ``fileio.check_outputs``: the path as given (a file, prefix or
@@ -247,7 +255,7 @@ def input_paths(path, flag='`checkpoint`'):
   return [(flag, os.fspath(path))] + [(flag, f) for f in sorted(files)]
 
 
-def checkpoint_format(prefix):
+def checkpoint_format(prefix: str) -> str:
   """'V2' for an index+data checkpoint, 'V1' for a single legacy file."""
   return 'V2' if os.path.isfile(prefix + '.index') else 'V1'
 
@@ -260,13 +268,14 @@ def _top_scopes(names, limit=5):
 class Network:
   """Which ResNet V2 a set of variable names describes."""
   scope: str
-  units_per_block: tuple
+  units_per_block: Tuple[int, ...]
   unit: str             # 'bottleneck' or 'basic'
   use_shortcut: bool
-  model: str = None     # the registered name, None for another depth
+  model: Optional[str] = None   # the registered name, None for another
+                                # depth
 
 
-def detect_network(names):
+def detect_network(names: Collection[str]) -> Optional[Network]:
   """Detects the ResNet V2 among variable ``names`` (checkpoint or graph).
 
   Returns:
@@ -306,30 +315,33 @@ class CheckpointInfo:
   """
   path: str                  # the resolved prefix (for V1, the file)
   format: str                # 'V1' or 'V2'
-  variables: dict            # {name: (shape list, dtype name)}, sorted
+  # {name: (shape list, dtype name)}, sorted
+  variables: Dict[str, Tuple[List[int], str]]
   network: Network
-  num_classes: int           # None without a logits layer
+  num_classes: Optional[int]   # None without a logits layer
   num_parameters: int        # model variables only (no optimizer slots)
 
   @property
-  def model(self):
+  def model(self) -> Optional[str]:
     return self.network.model
 
   @property
-  def scope(self):
+  def scope(self) -> str:
     return self.network.scope
 
   @property
-  def use_shortcut(self):
+  def use_shortcut(self) -> bool:
     return self.network.use_shortcut
 
   @property
-  def pretrained(self):
+  def pretrained(self) -> Optional[pretrained_lib.Pretrained]:
     """The published checkpoint this one matches (``nets.pretrained``)."""
     return pretrained_lib.match(self.model, self.num_classes)
 
-  def input_defaults(self, model=None, preprocessing='auto',
-                     image_size='auto'):
+  def input_defaults(self, model: Optional[str] = None,
+                     preprocessing: str = 'auto',
+                     image_size: Union[int, str] = 'auto'
+                     ) -> Tuple[str, int]:
     """Resolves 'auto' preprocessing and image size for this checkpoint.
 
     The one place classify, export, evaluate and fine-tuning take their
@@ -356,7 +368,7 @@ class CheckpointInfo:
                     nets_factory.networks_map[model].default_image_size)
     return preprocessing, image_size
 
-  def as_dict(self):
+  def as_dict(self) -> Dict[str, Any]:
     """The ``describe`` dict (JSON-friendly)."""
     pretrained = self.pretrained
     return {
@@ -411,7 +423,7 @@ def _num_elements(shape):
   return count
 
 
-def read(path):
+def read(path: Union[str, os.PathLike, CheckpointInfo]) -> CheckpointInfo:
   """Opens a checkpoint once and describes the ResNet V2 it holds.
 
   Args:
@@ -456,7 +468,8 @@ def read(path):
                          variables.items() if not _NOT_MODEL.search(name)))
 
 
-def describe(path):
+def describe(path: Union[str, os.PathLike, CheckpointInfo]
+             ) -> Dict[str, Any]:
   """Detects which ResNet V2 a checkpoint holds.
 
   Returns:
@@ -473,7 +486,9 @@ def describe(path):
   return read(path).as_dict()
 
 
-def choose_model(path, model='auto', num_classes='auto'):
+def choose_model(path: Union[str, os.PathLike, CheckpointInfo],
+                 model: str = 'auto', num_classes: Union[int, str] = 'auto'
+                 ) -> Tuple[str, int, CheckpointInfo]:
   """Model name and class count: from the checkpoint unless given.
 
   Args:

@@ -20,6 +20,9 @@ Typical use::
 
 import dataclasses
 import logging
+import os
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
 
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
@@ -31,6 +34,8 @@ from resnet_v2_slim.checkpoints.reader import CheckpointError
 from resnet_v2_slim.checkpoints.reader import CheckpointMismatchError
 
 logger = logging.getLogger(__name__)
+# What ``reader.read`` accepts: a path, or a checkpoint already read.
+_Path = Union[str, os.PathLike, reader.CheckpointInfo]
 
 
 @dataclasses.dataclass
@@ -38,18 +43,23 @@ class RestoreReport:
   """What a restore did or would do, computed before touching the session."""
   path: str
   format: str
-  restored: list = dataclasses.field(default_factory=list)    # graph names
-  missing: list = dataclasses.field(default_factory=list)     # not in ckpt
-  unexpected: list = dataclasses.field(default_factory=list)  # only in ckpt
-  mismatched: list = dataclasses.field(default_factory=list)  # (name, g, c)
-  excluded: list = dataclasses.field(default_factory=list)
-  hints: list = dataclasses.field(default_factory=list)
+  # graph names
+  restored: List[str] = dataclasses.field(default_factory=list)
+  # not in the checkpoint
+  missing: List[str] = dataclasses.field(default_factory=list)
+  # only in the checkpoint
+  unexpected: List[str] = dataclasses.field(default_factory=list)
+  # (name, graph shape, checkpoint shape)
+  mismatched: List[Tuple[str, List[int], List[int]]] = dataclasses.field(
+      default_factory=list)
+  excluded: List[str] = dataclasses.field(default_factory=list)
+  hints: List[str] = dataclasses.field(default_factory=list)
 
   @property
-  def ok(self):
+  def ok(self) -> bool:
     return not (self.missing or self.mismatched)
 
-  def summary(self, limit=8):
+  def summary(self, limit: int = 8) -> str:
     """A human-readable multi-line account of the comparison."""
     lines = ['checkpoint %s (%s): %d restored, %d missing, %d unexpected, '
              '%d shape-mismatched, %d excluded'
@@ -161,7 +171,10 @@ def _check_exclude_scopes(exclude_scopes, variables, graph_scope):
               sorted({n.split('/')[0] for n in names}))))
 
 
-def compare(path, *, variables=None, scope=None, exclude_scopes=()):
+def compare(path: _Path, *, variables: Optional[Sequence[tf.Variable]] = None,
+            scope: Optional[str] = None,
+            exclude_scopes: Optional[Iterable[str]] = ()
+            ) -> Tuple[RestoreReport, Dict[str, tf.Variable]]:
   """Matches graph variables with checkpoint variables, without restoring.
 
   Args:
@@ -232,13 +245,17 @@ def compare(path, *, variables=None, scope=None, exclude_scopes=()):
 EMA_SUFFIX = '/ExponentialMovingAverage'   # tf.train.ExponentialMovingAverage
 
 
-def has_moving_averages(info):
+def has_moving_averages(info: reader.CheckpointInfo) -> bool:
   """Whether a checkpoint holds ExponentialMovingAverage shadow variables."""
   return any(name.endswith(EMA_SUFFIX) for name in info.variables)
 
 
-def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
-             variables=None, moving_averages=False):
+def restorer(path: _Path, *, scope: Optional[str] = None,
+             exclude_scopes: Optional[Iterable[str]] = (),
+             strict: bool = True,
+             variables: Optional[Sequence[tf.Variable]] = None,
+             moving_averages: bool = False
+             ) -> Tuple[RestoreReport, Callable[[tf.Session], None]]:
   """Checks a checkpoint against the graph and builds its Saver.
 
   Use this when the graph must be finalized before the session exists;
@@ -294,8 +311,10 @@ def restorer(path, *, scope=None, exclude_scopes=(), strict=True,
   return report, restore_fn
 
 
-def restore(sess, path, *, scope=None, exclude_scopes=(), strict=True,
-            variables=None):
+def restore(sess: tf.Session, path: _Path, *, scope: Optional[str] = None,
+            exclude_scopes: Optional[Iterable[str]] = (), strict: bool = True,
+            variables: Optional[Sequence[tf.Variable]] = None
+            ) -> RestoreReport:
   """Restores model variables from a checkpoint, after checking them all.
 
   Args:
@@ -324,7 +343,9 @@ def restore(sess, path, *, scope=None, exclude_scopes=(), strict=True,
   return report
 
 
-def warm_start(sess, path, *, scope=None, exclude_scopes=None):
+def warm_start(sess: tf.Session, path: _Path, *, scope: Optional[str] = None,
+               exclude_scopes: Optional[Iterable[str]] = None
+               ) -> RestoreReport:
   """Restores everything but the classifier, for fine-tuning.
 
   Args:

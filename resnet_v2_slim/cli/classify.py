@@ -8,6 +8,7 @@ An unreadable image is reported and skipped; the exit code is then 1.
 """
 
 import sys
+from typing import Optional, Sequence
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.inference import classifier
@@ -17,7 +18,8 @@ from resnet_v2_slim.utils import settings
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim classify'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim classify') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('images', nargs='+', metavar='IMAGE')
@@ -35,8 +37,9 @@ def main(argv=None, prog='resnet-v2-slim classify'):
   common.quiet()
   if args.top_k <= 0:
     return common.fail(prog, '--top_k must be > 0.')
-  common.check_json(args.json, [('IMAGE', path) for path in args.images] +
-                    checkpoints.input_paths(args.checkpoint))
+  common.check_json(args.json, lambda: [
+      ('IMAGE', path) for path in args.images] + checkpoints.input_paths(
+          args.checkpoint))
   clf = classifier.Classifier(
       args.checkpoint, model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,

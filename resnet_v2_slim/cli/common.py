@@ -23,6 +23,7 @@ import functools
 import inspect
 import json
 import sys
+from typing import Callable, Optional, TextIO, Union
 
 from resnet_v2_slim import errors
 from resnet_v2_slim._quiet import quiet_logs as quiet  # noqa: F401  re-exported
@@ -31,7 +32,8 @@ from resnet_v2_slim.utils import fileio
 EXIT_BAD_INPUT = 2
 
 
-def fail(prog, message, code=EXIT_BAD_INPUT):
+def fail(prog: str, message: Union[str, Exception],
+         code: int = EXIT_BAD_INPUT) -> int:
   """Prints ``prog: error: message`` (flags named as flags) to stderr.
 
   Args:
@@ -47,7 +49,7 @@ def fail(prog, message, code=EXIT_BAD_INPUT):
   return code
 
 
-def command(main):
+def command(main: Callable[..., int]) -> Callable[..., int]:
   """Wraps a subcommand's ``main(argv=None, prog=...)``: the package's
   errors become one line and exit code 2, other exceptions stay tracebacks.
   """
@@ -62,7 +64,7 @@ def command(main):
   return run
 
 
-def parser(prog, doc):
+def parser(prog: str, doc: str) -> argparse.ArgumentParser:
   """An ``ArgumentParser`` for a subcommand: its doc's first line as the
   description, and no abbreviated flags (a prefix is an error, not a guess).
   """
@@ -90,24 +92,36 @@ def add_json_flag(parser: argparse.ArgumentParser, what: str) -> None:
                       'no JSON)' % what)
 
 
-def human_out(args: argparse.Namespace):
+def printer(out: Optional[TextIO] = None) -> Callable[[str], None]:
+  """A ``log`` for the library: each line flushed, arguments as flags.
+
+  Library lines name arguments in backticks (`` `checkpoint` ``); the
+  command line shows them as its flags (``--checkpoint``).
+  """
+  return lambda line: print(errors.as_flags(line), flush=True,
+                            file=out or sys.stdout)
+
+
+def human_out(args: argparse.Namespace) -> TextIO:
   """Where the human-readable lines go: stderr when JSON takes stdout."""
   return sys.stderr if args.json == STDOUT else sys.stdout
 
 
-def check_json(path: str, inputs: list) -> None:
+def check_json(path: Optional[str], inputs: Callable[[], list]) -> None:
   """Before any work: ``--json`` is no input and can be written.
 
   Args:
     path: the ``--json`` value (None or ``-``: nothing to check).
-    inputs: ``(flag, path)`` pairs the command reads.
+    inputs: gives the ``(flag, path)`` pairs the command reads; called
+      only when there is a file to check, so that a bad input is reported
+      by the command's own checks otherwise.
 
   Raises:
     fileio.OutputPathError: ``path`` is an input or cannot be written.
   """
   if path in (None, STDOUT):
     return
-  fileio.check_outputs([('--json', path)], inputs)
+  fileio.check_outputs([('--json', path)], inputs())
   fileio.check_writable(path, '--json')
 
 

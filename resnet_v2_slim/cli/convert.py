@@ -9,13 +9,16 @@ ImageNet). Each shard is written atomically; a rerun skips finished ones.
 """
 
 
+from typing import Optional, Sequence
+
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.utils import settings
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim convert'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim convert') -> int:
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, tfrecords.ConvertSettings)
@@ -24,7 +27,7 @@ def main(argv=None, prog='resnet-v2-slim convert'):
   shards, count, classes = tfrecords.convert_folder(
       args.data_dir, args.output_dir, num_shards=args.num_shards,
       name=args.name, workers=args.workers,
-      log=lambda line: print(line, flush=True))
+      log=common.printer())
   print('wrote %d images of %d classes into %d shards in %s (labels.txt '
         'beside them)' % (count, len(classes), len(shards), args.output_dir))
   return 0

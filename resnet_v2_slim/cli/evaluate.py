@@ -13,6 +13,7 @@ printed next to the published accuracy.
 
 
 import os
+from typing import Optional, Sequence
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
@@ -21,7 +22,8 @@ from resnet_v2_slim.utils import settings
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim evaluate'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim evaluate') -> int:
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, evaluate.EvalConfig)
@@ -35,19 +37,18 @@ def main(argv=None, prog='resnet-v2-slim evaluate'):
       return common.fail(prog, '--watch writes TRAIN_DIR/eval/results.jsonl '
                          'and evaluates checkpoints: leave out --json and '
                          '--model_file.')
-    results = evaluate.watch(config, log=lambda line: print(line, flush=True))
+    results = evaluate.watch(config, log=common.printer())
     print('no new checkpoint in %s for %g s: evaluated %d checkpoint(s); '
           'TensorBoard summaries in %s' % (
               args.checkpoint, config.timeout, len(results),
               os.path.join(args.checkpoint, 'eval')))
     return 0
-  common.check_json(args.json, (
+  common.check_json(args.json, lambda: (
       checkpoints.input_paths(args.checkpoint) if args.checkpoint else []) +
                     [('--model_file', args.model_file),
                      ('--data_dir', args.data_dir)])
   out = common.human_out(args)
-  result = evaluate.evaluate(config, log=lambda line: print(
-      line, flush=True, file=out))
+  result = evaluate.evaluate(config, log=common.printer(out))
   print(evaluate.report_line(result), file=out)
   if args.json:
     return common.emit_json(prog, args.json, result)

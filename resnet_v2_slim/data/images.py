@@ -17,6 +17,7 @@ Typical use::
 import collections
 import io
 import os
+from typing import List
 
 from resnet_v2_slim import errors
 
@@ -42,7 +43,7 @@ class DataError(errors.Error):
   """Data (a folder, images, shards, labels) that cannot be used."""
 
 
-def scan_folder(data_dir):
+def scan_folder(data_dir: str) -> Folder:
   """Lists the class sub-folders of ``data_dir`` and their files.
 
   Args:
@@ -77,7 +78,7 @@ def scan_folder(data_dir):
   return Folder(classes, paths, labels)
 
 
-def read_image(path):
+def read_image(path: str) -> Image:
   """Reads and fully decodes one image file, as TensorFlow will have to.
 
   ``load()``, not ``verify()``: a truncated JPEG passes ``verify()`` and
@@ -121,12 +122,14 @@ def read_image(path):
 class BadImagesError(DataError):
   """Files of a folder that are not usable images (``files`` lists them)."""
 
-  def __init__(self, message, files):
+  def __init__(self, message: str, files: List[str]) -> None:
     super().__init__(message)
     self.files = files
 
 
-def bad_images_error(bad, data_dir, remedy='Remove or convert them.'):
+def bad_images_error(bad: List[str], data_dir: str,
+                     remedy: str = 'Remove or convert them.'
+                     ) -> BadImagesError:
   """The one message for files of ``data_dir`` that are not usable images."""
   return BadImagesError(
       '%d file(s) in %s are not images TensorFlow can decode (%s), or are '

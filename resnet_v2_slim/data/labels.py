@@ -15,6 +15,7 @@ Typical use::
 """
 
 import importlib.resources
+from typing import List, Optional, Sequence, Tuple
 
 from resnet_v2_slim import errors
 
@@ -31,7 +32,7 @@ def _read_lines(path):
     return [line.rstrip('\n') for line in f if line.strip()]
 
 
-def parse_names(lines):
+def parse_names(lines: Sequence[str]) -> Tuple[List[str], int]:
   """Class names from one name per line, or TF-Slim's ``N:name`` lines.
 
   TF-Slim's ``dataset_utils.read_label_file`` (and ``convert``) write
@@ -68,7 +69,8 @@ def parse_names(lines):
   return [by_label[k] for k in sorted(by_label)], first
 
 
-def fit_to_classes(names, num_classes, source):
+def fit_to_classes(names: Sequence[str], num_classes: int, source: str
+                   ) -> List[str]:
   """Returns ``names`` for ``num_classes`` outputs, adding 'background'.
 
   Args:
@@ -92,7 +94,7 @@ def fit_to_classes(names, num_classes, source):
       % (source, len(names), num_classes, num_classes, num_classes - 1))
 
 
-def imagenet_labels(num_classes=1001):
+def imagenet_labels(num_classes: int = 1001) -> List[str]:
   """ImageNet names for a 1000- or 1001-way classifier."""
   text = importlib.resources.files(__package__).joinpath(
       _IMAGENET_FILE).read_text(encoding='utf-8')
@@ -101,7 +103,7 @@ def imagenet_labels(num_classes=1001):
                         'the ImageNet labels')
 
 
-def read_names(path, what='labels file'):
+def read_names(path: str, what: str = 'labels file') -> List[str]:
   """The class names of a labels file (see ``parse_names``), checked.
 
   Args:
@@ -125,7 +127,7 @@ def read_names(path, what='labels file'):
     raise LabelsError('%s %s: %s' % (what, path, exc)) from None
 
 
-def load_labels(path, num_classes):
+def load_labels(path: str, num_classes: int) -> List[str]:
   """Names from a text file for ``num_classes`` outputs.
 
   One name per line, or TF-Slim's ``N:name`` lines (``convert``'s
@@ -139,7 +141,7 @@ def load_labels(path, num_classes):
                         'labels file %s' % path)
 
 
-def labels_for(num_classes, path=None):
+def labels_for(num_classes: int, path: Optional[str] = None) -> List[str]:
   """Labels from ``path``, or ImageNet's for 1000/1001 classes, else numbers."""
   if path:
     return load_labels(path, num_classes)

@@ -30,6 +30,8 @@ Typical use::
                                      is_training=True)
 """
 
+from typing import Optional
+
 import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
 
@@ -56,14 +58,14 @@ RESIZE_METHODS = (tf.image.ResizeMethod.BILINEAR,
                   tf.image.ResizeMethod.BICUBIC, tf.image.ResizeMethod.AREA)
 
 
-def decode_image(contents):
+def decode_image(contents: tf.Tensor) -> tf.Tensor:
   """Decodes JPEG/PNG/GIF/BMP bytes to a uint8 [height, width, 3] tensor."""
   image = tf.io.decode_image(contents, channels=3, expand_animations=False)
   image.set_shape([None, None, 3])
   return image
 
 
-def scale_to_minus_one_one(image):
+def scale_to_minus_one_one(image: tf.Tensor) -> tf.Tensor:
   """Float pixels in [0, 1] to [-1, 1], as Inception preprocessing ends."""
   return (image - 0.5) * 2.0
 
@@ -75,7 +77,9 @@ def _random_choice(image, functions, seed=None):
   return tf.switch_case(index, [lambda f=f: f(image) for f in functions])
 
 
-def inception_train(image, height, width, bbox=None, seed=None):
+def inception_train(image: tf.Tensor, height: int, width: int,
+                    bbox: Optional[tf.Tensor] = None,
+                    seed: Optional[int] = None) -> tf.Tensor:
   """TF-Slim's Inception training preprocessing (fast mode).
 
   Args:
@@ -114,7 +118,7 @@ def inception_train(image, height, width, bbox=None, seed=None):
   return scale_to_minus_one_one(image)
 
 
-def inception_eval(image, height, width):
+def inception_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
   """Central 87.5% crop, bilinear resize to (height, width), scale to [-1, 1].
 
   Args:
@@ -142,7 +146,7 @@ def _resize_shorter_side(image, side):
                                   new_size, align_corners=False)[0]
 
 
-def vgg_eval(image, height, width):
+def vgg_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
   """Resize the shorter side to 256, central crop, subtract channel means.
 
   Args:
@@ -160,7 +164,8 @@ def vgg_eval(image, height, width):
   return image - tf.constant(VGG_MEANS, tf.float32)
 
 
-def vgg_train(image, height, width, seed=None):
+def vgg_train(image: tf.Tensor, height: int, width: int,
+              seed: Optional[int] = None) -> tf.Tensor:
   """Shorter side to a random 256-512, random crop and flip, minus means.
 
   Args:
@@ -180,7 +185,7 @@ def vgg_train(image, height, width, seed=None):
   return image - tf.constant(VGG_MEANS, tf.float32)
 
 
-def check_method(method):
+def check_method(method: str) -> str:
   """Returns ``method`` if it is a known preprocessing, else a DataError."""
   if method not in METHODS:
     raise images.DataError('preprocessing must be one of %s, got %r.'
@@ -188,8 +193,10 @@ def check_method(method):
   return method
 
 
-def preprocess(image, method=DEFAULT_METHOD, image_size=DEFAULT_IMAGE_SIZE, *,
-               is_training=False, seed=None):
+def preprocess(image: tf.Tensor, method: str = DEFAULT_METHOD,
+               image_size: int = DEFAULT_IMAGE_SIZE, *,
+               is_training: bool = False,
+               seed: Optional[int] = None) -> tf.Tensor:
   """Preprocessing by name, for evaluation (default) or training.
 
   Args:

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import time
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import tensorflow.compat.v1 as tf
 
@@ -51,7 +51,7 @@ class RecordError(images.DataError):
 NOT_SHARDS = ('labels.txt', 'convert.json')
 
 
-def find_shards(pattern):
+def find_shards(pattern: str) -> List[str]:
   """Sorted files matching ``pattern``; a RecordError if there are none.
 
   ``labels.txt`` and ``convert.json`` (written beside the shards) are left
@@ -70,7 +70,7 @@ def find_shards(pattern):
 REQUIRED = ('image/encoded', 'image/class/label')
 
 
-def check_shards(shards):
+def check_shards(shards: Sequence[str]) -> List[int]:
   """Checks every shard before any work, so that no run hangs or dies later.
 
   Each shard must be non-empty, framed as TFRecords, and its first record
@@ -124,7 +124,9 @@ def _feature(value):
   return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def encode_example(encoded, image_format, label, height, width, text=None):
+def encode_example(encoded: bytes, image_format: str, label: int,
+                   height: int, width: int, text: Optional[str] = None
+                   ) -> bytes:
   """One serialized ``tf.train.Example`` in TF-Slim's ImageNet layout."""
   features = {'image/encoded': _feature(encoded),
               'image/format': _feature(image_format),
@@ -137,13 +139,13 @@ def encode_example(encoded, image_format, label, height, width, text=None):
       feature=features)).SerializeToString()
 
 
-def parse(serialized):
+def parse(serialized: tf.Tensor) -> Tuple[tf.Tensor, tf.Tensor]:
   """Parses one example: ``(encoded bytes, 1-based label)`` tensors."""
   parsed = tf.io.parse_single_example(serialized, FEATURES)
   return parsed['image/encoded'], parsed['image/class/label']
 
 
-def examples(shards):
+def examples(shards: Sequence[str]) -> tf.data.Dataset:
   """A dataset of ``(encoded, label, shard index, record index)``.
 
   Records are read in order, shard by shard, so an error can name the shard
@@ -217,7 +219,7 @@ def _check_rerun(output_dir, job, name):
            % MANIFEST, '' if old is None or len(changed) != 1 else 's'))
 
 
-def check_shard_name(name):
+def check_shard_name(name: str) -> str:
   """A shard prefix is a plain file name: no folders, not empty."""
   if not isinstance(name, str) or not re.fullmatch(r'[A-Za-z0-9][\w.-]*',
                                                    name):

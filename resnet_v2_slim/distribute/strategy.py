@@ -40,7 +40,8 @@ import dataclasses
 import json
 import math
 import os
-from typing import Optional
+from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
+                    Optional)
 
 import tensorflow.compat.v1 as tf
 
@@ -92,7 +93,7 @@ class Options:
       'the other workers before this one stops with an error (default '
       '%(default)s)')
 
-  def validate(self):
+  def validate(self) -> None:
     """Raises DistributeError naming the first bad setting."""
     if self.strategy not in STRATEGIES:
       raise DistributeError('`strategy` must be one of %s, got %r.'
@@ -130,26 +131,26 @@ def options_from_args(args: argparse.Namespace) -> Options:
 @dataclasses.dataclass(frozen=True)
 class Task:
   """This process's place in a ``TF_CONFIG`` cluster."""
-  cluster: dict
+  cluster: Dict[str, List[str]]   # job name -> host:port addresses
   task_type: str
   task_index: int
 
   @property
-  def training_cluster(self):
+  def training_cluster(self) -> Dict[str, List[str]]:
     """The cluster without its evaluator: the jobs that train together."""
     return {job: tasks for job, tasks in self.cluster.items()
             if job in TASK_TYPES}
 
   @property
-  def num_workers(self):
+  def num_workers(self) -> int:
     return sum(len(tasks) for tasks in self.training_cluster.values())
 
   @property
-  def is_evaluator(self):
+  def is_evaluator(self) -> bool:
     return self.task_type == EVALUATOR
 
   @property
-  def is_chief(self):
+  def is_chief(self) -> bool:
     """The chief writes checkpoints and summaries: task 'chief', or
     worker 0 when the cluster has no chief (TensorFlow's rule)."""
     return self.task_type == 'chief' or (
@@ -157,17 +158,17 @@ class Task:
         'chief' not in self.cluster)
 
   @property
-  def address(self):
+  def address(self) -> Optional[str]:
     tasks = self.cluster.get(self.task_type)
     return tasks[self.task_index] if tasks else None
 
-  def describe(self):
+  def describe(self) -> str:
     return '%s %d of %d workers%s (%s)' % (
         self.task_type, self.task_index, self.num_workers,
         ', chief' if self.is_chief else '', self.address)
 
 
-def read_tf_config(text=None):
+def read_tf_config(text: Optional[str] = None) -> Task:
   """Parses and checks ``TF_CONFIG`` (default: the environment's).
 
   Returns:
@@ -253,28 +254,28 @@ class Setup:
     server: the worker's ``tf.distribute.Server`` (kept alive with it).
   """
   options: Options
-  strategy: object = None
-  task: Task = None
+  strategy: Optional[tf.distribute.Strategy] = None
+  task: Optional[Task] = None
   target: str = ''
-  config: object = None
-  server: object = None
+  config: Optional[tf.ConfigProto] = None
+  server: Optional[tf.distribute.Server] = None
 
   @property
-  def num_replicas(self):
+  def num_replicas(self) -> int:
     return self.strategy.num_replicas_in_sync if self.strategy else 1
 
   @property
-  def is_chief(self):
+  def is_chief(self) -> bool:
     return self.task is None or self.task.is_chief
 
   @property
-  def devices(self):
+  def devices(self) -> List[str]:
     """This process's replica devices."""
     if self.strategy is None:
       return []
     return list(self.strategy.extended.worker_devices)
 
-  def describe(self):
+  def describe(self) -> str:
     """One line: what runs where."""
     if self.strategy is None:
       return 'strategy none: 1 replica'
@@ -286,22 +287,23 @@ class Setup:
     return line + '; local devices %s; all-reduce %s' % (
         local, self.options.all_reduce)
 
-  def scope(self):
+  def scope(self) -> ContextManager[Any]:
     """The strategy's scope (variables become mirrored), or nothing."""
     return self.strategy.scope() if self.strategy else (
         contextlib.nullcontext())
 
-  def session(self, graph):
+  def session(self, graph: tf.Graph) -> tf.Session:
     """A session on this process's devices (or its worker's server)."""
     return tf.Session(self.target, graph=graph, config=self.config)
 
-  def run(self, sess, fetches, feed_dict=None):
+  def run(self, sess: tf.Session, fetches: Any,
+          feed_dict: Optional[Dict[Any, Any]] = None) -> Any:
     """``sess.run`` with a dead or silent peer as ``PeerError``."""
     with self.peer_errors():
       return sess.run(fetches, feed_dict)
 
   @contextlib.contextmanager
-  def peer_errors(self):
+  def peer_errors(self) -> Iterator[None]:
     """Turns a dead or silent peer's errors into one ``PeerError``.
 
     Under multi_worker every blocking op of the session times out after
@@ -333,7 +335,9 @@ class Setup:
       ) from None
 
 
-def replica_mean(setup, per_replica):
+# ``per_replica``: a tensor, or a strategy's PerReplica value (no public
+# type).
+def replica_mean(setup: Setup, per_replica: Any) -> tf.Tensor:
   """The mean over all replicas (all workers) of a per-replica value."""
   if setup.strategy is None:
     return per_replica
@@ -341,7 +345,7 @@ def replica_mean(setup, per_replica):
                                axis=None)
 
 
-def run_per_replica(setup, fn):
+def run_per_replica(setup: Setup, fn: Callable[[], Any]) -> Any:
   """Calls ``fn`` once per replica (once without a strategy).
 
   Returns:
@@ -351,7 +355,7 @@ def run_per_replica(setup, fn):
 
 
 @contextlib.contextmanager
-def new_update_ops():
+def new_update_ops() -> Iterator[List[tf.Operation]]:
   """Collects the batch norm update ops created inside the block.
 
   ``tf.GraphKeys.UPDATE_OPS`` is one collection per graph, so inside a
@@ -370,7 +374,7 @@ def new_update_ops():
   mine.extend(tf.get_collection(tf.GraphKeys.UPDATE_OPS)[before:])
 
 
-def make(options):
+def make(options: Options) -> Setup:
   """Makes the strategy ``options`` describes.
 
   Call it before TensorFlow runs anything in this process: splitting the

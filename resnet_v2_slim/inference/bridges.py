@@ -19,8 +19,10 @@ Typical use::
 
 import logging
 import os
+from typing import Any, Dict, Optional
 
 import numpy as np
+import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.inference import engines
@@ -34,7 +36,8 @@ class VerificationError(errors.Error):
   """An fp32 artifact whose logits differ from TensorFlow's (exit code 1)."""
 
 
-def to_onnx(graph_def, path, opset=ONNX_OPSET):
+def to_onnx(graph_def: tf.GraphDef, path: str, opset: int = ONNX_OPSET
+            ) -> None:
   """tf2onnx: a frozen GraphDef (``input`` -> ``logits``) to ``path``.
 
   The batch axis stays dynamic (the graph's input is ``[None, H, W, 3]``).
@@ -49,7 +52,7 @@ def to_onnx(graph_def, path, opset=ONNX_OPSET):
       output_path=path)
 
 
-def to_openvino(onnx_path, folder):
+def to_openvino(onnx_path: str, folder: str) -> None:
   """OpenVINO IR (``model.xml`` + ``model.bin``) from an ONNX file.
 
   Weights stay float32 (``compress_to_fp16=False``); the CPU plugin picks
@@ -61,8 +64,9 @@ def to_openvino(onnx_path, folder):
                 compress_to_fp16=False)
 
 
-def to_tflite(frozen_path, path, image_size, *, quantize=None,
-              calibration=None):
+def to_tflite(frozen_path: str, path: str, image_size: int, *,
+              quantize: Optional[str] = None,
+              calibration: Optional[np.ndarray] = None) -> None:
   """TensorFlow's TFLite converter on the frozen graph (batch 1).
 
   Args:
@@ -85,8 +89,9 @@ def to_tflite(frozen_path, path, image_size, *, quantize=None,
     f.write(converter.convert())
 
 
-def verify(engine, images, reference, *, exact, tolerance=TOLERANCE,
-           classes=None):
+def verify(engine: engines.Engine, images: np.ndarray, reference: np.ndarray,
+           *, exact: bool, tolerance: float = TOLERANCE,
+           classes: Optional[slice] = None) -> Dict[str, Any]:
   """Runs ``engine`` on ``images`` and compares with ``reference`` logits.
 
   Args:
@@ -127,7 +132,7 @@ def verify(engine, images, reference, *, exact, tolerance=TOLERANCE,
   return report
 
 
-def compare(logits, reference):
+def compare(logits: np.ndarray, reference: np.ndarray) -> Dict[str, float]:
   """How far ``logits`` are from ``reference`` (both ``[N, C]``).
 
   Returns:
@@ -153,7 +158,7 @@ def _size(path):
                                   os.path.exists(extra) else 0)
 
 
-def numbers_line(report):
+def numbers_line(report: Dict[str, Any]) -> str:
   """``compare``'s numbers (or a report's) in words."""
   return ('max |logit difference| %.2g (%.2g of the logit scale), top-1 '
           'the same on %d/%d images' % (report['max_abs'], report['max_rel'],
@@ -161,7 +166,8 @@ def numbers_line(report):
                                         report['images']))
 
 
-def report_line(report, shown_path=None):
+def report_line(report: Dict[str, Any], shown_path: Optional[str] = None
+                ) -> str:
   """One line: what was verified, on which engine, the numbers, the size."""
   return 'verified %s on %s %s: %s, %.1f MB' % (
       shown_path or report['path'], report['engine'], report['precision'],

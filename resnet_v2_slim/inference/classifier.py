@@ -15,6 +15,9 @@ Typical use::
         print(hit['probability'], hit['label'])
 """
 
+import os
+from typing import Dict, List, Optional, Union
+
 import numpy as np
 
 import tensorflow.compat.v1 as tf
@@ -57,9 +60,13 @@ class Classifier:
     ValueError: unknown model or preprocessing.
   """
 
-  def __init__(self, checkpoint_path, *, model='auto', num_classes='auto',
-               preprocessing_method='auto', image_size='auto',
-               labels_file=None, raw_weights=False, precision='fp32'):
+  def __init__(self, checkpoint_path: Union[str, os.PathLike,
+                                             checkpoints.CheckpointInfo],
+               *, model: str = 'auto', num_classes: Union[int, str] = 'auto',
+               preprocessing_method: str = 'auto',
+               image_size: Union[int, str] = 'auto',
+               labels_file: Optional[str] = None, raw_weights: bool = False,
+               precision: str = 'fp32') -> None:
     self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
     # Moving averages of the weights (train --moving_average_decay) where
@@ -94,7 +101,7 @@ class Classifier:
       self._sess.close()
       raise
 
-  def close(self):
+  def close(self) -> None:
     self._sess.close()
 
   def __enter__(self):
@@ -103,7 +110,7 @@ class Classifier:
   def __exit__(self, *exc):
     self.close()
 
-  def probabilities(self, path):
+  def probabilities(self, path: str) -> np.ndarray:
     """Class probabilities for one image file.
 
     Raises:
@@ -121,7 +128,8 @@ class Classifier:
                        % (path, images_lib.FORMAT_NAMES,
                           errors.quoted(exc, 160))) from None
 
-  def classify(self, path, top_k=5):
+  def classify(self, path: str, top_k: int = 5
+               ) -> List[Dict[str, Union[int, str, float]]]:
     """The ``top_k`` classes of one image file, most probable first.
 
     Returns:

@@ -19,6 +19,8 @@ Typical use::
 
 import importlib.util
 import os
+import types
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -46,14 +48,14 @@ class EngineError(errors.Error):
   """An artifact that cannot be run, or an engine that is not installed."""
 
 
-def require(module):
+def require(module: str) -> types.ModuleType:
   """Imports an optional engine module, or one line naming the pip command."""
   if importlib.util.find_spec(module) is None:
     raise EngineError('%s is not installed: %s.' % (module, INSTALL[module]))
   return importlib.import_module(module)
 
 
-def kind_of(path):
+def kind_of(path: str) -> str:
   """'frozen', 'saved_model', 'keras', 'onnx', 'openvino' or 'tflite'."""
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
@@ -74,14 +76,16 @@ def kind_of(path):
 class Engine:
   """One loaded artifact: ``run(images) -> logits`` (numpy float32)."""
 
-  def __init__(self, path, engine, precision, run_fn, close=None):
+  def __init__(self, path: str, engine: str, precision: str,
+               run_fn: Callable[[np.ndarray], np.ndarray],
+               close: Optional[Callable[[], None]] = None) -> None:
     self.path, self.engine, self.precision = path, engine, precision
     self._run, self._close = run_fn, close
 
-  def run(self, images):
+  def run(self, images: np.ndarray) -> np.ndarray:
     return np.asarray(self._run(np.asarray(images, np.float32)), np.float32)
 
-  def close(self):
+  def close(self) -> None:
     if self._close:
       self._close()
 
@@ -92,7 +96,8 @@ class Engine:
     self.close()
 
 
-def load(path, engine=None, *, precision='fp32'):
+def load(path: str, engine: Optional[str] = None, *,
+         precision: str = 'fp32') -> Engine:
   """Loads an artifact on its engine.
 
   Args:

@@ -22,7 +22,7 @@ import dataclasses
 import math
 import os
 import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Union
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -52,34 +52,35 @@ class EvalConfig(inputs.InputSettings):
 
   ``evaluate``'s flags are made from these fields.
   """
-  checkpoint: str = setting(None, help='checkpoint prefix, file or folder '
-                            '(with --model_file: where auto settings come '
-                            'from)')
-  model_file: str = setting(None, metavar='PATH',
-                            help='evaluate an exported model (export\'s .pb, '
-                            'SavedModel, .keras, .onnx, OpenVINO folder or '
-                            '.tflite) on its engine instead of the '
-                            'checkpoint\'s graph')
-  engine: str = setting(None, choices=engines.ENGINES,
-                        help='with --model_file: the engine (default: the '
-                        'file\'s own)')
-  tfrecord: str = setting(None, metavar='PATTERN',
-                          help='glob of TF-Slim TFRecord shards')
-  data_dir: str = setting(None, help='folder of class sub-folders')
-  dataset_name: str = setting(None, choices=tuple(datasets.BUILTIN),
-                              help='a built-in dataset, as train\'s (image '
-                              'size auto: 32, train\'s default)')
+  checkpoint: Optional[str] = setting(
+      None, help='checkpoint prefix, file or folder (with --model_file: '
+      'where auto settings come from)')
+  model_file: Optional[str] = setting(
+      None, metavar='PATH',
+      help='evaluate an exported model (export\'s .pb, SavedModel, .keras, '
+      '.onnx, OpenVINO folder or .tflite) on its engine instead of the '
+      'checkpoint\'s graph')
+  engine: Optional[str] = setting(None, choices=engines.ENGINES,
+                                  help='with --model_file: the engine '
+                                  '(default: the file\'s own)')
+  tfrecord: Optional[str] = setting(None, metavar='PATTERN',
+                                    help='glob of TF-Slim TFRecord shards')
+  data_dir: Optional[str] = setting(None, help='folder of class sub-folders')
+  dataset_name: Optional[str] = setting(
+      None, choices=tuple(datasets.BUILTIN),
+      help='a built-in dataset, as train\'s (image size auto: 32, train\'s '
+      'default)')
   dataset_split_name: str = setting('validation', choices=datasets.SPLITS,
                                     help='with --dataset_name (default '
                                     '%(default)s: never trained on)')
-  labels_offset: object = setting(
+  labels_offset: Union[int, str] = setting(
       'auto', type=settings.auto_or_int,
       help='subtracted from the 1-based labels (auto: 0 for a 1001-way '
       'head, else 1)')
   batch_size: int = setting(50, help='images per step (default '
                             '%(default)s)')
-  max_examples: int = setting(None, type=int,
-                              help='evaluate only the first N images')
+  max_examples: Optional[int] = setting(
+      None, type=int, help='evaluate only the first N images')
   skip_corrupt: bool = setting(False, help='skip images that do not '
                                'decode; their count and places go into the '
                                'output and JSON')
@@ -93,7 +94,7 @@ class EvalConfig(inputs.InputSettings):
   poll_secs: float = setting(10.0, help='with --watch: how often to look '
                              '(default %(default)s)')
 
-  def validate(self):
+  def validate(self) -> None:
     if not self.checkpoint and not self.model_file:
       raise EvalError('give `checkpoint` (and/or `model_file`): what to '
                       'evaluate.')
@@ -110,7 +111,8 @@ class EvalConfig(inputs.InputSettings):
                       % self.max_examples)
 
 
-def label_offset(num_classes, labels_offset='auto'):
+def label_offset(num_classes: int, labels_offset: Union[int, str] = 'auto'
+                 ) -> int:
   """TF-Slim's labels_offset: what to subtract from the 1-based labels.
 
   ``'auto'``: 0 for a 1001-way head (background at output 0, as the
@@ -220,7 +222,8 @@ def _locate_failure(config: EvalConfig, after: int) -> Optional[_Failure]:
                           'decode')
 
 
-def evaluate(config, log=print):
+def evaluate(config: EvalConfig, log: Callable[[str], None] = print
+             ) -> Dict[str, Any]:
   """Evaluates ``config.checkpoint``; returns the result dict.
 
   Raises:
@@ -238,7 +241,9 @@ def evaluate(config, log=print):
       engine.close()
 
 
-def watch(config, log=print, sleep=time.sleep, *, last_step=None):
+def watch(config: EvalConfig, log: Callable[[str], None] = print,
+          sleep: Callable[[float], None] = time.sleep, *,
+          last_step: Optional[int] = None) -> List[Dict[str, Any]]:
   """Evaluates every new checkpoint of a training folder once (slim's loop).
 
   For each checkpoint that appears in ``config.checkpoint`` (a train dir),

@@ -24,7 +24,7 @@ Typical use::
 import contextlib
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -50,8 +50,10 @@ class ExportError(errors.Error):
   """An export that cannot be made as asked."""
 
 
-def build_inference_graph(model, num_classes, image_size, batch_size=None, *,
-                          use_shortcut=True, precision='fp32'):
+def build_inference_graph(model: str, num_classes: int, image_size: int,
+                          batch_size: Optional[int] = None, *,
+                          use_shortcut: bool = True, precision: str = 'fp32'
+                          ) -> Tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
   """Builds input -> logits/predictions in the default graph.
 
   With ``precision`` bf16 the layers compute in bfloat16 from weight copies
@@ -85,35 +87,46 @@ NUM_CHECK_IMAGES = 8
 class ExportSettings(inputs.InputSettings):
   """``export``'s settings; its flags are made from these fields."""
   checkpoint: str = setting(help='checkpoint prefix, file or folder')
-  output_file: str = setting(None, help='frozen GraphDef to write (.pb)')
-  saved_model_dir: str = setting(None, help='SavedModel folder to write '
-                                 '(replaced if it holds only a SavedModel)')
-  keras_file: str = setting(None, help='Keras 3 model to write (.keras)')
+  output_file: Optional[str] = setting(
+      None, help='frozen GraphDef to write (.pb)')
+  saved_model_dir: Optional[str] = setting(
+      None, help='SavedModel folder to write (replaced if it holds only a '
+      'SavedModel)')
+  keras_file: Optional[str] = setting(
+      None, help='Keras 3 model to write (.keras)')
   keras_layout: str = setting('twin', choices=('twin', 'applications'),
                               help='twin: exact, all of the checkpoint\'s '
                               'classes; applications: the stock '
                               'keras.applications ResNet V2 (1000 classes, '
                               'its difference reported)')
-  onnx_file: str = setting(None, help='ONNX model to write (.onnx)')
-  openvino_dir: str = setting(None, help='folder for OpenVINO IR '
-                              '(model.xml, model.bin)')
-  tflite_file: str = setting(None, help='TFLite model to write (.tflite)')
-  quantize: str = setting(None, choices=('int8',),
-                          help='int8: post-training quantization of '
-                          '--tflite_file, calibrated on the check images')
-  data_dir: str = setting(None, help='class sub-folders: the images to '
-                          'check (and calibrate) exports with (default: '
-                          'generated images)')
-  tfrecord: str = setting(None, metavar='PATTERN', help='TF-Slim shards '
-                          'instead of --data_dir')
+  onnx_file: Optional[str] = setting(
+      None, help='ONNX model to write (.onnx)')
+  openvino_dir: Optional[str] = setting(None, help='folder for OpenVINO IR '
+                                        '(model.xml, model.bin)')
+  tflite_file: Optional[str] = setting(
+      None, help='TFLite model to write (.tflite)')
+  quantize: Optional[str] = setting(
+      None, choices=('int8',),
+      help='int8: post-training quantization of --tflite_file, calibrated '
+      'on the check images')
+  data_dir: Optional[str] = setting(
+      None, help='class sub-folders: the images to check (and calibrate) '
+      'exports with (default: generated images)')
+  tfrecord: Optional[str] = setting(None, metavar='PATTERN',
+                                    help='TF-Slim shards instead of '
+                                    '--data_dir')
   tolerance: float = setting(1e-4, help='largest relative logit difference '
                              'an fp32 export may have (default %(default)s)')
-  batch_size: int = setting(None, type=int, help='fixed batch size of the '
-                            'frozen graph and SavedModel (default: any)')
+  batch_size: Optional[int] = setting(
+      None, type=int, help='fixed batch size of the frozen graph and '
+      'SavedModel (default: any)')
 
 
-def check_images(method, image_size, *, data_dir=None, tfrecord=None,
-                 count=NUM_CHECK_IMAGES, seed=0):
+def check_images(method: str, image_size: int, *,
+                 data_dir: Optional[str] = None,
+                 tfrecord: Optional[str] = None,
+                 count: int = NUM_CHECK_IMAGES, seed: int = 0
+                 ) -> Tuple[np.ndarray, str]:
   """Preprocessed images to verify (and calibrate) exports with.
 
   The first ``count`` images of ``data_dir`` (class sub-folders) or of the

@@ -14,6 +14,7 @@ Typical use::
 """
 
 import dataclasses
+from typing import Union
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.data import preprocessing
@@ -29,7 +30,7 @@ class PrecisionError(errors.Error):
   """An inference precision that is not offered."""
 
 
-def check_precision(precision):
+def check_precision(precision: str) -> str:
   """Returns ``precision`` if it is one of ``PRECISIONS``.
 
   Raises:
@@ -47,14 +48,14 @@ class InputSettings:
   export, whose flags are made from these fields."""
   model: str = setting('auto', help='network name, or auto (from the '
                        'checkpoint)')
-  num_classes: object = setting('auto', type=settings.auto_or_positive_int,
-                                help='auto (from the checkpoint) or a '
-                                'number')
+  num_classes: Union[int, str] = setting(
+      'auto', type=settings.auto_or_positive_int,
+      help='auto (from the checkpoint) or a number')
   preprocessing: str = setting(
       'auto', choices=preprocessing.FLAG_CHOICES,
       help='auto: what the published checkpoint was trained with '
       '(inception), else inception')
-  image_size: object = setting(
+  image_size: Union[int, str] = setting(
       'auto', type=settings.auto_or_positive_int,
       help='input height and width (auto: what the published checkpoint '
       'was trained at, 299, else the network\'s default, 224)')

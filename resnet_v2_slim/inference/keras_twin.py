@@ -26,13 +26,17 @@ Typical use::
     model.save('resnet_v2_50.keras')
 """
 
-from typing import Optional
+import os
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim import errors
 from resnet_v2_slim.nets import resnet_v2
+
+if TYPE_CHECKING:   # Keras is imported when first used (``_keras``)
+  import keras
 
 BN_EPSILON = 1e-5          # slim's resnet_arg_scope default
 APPLICATIONS = {'resnet_v2_50': 'ResNet50V2', 'resnet_v2_101': 'ResNet101V2',
@@ -55,7 +59,7 @@ def _bn(keras, name, epsilon):
 
 
 def build(model: str, num_classes: int, image_size: Optional[int] = None, *,
-          use_shortcut: bool = True, layout: str = 'twin'):
+          use_shortcut: bool = True, layout: str = 'twin') -> 'keras.Model':
   """Builds the Keras model of a registered network (weights not loaded).
 
   Args:
@@ -191,7 +195,8 @@ def _same_conv(layers, x, depth, stride, name):
 _BN = ('gamma', 'beta', 'moving_mean', 'moving_variance')
 
 
-def slim_to_keras(model, *, use_shortcut=True, scope=None):
+def slim_to_keras(model: str, *, use_shortcut: bool = True,
+                  scope: Optional[str] = None) -> Dict[str, List[str]]:
   """The hand-written mapping: Keras layer -> the slim variables it holds.
 
   Args:
@@ -241,8 +246,9 @@ def _applications_name(layer):
   return {'logits': 'predictions'}.get(layer, layer)
 
 
-def load_weights(keras_model, values, model, *, use_shortcut=True,
-                 scope=None, layout='twin'):
+def load_weights(keras_model: 'keras.Model', values: Dict[str, np.ndarray],
+                 model: str, *, use_shortcut: bool = True,
+                 scope: Optional[str] = None, layout: str = 'twin') -> None:
   """Sets ``keras_model``'s weights from slim variable values.
 
   Args:
@@ -280,8 +286,11 @@ def load_weights(keras_model, values, model, *, use_shortcut=True,
     layer.set_weights(arrays)
 
 
-def from_checkpoint(path, *, model='auto', num_classes='auto',
-                    image_size=None, layout='twin', moving_averages=False):
+def from_checkpoint(path: Union[str, os.PathLike, checkpoints.CheckpointInfo],
+                    *, model: str = 'auto',
+                    num_classes: Union[int, str] = 'auto',
+                    image_size: Optional[int] = None, layout: str = 'twin',
+                    moving_averages: bool = False) -> 'keras.Model':
   """The Keras model of a slim checkpoint, weights loaded.
 
   Args:
@@ -343,7 +352,7 @@ def _identify(weights):
   return None
 
 
-def read_keras(path):
+def read_keras(path: str) -> Tuple[str, int, bool, str, 'keras.Model']:
   """A user's Keras file as slim facts and weights, never running its code.
 
   A ``.keras`` file is loaded with ``safe_mode=True`` (no Lambda layers or
@@ -362,7 +371,6 @@ def read_keras(path):
     KerasError: unreadable, or not a ResNetV2 of a known depth (naming what
       the file holds).
   """
-  import os  # pylint: disable=g-import-not-at-top
   keras = _keras()
   if not os.path.isfile(path):
     raise KerasError('`model` file %s does not exist.' % path)
@@ -418,7 +426,9 @@ def read_keras(path):
                    % (path, len(shapes), ', '.join(resnet_v2.NETWORKS)))
 
 
-def keras_to_slim(keras_model, model, *, use_shortcut=True, layout='twin'):
+def keras_to_slim(keras_model: 'keras.Model', model: str, *,
+                  use_shortcut: bool = True, layout: str = 'twin'
+                  ) -> Dict[str, np.ndarray]:
   """The inverse of ``load_weights``: {slim variable name: array}."""
   weights = _layer_weights(keras_model)
   values = {}

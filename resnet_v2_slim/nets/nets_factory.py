@@ -13,7 +13,9 @@ Typical use::
 
 import functools
 import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from resnet_v2_slim.nets import resnet_utils
@@ -26,18 +28,18 @@ networks_map = {name: resnet_v2.NETWORK_FNS[name]
 arg_scopes_map = {name: resnet_utils.resnet_arg_scope for name in networks_map}
 
 
-def network_names():
+def network_names() -> List[str]:
   """Returns the registered network names, sorted by depth."""
   return list(networks_map)
 
 
-def model_for(family, units_per_block):
+def model_for(family: str, units_per_block: Sequence[int]) -> Optional[str]:
   """The registered name of a (unit family, units per block), or None."""
   return next((name for name, row in resnet_v2.NETWORKS.items()
                if row == (family, tuple(units_per_block))), None)
 
 
-def check_network_name(name):
+def check_network_name(name: str) -> str:
   """Returns ``name`` if it is registered, else a NetworkError listing them."""
   if name not in networks_map:
     raise resnet_utils.NetworkError('Unknown network %r. Valid names: %s.'
@@ -52,7 +54,8 @@ MIN_IMAGE_SIZE = 32
 MAX_IMAGE_SIZE = 2048
 
 
-def check_image_size(image_size, flag='`image_size`', model=None):
+def check_image_size(image_size: int, flag: str = '`image_size`',
+                     model: Optional[str] = None) -> int:
   """Returns ``image_size`` if a network can take it, else a clear error.
 
   Raises:
@@ -68,7 +71,7 @@ def check_image_size(image_size, flag='`image_size`', model=None):
   return image_size
 
 
-def check_model_and_size(model, image_size):
+def check_model_and_size(model: str, image_size: int) -> None:
   """The check every command makes of ``--model`` and ``--image_size``.
 
   Raises:
@@ -81,8 +84,10 @@ def check_model_and_size(model, image_size):
   check_image_size(image_size, model=model)
 
 
-def get_network_fn(name, num_classes, is_training=False, *,
-                   weight_decay=0.0, **network_kwargs):
+def get_network_fn(name: str, num_classes: Optional[int],
+                   is_training: Union[bool, tf.Tensor] = False, *,
+                   weight_decay: float = 0.0, **network_kwargs: Any
+                   ) -> Callable[..., Tuple[tf.Tensor, Dict[str, tf.Tensor]]]:
   """Returns ``network_fn(images, **kwargs) -> (logits, end_points)``.
 
   The function builds the network inside its ``resnet_arg_scope`` with the
@@ -124,7 +129,7 @@ def get_network_fn(name, num_classes, is_training=False, *,
   return network_fn
 
 
-def activation_elements(model, image_size):
+def activation_elements(model: str, image_size: int) -> Tuple[int, int]:
   """Lower bounds on a network's activations per image, from its blocks.
 
   Returns:
@@ -146,8 +151,9 @@ def activation_elements(model, image_size):
   return largest, total
 
 
-def check_batch_memory(model, image_size, batch_size, *, training,
-                       bytes_per_element=4, replicas=1):
+def check_batch_memory(model: str, image_size: int, batch_size: int, *,
+                       training: bool, bytes_per_element: int = 4,
+                       replicas: int = 1) -> None:
   """Refuses a batch that cannot fit in this machine's memory.
 
   The estimate is a lower bound (see ``activation_elements``), so nothing

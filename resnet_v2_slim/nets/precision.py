@@ -28,6 +28,7 @@ Typical use::
 """
 
 import contextlib
+from typing import Any, Callable, Dict, Iterator, Tuple, Union
 
 import tensorflow.compat.v1 as tf
 
@@ -42,7 +43,7 @@ DTYPES = {'fp32': tf.float32, 'bf16': tf.bfloat16, 'fp16': tf.float16}
 CAST_ONCE_COPIES = 'resnet_v2_slim_cast_once_copies'
 
 
-def compute_dtype(precision):
+def compute_dtype(precision: str) -> tf.DType:
   """Returns the tf dtype for 'fp32', 'bf16' or 'fp16'.
 
   Raises:
@@ -54,7 +55,9 @@ def compute_dtype(precision):
   return DTYPES[precision]
 
 
-def float32_storage_getter(getter, name, *args, **kwargs):
+def float32_storage_getter(getter: Callable[..., tf.Variable], name: str,
+                           *args: Any, **kwargs: Any
+                           ) -> Union[tf.Variable, tf.Tensor]:
   """Variable getter: stores half-precision variables as float32, casts reads.
 
   Args:
@@ -74,7 +77,8 @@ def float32_storage_getter(getter, name, *args, **kwargs):
   return tf.cast(variable, requested, name=name.split('/')[-1] + '/cast')
 
 
-def cast_once_getter(getter, name, *args, **kwargs):
+def cast_once_getter(getter: Callable[..., tf.Variable], name: str,
+                     *args: Any, **kwargs: Any) -> tf.Variable:
   """Variable getter: float32 variables, layers read a half copy made once.
 
   The copy is a non-trainable variable whose initial value is the cast of
@@ -99,7 +103,7 @@ def cast_once_getter(getter, name, *args, **kwargs):
         name='%s/%s' % (name, requested.name))
 
 
-def cast_weights(sess):
+def cast_weights(sess: tf.Session) -> None:
   """Fills the half-precision weight copies of ``sess.graph``, if any.
 
   Run it after the float32 variables are initialized or restored (again
@@ -114,15 +118,18 @@ def cast_weights(sess):
 
 
 @contextlib.contextmanager
-def storage_scope(getter=float32_storage_getter):
+def storage_scope(getter: Callable[..., Union[tf.Variable, tf.Tensor]] = (
+    float32_storage_getter)) -> Iterator[None]:
   """Re-enters the current variable scope with ``getter``."""
   with tf.variable_scope(tf.get_variable_scope(), custom_getter=getter,
                          auxiliary_name_scope=False):
     yield
 
 
-def build(network_fn, images, precision='fp32', *, cast_once=False,
-          **kwargs):
+def build(network_fn: Callable[..., Tuple[tf.Tensor, Dict[str, tf.Tensor]]],
+          images: tf.Tensor, precision: str = 'fp32', *,
+          cast_once: bool = False, **kwargs: Any
+          ) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
   """Builds ``network_fn(images, **kwargs)`` computing in ``precision``.
 
   Args:

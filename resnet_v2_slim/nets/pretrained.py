@@ -16,6 +16,7 @@ Typical use::
 """
 
 import dataclasses
+from typing import Optional
 
 # What a checkpoint without a published row is read with: TF-Slim's
 # default for its ResNets (data.preprocessing takes its default from here).
@@ -42,7 +43,7 @@ class Pretrained:
   top5: float
 
   @property
-  def released(self):
+  def released(self) -> bool:
     return bool(self.tarball)
 
 
@@ -64,7 +65,8 @@ PRETRAINED = {row.name: row for row in (
 )}
 
 
-def match(model, num_classes):
+def match(model: Optional[str], num_classes: Optional[int]
+          ) -> Optional[Pretrained]:
   """The published row for a checkpoint of ``model`` with ``num_classes``.
 
   A checkpoint matches when it is the same network with the same 1001-way

@@ -33,6 +33,8 @@ import collections.abc
 import inspect
 import math
 import numbers
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 
@@ -66,7 +68,7 @@ class Block(collections.namedtuple('Block', ['scope', 'unit_fn', 'args'])):
   """
 
 
-def check_positive_int(value, name):
+def check_positive_int(value: int, name: str) -> int:
   """Returns ``value`` as an int if it is a positive integer.
 
   Args:
@@ -88,8 +90,10 @@ def check_positive_int(value, name):
   return int(value)
 
 
-def check_bool(value, name, *, allow_none=False, allow_tensor=False,
-               orders=None):
+def check_bool(value: Union[bool, tf.Tensor, tf.Variable, None], name: str, *,
+               allow_none: bool = False, allow_tensor: bool = False,
+               orders: Optional[str] = None
+               ) -> Union[bool, tf.Tensor, tf.Variable, None]:
   """Returns ``value`` if it is a bool (or None / a bool tensor if allowed).
 
   Strings such as ``'False'`` are truthy in Python and would silently build
@@ -119,7 +123,8 @@ def check_bool(value, name, *, allow_none=False, allow_tensor=False,
                      type(value).__name__, ' ' + orders if orders else ''))
 
 
-def positional_conflict(function, position, book, official, keyword):
+def positional_conflict(function: str, position: int, book: str,
+                        official: str, keyword: str) -> str:
   """The message part for an argument whose position differs by source.
 
   Args:
@@ -139,7 +144,7 @@ def positional_conflict(function, position, book, official, keyword):
                                 keyword))
 
 
-def check_data_format(data_format):
+def check_data_format(data_format: str) -> str:
   """Raises ValueError unless ``data_format`` is 'NHWC' or 'NCHW'."""
   if data_format not in DATA_FORMATS:
     raise NetworkError("data_format must be 'NHWC' or 'NCHW', got %r."
@@ -147,15 +152,16 @@ def check_data_format(data_format):
   return data_format
 
 
-def channel_axis(data_format):
+def channel_axis(data_format: str) -> int:
   return 1 if check_data_format(data_format) == 'NCHW' else 3
 
 
-def spatial_axes(data_format):
+def spatial_axes(data_format: str) -> List[int]:
   return [2, 3] if check_data_format(data_format) == 'NCHW' else [1, 2]
 
 
-def subsample(inputs, factor, scope=None):
+def subsample(inputs: tf.Tensor, factor: int, scope: Optional[str] = None
+              ) -> tf.Tensor:
   """Subsamples the spatial dimensions by taking every ``factor``-th pixel.
 
   Implemented as a 1x1 max pool with stride ``factor``, as in the book, so
@@ -181,8 +187,9 @@ def subsample(inputs, factor, scope=None):
 
 
 @slim.add_arg_scope
-def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None,
-                *, data_format='NHWC'):
+def conv2d_same(inputs: tf.Tensor, num_outputs: int, kernel_size: int,
+                stride: int, rate: int = 1, scope: Optional[str] = None,
+                *, data_format: str = 'NHWC') -> tf.Tensor:
   """2-D convolution whose output size does not depend on input parity.
 
   With ``stride == 1`` this is a plain 'SAME' convolution. With a larger
@@ -233,7 +240,7 @@ def conv2d_same(inputs, num_outputs, kernel_size, stride, rate=1, scope=None,
                      padding='VALID', data_format=data_format, scope=scope)
 
 
-def check_rate(rate, function):
+def check_rate(rate: int, function: str) -> int:
   """Returns ``rate`` as an int; a string there is a scope passed by position.
 
   The book's definitions put ``scope`` where official TF-Slim (and this
@@ -259,7 +266,9 @@ def _accepted_keywords(unit_fn):
                                                p.KEYWORD_ONLY)}
 
 
-def unit_kwargs(block, index, unit):
+def unit_kwargs(block: Block, index: int,
+                unit: Union[Sequence[int], Mapping[str, Any]]
+                ) -> Dict[str, Any]:
   """Returns the keyword arguments of one unit of a block, checked.
 
   Args:
@@ -307,7 +316,8 @@ def unit_kwargs(block, index, unit):
   return kwargs
 
 
-def checked_blocks(blocks):
+def checked_blocks(blocks: Sequence[Block]
+                   ) -> List[Tuple[Block, List[Dict[str, Any]]]]:
   """Returns [(block, [unit kwargs, ...]), ...] or raises a clear error."""
   if isinstance(blocks, (str, bytes)) or not isinstance(
       blocks, collections.abc.Sequence):
@@ -339,7 +349,8 @@ def checked_blocks(blocks):
   return checked
 
 
-def reachable_output_strides(blocks, root_stride=1):
+def reachable_output_strides(blocks: Sequence[Block], root_stride: int = 1
+                             ) -> List[int]:
   """Lists the output strides at which the units of ``blocks`` can stop.
 
   Args:
@@ -359,7 +370,8 @@ def reachable_output_strides(blocks, root_stride=1):
   return sorted(strides)
 
 
-def check_output_stride(output_stride, blocks, root_stride=1):
+def check_output_stride(output_stride: Optional[int], blocks: Sequence[Block],
+                        root_stride: int = 1) -> Optional[int]:
   """Raises ValueError unless ``output_stride`` is None or reachable.
 
   Args:
@@ -393,8 +405,11 @@ def check_output_stride(output_stride, blocks, root_stride=1):
 
 
 @slim.add_arg_scope
-def stack_blocks_dense(net, blocks, output_stride=None,
-                       outputs_collections=None):
+def stack_blocks_dense(
+    net: tf.Tensor, blocks: Sequence[Block],
+    output_stride: Optional[int] = None,
+    outputs_collections: Optional[Union[str, List[str]]] = None
+) -> tf.Tensor:
   """Stacks ResNet blocks, scoped ``block_name/unit_i``, at a chosen density.
 
   With ``output_stride`` set, units that would push the stride past it run
@@ -455,15 +470,17 @@ def _check_number(value, name, low, high, positive=False):
   return float(value)
 
 
-def resnet_arg_scope(is_training=True,
-                     weight_decay=0.0001,
-                     batch_norm_decay=0.997,
-                     batch_norm_epsilon=1e-5,
-                     batch_norm_scale=True,
-                     *,
-                     activation_fn=tf.nn.relu,
-                     use_batch_norm=True,
-                     batch_norm_updates_collections=tf.GraphKeys.UPDATE_OPS):
+def resnet_arg_scope(
+    is_training: Union[bool, tf.Tensor] = True,
+    weight_decay: float = 0.0001,
+    batch_norm_decay: float = 0.997,
+    batch_norm_epsilon: float = 1e-5,
+    batch_norm_scale: bool = True,
+    *,
+    activation_fn: Optional[Callable[[tf.Tensor], tf.Tensor]] = tf.nn.relu,
+    use_batch_norm: bool = True,
+    batch_norm_updates_collections: Optional[str] = tf.GraphKeys.UPDATE_OPS
+) -> Dict[str, Dict[str, Any]]:
   """The book's ResNet arg_scope: He init, L2 decay, batch norm, SAME pools.
 
   ``is_training`` is set on ``slim.batch_norm`` itself, not inside the conv

@@ -38,8 +38,9 @@ Typical use (official style)::
           images, num_classes=1001, is_training=False, spatial_squeeze=True)
 """
 
+import enum
 import numbers
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
@@ -75,6 +76,12 @@ BLOCK_STRIDES = (2, 2, 2, 1)
 ROOT_STRIDE = 4  # conv1 (stride 2) and pool1 (stride 2)
 # {name: network function}, filled by @register_network (which only stores).
 NETWORK_FNS: Dict[str, Callable] = {}
+# What ``reuse`` takes: None, True, False or tf.AUTO_REUSE (an enum.Enum).
+_Reuse = Optional[Union[bool, enum.Enum]]
+# A variable scope argument: a name or a ``tf.VariableScope``.
+_Scope = Optional[Union[str, tf.VariableScope]]
+# What a network returns: ``(net, end_points)``.
+_NetOutput = Tuple[tf.Tensor, Dict[str, tf.Tensor]]
 
 
 def _shortcut(inputs, preact, depth, stride, use_shortcut, data_format):
@@ -110,9 +117,11 @@ def _preact_and_shortcut(inputs, depth, stride, use_shortcut, data_format):
 
 
 @slim.add_arg_scope
-def bottleneck(inputs, depth, depth_bottleneck, stride, rate=1,
-               outputs_collections=None, scope=None, *, use_shortcut=True,
-               data_format='NHWC'):
+def bottleneck(inputs: tf.Tensor, depth: int, depth_bottleneck: int,
+               stride: int, rate: int = 1,
+               outputs_collections: Optional[Union[str, List[str]]] = None,
+               scope: _Scope = None, *, use_shortcut: bool = True,
+               data_format: str = 'NHWC') -> tf.Tensor:
   """The pre-activation bottleneck unit: BN-ReLU, 1x1, 3x3, 1x1, plus shortcut.
 
   ``preact = relu(batch_norm(inputs))`` feeds the residual branch
@@ -162,8 +171,10 @@ bottleneck.unit_arg_names = resnet_utils.DEFAULT_UNIT_ARG_NAMES
 
 
 @slim.add_arg_scope
-def basic(inputs, depth, stride, rate=1, outputs_collections=None, scope=None,
-          *, use_shortcut=True, data_format='NHWC'):
+def basic(inputs: tf.Tensor, depth: int, stride: int, rate: int = 1,
+          outputs_collections: Optional[Union[str, List[str]]] = None,
+          scope: _Scope = None, *, use_shortcut: bool = True,
+          data_format: str = 'NHWC') -> tf.Tensor:
   """The pre-activation basic unit of ResNet-18/34: BN-ReLU, 3x3, 3x3.
 
   Same pattern as ``bottleneck`` with two 3x3 convolutions of ``depth``
@@ -315,10 +326,14 @@ def _root_block(inputs):
   return slim.max_pool2d(net, [3, 3], stride=2, scope='pool1')
 
 
-def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
-              include_root_block=True, reuse=None, scope=None, *,
-              is_training=None, output_stride=None, spatial_squeeze=False,
-              use_shortcut=True, data_format='NHWC'):
+def resnet_v2(inputs: tf.Tensor, blocks: Sequence[Block],
+              num_classes: Optional[int] = None, global_pool: bool = True,
+              include_root_block: bool = True, reuse: _Reuse = None,
+              scope: _Scope = None, *,
+              is_training: Optional[Union[bool, tf.Tensor]] = None,
+              output_stride: Optional[int] = None,
+              spatial_squeeze: bool = False, use_shortcut: bool = True,
+              data_format: str = 'NHWC') -> _NetOutput:
   """Builds a ResNet V2 network from a list of blocks.
 
   Layout: optional root block (``conv1`` 7x7/2 without BN, ``pool1`` 3x3/2),
@@ -418,7 +433,8 @@ def resnet_v2(inputs, blocks, num_classes=None, global_pool=True,
 resnet_v2.default_image_size = default_image_size
 
 
-def resnet_v2_block(scope, base_depth, num_units, stride):
+def resnet_v2_block(scope: str, base_depth: int, num_units: int,
+                    stride: int) -> Block:
   """A block of ``num_units`` bottleneck units, strided in the last unit.
 
   Args:
@@ -442,7 +458,8 @@ def resnet_v2_block(scope, base_depth, num_units, stride):
                [unit] * (num_units - 1) + [dict(unit, stride=stride)])
 
 
-def resnet_v2_basic_block(scope, depth, num_units, stride):
+def resnet_v2_basic_block(scope: str, depth: int, num_units: int,
+                          stride: int) -> Block:
   """A block of ``num_units`` basic units (ResNet-18/34), strided last.
 
   Args:
@@ -493,7 +510,7 @@ def _blocks(block_fn, units_per_block):
               block_specs(units_per_block))]
 
 
-def bottleneck_blocks(units_per_block):
+def bottleneck_blocks(units_per_block: Sequence[int]) -> List[Block]:
   """The four blocks of a bottleneck ResNet V2 with the given unit counts.
 
   Args:
@@ -505,7 +522,7 @@ def bottleneck_blocks(units_per_block):
   return _blocks(resnet_v2_block, units_per_block)
 
 
-def basic_blocks(units_per_block):
+def basic_blocks(units_per_block: Sequence[int]) -> List[Block]:
   """The four blocks of a basic-unit ResNet V2 (ResNet-18/34 style).
 
   Widths 64-128-256-512; like the bottleneck nets, the last unit of blocks
@@ -602,10 +619,13 @@ def _build(name, inputs, blocks, num_classes, global_pool, reuse, scope,
 
 
 @register_network
-def resnet_v2_18(inputs, num_classes=None, global_pool=True, reuse=None,
-                 scope='resnet_v2_18', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False,
-                 use_shortcut=True, data_format='NHWC'):
+def resnet_v2_18(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                 global_pool: bool = True, reuse: _Reuse = None,
+                 scope: _Scope = 'resnet_v2_18', *,
+                 is_training: Optional[Union[bool, tf.Tensor]] = None,
+                 output_stride: Optional[int] = None,
+                 spatial_squeeze: bool = False, use_shortcut: bool = True,
+                 data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-18 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_18')
   return _build('resnet_v2_18', inputs, blocks, num_classes, global_pool,
@@ -615,10 +635,13 @@ def resnet_v2_18(inputs, num_classes=None, global_pool=True, reuse=None,
 
 
 @register_network
-def resnet_v2_34(inputs, num_classes=None, global_pool=True, reuse=None,
-                 scope='resnet_v2_34', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False,
-                 use_shortcut=True, data_format='NHWC'):
+def resnet_v2_34(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                 global_pool: bool = True, reuse: _Reuse = None,
+                 scope: _Scope = 'resnet_v2_34', *,
+                 is_training: Optional[Union[bool, tf.Tensor]] = None,
+                 output_stride: Optional[int] = None,
+                 spatial_squeeze: bool = False, use_shortcut: bool = True,
+                 data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-34 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_34')
   return _build('resnet_v2_34', inputs, blocks, num_classes, global_pool,
@@ -628,10 +651,13 @@ def resnet_v2_34(inputs, num_classes=None, global_pool=True, reuse=None,
 
 
 @register_network
-def resnet_v2_50(inputs, num_classes=None, global_pool=True, reuse=None,
-                 scope='resnet_v2_50', *, is_training=None,
-                 output_stride=None, spatial_squeeze=False,
-                 use_shortcut=True, data_format='NHWC'):
+def resnet_v2_50(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                 global_pool: bool = True, reuse: _Reuse = None,
+                 scope: _Scope = 'resnet_v2_50', *,
+                 is_training: Optional[Union[bool, tf.Tensor]] = None,
+                 output_stride: Optional[int] = None,
+                 spatial_squeeze: bool = False, use_shortcut: bool = True,
+                 data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-50 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_50')
   return _build('resnet_v2_50', inputs, blocks, num_classes, global_pool,
@@ -641,10 +667,13 @@ def resnet_v2_50(inputs, num_classes=None, global_pool=True, reuse=None,
 
 
 @register_network
-def resnet_v2_101(inputs, num_classes=None, global_pool=True, reuse=None,
-                  scope='resnet_v2_101', *, is_training=None,
-                  output_stride=None, spatial_squeeze=False,
-                  use_shortcut=True, data_format='NHWC'):
+def resnet_v2_101(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                  global_pool: bool = True, reuse: _Reuse = None,
+                  scope: _Scope = 'resnet_v2_101', *,
+                  is_training: Optional[Union[bool, tf.Tensor]] = None,
+                  output_stride: Optional[int] = None,
+                  spatial_squeeze: bool = False, use_shortcut: bool = True,
+                  data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-101 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_101')
   return _build('resnet_v2_101', inputs, blocks, num_classes, global_pool,
@@ -654,10 +683,13 @@ def resnet_v2_101(inputs, num_classes=None, global_pool=True, reuse=None,
 
 
 @register_network
-def resnet_v2_152(inputs, num_classes=None, global_pool=True, reuse=None,
-                  scope='resnet_v2_152', *, is_training=None,
-                  output_stride=None, spatial_squeeze=False,
-                  use_shortcut=True, data_format='NHWC'):
+def resnet_v2_152(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                  global_pool: bool = True, reuse: _Reuse = None,
+                  scope: _Scope = 'resnet_v2_152', *,
+                  is_training: Optional[Union[bool, tf.Tensor]] = None,
+                  output_stride: Optional[int] = None,
+                  spatial_squeeze: bool = False, use_shortcut: bool = True,
+                  data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-152 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_152')
   return _build('resnet_v2_152', inputs, blocks, num_classes, global_pool,
@@ -667,10 +699,13 @@ def resnet_v2_152(inputs, num_classes=None, global_pool=True, reuse=None,
 
 
 @register_network
-def resnet_v2_200(inputs, num_classes=None, global_pool=True, reuse=None,
-                  scope='resnet_v2_200', *, is_training=None,
-                  output_stride=None, spatial_squeeze=False,
-                  use_shortcut=True, data_format='NHWC'):
+def resnet_v2_200(inputs: tf.Tensor, num_classes: Optional[int] = None,
+                  global_pool: bool = True, reuse: _Reuse = None,
+                  scope: _Scope = 'resnet_v2_200', *,
+                  is_training: Optional[Union[bool, tf.Tensor]] = None,
+                  output_stride: Optional[int] = None,
+                  spatial_squeeze: bool = False, use_shortcut: bool = True,
+                  data_format: str = 'NHWC') -> _NetOutput:
   """ResNet-200 V2; its blocks are its row of ``NETWORKS``."""
   blocks = network_blocks('resnet_v2_200')
   return _build('resnet_v2_200', inputs, blocks, num_classes, global_pool,

@@ -25,6 +25,7 @@ import platform
 import resource
 import time
 import warnings
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -38,6 +39,9 @@ from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.nets import resnet_utils
+
+# ``fn(images, **kwargs) -> (logits, end_points)``: a network to time.
+_NetworkFn = Callable[..., Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 
 MODES = ('forward', 'forward-backward')
 WEIGHTS_CASTS = ('auto', 'once', 'every_step')
@@ -79,21 +83,21 @@ class Config:
   data_format: str = setting('NHWC', choices=resnet_utils.DATA_FORMATS,
                              help='NHWC (CPUs) or NCHW (GPUs)')
   xla: bool = setting(False, help='compile the network with XLA')
-  checkpoint: str = setting(None, help='optional weights to restore (slim '
-                            'checkpoint)')
+  checkpoint: Optional[str] = setting(
+      None, help='optional weights to restore (slim checkpoint)')
   num_classes: int = setting(1000, help='classes of the logits layer '
                              '(default %(default)s)')
   # --strategy etc.; batch_size is per replica, as in training.
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
 
   @property
-  def casts_once(self):
+  def casts_once(self) -> bool:
     """Whether the half-precision weights are cast once, before timing."""
     return self.precision != 'fp32' and (
         self.weights_cast == 'once' or self.weights_cast == 'auto' and
         self.mode == 'forward' and self.distribute.strategy == 'none')
 
-  def validate(self):
+  def validate(self) -> None:
     """Raises BenchmarkError naming the first bad setting."""
     self.distribute.validate()
     nets_factory.check_model_and_size(self.model, self.image_size)
@@ -138,7 +142,7 @@ class Config:
         raise BenchmarkError('`checkpoint`: %s' % exc) from None
 
 
-def summarize(durations):
+def summarize(durations: Sequence[float]) -> Dict[str, float]:
   """Book statistics plus robust ones, for a list of step times in seconds.
 
   Returns:
@@ -153,7 +157,10 @@ def summarize(durations):
           'min_sec': float(d.min()), 'max_sec': float(d.max())}
 
 
-def time_steps(step_fn, num_batches, num_burn_in, info_string, log=print):
+def time_steps(step_fn: Callable[[], Any], num_batches: int,
+               num_burn_in: int, info_string: str,
+               log: Optional[Callable[[str], None]] = print
+               ) -> Tuple[List[float], Dict[str, float]]:
   """Times ``step_fn()`` the book's way.
 
   Args:
@@ -187,7 +194,7 @@ def time_steps(step_fn, num_batches, num_burn_in, info_string, log=print):
   return durations, stats
 
 
-def device_info():
+def device_info() -> Dict[str, Any]:
   """Describes what runs the benchmark: device names, TF version, threads."""
   gpus = tf.config.list_physical_devices('GPU')
   names = []
@@ -214,7 +221,7 @@ def device_info():
   }
 
 
-def peak_memory():
+def peak_memory() -> Tuple[int, Optional[int]]:
   """Peak memory in bytes: (host RSS of this process, GPU:0 or None)."""
   host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
   gpu = None
@@ -232,7 +239,8 @@ timed step runs (the logits, or [gradients, update ops]); ``name`` is the
 book line's word ('Forward' or 'Forward-backward')."""
 
 
-def build_graph(config, network_fn=None, setup=None):
+def build_graph(config: Config, network_fn: Optional[_NetworkFn] = None,
+                setup: Optional[dist.Setup] = None) -> BenchmarkGraph:
   """Builds the benchmark graph of ``config`` in the default graph.
 
   Under a strategy every replica generates its own ``config.batch_size``
@@ -320,7 +328,8 @@ def _warn_once_about(config, info):
                   stacklevel=3)
 
 
-def run(config, log=print, network_fn=None):
+def run(config: Config, log: Optional[Callable[[str], None]] = print,
+        network_fn: Optional[_NetworkFn] = None) -> Dict[str, Any]:
   """Builds, restores (optionally), burns in and times ``config``.
 
   Under a strategy (``config.distribute``) one replica alone is timed
@@ -393,7 +402,11 @@ def run(config, log=print, network_fn=None):
   return result
 
 
-def run_artifact(config, engine, log=print):
+# ``engine``: an ``inference.engines.Engine``; perf may not import the
+# inference room (same level), so it is typed Any.
+def run_artifact(config: Config, engine: Any,
+                 log: Optional[Callable[[str], None]] = print
+                 ) -> Dict[str, Any]:
   """Times an exported model on its own engine with the book's protocol.
 
   Args:
@@ -501,7 +514,7 @@ def _time(config, info, network_fn, setup, log):
   return stats, durations, flops, restored
 
 
-def add_peak(result, precision):
+def add_peak(result: Dict[str, Any], precision: str) -> Dict[str, Any]:
   """Adds the machine's matmul peak and the network's share of it."""
   peak = measure_peak_matmul(dtype=precision)
   result['peak_matmul_gflops_per_sec'] = peak
@@ -510,7 +523,7 @@ def add_peak(result, precision):
   return result
 
 
-def report_lines(result):
+def report_lines(result: Dict[str, Any]) -> List[str]:
   """The human-readable lines printed after the book's timing line."""
   lines = [
       '%s %s %s, batch %d, %dx%d: %.1f images/sec, median %.3f s, p90 %.3f s'
@@ -551,7 +564,8 @@ def report_lines(result):
   return lines
 
 
-def measure_peak_matmul(size=4096, dtype='fp32', steps=10):
+def measure_peak_matmul(size: int = 4096, dtype: str = 'fp32',
+                        steps: int = 10) -> float:
   """GFLOP/s of a large square matmul: the machine's practical peak.
 
   Args:

@@ -10,7 +10,10 @@ Typical use::
     total, skipped = flops.count_flops(tf.get_default_graph())
 """
 
+from typing import Optional, Tuple
+
 import numpy as np
+import tensorflow.compat.v1 as tf
 
 # Ops whose FLOPs are counted: 2 per multiply-add.
 CONV_OPS = ('Conv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter')
@@ -24,7 +27,7 @@ def _static(shape):
   return dims
 
 
-def op_flops(op):
+def op_flops(op: tf.Operation) -> Optional[int]:
   """FLOPs of one convolution or matmul op (2 per multiply-add).
 
   Convolution backprop ops count like the forward convolution they mirror.
@@ -54,7 +57,7 @@ def op_flops(op):
   return 0
 
 
-def count_flops(graph):
+def count_flops(graph: tf.Graph) -> Tuple[int, int]:
   """FLOPs of one run of ``graph``: convolutions and matmuls, 2 per MAC.
 
   Returns:

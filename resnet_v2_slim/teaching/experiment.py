@@ -33,6 +33,7 @@ import dataclasses
 import importlib.util
 import io
 import os
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.data import datasets as data_lib
@@ -58,6 +59,8 @@ WARMUP_EPOCHS = 1.0
 QUICK = {'steps': 3, 'batch_size': 4}
 # Final numbers average the last few logged points: single batches are noisy.
 TAIL = 5
+# {(setting, use_shortcut): {'loss': ..., 'accuracy': ...}}
+_Final = Dict[Tuple[str, bool], Dict[str, float]]
 
 
 class ExperimentError(errors.Error):
@@ -68,9 +71,10 @@ class ExperimentError(errors.Error):
 class ExperimentConfig:
   """``residual-experiment``'s settings; its flags are made from these."""
   out: str = setting(help='a new folder')
-  steps: int = setting(None, type=int, help='steps per network (default '
-                       '%d)' % STEPS)
-  batch_size: int = setting(None, type=int, help='(default %d)' % BATCH_SIZE)
+  steps: Optional[int] = setting(None, type=int, help='steps per network '
+                                 '(default %d)' % STEPS)
+  batch_size: Optional[int] = setting(None, type=int,
+                                      help='(default %d)' % BATCH_SIZE)
   depths: str = setting('18,34', choices=tuple(sorted(DEPTHS)),
                         metavar='SHALLOW,DEEP',
                         help='the two depths: %s (default %%(default)s)'
@@ -90,7 +94,7 @@ class ExperimentConfig:
                                  '(default %(default)s)')
   seed: int = setting(0, help='(default %(default)s)')
 
-  def budget(self):
+  def budget(self) -> Tuple[int, int, float]:
     """``(steps, batch_size, warmup_epochs)``: the flags, ``quick``'s (no
     warm-up: three steps are shorter than any) or the defaults.
 
@@ -121,7 +125,7 @@ def _final(history):
           'accuracy': sum(h['accuracy'] for h in tail) / len(tail)}
 
 
-def verdict(final):
+def verdict(final: _Final) -> Dict[str, bool]:
   """Seed 003's two halves, checked on the final training losses.
 
   Args:
@@ -147,7 +151,7 @@ JUDGED_ON = ('each half is judged on the training loss (cross entropy, '
              'Fig. 4 compares training error' % TAIL)
 
 
-def verdict_lines(result):
+def verdict_lines(result: Dict[str, Any]) -> List[str]:
   """Plain-language lines: each half, whether it held, with its numbers."""
   final, v = result['final'], result['verdict']
   (_, shallow), (_, deep) = result['settings']
@@ -202,10 +206,12 @@ def _plot_png(curves):
   return buf.getvalue()
 
 
-def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
-        learning_rate=LEARNING_RATE, learning_rate_decay_type=DECAY_TYPE,
-        warmup_epochs=WARMUP_EPOCHS, seed=0, settings=SETTINGS, data=DATA,
-        log=print):
+def run(out_dir: str, *, steps: int = STEPS, batch_size: int = BATCH_SIZE,
+        image_size: int = 32, learning_rate: float = LEARNING_RATE,
+        learning_rate_decay_type: str = DECAY_TYPE,
+        warmup_epochs: float = WARMUP_EPOCHS, seed: int = 0,
+        settings: Sequence[Tuple[str, str]] = SETTINGS, data: str = DATA,
+        log: Callable[[str], None] = print) -> Dict[str, Any]:
   """Trains the four networks and writes curves.csv and curves.png.
 
   Args:
@@ -269,7 +275,8 @@ def run(out_dir, *, steps=STEPS, batch_size=BATCH_SIZE, image_size=32,
           'png': png_path}
 
 
-def format_table(final, settings=SETTINGS):
+def format_table(final: _Final,
+                 settings: Sequence[Tuple[str, str]] = SETTINGS) -> str:
   """Markdown table of final training loss and accuracy."""
   lines = ['| network | residual loss | residual accuracy | plain loss | '
            'plain accuracy |', '|---|---|---|---|---|']

@@ -15,6 +15,7 @@ Typical use::
 """
 
 import collections
+from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
 
@@ -40,7 +41,8 @@ def _flops_under(scope, graph):
              if op.name.startswith(prefix))
 
 
-def build_rows(graph, end_points, scope):
+def build_rows(graph: tf.Graph, end_points: Dict[str, tf.Tensor], scope: str
+               ) -> List[Row]:
   """Rows for a network already built in ``graph`` under ``scope``.
 
   Args:
@@ -90,8 +92,10 @@ def build_rows(graph, end_points, scope):
   return rows
 
 
-def summarize(model, *, image_size=None, batch_size=1, num_classes=1000,
-              tensorboard_dir=None, **network_kwargs):
+def summarize(model: str, *, image_size: Optional[int] = None,
+              batch_size: int = 1, num_classes: Optional[int] = 1000,
+              tensorboard_dir: Optional[str] = None,
+              **network_kwargs: Any) -> List[Row]:
   """Builds ``model`` in a fresh graph and returns its rows.
 
   Args:
@@ -146,7 +150,7 @@ def _human(n):
   return str(n)
 
 
-def format_table(rows, fmt='text'):
+def format_table(rows: Sequence[Row], fmt: str = 'text') -> str:
   """Renders rows as 'text', 'markdown' or 'json'."""
   if fmt == 'json':
     import json  # pylint: disable=g-import-not-at-top

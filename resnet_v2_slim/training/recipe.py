@@ -20,11 +20,15 @@ Typical use (inside ``trainer.build_model``)::
 import json
 import math
 import os
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.utils import fileio
+
+if TYPE_CHECKING:   # training.settings imports this module: a cycle
+  from resnet_v2_slim.training.settings import TrainConfig
 
 OPTIMIZERS = ('momentum', 'sgd', 'rmsprop', 'adam', 'adagrad', 'adadelta',
               'ftrl')
@@ -48,7 +52,7 @@ def _epochs_needed(config):
           (config.learning_rate_decay_type == 'piecewise'))
 
 
-def check(config, steps_per_epoch):
+def check(config: 'TrainConfig', steps_per_epoch: Optional[float]) -> None:
   """One line per bad recipe value, before anything is built or written.
 
   Args:
@@ -118,7 +122,8 @@ def check(config, steps_per_epoch):
                            config.steps))
 
 
-def learning_rate(config, steps_per_epoch, global_step):
+def learning_rate(config: 'TrainConfig', steps_per_epoch: Optional[float],
+                  global_step: Union[tf.Tensor, tf.Variable]) -> tf.Tensor:
   """The learning-rate tensor of ``config`` at ``global_step``.
 
   slim's decays in slim's units (``decay_steps = steps_per_epoch *
@@ -156,7 +161,8 @@ def learning_rate(config, steps_per_epoch, global_step):
   return tf.identity(rate, name='learning_rate')
 
 
-def optimizer(config, rate):
+def optimizer(config: 'TrainConfig', rate: Union[float, tf.Tensor]
+              ) -> tf.train.Optimizer:
   """slim's ``_configure_optimizer``: TensorFlow's optimizer of that name."""
   name = config.optimizer
   if name == 'momentum':
@@ -185,7 +191,8 @@ def optimizer(config, rate):
       l2_regularization_strength=config.ftrl_l2)
 
 
-def trainable(config, variables):
+def trainable(config: 'TrainConfig', variables: List[tf.Variable]
+              ) -> List[tf.Variable]:
   """slim's ``--trainable_scopes``: the variables to train (all if None).
 
   Raises:
@@ -206,7 +213,8 @@ def trainable(config, variables):
   return chosen
 
 
-def check_resume(train_dir, config, resuming, num_replicas=1):
+def check_resume(train_dir: str, config: 'TrainConfig', resuming: bool,
+                 num_replicas: int = 1) -> Tuple[str, Dict[str, Any]]:
   """Records the schedule a run starts with; refuses a resume that changes it.
 
   Args:
@@ -245,7 +253,7 @@ def check_resume(train_dir, config, resuming, num_replicas=1):
   return path, now
 
 
-def write_record(path, now):
+def write_record(path: str, now: Dict[str, Any]) -> None:
   fileio.atomic_write_text(path, json.dumps(now, indent=2, sort_keys=True)
                            + '\n')
 

@@ -19,7 +19,7 @@ Typical use::
 import dataclasses
 import math
 import os
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
@@ -66,19 +66,18 @@ class TrainConfig:
                             '(default %(default)s)')
   checkpoint: Optional[str] = setting(None, help='warm-start from this '
                                       'checkpoint (not its logits)')
-  exclude_scopes: Optional[tuple] = setting(None, nargs='*',
-                                  help='scopes not to warm-start (default: '
-                                  'the logits); each must exist in the '
-                                  'network')
+  exclude_scopes: Optional[Sequence[str]] = setting(
+      None, nargs='*', help='scopes not to warm-start (default: the '
+      'logits); each must exist in the network')
   preprocessing: str = setting(
       'auto', choices=preprocessing_lib.FLAG_CHOICES,
       help='training preprocessing of --data_dir images (auto: the '
       'published checkpoint\'s when fine-tuning one, else inception)')
-  tfrecord: Optional[str] = setting(None, metavar='PATTERN',
-                          help='TF-Slim TFRecord shards (e.g. from convert) '
-                          'instead of --data_dir')
-  num_classes: Optional[int] = setting(None, type=int,
-                             help='with --tfrecord: default from labels.txt')
+  tfrecord: Optional[str] = setting(
+      None, metavar='PATTERN', help='TF-Slim TFRecord shards (e.g. from '
+      'convert) instead of --data_dir')
+  num_classes: Optional[int] = setting(
+      None, type=int, help='with --tfrecord: default from labels.txt')
   labels_offset: int = setting(
       1, choices=(0, 1), type=int,
       help='with --tfrecord: subtracted from the 1-based labels (0 keeps a '
@@ -93,10 +92,10 @@ class TrainConfig:
                            '(default %(default)s)')
   seed: int = setting(0, help='graph and shuffle seed (default %(default)s)')
   # research/slim's recipe flags (train_image_classifier.py), same meaning.
-  dataset_name: Optional[str] = setting(None, choices=('digits', 'mnist5k'),
-                              help='a built-in dataset by research/slim\'s '
-                              'flag (default without --data_dir/--tfrecord: '
-                              'digits)')
+  dataset_name: Optional[str] = setting(
+      None, choices=('digits', 'mnist5k'),
+      help='a built-in dataset by research/slim\'s flag (default without '
+      '--data_dir/--tfrecord: digits)')
   dataset_split_name: str = setting(
       'train', choices=('train', 'validation'),
       help='with --dataset_name: a fixed class-balanced split (mnist5k: '
@@ -106,13 +105,13 @@ class TrainConfig:
       'training image by up to this many pixels, at random (pad and crop, '
       'as CIFAR training does; no flips). Folders and shards have '
       '--preprocessing\'s random crops instead (default %(default)s)')
-  eval_tfrecord: str = setting(
+  eval_tfrecord: Optional[str] = setting(
       None, metavar='PATTERN', help='the shards an evaluator task (TF_CONFIG '
       'task type "evaluator") evaluates; with --dataset_name it takes the '
       'validation split')
-  max_number_of_steps: Optional[int] = setting(None, type=int,
-                                     help='research/slim\'s name for --steps '
-                                     '(wins over it when given)')
+  max_number_of_steps: Optional[int] = setting(
+      None, type=int, help='research/slim\'s name for --steps (wins over it '
+      'when given)')
   optimizer: str = setting('momentum', choices=recipe.OPTIMIZERS,
                            help='(default %(default)s; slim\'s default is '
                            'rmsprop)')
@@ -143,11 +142,12 @@ class TrainConfig:
                                         '%(default)s)')
   end_learning_rate: float = setting(0.0001, help='polynomial and cosine '
                                      'decay (default %(default)s)')
-  boundaries: Optional[tuple] = setting(None, nargs='*', type=float,
-                              help='piecewise: epochs where the rate changes')
-  values: Optional[tuple] = setting(None, nargs='*', type=float,
-                          help='piecewise: the rates, one more than '
-                          '--boundaries')
+  boundaries: Optional[Sequence[float]] = setting(
+      None, nargs='*', type=float,
+      help='piecewise: epochs where the rate changes')
+  values: Optional[Sequence[float]] = setting(
+      None, nargs='*', type=float,
+      help='piecewise: the rates, one more than --boundaries')
   warmup_epochs: float = setting(0.0, help='linear warm-up from 0 over this '
                                  'many epochs (Goyal et al. 2017; default '
                                  '%(default)s)')
@@ -157,19 +157,19 @@ class TrainConfig:
       help='compute dtype: float32 master weights and optimizer state, half '
       'compute, batch norm as in fp32; fp16 with a dynamic loss scale '
       '(default %(default)s)')
-  moving_average_decay: float = setting(
+  moving_average_decay: Optional[float] = setting(
       None, type=float, help='keep tf.train.ExponentialMovingAverage shadows '
       'of the model variables (the decay ramps up early in a run, as in '
       'slim); evaluate, classify and export use them')
-  trainable_scopes: Optional[tuple] = setting(None, nargs='*',
-                                    help='train only these scopes (default: '
-                                    'all), e.g. resnet_v2_50/logits')
-  save_interval_secs: Optional[float] = setting(None, type=float,
-                                      help='also save when this many '
-                                      'seconds passed since the last save')
-  save_summaries_secs: Optional[float] = setting(None, type=float,
-                                       help='also write summaries when this '
-                                       'many seconds passed')
+  trainable_scopes: Optional[Sequence[str]] = setting(
+      None, nargs='*', help='train only these scopes (default: all), e.g. '
+      'resnet_v2_50/logits')
+  save_interval_secs: Optional[float] = setting(
+      None, type=float, help='also save when this many seconds passed since '
+      'the last save')
+  save_summaries_secs: Optional[float] = setting(
+      None, type=float, help='also write summaries when this many seconds '
+      'passed')
   # --strategy etc. (distribute.strategy.add_flags); batch_size is per
   # replica (as TF-Slim's clones).
   distribute: dist.Options = dataclasses.field(default_factory=dist.Options)

@@ -25,7 +25,7 @@ import fcntl
 import os
 import shutil
 import tempfile
-from typing import Iterator
+from typing import Iterable, Iterator, Optional, Tuple, Union
 
 from resnet_v2_slim import errors
 
@@ -51,7 +51,7 @@ def _check_parent(path, what):
                           % (what, path, parent, exc.strerror)) from None
 
 
-def check_writable(path, what='output file'):
+def check_writable(path: str, what: str = 'output file') -> str:
   """Raises OutputPathError unless a file can be created at ``path``.
 
   Args:
@@ -76,7 +76,7 @@ def check_writable(path, what='output file'):
   return path
 
 
-def check_written(path, what, min_bytes=1):
+def check_written(path: str, what: str, min_bytes: int = 1) -> int:
   """Raises OutputPathError unless ``path`` holds at least ``min_bytes``.
 
   Writers that swallow their flush and close errors (TensorFlow's event
@@ -103,7 +103,7 @@ def check_written(path, what, min_bytes=1):
   return size
 
 
-def check_writable_dir(path, what='output folder'):
+def check_writable_dir(path: str, what: str = 'output folder') -> str:
   """Raises OutputPathError unless a folder can be (re)placed at ``path``.
 
   Args:
@@ -122,7 +122,7 @@ def check_writable_dir(path, what='output folder'):
   return path
 
 
-def check_new_folder(path, what):
+def check_new_folder(path: str, what: str) -> str:
   """Raises OutputPathError unless ``path`` can be a new (or empty) folder.
 
   For outputs promised to go into "a new folder": an empty name, a file, a
@@ -171,7 +171,7 @@ class DirLock:
       process holds the lock.
   """
 
-  def __init__(self, folder, what):
+  def __init__(self, folder: str, what: str) -> None:
     self.folder, self.what, self._fd = folder, what, None
 
   def __enter__(self):
@@ -202,7 +202,7 @@ class DirLock:
     self._fd = None
 
 
-def real_path(path):
+def real_path(path: Union[str, os.PathLike]) -> str:
   """The absolute path with ``~`` expanded and symbolic links resolved."""
   return os.path.realpath(os.path.expanduser(os.fspath(path)))
 
@@ -222,7 +222,9 @@ def _relation(output, other):
   return None
 
 
-def check_outputs(outputs, inputs=()):
+def check_outputs(outputs: Iterable[Tuple[str, Optional[str]]],
+                  inputs: Iterable[Tuple[str, Optional[str]]] = ()
+                  ) -> None:
   """Refuses outputs that would overwrite an input or another output.
 
   Run it before any work: a command that passes it can only write where no
@@ -252,7 +254,8 @@ def check_outputs(outputs, inputs=()):
                'the ' + kind, flag))
 
 
-def check_replaceable_dir(path, allowed, what, holds):
+def check_replaceable_dir(path: str, allowed: Iterable[str], what: str,
+                          holds: str) -> str:
   """Raises OutputPathError unless folder ``path`` may be replaced.
 
   Args:
@@ -277,7 +280,7 @@ def check_replaceable_dir(path, allowed, what, holds):
   return path
 
 
-def default_mode(path):
+def default_mode(path: str) -> int:
   """The mode a plain ``open(path, 'w')`` would give: the old one or umask."""
   try:
     return os.stat(path).st_mode & 0o7777
@@ -287,7 +290,7 @@ def default_mode(path):
     return 0o666 & ~umask
 
 
-def atomic_write_bytes(path, data):
+def atomic_write_bytes(path: str, data: bytes) -> None:
   """Writes ``data`` to ``path`` via a temporary file and an atomic rename.
 
   The file gets the mode a plain write would give (mkstemp's is 0600).
@@ -310,7 +313,7 @@ def atomic_write_bytes(path, data):
     raise
 
 
-def atomic_write_text(path, text):
+def atomic_write_text(path: str, text: str) -> None:
   """Writes ``text`` (UTF-8) to ``path`` atomically."""
   atomic_write_bytes(path, text.encode('utf-8'))
 
@@ -352,7 +355,7 @@ def remove_path(path: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_dir(prefix: str, folder: str = None) -> Iterator[str]:
+def scratch_dir(prefix: str, folder: Optional[str] = None) -> Iterator[str]:
   """A temporary folder for intermediate files, removed on leaving.
 
   Args:
@@ -391,10 +394,6 @@ _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 
 
-class ExchangeUnavailable(OSError):
-  """The system cannot swap two paths atomically (no renameat2 exchange)."""
-
-
 def _libc_renameat2():
   try:
     return ctypes.CDLL(None, use_errno=True).renameat2
@@ -402,27 +401,29 @@ def _libc_renameat2():
     return None
 
 
-def exchange_paths(a: str, b: str) -> None:
+def exchange_paths(a: str, b: str) -> bool:
   """Swaps the paths ``a`` and ``b`` in one atomic step (Linux renameat2).
 
   Args:
     a, b: two existing paths on the same file system.
 
+  Returns:
+    True when swapped; False when the C library, kernel or file system has
+    no RENAME_EXCHANGE (nothing was changed).
+
   Raises:
-    ExchangeUnavailable: the C library, kernel or file system has no
-      RENAME_EXCHANGE (nothing was changed).
     OSError: the swap failed (nothing was changed).
   """
   renameat2 = _libc_renameat2()
   if renameat2 is None:
-    raise ExchangeUnavailable(errno.ENOSYS, 'renameat2 is not available')
+    return False
   if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b),
                _RENAME_EXCHANGE) == 0:
-    return
+    return True
   code = ctypes.get_errno()
   # ENOSYS: an older kernel; EINVAL/ENOTSUP: a file system without the flag.
   if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-    raise ExchangeUnavailable(code, os.strerror(code))
+    return False
   raise OSError(code, os.strerror(code), a, None, b)
 
 
@@ -461,9 +462,7 @@ def replace_dir(new_dir: str, target: str, *, plain_modes: bool = False
   if not os.path.lexists(target):
     os.rename(new_dir, target)   # nothing to keep: one rename is atomic
     return
-  try:
-    exchange_paths(new_dir, target)
-  except ExchangeUnavailable:
+  if not exchange_paths(new_dir, target):
     _replace_dir_by_renames(new_dir, target)
     return
   shutil.rmtree(new_dir, ignore_errors=True)   # the old folder, swapped out

@@ -23,9 +23,14 @@ import typing
 import dataclasses
 
 _REQUIRED = dataclasses.MISSING
+_T = typing.TypeVar('_T')
 
 
-def setting(default=_REQUIRED, *, help, flag=True, **argparse_kwargs):  # pylint: disable=redefined-builtin
+# Returns typing.Any, as dataclasses.field does, so that a field typed
+# ``steps: int = setting(...)`` type-checks; the value is a Field.
+def setting(  # pylint: disable=redefined-builtin
+    default: typing.Any = _REQUIRED, *, help: str, flag: bool = True,
+    **argparse_kwargs: typing.Any) -> typing.Any:
   """A dataclass field that is also a command-line flag.
 
   Args:
@@ -46,7 +51,7 @@ def setting(default=_REQUIRED, *, help, flag=True, **argparse_kwargs):  # pylint
   return dataclasses.field(default=default, metadata=metadata)
 
 
-def auto_or_positive_int(text):
+def auto_or_positive_int(text: str) -> typing.Union[int, str]:
   """Flag type for settings like ``--num_classes auto|N``."""
   if text == 'auto':
     return text
@@ -60,7 +65,7 @@ def auto_or_positive_int(text):
   return value
 
 
-def auto_or_int(text):
+def auto_or_int(text: str) -> typing.Union[int, str]:
   """Flag type for settings like ``--labels_offset auto|N``."""
   if text == 'auto':
     return text
@@ -85,12 +90,14 @@ def _flag_type(field):
   return str
 
 
-def flag_fields(cls):
+def flag_fields(cls: type) -> typing.List[dataclasses.Field]:
   """The fields of ``cls`` that are command-line flags, in order."""
   return [f for f in dataclasses.fields(cls) if f.metadata.get('flag')]
 
 
-def add_flags(parser, cls, *, group=None, exclude=()):
+def add_flags(parser: argparse.ArgumentParser, cls: type, *,
+              group: typing.Optional[str] = None,
+              exclude: typing.Iterable[str] = ()) -> None:
   """Adds one flag per ``setting`` field of ``cls`` to ``parser``.
 
   Args:
@@ -126,7 +133,8 @@ def add_flags(parser, cls, *, group=None, exclude=()):
     target.add_argument(name, **kwargs, **extra)
 
 
-def from_args(cls, args, **overrides):
+def from_args(cls: typing.Type[_T], args: argparse.Namespace,
+              **overrides: typing.Any) -> _T:
   """Builds ``cls`` from parsed flags (``add_flags``) and ``overrides``."""
   values = {f.name: getattr(args, f.name) for f in flag_fields(cls)
             if hasattr(args, f.name)}

@@ -15,6 +15,7 @@ from resnet_v2_slim.cli import convert as convert_cmd
 from resnet_v2_slim.cli import evaluate as evaluate_cmd
 from resnet_v2_slim.cli import inspect as inspect_cmd
 from resnet_v2_slim.cli import main as cli_main
+from resnet_v2_slim.cli import train as train_cmd
 
 
 def _package_exceptions():
@@ -86,7 +87,8 @@ def test_no_abbreviated_flags(capsys):
     evaluate_cmd.main(['--checkpoint', 'x', '--data_dir', 'y',
                        '--labels_off', '0'])
   assert exit_.value.code == 2
-  assert 'unrecognized arguments: --labels_off' in capsys.readouterr().err
+  assert 'unknown flag --labels_off (did you mean --labels_offset?)' in (
+      capsys.readouterr().err)
 
 
 def test_every_subcommand_is_wrapped_and_refuses_abbreviations():
@@ -187,7 +189,6 @@ def test_settings_make_the_flags_and_the_config_back():
 def test_train_flags_are_the_train_config_fields():
   """Nothing retyped: each TrainConfig default is the flag's default."""
   import dataclasses  # pylint: disable=g-import-not-at-top
-  from resnet_v2_slim.cli import train as train_cmd  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.training import trainer  # pylint: disable=g-import-not-at-top
   source = inspect.getsource(train_cmd)
   assert 'default=' not in source and 'add_argument' not in source
@@ -205,3 +206,32 @@ def test_quoted_keeps_the_line_that_says_what_went_wrong():
       'Received a label value of 2 which is outside the valid range of '
       '[0, 2).')
   assert errors.quoted(ValueError('use `safe_mode`')) == "use 'safe_mode'"
+
+
+@pytest.mark.parametrize('argv,line', [
+    (['--optimizer', 'adamw2'],
+     "--optimizer: 'adamw2' is not one of momentum, sgd, rmsprop, adam, "
+     "adagrad, adadelta, ftrl (did you mean adam?)"),
+    (['--batch_sise', '4'], 'unknown flag --batch_sise (did you mean '
+     '--batch_size?)'),
+    (['--steps'], '--steps: expected one argument'),
+    (['--steps', 'x'], "--steps: invalid int value: 'x'"),
+])
+def test_the_argument_parsers_errors_are_one_line(argv, line, capsys):
+  with pytest.raises(SystemExit) as exit_:
+    train_cmd.main(['--model', 'resnet_v2_18', '--train_dir', 'unused'] +
+                   argv)
+  assert exit_.value.code == 2
+  err = capsys.readouterr().err
+  assert err == ('resnet-v2-slim train: error: %s (resnet-v2-slim train '
+                 '--help lists the flags)\n' % line)
+
+
+@pytest.mark.parametrize('command', sorted(cli_main.COMMANDS))
+def test_every_command_names_an_unknown_flag_in_one_line(command, capsys):
+  with pytest.raises(SystemExit) as exit_:
+    cli_main.run(command, ['--no_such_flag'], 'resnet-v2-slim ' + command)
+  assert exit_.value.code == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and 'error: ' in err, err
+  assert '--no_such_flag' in err or 'required' in err, err

@@ -233,7 +233,7 @@ def test_residual_experiment_refuses_unknown_data_and_depths(capsys,
     with pytest.raises(SystemExit) as exit_:
       residual_cmd.main(['--out', str(tmp_path / 'x')] + flag)
     assert exit_.value.code == 2
-    assert 'invalid choice' in capsys.readouterr().err
+    assert 'is not one of' in capsys.readouterr().err
   with pytest.raises(experiment.ExperimentError, match='`data` must be'):
     experiment.run(str(tmp_path / 'y'), data='cifar10')
   assert not os.path.exists(tmp_path / 'x')

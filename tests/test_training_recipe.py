@@ -82,7 +82,7 @@ def test_every_optimizer_is_tensorflows_own():
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--optimizer', 'lamb'], 'invalid choice'),
+    (['--optimizer', 'lamb'], "--optimizer: 'lamb' is not one of"),
     (['--learning_rate_decay_factor', '-0.5'],
      '--learning_rate_decay_factor must be a finite number >= 0'),
     (['--warmup_epochs', '5', '--steps', '10'], 'as long as the whole run'),
@@ -109,7 +109,7 @@ def test_bad_recipe_values_are_one_line_before_anything_is_written(
   err = capsys.readouterr().err
   assert code == 2
   assert message in err, err
-  assert err.strip().count('\n') == 0 or 'usage:' in err
+  assert err.strip().count('\n') == 0, err   # argparse's own too
   assert not run.exists() or not [f for f in os.listdir(run)
                                   if not f.startswith('.')]
 

@@ -19,11 +19,13 @@ Typical use (a subcommand)::
 """
 
 import argparse
+import difflib
 import functools
 import inspect
 import json
+import re
 import sys
-from typing import Callable, Optional, TextIO, Union
+from typing import Callable, Optional, Sequence, TextIO, Union
 
 from resnet_v2_slim import errors
 from resnet_v2_slim._quiet import quiet_logs as quiet  # noqa: F401  re-exported
@@ -64,12 +66,51 @@ def command(main: Callable[..., int]) -> Callable[..., int]:
   return run
 
 
+class OneLineParser(argparse.ArgumentParser):
+  """argparse, whose own errors are one line naming the flag and the fix.
+
+  argparse prints the whole usage (about 50 lines for ``train``) before
+  its error; here an unknown choice, an unknown flag, a missing value or a
+  wrong type is one ``prog: error: ...`` line with the nearest known
+  choice or flag, and where ``--help`` is. Exit code 2, as argparse.
+  """
+
+  def error(self, message: str):
+    print('%s: error: %s (%s --help lists the flags)'
+          % (self.prog, self._one_line(message), self.prog), file=sys.stderr)
+    sys.exit(EXIT_BAD_INPUT)
+
+  def _one_line(self, message: str) -> str:
+    """argparse's message, reworded: the flag first, a suggestion after."""
+    choice = re.match(r"argument (\S+): invalid choice: '?(.*?)'? "
+                      r"\(choose from (.*)\)$", message)
+    if choice:
+      flag, value, allowed = choice.groups()
+      allowed = [a.strip(" '") for a in allowed.split(',')]
+      return '%s: %r is not one of %s%s' % (
+          flag.split('/')[0], value, ', '.join(allowed),
+          _did_you_mean(value, allowed))
+    unknown = re.match(r'unrecognized arguments: (\S+)', message)
+    if unknown:
+      flags = [s for a in self._actions for s in a.option_strings]
+      return 'unknown flag %s%s' % (unknown.group(1), _did_you_mean(
+          unknown.group(1).split('=')[0], flags))
+    return re.sub(r'^argument (\S+): ', lambda m: m.group(1).split('/')[0] +
+                  ': ', message).replace('\n', ' ')
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+  close = difflib.get_close_matches(word, known, n=1)
+  return ' (did you mean %s?)' % close[0] if close else ''
+
+
 def parser(prog: str, doc: str) -> argparse.ArgumentParser:
   """An ``ArgumentParser`` for a subcommand: its doc's first line as the
-  description, and no abbreviated flags (a prefix is an error, not a guess).
+  description, no abbreviated flags (a prefix is an error, not a guess),
+  and its own errors in one line (``OneLineParser``).
   """
-  return argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0],
-                                 allow_abbrev=False)
+  return OneLineParser(prog=prog, description=doc.splitlines()[0],
+                       allow_abbrev=False)
 
 
 def write_json(path: str, obj: object) -> None:

@@ -6,6 +6,8 @@ at which step is checked by hand, without a network.
 """
 
 import math
+import os
+import signal
 import types
 
 import pytest
@@ -161,3 +163,42 @@ def test_progress_messages_name_the_checkpoint_to_resume_from():
                                     '/r/model.ckpt-4.')
   assert progress.kept('The previous checkpoint', state='intact') == (
       'The previous checkpoint, /r/model.ckpt-4, is intact.')
+
+
+class _SignalAt(tf.train.SessionRunHook):
+  """Sends this process ``number`` after ``step`` runs (a preemption)."""
+
+  def __init__(self, step, number):
+    self.step, self.number, self.count = step, number, 0
+
+  def after_run(self, run_context, run_values):
+    self.count += 1
+    if self.count == self.step:
+      os.kill(os.getpid(), self.number)
+
+
+@pytest.mark.parametrize('name', hooks.PREEMPTION_SIGNALS)
+def test_a_preemption_signal_saves_the_step_and_stops(tmp_path, name):
+  number = getattr(signal, name)
+  before = signal.getsignal(number)
+  config = _config(tmp_path)
+  progress = hooks.Progress()
+  preemption = hooks.PreemptionHook(progress)
+  with tf.Graph().as_default():
+    model = _toy_model([1.0] * 7)
+    saver = tf.train.Saver()
+    setup = dist.Setup(dist.Options())
+    with tf.train.MonitoredTrainingSession(
+        hooks=[hooks.ProgressHook(model.global_step, progress, 7),
+               _SignalAt(2, number),
+               hooks.CheckpointHook(saver, str(tmp_path / 'model.ckpt'),
+                                    model, config, progress, setup=setup),
+               preemption],
+        save_checkpoint_secs=None, save_summaries_steps=None,
+        log_step_count_steps=None) as sess:
+      while not sess.should_stop():
+        sess.run(model.step)
+  preemption.restore()
+  assert (progress.signal, progress.step) == (name, 2)
+  assert _saved_steps(tmp_path) == [2]   # saved at once, not at save_every
+  assert signal.getsignal(number) is before

@@ -2,12 +2,14 @@
 
 import dataclasses
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.cli import train
@@ -163,3 +165,39 @@ def test_validate_changes_nothing_and_resolved_takes_slims_step_count():
   assert config.resolved() is not config and config.steps == 300
   plain = training.TrainConfig(model='resnet_v2_18', train_dir='unused')
   assert plain.resolved() is plain
+
+
+@pytest.mark.parametrize('name', ['SIGTERM', 'SIGUSR1'])
+def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
+    tmp_path, name):
+  run = str(tmp_path / 'run')
+  cmd = [sys.executable, os.path.join(SCRIPTS, 'train.py'), '--model',
+         'resnet_v2_18', '--train_dir', run, '--batch_size', '4',
+         '--save_every', '1000', '--log_every', '1']
+  proc = subprocess.Popen(cmd + ['--steps', '100000'], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+  try:
+    for line in proc.stdout:   # a few steps in, not at a save
+      if line.startswith('step 3/'):
+        break
+    proc.send_signal(getattr(signal, name))
+    out, err = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+    proc.wait()
+  assert proc.returncode == 75, err[-2000:]
+  [stopped] = [l for l in err.splitlines() if 'stopped by' in l]
+  step = int(re.search(r'after step (\d+),', stopped).group(1))
+  assert step >= 3 and 'model.ckpt-%d. Rerun the same command' % step in (
+      stopped)
+  assert tf.train.latest_checkpoint(run).endswith('model.ckpt-%d' % step)
+  # No Saver temporaries (the .lock file of the train-dir lock stays).
+  assert not [f for f in os.listdir(run)
+              if 'temp' in f or f.startswith('.') and f != '.lock']
+  result = subprocess.run(cmd + ['--steps', str(step + 1)],
+                          capture_output=True, text=True, timeout=300,
+                          check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert 'resuming from %s/model.ckpt-%d (step %d)' % (run, step, step) in (
+      result.stdout)
+  assert 'step %d/%d' % (step + 1, step + 1) in result.stdout

@@ -25,7 +25,7 @@ import inspect
 import json
 import re
 import sys
-from typing import Callable, Optional, Sequence, TextIO, Union
+from typing import Callable, NoReturn, Optional, Sequence, TextIO, Union
 
 from resnet_v2_slim import errors
 from resnet_v2_slim._quiet import quiet_logs as quiet  # noqa: F401  re-exported
@@ -75,7 +75,7 @@ class OneLineParser(argparse.ArgumentParser):
   choice or flag, and where ``--help`` is. Exit code 2, as argparse.
   """
 
-  def error(self, message: str):
+  def error(self, message: str) -> NoReturn:
     print('%s: error: %s (%s --help lists the flags)'
           % (self.prog, self._one_line(message), self.prog), file=sys.stderr)
     sys.exit(EXIT_BAD_INPUT)

@@ -28,10 +28,15 @@ from resnet_v2_slim.training import trainer
 from resnet_v2_slim.utils import settings
 
 
+# sysexits' EX_TEMPFAIL: "try again later" (a preempted run that saved).
+EXIT_PREEMPTED = 75
+
+
 @common.command
 def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim train') -> int:
-  """Runs the command; returns 0, 2 (bad input) or 130 (Ctrl-C)."""
+  """Runs the command; returns 0, 2 (bad input), 75 (preempted: SIGTERM,
+  SIGHUP or SIGUSR1; the step in flight saved) or 130 (Ctrl-C)."""
   parser = common.parser(prog, __doc__)
   settings.add_flags(parser, trainer.TrainConfig)
   dist.add_flags(parser)
@@ -48,6 +53,9 @@ def main(argv: Optional[Sequence[str]] = None,
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
     return 130   # the shell's code for Ctrl-C
+  except trainer.TrainPreempted as exc:
+    print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
+    return EXIT_PREEMPTED
   except dist.PeerError as exc:   # another worker died: exit 1, not 2
     return common.fail(prog, exc, code=1)
   if history:

@@ -37,6 +37,8 @@ import hashlib
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from typing import Any, Callable, Optional
 
@@ -54,10 +56,13 @@ class Progress:
     step: the last completed step.
     last_saved: the newest checkpoint a rerun resumes from (None: none).
     history: one dict per logged step (see ``LoggingHook``).
+    signal: the name of the signal that asked the run to stop
+      (``PreemptionHook``), None while none came.
   """
   step: int = 0
   last_saved: Optional[str] = None
   history: list = dataclasses.field(default_factory=list)
+  signal: Optional[str] = None   # the preemption signal that stops the run
 
   def kept(self, what: str = 'The last checkpoint', *, state: str = 'kept',
            none: str = 'No checkpoint was saved yet.') -> str:
@@ -230,7 +235,8 @@ class CheckpointHook(tf.train.SessionRunHook):
 
   def after_run(self, run_context: tf.train.SessionRunContext,
                 run_values: tf.train.SessionRunValues) -> None:
-    if self._every.due(self._progress.step):
+    # A preempted run saves the step it just finished.
+    if self._every.due(self._progress.step) or self._progress.signal:
       self.save(run_context.session)
       self._every.reset()
 
@@ -261,6 +267,49 @@ def _remove_saver_temporaries(prefix: str, step: int) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
       else:
         os.unlink(leftover)
+
+
+# What spot VMs, Kubernetes evictions and Slurm (``--signal``) send before
+# they kill a job.
+PREEMPTION_SIGNALS = ('SIGTERM', 'SIGHUP', 'SIGUSR1')
+
+
+class PreemptionHook(tf.train.SessionRunHook):
+  """SIGTERM, SIGHUP or SIGUSR1: finish the step in flight, save it, stop.
+
+  The handler only notes the signal; the step in flight finishes, the
+  ``CheckpointHook`` (before this hook in the list) saves it through the
+  same checks as any save, and this hook asks the session to stop. Signal
+  handlers belong to the main thread: elsewhere (a library caller's
+  thread) nothing is installed. ``restore`` puts the earlier handlers back.
+  """
+
+  def __init__(self, progress: Progress):
+    self._progress = progress
+    self._previous = {}
+
+  def begin(self) -> None:
+    if threading.current_thread() is not threading.main_thread():
+      return
+    for name in PREEMPTION_SIGNALS:
+      number = getattr(signal, name, None)
+      if number is not None:
+        self._previous[number] = signal.signal(number, self._note)
+
+  def _note(self, number: int, frame: Any) -> None:
+    del frame
+    self._progress.signal = signal.Signals(number).name
+
+  def after_run(self, run_context: tf.train.SessionRunContext,
+                run_values: tf.train.SessionRunValues) -> None:
+    if self._progress.signal:
+      run_context.request_stop()
+
+  def restore(self) -> None:
+    """The signal handlers as they were before ``begin``."""
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+    self._previous = {}
 
 
 class FingerprintHook(tf.train.SessionRunHook):

@@ -37,6 +37,10 @@ class TrainInterrupted(TrainError):
   """Ctrl-C during training: nothing half-done was saved."""
 
 
+class TrainPreempted(TrainError):
+  """A preemption signal stopped training after saving the step in flight."""
+
+
 @dataclasses.dataclass
 class TrainConfig:
   """Settings of one training run; ``train``'s flags are made from these."""

@@ -45,11 +45,13 @@ from resnet_v2_slim.training import hooks as hooks_lib
 from resnet_v2_slim.training import recipe
 from resnet_v2_slim.training.model import TrainModel, build_model
 from resnet_v2_slim.training.settings import (TrainConfig, TrainError,
-                                              TrainInterrupted, must_agree)
+                                              TrainInterrupted,
+                                              TrainPreempted, must_agree)
 from resnet_v2_slim.utils import fileio
 
 # The names this module has always offered (``trainer.TrainConfig`` ...).
-__all__ = ['TrainConfig', 'TrainError', 'TrainInterrupted', 'TrainModel',
+__all__ = ['TrainConfig', 'TrainError', 'TrainInterrupted', 'TrainPreempted',
+           'TrainModel',
            'build_model', 'must_agree', 'choose_preprocessing', 'train']
 
 # The Saver keeps this many checkpoints in ``train_dir``.
@@ -306,6 +308,10 @@ def _make_hooks(config: TrainConfig, setup: dist.Setup, built: _Built,
       hooks_lib.CheckpointHook(
           built.scaffold.saver, os.path.join(save_dir, 'model.ckpt'), model,
           config, progress, setup=setup)]
+  if setup.task is None:
+    # Under multi_worker every worker would have to save the same step:
+    # until the workers agree on one, a signal ends a worker as before.
+    hooks.append(hooks_lib.PreemptionHook(progress))
   if setup.strategy is not None:
     hooks.append(hooks_lib.FingerprintHook(model.trainables, progress, log))
   return hooks
@@ -333,10 +339,18 @@ def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
         with _one_line_stops(progress):
           _run_steps(setup, built, hooks)
       finally:
+        for hook in hooks:
+          if isinstance(hook, hooks_lib.PreemptionHook):
+            hook.restore()
         if writer:
           # An error on its way out (a failed save) outranks the writer's.
           _close_writer(writer, config.train_dir,
                         raising=sys.exc_info()[1] is not None)
+  if progress.signal:
+    raise TrainPreempted(
+        'stopped by %s after step %d, saved as %s. Rerun the same command '
+        'to resume from it.' % (progress.signal, progress.step,
+                                progress.last_saved))
   return progress.history
 
 

@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -176,6 +177,9 @@ def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
          '--save_every', '1000', '--log_every', '1']
   proc = subprocess.Popen(cmd + ['--steps', '100000'], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
+  # Ended by its id after 300 s whatever happens, even if it never prints.
+  watchdog = threading.Timer(300, proc.kill)
+  watchdog.start()
   try:
     for line in proc.stdout:   # a few steps in, not at a save
       if line.startswith('step 3/'):
@@ -183,6 +187,7 @@ def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
     proc.send_signal(getattr(signal, name))
     out, err = proc.communicate(timeout=120)
   finally:
+    watchdog.cancel()
     proc.kill()
     proc.wait()
   assert proc.returncode == 75, err[-2000:]

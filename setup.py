@@ -36,6 +36,8 @@ EXPORT = [
     'onnxruntime>=1.20',
     'openvino>=2025.0',
     'ai-edge-litert>=1.2',       # LiteRT's interpreter (tf.lite's is deprecated)
+    'scikit-image>=0.22',        # real photos the serving exports are checked on
+    'tensorflow-serving-api>=2.16',  # TF Serving's warmup-request protos
 ]
 EXTRAS_REQUIRE = {
     # The core (networks, checkpoints, timing, classify, export, evaluate,

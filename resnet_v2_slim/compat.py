@@ -9,14 +9,15 @@ and no ResNet can be built.
 
 The fix registers the moved modules in ``sys.modules`` under their old names.
 It changes no code and no behaviour: TensorFlow gets the very module it asked
-for, from its new address. It runs once, when ``resnet_v2_slim`` is imported,
-and does nothing where the old name still resolves (tf-keras 2.15, Keras
+for, from its new address. It runs once, when TensorFlow is first imported
+after ``resnet_v2_slim`` (``_quiet.bootstrap``; at once if it already
+was), and does nothing where the old name still resolves (tf-keras 2.15, Keras
 2.13, or a future release that restores it). TensorFlow 2.14's bundled
 Keras 2.14 made the same move under ``keras``; the same fix covers it.
 
 Typical use (automatic; calling it again is harmless)::
 
-    import resnet_v2_slim            # applies the fix
+    import resnet_v2_slim            # the fix, when TensorFlow is imported
     from resnet_v2_slim import compat
     compat.apply()                   # -> False: already applied
 """

@@ -5,6 +5,7 @@ import argparse
 import ast
 import importlib
 import inspect
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ from tf_slim.nets import resnet_v2 as ref_v2
 import resnet_v2_slim
 from resnet_v2_slim import _quiet
 from resnet_v2_slim import checkpoints
+from resnet_v2_slim import names as names_lib
 from resnet_v2_slim.cli import main as cli_main
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.inference import evaluate as evaluate_lib
@@ -32,9 +34,13 @@ ROOT = os.path.join(os.path.dirname(__file__), '..')
 PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
 
 # Rooms from the bottom up; a module may import its own room and lower ones.
-LEVELS = {'_quiet': 0, 'compat': 0, 'errors': 0, '__main__': 6, 'nets': 1, 'utils': 1,
-          'checkpoints': 2, 'data': 2, 'distribute': 2, 'perf': 3, 'inference': 3,
-          'training': 3, 'teaching': 4, 'cli': 5}
+# _quiet applies compat's fix; config sits above nets and checkpoints (its
+# validate methods check networks and checkpoints) and below the rooms
+# whose settings it declares.
+LEVELS = {'compat': 0, 'errors': 0, 'names': 0, '_quiet': 1, 'nets': 2,
+          'utils': 2, 'checkpoints': 3, 'config': 4, 'data': 5,
+          'distribute': 5, 'perf': 6, 'inference': 6, 'training': 6,
+          'teaching': 7, 'cli': 8, '__main__': 9}
 
 
 def _room(module):
@@ -75,7 +81,7 @@ def test_every_room_says_what_lives_there_and_what_it_may_import():
   rooms = sorted(d for d in os.listdir(PACKAGE)
                  if os.path.isfile(os.path.join(PACKAGE, d, '__init__.py')))
   assert rooms == sorted(r for r in LEVELS if not r.startswith('_')
-                         and r not in ('compat', 'errors'))
+                         and r not in ('compat', 'errors', 'names'))
   uses = {room: set() for room in rooms}
   for module, target, _ in _package_imports():
     here, there = _room(module), _room(target)
@@ -111,6 +117,8 @@ def test_round_one_import_paths_are_the_same_modules():
 # --- one registry -----------------------------------------------------------
 
 def test_every_list_of_networks_derives_from_the_one_table():
+  # Declared once, without TensorFlow, in names.py; nets reads that dict.
+  assert resnet_v2.NETWORKS is names_lib.NETWORKS
   names = list(resnet_v2.NETWORKS)
   assert nets_factory.network_names() == names
   assert list(resnet_v2.NETWORK_FNS) == names   # defs follow the table
@@ -159,17 +167,20 @@ def _assigned(tree, name):
 
 
 def test_every_network_is_a_function_you_can_jump_to():
-  """Each row of the literal ``NETWORKS`` table is a ``def`` of its name in
-  nets/resnet_v2.py, decorated with @register_network, that builds its blocks
-  from its own row and passes every argument on by name: one declaration
-  per network, found by grep, no locals()/globals()."""
+  """Each row of the literal ``NETWORKS`` table (names.py) is a ``def`` of
+  its name in nets/resnet_v2.py, decorated with @register_network, that
+  builds its blocks from its own row and passes every argument on by name:
+  one declaration per network, found by grep, no locals()/globals()."""
   tree = ast.parse(_network_source())
   called = {n.func.id for n in ast.walk(tree)
             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
   assert not called & {'locals', 'globals', 'vars'}
-  # The table is written out in the module (the registry reads it; nothing
-  # fills it by calling the networks).
-  assert ast.literal_eval(_assigned(tree, 'NETWORKS')) == resnet_v2.NETWORKS
+  # The table is written out in names.py (the registry reads it; nothing
+  # fills it by calling the networks), and resnet_v2.py takes that dict.
+  names_tree = ast.parse(open(os.path.join(PACKAGE, 'names.py')).read())
+  assert ast.literal_eval(_assigned(names_tree, 'NETWORKS')) == (
+      resnet_v2.NETWORKS)
+  assert ast.unparse(_assigned(tree, 'NETWORKS')) == 'names.NETWORKS'
   defs = {node.name: node for node in tree.body
           if isinstance(node, ast.FunctionDef)}
   for name in resnet_v2.NETWORKS:
@@ -250,15 +261,19 @@ def test_a_new_network_is_a_row_and_a_def(monkeypatch):
 
 
 def test_the_package_re_exports_every_network_by_name():
-  """Explicit imports and an explicit __all__: a network added to NETWORKS
+  """A literal row per network in the package's lazy table (read on first
+  use, PEP 562) and an explicit __all__: a network added to NETWORKS
   without its re-export fails here."""
   source = open(os.path.join(PACKAGE, '__init__.py')).read()
   tree = ast.parse(source)
   assert 'globals()' not in source
-  imported = [a.name for node in tree.body if isinstance(node, ast.ImportFrom)
-              and node.module == 'resnet_v2_slim.nets.resnet_v2'
-              for a in node.names]
-  assert imported == list(resnet_v2.NETWORKS)
+  lazy = ast.literal_eval(_assigned(tree, '_LAZY'))
+  assert [n for n in lazy if n.startswith('resnet_v2_')] == (
+      list(resnet_v2.NETWORKS))
+  for name in resnet_v2.NETWORKS:
+    assert lazy[name] == (resnet_v2.__name__, name)
+  for name in resnet_v2_slim.__all__:   # each name is there, or is read
+    assert name in lazy or name in vars(resnet_v2_slim), name
   assert ast.literal_eval(_assigned(tree, '__all__')) == (
       resnet_v2_slim.__all__)                               # a literal
   assert [n for n in resnet_v2_slim.__all__ if n.startswith('resnet_v2_')] == (
@@ -350,6 +365,105 @@ def test_every_script_wraps_its_subcommand():
     assert 'from resnet_v2_slim.cli import %s' % module in text, script
     assert len(text.splitlines()) < 20, script   # a wrapper, no logic
     assert 'resnet-v2-slim %s' % command in text
+
+
+# Runs `python -m resnet_v2_slim ARGS` for each ARGS in one interpreter
+# (runpy, as -m does) and prints {ARGS: exit code} and the TensorFlow
+# modules then loaded: no TensorFlow before the flags are parsed.
+_HELP_PROBE = """
+import contextlib, io, json, pkgutil, runpy, sys
+import resnet_v2_slim.config
+for info in pkgutil.iter_modules(resnet_v2_slim.config.__path__):
+  __import__('resnet_v2_slim.config.' + info.name)
+codes = {}
+for args in json.loads(sys.argv[1]):
+  sys.argv = ['resnet-v2-slim'] + args
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+    try:
+      runpy.run_module('resnet_v2_slim', run_name='__main__', alter_sys=True)
+    except SystemExit as exc:
+      codes[' '.join(args)] = exc.code
+print(json.dumps({'codes': codes, 'loaded': sorted(
+    m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_slim',
+                                                  'tf_keras'))}))
+"""
+
+
+def test_help_and_argument_errors_import_no_tensorflow():
+  """--help, --version, the bare command and a bad flag answer before
+  TensorFlow is imported (it takes seconds): every command builds its
+  parser from config and names, and imports TensorFlow after parsing."""
+  runs = [['--help'], ['--version'], []]
+  for command in cli_main.COMMANDS:
+    runs += [[command, '--help'], [command, '--no_such_flag']]
+  result = subprocess.run(
+      [sys.executable, '-c', _HELP_PROBE, json.dumps(runs)],
+      capture_output=True, text=True, timeout=120, check=False,
+      env=dict(os.environ, PYTHONPATH=os.path.abspath(ROOT)))
+  assert result.returncode == 0, result.stderr[-2000:]
+  probe = json.loads(result.stdout.splitlines()[-1])
+  want = {' '.join(args): 2 if (not args or args[-1] == '--no_such_flag')
+          else 0 for args in runs}
+  assert probe['codes'] == want
+  assert probe['loaded'] == []
+
+
+def test_settings_are_declared_once_in_config():
+  """The rooms re-export config's settings and names' choices: the same
+  objects, so `trainer.TrainConfig` and a flag's choices cannot drift."""
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.config import benchmark as benchmark_config
+  from resnet_v2_slim.config import convert as convert_config
+  from resnet_v2_slim.config import distribute as distribute_config
+  from resnet_v2_slim.config import experiment as experiment_config
+  from resnet_v2_slim.config import inference as inference_config
+  from resnet_v2_slim.config import train as train_config
+  from resnet_v2_slim.data import datasets
+  from resnet_v2_slim.data import tfrecords
+  from resnet_v2_slim.distribute import strategy
+  from resnet_v2_slim.inference import bridges
+  from resnet_v2_slim.inference import engines
+  from resnet_v2_slim.inference import export
+  from resnet_v2_slim.inference import inputs
+  from resnet_v2_slim.nets import precision
+  from resnet_v2_slim.perf import benchmark
+  from resnet_v2_slim.teaching import experiment
+  from resnet_v2_slim.teaching import summary
+  from resnet_v2_slim.training import recipe
+  from resnet_v2_slim.training import settings as train_settings
+  from resnet_v2_slim.training import trainer
+  # pylint: enable=g-import-not-at-top
+  assert (trainer.TrainConfig is train_settings.TrainConfig is
+          train_config.TrainConfig)
+  assert trainer.TrainError is train_config.TrainError
+  assert evaluate_lib.EvalConfig is inference_config.EvalConfig
+  assert evaluate_lib.EvalError is inference_config.EvalError
+  assert export.ExportSettings is inference_config.ExportSettings
+  assert inputs.InputSettings is inference_config.InputSettings
+  assert benchmark.Config is benchmark_config.Config
+  assert benchmark.BenchmarkError is benchmark_config.BenchmarkError
+  assert tfrecords.ConvertSettings is convert_config.ConvertSettings
+  assert experiment.ExperimentConfig is experiment_config.ExperimentConfig
+  assert experiment.DEPTHS is experiment_config.DEPTHS
+  assert strategy.Options is distribute_config.Options
+  assert strategy.add_flags is distribute_config.add_flags
+  assert strategy.DistributeError is distribute_config.DistributeError
+  assert bridges.TOLERANCE == inference_config.TOLERANCE
+  # The library's own lists are the flags' choices.
+  assert preprocessing.METHODS is names_lib.PREPROCESSING
+  assert preprocessing.FLAG_CHOICES is names_lib.PREPROCESSING_CHOICES
+  assert tuple(datasets.BUILTIN) == names_lib.DATASETS
+  assert datasets.SPLITS is names_lib.SPLITS
+  assert recipe.OPTIMIZERS is names_lib.OPTIMIZERS
+  assert recipe.DECAY_TYPES is names_lib.DECAY_TYPES
+  assert engines.ENGINES is names_lib.ENGINES
+  assert inputs.PRECISIONS is names_lib.INFERENCE_PRECISIONS
+  assert tuple(precision.DTYPES) == tuple(names_lib.PRECISIONS)
+  assert precision.DTYPES['bf16'] == tf.bfloat16
+  assert resnet_utils.DATA_FORMATS is names_lib.DATA_FORMATS
+  assert summary.FORMATS is names_lib.SUMMARY_FORMATS
+  assert benchmark.MODES is names_lib.BENCHMARK_MODES
 
 
 def test_python_dash_m_and_scripts_run_the_same_main(tmp_path):

@@ -17,6 +17,13 @@ Typical use::
     checkpoints.warm_start(sess, info)            # all but the logits
 """
 
+from resnet_v2_slim import _quiet
+
+# This room uses TensorFlow: it gets it quietly, with the compat fix, even
+# when a module of it is the first thing imported.
+_quiet.bootstrap()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from resnet_v2_slim.checkpoints.reader import CheckpointError
 from resnet_v2_slim.checkpoints.reader import CheckpointInfo
 from resnet_v2_slim.checkpoints.reader import CheckpointMismatchError

@@ -10,10 +10,8 @@ An unreadable image is reported and skipped; the exit code is then 1.
 import sys
 from typing import Optional, Sequence
 
-from resnet_v2_slim import checkpoints
-from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.inference import inputs
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.utils import settings
 
 
@@ -26,7 +24,7 @@ def main(argv: Optional[Sequence[str]] = None,
   parser.add_argument('--checkpoint', required=True,
                       help='a slim ResNet V2 checkpoint: prefix, one of its '
                       'files, a V1 .ckpt file or a train_dir')
-  settings.add_flags(parser, inputs.InputSettings)
+  settings.add_flags(parser, inference_config.InputSettings)
   parser.add_argument('--top_k', type=int, default=5,
                       help='classes shown per image (default %(default)s)')
   parser.add_argument('--labels', default=None,
@@ -35,6 +33,10 @@ def main(argv: Optional[Sequence[str]] = None,
   common.add_json_flag(parser, 'the top-k classes of every image')
   args = parser.parse_args(argv)
   common.quiet()
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim import checkpoints
+  from resnet_v2_slim.inference import classifier
+  # pylint: enable=g-import-not-at-top
   if args.top_k <= 0:
     return common.fail(prog, '--top_k must be > 0.')
   common.check_json(args.json, lambda: [

@@ -7,6 +7,13 @@ names written as flags; any other exception is a bug and stays a
 traceback. ``common.parser`` makes parsers that take no abbreviations
 (``--labels`` is never read as ``--labels_offset``).
 
+A subcommand builds its parser from ``config`` and ``names`` (no
+TensorFlow), parses, and only then calls ``common.quiet()`` (TensorFlow,
+quietly) and imports the rooms that use TensorFlow, inside ``main``:
+importing TensorFlow takes seconds, and ``--help`` or a mistyped flag
+must answer at once (tests/test_house.py checks that no command's
+``--help`` imports it). Nothing here imports TensorFlow either.
+
 Typical use (a subcommand)::
 
     from resnet_v2_slim.cli import common
@@ -15,6 +22,7 @@ Typical use (a subcommand)::
     def main(argv=None, prog='resnet-v2-slim inspect'):
       args = common.parser(prog, __doc__).parse_args(argv)
       common.quiet()
+      from resnet_v2_slim import checkpoints   # TensorFlow: after parsing
       ...
 """
 
@@ -28,6 +36,7 @@ import sys
 from typing import Callable, NoReturn, Optional, Sequence, TextIO, Union
 
 from resnet_v2_slim import errors
+# After parsing: TensorFlow (quietly, compat-fixed), warnings on one line.
 from resnet_v2_slim._quiet import quiet_logs as quiet  # noqa: F401  re-exported
 from resnet_v2_slim.utils import fileio
 

@@ -12,7 +12,7 @@ ImageNet). Each shard is written atomically; a rerun skips finished ones.
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.data import tfrecords
+from resnet_v2_slim.config import convert as convert_config
 from resnet_v2_slim.utils import settings
 
 
@@ -21,9 +21,11 @@ def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim convert') -> int:
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
-  settings.add_flags(parser, tfrecords.ConvertSettings)
+  settings.add_flags(parser, convert_config.ConvertSettings)
   args = parser.parse_args(argv)
   common.quiet()
+  # pylint: disable-next=g-import-not-at-top
+  from resnet_v2_slim.data import tfrecords
   shards, count, classes = tfrecords.convert_folder(
       args.data_dir, args.output_dir, num_shards=args.num_shards,
       name=args.name, workers=args.workers,

@@ -15,9 +15,8 @@ printed next to the published accuracy.
 import os
 from typing import Optional, Sequence
 
-from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.inference import evaluate
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.utils import settings
 
 
@@ -26,12 +25,16 @@ def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim evaluate') -> int:
   """Runs the command; returns its exit code (0 or 2)."""
   parser = common.parser(prog, __doc__)
-  settings.add_flags(parser, evaluate.EvalConfig)
+  settings.add_flags(parser, inference_config.EvalConfig)
   common.add_json_flag(parser, 'the result')
   args = parser.parse_args(argv)
   common.quiet()
-  config = settings.from_args(evaluate.EvalConfig, args)
+  config = settings.from_args(inference_config.EvalConfig, args)
   config.validate()
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim import checkpoints
+  from resnet_v2_slim.inference import evaluate
+  # pylint: enable=g-import-not-at-top
   if config.watch:
     if args.json or config.model_file:
       return common.fail(prog, '--watch writes TRAIN_DIR/eval/results.jsonl '

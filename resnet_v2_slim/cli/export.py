@@ -18,9 +18,14 @@ import dataclasses
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.inference import bridges
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.utils import settings
-from resnet_v2_slim.inference import export
+
+
+# Flags that mean something only with --serving.
+SERVING_ONLY = ('serving', 'model_version', 'top_k', 'labels', 'features')
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(
+    inference_config.ExportSettings) if f.name in SERVING_ONLY}
 
 
 @common.command
@@ -28,14 +33,23 @@ def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim export') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
-  settings.add_flags(parser, export.ExportSettings,
+  settings.add_flags(parser, inference_config.ExportSettings,
                      exclude=('preprocessing',))
   args = parser.parse_args(argv)
   common.quiet()
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import bridges
+  from resnet_v2_slim.inference import export
+  # pylint: enable=g-import-not-at-top
   if args.batch_size is not None and args.batch_size <= 0:
     return common.fail(prog, '--batch_size must be > 0.')
-  config = settings.from_args(export.ExportSettings, args)
+  config = settings.from_args(inference_config.ExportSettings, args)
+  if config.serving:
+    return _serving(prog, config)
   values = dataclasses.asdict(config)
+  for name in SERVING_ONLY:
+    if values.pop(name) != _DEFAULTS[name]:
+      return common.fail(prog, '--%s applies with --serving; add it.' % name)
   values.pop('preprocessing')
   values['image_size'] = (None if values['image_size'] == 'auto'
                           else values['image_size'])
@@ -55,4 +69,21 @@ def main(argv: Optional[Sequence[str]] = None,
       print('wrote %s' % getattr(args, name))
   for role, name in result['tensors'].items():
     print('%-12s %s' % (role, name))
+  return 0
+
+
+def _serving(prog: str, config) -> int:
+  """``export --serving``: the verified self-contained artifacts."""
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import bridges
+  from resnet_v2_slim.inference import serving_export
+  # pylint: enable=g-import-not-at-top
+  if config.tolerance is None:
+    config = dataclasses.replace(config, tolerance=bridges.TOLERANCE)
+  try:
+    result = serving_export.export_serving(config, log=common.printer())
+  except bridges.VerificationError as exc:   # the artifact is wrong: 1
+    return common.fail(prog, exc, code=1)
+  for report in result['reports']:
+    print('wrote %s (input `%s`)' % (report['path'], report['input']))
   return 0

@@ -14,8 +14,7 @@ use it as it is.
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.inference import bridges
-from resnet_v2_slim.inference import import_keras as import_keras_lib
+from resnet_v2_slim.config import inference as inference_config
 
 
 @common.command
@@ -28,11 +27,16 @@ def main(argv: Optional[Sequence[str]] = None,
   parser.add_argument('--output', required=True, metavar='PREFIX',
                       help='checkpoint prefix to write (e.g. '
                       'rn50/model.ckpt)')
-  parser.add_argument('--tolerance', type=float, default=bridges.TOLERANCE,
+  parser.add_argument('--tolerance', type=float,
+                      default=inference_config.TOLERANCE,
                       help='largest relative logit difference a twin may '
                       'have (default %(default)s)')
   args = parser.parse_args(argv)
   common.quiet()
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import bridges
+  from resnet_v2_slim.inference import import_keras as import_keras_lib
+  # pylint: enable=g-import-not-at-top
   try:
     prefix, _ = import_keras_lib.import_keras(
         args.model, args.output, tolerance=args.tolerance,

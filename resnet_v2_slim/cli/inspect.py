@@ -8,7 +8,6 @@
 import dataclasses
 from typing import Optional, Sequence
 
-from resnet_v2_slim import checkpoints
 from resnet_v2_slim.cli import common
 
 
@@ -24,6 +23,7 @@ def main(argv: Optional[Sequence[str]] = None,
   common.add_json_flag(parser, 'what it finds (with --list, the variables)')
   args = parser.parse_args(argv)
   common.quiet()
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
   common.check_json(args.json, lambda: checkpoints.input_paths(
       args.path, flag='PATH'))
   checkpoint = checkpoints.read(args.path)   # one read for all below

@@ -15,7 +15,7 @@ the training loss), whether it held.
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.teaching import experiment
+from resnet_v2_slim.config import experiment as experiment_config
 from resnet_v2_slim.utils import settings
 
 
@@ -24,11 +24,13 @@ def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim residual-experiment') -> int:
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
-  settings.add_flags(parser, experiment.ExperimentConfig)
+  settings.add_flags(parser, experiment_config.ExperimentConfig)
   args = parser.parse_args(argv)
   common.quiet()
-  config = settings.from_args(experiment.ExperimentConfig, args)
+  config = settings.from_args(experiment_config.ExperimentConfig, args)
   steps, batch_size, warmup_epochs = config.budget()
+  # pylint: disable-next=g-import-not-at-top
+  from resnet_v2_slim.teaching import experiment
   result = experiment.run(
       config.out, steps=steps, batch_size=batch_size,
       image_size=config.image_size, learning_rate=config.learning_rate,

@@ -10,12 +10,11 @@ import json
 import sys
 from typing import Optional, Sequence
 
+from resnet_v2_slim import names
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.nets import nets_factory
-from resnet_v2_slim.teaching import summary
 
 # The printed tables; JSON is --json's, as in every command.
-TABLES = tuple(f for f in summary.FORMATS if f != 'json')
+TABLES = tuple(f for f in names.SUMMARY_FORMATS if f != 'json')
 
 
 @common.command
@@ -24,7 +23,7 @@ def main(argv: Optional[Sequence[str]] = None,
   """Runs the command; returns its exit code (0, 1 or 2)."""
   parser = common.parser(prog, __doc__)
   parser.add_argument('--model', required=True,
-                      help=', '.join(nets_factory.network_names()))
+                      help=', '.join(names.NETWORKS))
   parser.add_argument('--image_size', type=int, default=224,
                       help='input height and width (default %(default)s)')
   parser.add_argument('--batch_size', type=int, default=1,
@@ -43,6 +42,10 @@ def main(argv: Optional[Sequence[str]] = None,
                       '(default: none)')
   args = parser.parse_args(argv)
   common.quiet()
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.nets import nets_factory
+  from resnet_v2_slim.teaching import summary
+  # pylint: enable=g-import-not-at-top
   common.check_json(args.json, lambda: [])
   nets_factory.check_network_name(args.model)
   rows = summary.summarize(

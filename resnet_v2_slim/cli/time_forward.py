@@ -13,11 +13,10 @@ then throughput, FLOP/s, memory and what ran it.
 import argparse
 from typing import Optional, Sequence
 
-from resnet_v2_slim.perf import benchmark
-from resnet_v2_slim import checkpoints
+from resnet_v2_slim import names
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.inference import engines
-from resnet_v2_slim.distribute import strategy as dist
+from resnet_v2_slim.config import benchmark as benchmark_config
+from resnet_v2_slim.config import distribute as distribute_config
 from resnet_v2_slim.utils import settings
 
 
@@ -26,7 +25,7 @@ def parse_args(argv: Optional[Sequence[str]],
                ) -> argparse.Namespace:
   parser = common.parser(prog, 'Time ResNet V2 with the book\'s session '
                          'protocol.')
-  settings.add_flags(parser, benchmark.Config)
+  settings.add_flags(parser, benchmark_config.Config)
   common.add_json_flag(parser, 'all results')
   parser.add_argument('--measure_peak', action='store_true',
                       help='also time a 4096^3 matmul in the same precision '
@@ -35,10 +34,10 @@ def parse_args(argv: Optional[Sequence[str]],
                       help='time an exported model (export\'s .pb, .keras, '
                       '.onnx, OpenVINO folder or .tflite) on its engine '
                       'instead of building --model')
-  parser.add_argument('--engine', default=None, choices=engines.ENGINES,
+  parser.add_argument('--engine', default=None, choices=names.ENGINES,
                       help='with --model_file: the engine (default: the '
                       'file\'s own; .onnx also runs on openvino)')
-  dist.add_flags(parser)
+  distribute_config.add_flags(parser)
   return parser.parse_args(argv)
 
 
@@ -48,8 +47,15 @@ def main(argv: Optional[Sequence[str]] = None,
   """Runs the command; returns its exit code (0, 1 or 2)."""
   args = parse_args(argv, prog)
   common.quiet()
-  config = settings.from_args(benchmark.Config, args,
-                              distribute=dist.options_from_args(args))
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim import checkpoints
+  from resnet_v2_slim.distribute import strategy as dist
+  from resnet_v2_slim.inference import engines
+  from resnet_v2_slim.perf import benchmark
+  # pylint: enable=g-import-not-at-top
+  config = settings.from_args(
+      benchmark_config.Config, args,
+      distribute=distribute_config.options_from_args(args))
   if args.engine and not args.model_file:
     return common.fail(prog, '--engine times an exported model: give '
                        '--model_file too.')

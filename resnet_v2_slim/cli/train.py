@@ -23,8 +23,8 @@ from typing import Optional, Sequence
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.cli import common
-from resnet_v2_slim.distribute import strategy as dist
-from resnet_v2_slim.training import trainer
+from resnet_v2_slim.config import distribute as distribute_config
+from resnet_v2_slim.config import train as train_config
 from resnet_v2_slim.utils import settings
 
 
@@ -38,12 +38,17 @@ def main(argv: Optional[Sequence[str]] = None,
   """Runs the command; returns 0, 2 (bad input), 75 (preempted: SIGTERM,
   SIGHUP or SIGUSR1; the step in flight saved) or 130 (Ctrl-C)."""
   parser = common.parser(prog, __doc__)
-  settings.add_flags(parser, trainer.TrainConfig)
-  dist.add_flags(parser)
+  settings.add_flags(parser, train_config.TrainConfig)
+  distribute_config.add_flags(parser)
   args = parser.parse_args(argv)
   common.quiet()
-  config = settings.from_args(trainer.TrainConfig, args,
-                              distribute=dist.options_from_args(args))
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.distribute import strategy as dist
+  from resnet_v2_slim.training import trainer
+  # pylint: enable=g-import-not-at-top
+  config = settings.from_args(
+      train_config.TrainConfig, args,
+      distribute=distribute_config.options_from_args(args))
   if config.distribute.strategy == 'multi_worker':
     task = dist.read_tf_config()
     if task.is_evaluator:
@@ -72,7 +77,7 @@ def _evaluator(config):
   """The evaluator task: ``evaluate --watch`` on the chief's checkpoints."""
   from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
   if bool(config.dataset_name) == bool(config.eval_tfrecord):
-    raise trainer.TrainError(
+    raise train_config.TrainError(
         'the evaluator task evaluates the validation split of '
         '`dataset_name` or the shards of `eval_tfrecord`: give one of them.')
   eval_config = evaluate.EvalConfig(
@@ -87,7 +92,7 @@ def _evaluator(config):
   deadline = time.monotonic() + eval_config.timeout
   while not os.path.isdir(config.train_dir):
     if time.monotonic() > deadline:
-      raise trainer.TrainError(
+      raise train_config.TrainError(
           'the evaluator waited %.0f s for `train_dir` %s to appear: is the '
           'chief running with the same --train_dir?'
           % (eval_config.timeout, config.train_dir))

@@ -33,6 +33,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import names
 from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import labels as labels_lib
 from resnet_v2_slim.data import preprocessing
@@ -274,12 +275,13 @@ def mnist5k(image_size: int = 32) -> Dataset:
                  table[:, -1].astype(np.int64), image_size, images=pixels)
 
 
-# The datasets that ship inside installed packages: name -> loader.
+# The datasets that ship inside installed packages: name -> loader, in the
+# order of names.DATASETS (the flags' choices; test_house checks they agree).
 BUILTIN = {'digits': digits, 'mnist5k': mnist5k}
 # research/slim's split names; validation: the last images of each class
 # in the file's order (mnist5k: 50 of each class's 500; digits: 18 of about
 # 180), never trained on.
-SPLITS = ('train', 'validation')
+SPLITS = names.SPLITS
 VALIDATION_PER_CLASS = {'mnist5k': 50, 'digits': 18}
 
 

@@ -136,3 +136,35 @@ def bad_images_error(bad: List[str], data_dir: str,
       'truncated: %s%s. %s'
       % (len(bad), data_dir, FORMAT_NAMES, ', '.join(bad[:5]),
          ' ...' if len(bad) > 5 else '', remedy), bad)
+
+
+# Real photographs that ship inside scikit-image (no download): what
+# exports are checked on when the user gives no images.
+PHOTOS = ('chelsea', 'coffee', 'astronaut')
+
+
+def bundled_photos() -> List[Image]:
+  """scikit-image's bundled photos, each as JPEG bytes (quality 95).
+
+  Returns:
+    One ``Image`` per name in ``PHOTOS`` (a cat 300x451, a coffee cup
+    400x600, an astronaut 512x512: three sizes, as a server sees them).
+
+  Raises:
+    DataError: scikit-image is not installed (the pip command to run).
+  """
+  try:
+    from skimage import data as photos  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise DataError('the check photos come from scikit-image, which is not '
+                    'installed: pip install "resnet_v2_slim[export]"; or '
+                    'give your own images.') from None
+  from PIL import Image as PILImage  # pylint: disable=g-import-not-at-top
+  result = []
+  for name in PHOTOS:
+    pixels = getattr(photos, name)()
+    out = io.BytesIO()
+    PILImage.fromarray(pixels).save(out, format='JPEG', quality=95)
+    result.append(Image(out.getvalue(), 'jpeg', pixels.shape[0],
+                        pixels.shape[1]))
+  return result

@@ -35,14 +35,15 @@ from typing import Optional
 import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import names
 from resnet_v2_slim.data import images
 from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
 
-METHODS = ('inception', 'vgg')
+METHODS = names.PREPROCESSING
 # What --preprocessing accepts: 'auto' takes the checkpoint's (see
 # checkpoints.CheckpointInfo.input_defaults).
-FLAG_CHOICES = ('auto',) + METHODS
+FLAG_CHOICES = names.PREPROCESSING_CHOICES
 DEFAULT_METHOD = pretrained.DEFAULT_PREPROCESSING
 DEFAULT_IMAGE_SIZE = 299        # what slim ResNet V2 checkpoints were trained at
 INCEPTION_CENTRAL_FRACTION = 0.875
@@ -128,22 +129,46 @@ def inception_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
   Returns:
     A float32 [height, width, 3] image in [-1, 1].
   """
-  image = tf.image.convert_image_dtype(image, tf.float32)
-  image = tf.image.central_crop(image,
-                                central_fraction=INCEPTION_CENTRAL_FRACTION)
-  image = tf.image.resize_bilinear(image[tf.newaxis], [height, width],
-                                   align_corners=False)[0]
-  return scale_to_minus_one_one(image)
+  return _inception_eval_batch(image[tf.newaxis], height, width)[0]
 
 
-def _resize_shorter_side(image, side):
-  """Bilinear resize of a [H, W, 3] image so its shorter side is ``side``."""
-  shape = tf.shape(image)
-  h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+def _inception_eval_batch(images, height, width):
+  """``inception_eval`` of a [N, H, W, 3] batch of one size (same ops)."""
+  images = tf.image.convert_image_dtype(images, tf.float32)
+  images = _central_crop(images, INCEPTION_CENTRAL_FRACTION)
+  images = tf.image.resize_bilinear(images, [height, width],
+                                    align_corners=False)
+  return scale_to_minus_one_one(images)
+
+
+def _central_crop(images, fraction):
+  """``tf.image.central_crop`` of a [N, H, W, C] batch, in float32.
+
+  Hand-written because TensorFlow's computes the offsets in float64 when
+  H and W are unknown, which TFLite cannot run; the offsets are the same
+  (``int((h - h * fraction) / 2)``, exact in float32 for any image size:
+  tests compare it with TensorFlow's).
+  """
+  shape = tf.shape(images)
+  size = tf.cast(shape[1:3], tf.float32)
+  start = tf.cast((size - size * fraction) / 2, tf.int32)
+  crop = shape[1:3] - 2 * start
+  # The channel count stays static in the slice size: TFLite's shape
+  # inference cannot see through set_shape.
+  channels = images.shape[3] if images.shape[3] is not None else -1
+  return tf.slice(images, tf.concat([[0], start, [0]], 0),
+                  tf.concat([[-1], crop, [channels]], 0))
+
+
+def _resize_shorter_side(images, side):
+  """Bilinear resize of a [N, H, W, 3] batch so its shorter side is ``side``.
+  """
+  shape = tf.shape(images)
+  h, w = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
   scale = tf.cast(side, tf.float32) / tf.minimum(h, w)
   new_size = tf.cast(tf.round(tf.stack([h * scale, w * scale])), tf.int32)
-  return tf.image.resize_bilinear(tf.cast(image, tf.float32)[tf.newaxis],
-                                  new_size, align_corners=False)[0]
+  return tf.image.resize_bilinear(tf.cast(images, tf.float32), new_size,
+                                  align_corners=False)
 
 
 def vgg_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
@@ -156,12 +181,17 @@ def vgg_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
   Returns:
     A float32 [height, width, 3] image with mean-subtracted 0-255 values.
   """
-  image = _resize_shorter_side(image, VGG_RESIZE_SIDE)
-  new_size = tf.shape(image)
-  top = (new_size[0] - height) // 2
-  left = (new_size[1] - width) // 2
-  image = tf.slice(image, [top, left, 0], [height, width, 3])
-  return image - tf.constant(VGG_MEANS, tf.float32)
+  return _vgg_eval_batch(image[tf.newaxis], height, width)[0]
+
+
+def _vgg_eval_batch(images, height, width):
+  """``vgg_eval`` of a [N, H, W, 3] batch of one size (same ops)."""
+  images = _resize_shorter_side(images, VGG_RESIZE_SIDE)
+  new_size = tf.shape(images)
+  top = (new_size[1] - height) // 2
+  left = (new_size[2] - width) // 2
+  images = tf.slice(images, [0, top, left, 0], [-1, height, width, 3])
+  return images - tf.constant(VGG_MEANS, tf.float32)
 
 
 def vgg_train(image: tf.Tensor, height: int, width: int,
@@ -179,7 +209,7 @@ def vgg_train(image: tf.Tensor, height: int, width: int,
   side = tf.random_uniform([], VGG_TRAIN_RESIZE_SIDES[0],
                            VGG_TRAIN_RESIZE_SIDES[1] + 1, dtype=tf.int32,
                            seed=seed)
-  image = _resize_shorter_side(image, side)
+  image = _resize_shorter_side(image[tf.newaxis], side)[0]
   image = tf.image.random_crop(image, [height, width, 3], seed=seed)
   image = tf.image.random_flip_left_right(image, seed=seed)
   return image - tf.constant(VGG_MEANS, tf.float32)
@@ -218,10 +248,41 @@ def preprocess(image: tf.Tensor, method: str = DEFAULT_METHOD,
     if is_training:
       return inception_train(image, image_size, image_size, seed=seed)
     return inception_eval(image, image_size, image_size)
-  if image_size > VGG_RESIZE_SIDE:
-    raise images.DataError('vgg preprocessing crops from a %d-pixel side; '
-                     'image_size must be <= %d, got %d.'
-                     % (VGG_RESIZE_SIDE, VGG_RESIZE_SIDE, image_size))
+  _check_vgg_size(image_size)
   if is_training:
     return vgg_train(image, image_size, image_size, seed=seed)
   return vgg_eval(image, image_size, image_size)
+
+
+def preprocess_batch(images: tf.Tensor, method: str = DEFAULT_METHOD,
+                     image_size: int = DEFAULT_IMAGE_SIZE) -> tf.Tensor:
+  """``preprocess`` for evaluation, on a [N, H, W, 3] batch of one size.
+
+  The same ops as ``preprocess`` runs on each image (it calls these on a
+  batch of one), so a serving artifact that takes decoded pixels computes
+  what ``classify`` computes from the file.
+
+  Args:
+    images: a [N, H, W, 3] tensor (uint8, or float in [0, 1]).
+    method: 'inception' or 'vgg'.
+    image_size: square output size.
+
+  Returns:
+    A float32 [N, image_size, image_size, 3] tensor.
+
+  Raises:
+    DataError: for an unknown method or a size VGG cannot crop.
+  """
+  image_size = resnet_utils.check_positive_int(image_size, 'image_size')
+  check_method(method)
+  if method == 'inception':
+    return _inception_eval_batch(images, image_size, image_size)
+  _check_vgg_size(image_size)
+  return _vgg_eval_batch(images, image_size, image_size)
+
+
+def _check_vgg_size(image_size):
+  if image_size > VGG_RESIZE_SIDE:
+    raise images.DataError('vgg preprocessing crops from a %d-pixel side; '
+                           'image_size must be <= %d, got %d.'
+                           % (VGG_RESIZE_SIDE, VGG_RESIZE_SIDE, image_size))

@@ -28,9 +28,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim.config import convert as convert_config
 from resnet_v2_slim.data import images
 from resnet_v2_slim.utils import fileio
-from resnet_v2_slim.utils.settings import setting
 
 FEATURES = {
     'image/encoded': tf.io.FixedLenFeature([], tf.string),
@@ -229,17 +229,9 @@ def check_shard_name(name: str) -> str:
   return name
 
 
-@dataclasses.dataclass
-class ConvertSettings:
-  """``convert``'s settings; its flags and ``convert_folder``'s defaults."""
-  data_dir: str = setting(help='folder of class sub-folders of images')
-  output_dir: str = setting(help='where the shards, labels.txt and '
-                            'convert.json go (created)')
-  num_shards: int = setting(4, help='how many shards (default %(default)s)')
-  name: str = setting('train', help='shard name prefix, e.g. train or '
-                      'validation (default %(default)s)')
-  workers: int = setting(4, help='threads reading and decoding images '
-                         '(default %(default)s)')
+# Declared without TensorFlow in config.convert (the command line parses
+# its flags before TensorFlow loads): the same class here.
+ConvertSettings = convert_config.ConvertSettings
 
 
 def convert_folder(data_dir: str, output_dir: str, *,

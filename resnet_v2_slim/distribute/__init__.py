@@ -5,7 +5,8 @@
 ``Setup``: the strategy, the session target and config a worker needs, the
 chief/worker roles from ``TF_CONFIG``, and session runs whose failures
 (a dead or silent peer) become one clear error. Training and timing build
-on it. May import: ``utils``.
+on it; its flags (``Options``) are declared in ``config.distribute``.
+May import: ``config``.
 
 Typical use::
 
@@ -17,3 +18,9 @@ Typical use::
     with setup.session(graph) as sess:
       setup.run(sess, train_op)
 """
+
+from resnet_v2_slim import _quiet
+
+# This room uses TensorFlow: it gets it quietly, with the compat fix, even
+# when a module of it is the first thing imported.
+_quiet.bootstrap()

@@ -33,12 +33,10 @@ Typical use::
       setup.run(sess, fetches)
 """
 
-import argparse
 import contextlib
 import copy
 import dataclasses
 import json
-import math
 import os
 from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
                     Optional)
@@ -46,12 +44,18 @@ from typing import (Any, Callable, ContextManager, Dict, Iterator, List,
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
-from resnet_v2_slim.utils import settings
-from resnet_v2_slim.utils.settings import setting
+from resnet_v2_slim import names
+from resnet_v2_slim.config import distribute as distribute_config
 
-STRATEGIES = ('none', 'mirrored', 'multi_worker')
-ALL_REDUCE = ('auto', 'ring', 'nccl')
-DEFAULT_PEER_TIMEOUT = 300.0
+# The flags are declared without TensorFlow in config.distribute (the
+# command line parses them before TensorFlow loads): the same objects here.
+Options = distribute_config.Options
+DistributeError = distribute_config.DistributeError
+add_flags = distribute_config.add_flags
+options_from_args = distribute_config.options_from_args
+DEFAULT_PEER_TIMEOUT = distribute_config.DEFAULT_PEER_TIMEOUT
+STRATEGIES = names.STRATEGIES
+ALL_REDUCE = names.ALL_REDUCE
 # The jobs MultiWorkerMirroredStrategy trains with ('ps' belongs to
 # parameter-server training). An 'evaluator' job may sit beside them, as
 # in TensorFlow's own TF_CONFIG convention: it joins no all-reduce and
@@ -63,69 +67,8 @@ TF_CONFIG_EXAMPLE = ('{"cluster": {"worker": ["host1:12345", '
                      '"index": 0}}')
 
 
-class DistributeError(errors.Error):
-  """A strategy setting or TF_CONFIG that cannot be used (exit code 2)."""
-
-
 class PeerError(DistributeError):
   """Another worker died, or did not answer within ``--peer_timeout``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Options:
-  """How to distribute: the flags of ``add_flags``."""
-  strategy: str = setting(
-      'none', choices=STRATEGIES,
-      help='none: one device; mirrored: --num_devices local devices; '
-      'multi_worker: the workers in TF_CONFIG (default %(default)s)')
-  num_devices: Optional[int] = setting(
-      None, type=int,
-      help='mirrored: devices to use (default: every GPU, else 1); without '
-      'GPUs the CPU is split into this many logical devices. multi_worker: '
-      'GPUs per worker')
-  all_reduce: str = setting(
-      'auto', choices=ALL_REDUCE,
-      help='gradient all-reduce: auto (TensorFlow chooses; default), ring '
-      '(multi_worker\'s gRPC ring), nccl (GPUs only)')
-  peer_timeout: float = setting(
-      DEFAULT_PEER_TIMEOUT,
-      help='multi_worker: seconds any step (start-up included) may wait for '
-      'the other workers before this one stops with an error (default '
-      '%(default)s)')
-
-  def validate(self) -> None:
-    """Raises DistributeError naming the first bad setting."""
-    if self.strategy not in STRATEGIES:
-      raise DistributeError('`strategy` must be one of %s, got %r.'
-                            % (', '.join(STRATEGIES), self.strategy))
-    if self.all_reduce not in ALL_REDUCE:
-      raise DistributeError('`all_reduce` must be one of %s, got %r.'
-                            % (', '.join(ALL_REDUCE), self.all_reduce))
-    if self.num_devices is not None and (
-        not isinstance(self.num_devices, int) or self.num_devices <= 0):
-      raise DistributeError('`num_devices` must be a positive integer, got '
-                            '%r.' % (self.num_devices,))
-    if not (isinstance(self.peer_timeout, (int, float)) and
-            math.isfinite(self.peer_timeout) and self.peer_timeout > 0):
-      raise DistributeError('`peer_timeout` must be a positive number of '
-                            'seconds, got %r.' % (self.peer_timeout,))
-    if self.strategy == 'none' and (self.num_devices not in (None, 1) or
-                                    self.all_reduce != 'auto'):
-      raise DistributeError(
-          '`num_devices` and `all_reduce` need `strategy` mirrored (one '
-          'machine) or multi_worker (TF_CONFIG); `strategy` is none.')
-
-
-def add_flags(parser: argparse.ArgumentParser) -> None:
-  """Adds --strategy, --num_devices, --all_reduce, --peer_timeout."""
-  settings.add_flags(parser, Options,
-                     group='distribution (tf.distribute; see '
-                     'docs/scale-out.md)')
-
-
-def options_from_args(args: argparse.Namespace) -> Options:
-  """The ``Options`` of parsed ``add_flags`` arguments."""
-  return settings.from_args(Options, args)
 
 
 @dataclasses.dataclass(frozen=True)

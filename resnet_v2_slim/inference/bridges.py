@@ -25,10 +25,13 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.inference import engines
 
 ONNX_OPSET = 17           # what onnxruntime and OpenVINO both run
-TOLERANCE = 1e-4          # relative: an fp32 artifact beyond it is refused
+# Relative: an fp32 artifact beyond it is refused (config.inference, where
+# the flags' default is declared).
+TOLERANCE = inference_config.TOLERANCE
 INPUT, OUTPUTS = 'input', ('logits', 'predictions')
 
 

@@ -36,6 +36,15 @@ class ImageError(errors.Error):
   """An image file that cannot be read or decoded."""
 
 
+def top_hits(probs: np.ndarray, labels: List[str], top_k: int
+             ) -> List[Dict[str, Union[int, str, float]]]:
+  """The ``top_k`` classes of ``probs`` as ``{'index', 'label',
+  'probability'}`` dicts, most probable first (ties: the lower index)."""
+  order = np.argsort(-probs, kind='stable')[:top_k]
+  return [{'index': int(i), 'label': labels[i],
+           'probability': float(probs[i])} for i in order]
+
+
 class Classifier:
   """A restored network that classifies image files.
 
@@ -90,6 +99,7 @@ class Classifier:
       logits, _ = precision_lib.build(
           network_fn, image[tf.newaxis], self.precision, cast_once=True,
           spatial_squeeze=True, use_shortcut=self.info.use_shortcut)
+      self._logits = logits[0]
       self._probabilities = tf.nn.softmax(logits)[0]
       self.report, restore_fn = checkpoints.restorer(
           self.info, scope=self.model, moving_averages=self.moving_averages)
@@ -121,11 +131,29 @@ class Classifier:
         contents = f.read()
     except OSError as exc:
       raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
+    return self.run(contents, path)['probabilities']
+
+  def run(self, contents: bytes, name: str = 'image'
+          ) -> Dict[str, np.ndarray]:
+    """Logits and probabilities of one image file's bytes.
+
+    Args:
+      contents: the file's bytes (JPEG, PNG, GIF or BMP).
+      name: how a message names the image.
+
+    Returns:
+      ``{'logits', 'probabilities'}``, each ``[num_classes]``.
+
+    Raises:
+      ImageError: if the bytes are not a decodable image.
+    """
     try:
-      return self._sess.run(self._probabilities, {self._contents: contents})
+      return self._sess.run({'logits': self._logits,
+                             'probabilities': self._probabilities},
+                            {self._contents: contents})
     except tf.errors.InvalidArgumentError as exc:
       raise ImageError('%s is not a decodable image (%s): %s'
-                       % (path, images_lib.FORMAT_NAMES,
+                       % (name, images_lib.FORMAT_NAMES,
                           errors.quoted(exc, 160))) from None
 
   def classify(self, path: str, top_k: int = 5
@@ -136,7 +164,104 @@ class Classifier:
       A list of ``{'index', 'label', 'probability'}`` dicts; ``index`` is
       the network's output index (with 1001 classes, 0 is background).
     """
-    probs = self.probabilities(path)
-    order = np.argsort(-probs, kind='stable')[:top_k]
-    return [{'index': int(i), 'label': self.labels[i],
-             'probability': float(probs[i])} for i in order]
+    return top_hits(self.probabilities(path), self.labels, top_k)
+
+
+class ArtifactClassifier:
+  """Classifies image files with an exported model, on its own engine.
+
+  A serving artifact (``export --serving``) brings its preprocessing,
+  class names and size; a preprocessed-form one (float32 images in) has
+  none of them, so they come from the arguments, as for a checkpoint.
+
+  Args:
+    path: the artifact (see ``engines.kind_of``).
+    engine: the runtime (default: the artifact kind's first).
+    preprocessing_method: for a preprocessed-form artifact: 'inception'
+      or 'vgg' ('auto': inception).
+    image_size: for a preprocessed-form artifact (required there).
+    labels_file: names for a preprocessed-form artifact's classes.
+
+  Raises:
+    EngineError: not a model, or an engine that cannot run it.
+    ServingError: damaged metadata, or a preprocessed-form artifact
+      without ``image_size``.
+  """
+
+  def __init__(self, path: str, *, engine: Optional[str] = None,
+               preprocessing_method: str = 'auto',
+               image_size: Union[int, str] = 'auto',
+               labels_file: Optional[str] = None) -> None:
+    from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
+    from resnet_v2_slim.inference import serving  # pylint: disable=g-import-not-at-top
+    from resnet_v2_slim.inference import serving_files  # pylint: disable=g-import-not-at-top
+    self.path, self.facts = path, serving_files.read_facts(path)
+    if self.facts is not None:
+      self._runner = serving_files.load(path, engine)
+      self.engine, self.labels = self._runner.engine, list(self.facts.labels)
+      self.preprocessing = self.facts.preprocessing
+      self.image_size = self.facts.image_size
+      self.source = 'its metadata'
+      return
+    if image_size == 'auto':
+      raise serving.ServingError(
+          '%s has no resnet_v2_slim metadata (a preprocessed-form export, or '
+          'one written before --serving): give its `image_size` (and '
+          '`preprocessing`, `labels` if not inception/ImageNet).' % path)
+    self._runner = engines.load(path, engine)
+    self.engine = self._runner.engine
+    self.preprocessing = preprocessing.check_method(
+        preprocessing.DEFAULT_METHOD if preprocessing_method == 'auto'
+        else preprocessing_method)
+    self.image_size, self._labels_file = image_size, labels_file
+    self.labels, self.source = None, 'the flags'
+    self._graph = tf.Graph()
+    with self._graph.as_default():
+      self._contents = tf.placeholder(tf.string, [])
+      self._image = preprocessing.preprocess(
+          preprocessing.decode_image(self._contents), self.preprocessing,
+          self.image_size)
+    self._sess = tf.Session(graph=self._graph)
+
+  def close(self) -> None:
+    self._runner.close()
+    if self.facts is None:
+      self._sess.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()
+
+  def probabilities(self, path: str) -> np.ndarray:
+    """Class probabilities for one image file.
+
+    Raises:
+      ImageError: if the file cannot be read or is not a decodable image.
+    """
+    from resnet_v2_slim.inference import serving_export  # pylint: disable=g-import-not-at-top
+    try:
+      with open(path, 'rb') as f:
+        contents = f.read()
+    except OSError as exc:
+      raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
+    try:
+      if self.facts is not None:
+        return serving_export.run_on_files(
+            self._runner, [contents])['probabilities'][0]
+      image = self._sess.run(self._image, {self._contents: contents})
+    except tf.errors.InvalidArgumentError as exc:
+      raise ImageError('%s is not a decodable image (%s): %s'
+                       % (path, images_lib.FORMAT_NAMES,
+                          errors.quoted(exc, 160))) from None
+    logits = self._runner.run(image[np.newaxis])[0].astype(np.float64)
+    probs = np.exp(logits - logits.max())
+    if self.labels is None:
+      self.labels = labels_lib.labels_for(len(logits), self._labels_file)
+    return (probs / probs.sum()).astype(np.float32)
+
+  def classify(self, path: str, top_k: int = 5
+               ) -> List[Dict[str, Union[int, str, float]]]:
+    """As ``Classifier.classify``."""
+    return top_hits(self.probabilities(path), self.labels, top_k)

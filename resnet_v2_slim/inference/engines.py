@@ -25,6 +25,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from resnet_v2_slim import errors
+from resnet_v2_slim import names
 from resnet_v2_slim.inference import inputs
 
 # Optional engines: module to import -> the pip command that brings it.
@@ -40,7 +41,7 @@ KINDS = {
     'keras': ('keras',), 'onnx': ('onnxruntime', 'openvino'),
     'openvino': ('openvino',), 'tflite': ('litert',),
 }
-ENGINES = ('tensorflow', 'keras', 'onnxruntime', 'openvino', 'litert')
+ENGINES = names.ENGINES
 PRECISIONS = inputs.PRECISIONS   # OpenVINO's inference precision hint
 
 

@@ -29,86 +29,21 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.data import datasets
 from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
 from resnet_v2_slim.inference import engines
-from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import precision as precision_lib
 from resnet_v2_slim.utils import fileio
-from resnet_v2_slim.utils import settings
-from resnet_v2_slim.utils.settings import setting
 
 
-class EvalError(errors.Error):
-  """A setting or a record that stops the evaluation (exit code 2)."""
-
-
-@dataclasses.dataclass(kw_only=True)
-class EvalConfig(inputs.InputSettings):
-  """What to evaluate; 'auto' takes the checkpoint's (and its table row's).
-
-  ``evaluate``'s flags are made from these fields.
-  """
-  checkpoint: Optional[str] = setting(
-      None, help='checkpoint prefix, file or folder (with --model_file: '
-      'where auto settings come from)')
-  model_file: Optional[str] = setting(
-      None, metavar='PATH',
-      help='evaluate an exported model (export\'s .pb, SavedModel, .keras, '
-      '.onnx, OpenVINO folder or .tflite) on its engine instead of the '
-      'checkpoint\'s graph')
-  engine: Optional[str] = setting(None, choices=engines.ENGINES,
-                                  help='with --model_file: the engine '
-                                  '(default: the file\'s own)')
-  tfrecord: Optional[str] = setting(None, metavar='PATTERN',
-                                    help='glob of TF-Slim TFRecord shards')
-  data_dir: Optional[str] = setting(None, help='folder of class sub-folders')
-  dataset_name: Optional[str] = setting(
-      None, choices=tuple(datasets.BUILTIN),
-      help='a built-in dataset, as train\'s (image size auto: 32, train\'s '
-      'default)')
-  dataset_split_name: str = setting('validation', choices=datasets.SPLITS,
-                                    help='with --dataset_name (default '
-                                    '%(default)s: never trained on)')
-  labels_offset: Union[int, str] = setting(
-      'auto', type=settings.auto_or_int,
-      help='subtracted from the 1-based labels (auto: 0 for a 1001-way '
-      'head, else 1)')
-  batch_size: int = setting(50, help='images per step (default '
-                            '%(default)s)')
-  max_examples: Optional[int] = setting(
-      None, type=int, help='evaluate only the first N images')
-  skip_corrupt: bool = setting(False, help='skip images that do not '
-                               'decode; their count and places go into the '
-                               'output and JSON')
-  watch: bool = setting(False, help='with --checkpoint TRAIN_DIR: evaluate '
-                        'every new checkpoint once, as it appears (slim\'s '
-                        'evaluation loop), writing TensorBoard summaries to '
-                        'TRAIN_DIR/eval and a JSON line each')
-  timeout: float = setting(600.0, help='with --watch: stop after this many '
-                           'seconds without a new checkpoint (default '
-                           '%(default)s)')
-  poll_secs: float = setting(10.0, help='with --watch: how often to look '
-                             '(default %(default)s)')
-
-  def validate(self) -> None:
-    if not self.checkpoint and not self.model_file:
-      raise EvalError('give `checkpoint` (and/or `model_file`): what to '
-                      'evaluate.')
-    if self.engine and not self.model_file:
-      raise EvalError('`engine` runs an exported model: give `model_file` '
-                      'too.')
-    if [self.tfrecord, self.data_dir, self.dataset_name].count(None) != 2:
-      raise EvalError('give exactly one of `tfrecord` PATTERN, `data_dir` '
-                      'DIR and `dataset_name` NAME.')
-    if self.batch_size <= 0:
-      raise EvalError('`batch_size` must be > 0, got %d.' % self.batch_size)
-    if self.max_examples is not None and self.max_examples <= 0:
-      raise EvalError('`max_examples` must be > 0, got %d.'
-                      % self.max_examples)
+# Declared without TensorFlow in config.inference (the command line parses
+# its flags before TensorFlow loads): the same objects here.
+EvalError = inference_config.EvalError
+EvalConfig = inference_config.EvalConfig
 
 
 def label_offset(num_classes: int, labels_offset: Union[int, str] = 'auto'

@@ -31,9 +31,9 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim import errors
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.utils import fileio
-from resnet_v2_slim.utils.settings import setting
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import precision as precision_lib
 
@@ -83,43 +83,9 @@ QUANTIZE = (None, 'int8')
 NUM_CHECK_IMAGES = 8
 
 
-@dataclasses.dataclass(kw_only=True)
-class ExportSettings(inputs.InputSettings):
-  """``export``'s settings; its flags are made from these fields."""
-  checkpoint: str = setting(help='checkpoint prefix, file or folder')
-  output_file: Optional[str] = setting(
-      None, help='frozen GraphDef to write (.pb)')
-  saved_model_dir: Optional[str] = setting(
-      None, help='SavedModel folder to write (replaced if it holds only a '
-      'SavedModel)')
-  keras_file: Optional[str] = setting(
-      None, help='Keras 3 model to write (.keras)')
-  keras_layout: str = setting('twin', choices=('twin', 'applications'),
-                              help='twin: exact, all of the checkpoint\'s '
-                              'classes; applications: the stock '
-                              'keras.applications ResNet V2 (1000 classes, '
-                              'its difference reported)')
-  onnx_file: Optional[str] = setting(
-      None, help='ONNX model to write (.onnx)')
-  openvino_dir: Optional[str] = setting(None, help='folder for OpenVINO IR '
-                                        '(model.xml, model.bin)')
-  tflite_file: Optional[str] = setting(
-      None, help='TFLite model to write (.tflite)')
-  quantize: Optional[str] = setting(
-      None, choices=('int8',),
-      help='int8: post-training quantization of --tflite_file, calibrated '
-      'on the check images')
-  data_dir: Optional[str] = setting(
-      None, help='class sub-folders: the images to check (and calibrate) '
-      'exports with (default: generated images)')
-  tfrecord: Optional[str] = setting(None, metavar='PATTERN',
-                                    help='TF-Slim shards instead of '
-                                    '--data_dir')
-  tolerance: float = setting(1e-4, help='largest relative logit difference '
-                             'an fp32 export may have (default %(default)s)')
-  batch_size: Optional[int] = setting(
-      None, type=int, help='fixed batch size of the frozen graph and '
-      'SavedModel (default: any)')
+# Declared without TensorFlow in config.inference (the command line parses
+# its flags before TensorFlow loads): the same class here.
+ExportSettings = inference_config.ExportSettings
 
 
 def check_images(method: str, image_size: int, *,
@@ -137,28 +103,13 @@ def check_images(method: str, image_size: int, *,
   Returns:
     ``(float32 [count, size, size, 3], where they came from)``.
   """
-  from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.data import preprocessing  # pylint: disable=g-import-not-at-top
-  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
   if data_dir is None and tfrecord is None:
     rng = np.random.RandomState(seed)
     return (rng.uniform(-1, 1, (count, image_size, image_size, 3))
             .astype(np.float32), '%d generated images' % count)
-  if data_dir is not None:
-    encoded = [open(p, 'rb').read() for p in
-               images_lib.scan_folder(data_dir).paths[:count]]
-    source = '%d images of `data_dir` %s' % (len(encoded), data_dir)
-  else:
-    encoded = []
-    for shard in tfrecords.find_shards(tfrecord):
-      for raw in tf.io.tf_record_iterator(shard):
-        encoded.append(tf.train.Example.FromString(raw).features.feature[
-            'image/encoded'].bytes_list.value[0])
-        if len(encoded) == count:
-          break
-      if len(encoded) == count:
-        break
-    source = '%d images of `tfrecord` %s' % (len(encoded), tfrecord)
+  encoded, source = check_files(data_dir=data_dir, tfrecord=tfrecord,
+                                count=count)
   with tf.Graph().as_default():
     contents = tf.placeholder(tf.string, [])
     image = preprocessing.preprocess(preprocessing.decode_image(contents),
@@ -166,6 +117,33 @@ def check_images(method: str, image_size: int, *,
     with tf.Session() as sess:
       return np.stack([sess.run(image, {contents: e}) for e in encoded]), (
           source)
+
+
+def check_files(*, data_dir: Optional[str] = None,
+                tfrecord: Optional[str] = None,
+                count: int = NUM_CHECK_IMAGES) -> Tuple[List[bytes], str]:
+  """The first ``count`` image files of ``data_dir`` or ``tfrecord``, as
+  stored (encoded bytes).
+
+  Returns:
+    ``(list of bytes, where they came from)``.
+  """
+  from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  if data_dir is not None:
+    encoded = []
+    for path in images_lib.scan_folder(data_dir).paths[:count]:
+      with open(path, 'rb') as f:
+        encoded.append(f.read())
+    return encoded, '%d images of `data_dir` %s' % (len(encoded), data_dir)
+  encoded = []
+  for shard in tfrecords.find_shards(tfrecord):
+    for raw in tf.io.tf_record_iterator(shard):
+      encoded.append(tf.train.Example.FromString(raw).features.feature[
+          'image/encoded'].bytes_list.value[0])
+      if len(encoded) == count:
+        return encoded, '%d images of `tfrecord` %s' % (count, tfrecord)
+  return encoded, '%d images of `tfrecord` %s' % (len(encoded), tfrecord)
 
 
 def export_inference_graph(

@@ -4,9 +4,10 @@ Here live the building blocks (``resnet_utils``), the ResNet V2 networks and
 their one table (``resnet_v2.NETWORKS``), the name -> function factory
 (``nets_factory``), the table of published checkpoints (``pretrained``)
 and mixed precision with float32 variables (``precision``).
-May import: nothing above it (TensorFlow, tf_slim, numpy and the standard
-library only). The package's ``__init__`` has already imported TensorFlow
-quietly and applied the compat fix.
+May import: nothing above it (the package's names, errors and _quiet
+modules, TensorFlow, tf_slim, numpy and the standard library only). The
+table of networks is declared in ``resnet_v2_slim.names``, without
+TensorFlow; ``resnet_v2.NETWORKS`` is that table.
 
 Porting official TF-Slim code is one word::
 
@@ -21,6 +22,13 @@ Typical use::
     logits, end_points = network_fn(images)
 """
 
+from resnet_v2_slim import _quiet
+
+# This room uses TensorFlow: it gets it quietly, with the compat fix, even
+# when a module of it is the first thing imported.
+_quiet.bootstrap()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import precision
 from resnet_v2_slim.nets import pretrained

@@ -32,10 +32,14 @@ from typing import Any, Callable, Dict, Iterator, Tuple, Union
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import names
 from resnet_v2_slim.nets import resnet_utils
 
 
-DTYPES = {'fp32': tf.float32, 'bf16': tf.bfloat16, 'fp16': tf.float16}
+# {'fp32': tf.float32, 'bf16': tf.bfloat16, 'fp16': tf.float16}, from the
+# names the flags offer (names.PRECISIONS).
+DTYPES = {name: tf.as_dtype(dtype)
+          for name, dtype in names.PRECISIONS.items()}
 
 # The half-precision weight copies of ``cast_once`` graphs. A collection of
 # its own, not GLOBAL_VARIABLES: Savers, initializers and checkpoints never

@@ -42,11 +42,12 @@ import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
 from resnet_v2_slim import errors
+from resnet_v2_slim import names
 
 # The book's unit tuple, in order. A unit function may declare its own order
 # with a `unit_arg_names` attribute (the basic unit takes (depth, stride)).
 DEFAULT_UNIT_ARG_NAMES = ('depth', 'depth_bottleneck', 'stride')
-DATA_FORMATS = ('NHWC', 'NCHW')
+DATA_FORMATS = names.DATA_FORMATS
 
 
 class NetworkError(errors.Error):

@@ -45,6 +45,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import tensorflow.compat.v1 as tf
 import tf_slim as slim
 
+from resnet_v2_slim import names
 from resnet_v2_slim.nets import resnet_utils
 from resnet_v2_slim.nets.resnet_utils import Block
 from resnet_v2_slim.nets.resnet_utils import conv2d_same
@@ -54,20 +55,12 @@ from resnet_v2_slim.nets.resnet_utils import subsample
 
 default_image_size = 224
 
-# THE table of networks, the one place their architecture is declared:
-# {name: (unit family, units per block)}, from He et al., Table 1 (and
-# 3-24-36-3 for ResNet-200). Each row has a function of the same name at the
-# end of this module, which builds its blocks from the row. nets_factory,
-# checkpoint detection, the Keras twin, command-line choices and the tests
-# all read it; the package re-exports the functions by name.
-NETWORKS: Dict[str, Tuple[str, Tuple[int, ...]]] = {
-    'resnet_v2_18': ('basic', (2, 2, 2, 2)),
-    'resnet_v2_34': ('basic', (3, 4, 6, 3)),
-    'resnet_v2_50': ('bottleneck', (3, 4, 6, 3)),
-    'resnet_v2_101': ('bottleneck', (3, 4, 23, 3)),
-    'resnet_v2_152': ('bottleneck', (3, 8, 36, 3)),
-    'resnet_v2_200': ('bottleneck', (3, 24, 36, 3)),
-}
+# THE table of networks, {name: (unit family, units per block)}, declared
+# once in resnet_v2_slim/names.py (without TensorFlow, so the command line
+# lists the networks in --help before TensorFlow loads); this is that very
+# dict. Each row has a function of the same name at the end of this
+# module, which builds its blocks from the row.
+NETWORKS = names.NETWORKS
 # What every network's four blocks share: base depths (a bottleneck unit
 # outputs 4x its base depth, a basic unit the base depth itself) and the
 # stride of each block's last unit. Read through `block_specs`.

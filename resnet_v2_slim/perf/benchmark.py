@@ -32,114 +32,25 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim import names
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.distribute import strategy as dist
 from resnet_v2_slim.nets import nets_factory
-from resnet_v2_slim.utils.settings import setting
+from resnet_v2_slim.config import benchmark as benchmark_config
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.nets import precision as precision_lib
-from resnet_v2_slim.nets import resnet_utils
 
 # ``fn(images, **kwargs) -> (logits, end_points)``: a network to time.
 _NetworkFn = Callable[..., Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 
-MODES = ('forward', 'forward-backward')
-WEIGHTS_CASTS = ('auto', 'once', 'every_step')
+MODES = names.BENCHMARK_MODES
+WEIGHTS_CASTS = names.WEIGHTS_CASTS
 
 
-class BenchmarkError(errors.Error):
-  """A bad setting, or one this machine cannot run (exit code 2)."""
-
-
-@dataclasses.dataclass
-class Config:
-  """What to time; ``time-forward``'s flags are made from these fields.
-
-  Defaults are the book's protocol (seed 004).
-  """
-  model: str = setting('resnet_v2_152', help='one of: %s (default '
-                       '%%(default)s)' % ', '.join(
-                           nets_factory.network_names()))
-  batch_size: int = setting(32, help='images per replica (the book line '
-                            'times the global batch: this times the '
-                            'replicas; default %(default)s)')
-  image_size: int = setting(224, help='input height and width (default '
-                            '%(default)s)')
-  num_batches: int = setting(100, help='timed steps (default %(default)s)')
-  num_burn_in: int = setting(10, help='untimed steps first (default '
-                             '%(default)s)')
-  mode: str = setting('forward', choices=MODES,
-                      help='forward-backward adds the gradient of an L2 '
-                      'loss of the logits w.r.t. all trainable variables '
-                      '(batch norm in training mode, with its update ops)')
-  precision: str = setting('fp32', choices=tuple(precision_lib.DTYPES),
-                           help='compute dtype; variables stay float32 '
-                           '(default %(default)s)')
-  weights_cast: str = setting(
-      'auto', choices=WEIGHTS_CASTS,
-      help='bf16/fp16: cast the float32 weights once, before timing, or '
-      'every step (as training must); auto: once for a forward pass in one '
-      'process, every step otherwise (default %(default)s)')
-  data_format: str = setting('NHWC', choices=resnet_utils.DATA_FORMATS,
-                             help='NHWC (CPUs) or NCHW (GPUs)')
-  xla: bool = setting(False, help='compile the network with XLA')
-  checkpoint: Optional[str] = setting(
-      None, help='optional weights to restore (slim checkpoint)')
-  num_classes: int = setting(1000, help='classes of the logits layer '
-                             '(default %(default)s)')
-  # --strategy etc.; batch_size is per replica, as in training.
-  distribute: dist.Options = dataclasses.field(default_factory=dist.Options)
-
-  @property
-  def casts_once(self) -> bool:
-    """Whether the half-precision weights are cast once, before timing."""
-    return self.precision != 'fp32' and (
-        self.weights_cast == 'once' or self.weights_cast == 'auto' and
-        self.mode == 'forward' and self.distribute.strategy == 'none')
-
-  def validate(self) -> None:
-    """Raises BenchmarkError naming the first bad setting."""
-    self.distribute.validate()
-    nets_factory.check_model_and_size(self.model, self.image_size)
-    if self.batch_size > 0:
-      nets_factory.check_batch_memory(
-          self.model, self.image_size, self.batch_size,
-          training=self.mode == 'forward-backward',
-          bytes_per_element=2 if self.precision != 'fp32' else 4)
-    for flag, value in (('`batch_size`', self.batch_size),
-                        ('`num_batches`', self.num_batches),
-                        ('`num_classes`', self.num_classes)):
-      if value <= 0:
-        raise BenchmarkError('%s must be > 0, got %d.' % (flag, value))
-    if self.num_burn_in < 0:
-      raise BenchmarkError('`num_burn_in` must be >= 0, got %d.'
-                           % self.num_burn_in)
-    if self.mode not in MODES:
-      raise BenchmarkError('`mode` must be one of %s, got %r.'
-                           % (', '.join(MODES), self.mode))
-    if self.precision not in precision_lib.DTYPES:
-      raise BenchmarkError('`precision` must be one of %s, got %r.'
-                           % (', '.join(precision_lib.DTYPES),
-                              self.precision))
-    if self.weights_cast not in WEIGHTS_CASTS:
-      raise BenchmarkError('`weights_cast` must be one of %s, got %r.'
-                           % (', '.join(WEIGHTS_CASTS), self.weights_cast))
-    if self.weights_cast == 'once' and (
-        self.mode != 'forward' or self.distribute.strategy != 'none'):
-      raise BenchmarkError(
-          '`weights_cast` once is for a forward pass in one process (a '
-          'backward pass needs the float32 weights every step); use auto '
-          'or every_step with `mode` %s%s.'
-          % (self.mode, '' if self.distribute.strategy == 'none' else
-             ' and `strategy` %s' % self.distribute.strategy))
-    if self.data_format not in resnet_utils.DATA_FORMATS:
-      raise BenchmarkError('`data_format` must be NHWC or NCHW, got %r.'
-                           % self.data_format)
-    if self.checkpoint is not None:
-      try:
-        checkpoints.resolve(self.checkpoint)
-      except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('`checkpoint`: %s' % exc) from None
+# Declared without TensorFlow in config.benchmark (the command line parses
+# its flags before TensorFlow loads): the same objects here.
+BenchmarkError = benchmark_config.BenchmarkError
+Config = benchmark_config.Config
 
 
 def summarize(durations: Sequence[float]) -> Dict[str, float]:

@@ -2,7 +2,8 @@
 
 ``summary`` prints shapes, parameters and FLOPs per unit; ``experiment``
 trains residual and plain twins with one budget and says whether seed
-003's finding held. May import: ``nets``, ``data``, ``perf``, ``training``, ``utils``.
+003's finding held. May import: ``nets``, ``config``, ``data``, ``perf``,
+``training``, ``utils``.
 
 Typical use::
 
@@ -10,3 +11,9 @@ Typical use::
 
     print(summary.format_table(summary.summarize('resnet_v2_50')))
 """
+
+from resnet_v2_slim import _quiet
+
+# This room uses TensorFlow: it gets it quietly, with the compat fix, even
+# when a module of it is the first thing imported.
+_quiet.bootstrap()

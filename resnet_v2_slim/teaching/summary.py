@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import names
 from resnet_v2_slim.perf import flops as flops_lib
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.utils import fileio
@@ -26,7 +27,7 @@ from resnet_v2_slim.nets import resnet_utils
 
 Row = collections.namedtuple('Row', ['name', 'kind', 'shape', 'parameters',
                                      'flops'])
-FORMATS = ('text', 'markdown', 'json')
+FORMATS = names.SUMMARY_FORMATS
 
 
 def _params_under(scope, variables):

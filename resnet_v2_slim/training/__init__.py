@@ -1,10 +1,12 @@
 """Training: TF1's MonitoredTrainingSession, its hooks, and slim's recipe.
 
-``settings`` declares a run's flags (``TrainConfig``), ``model`` builds the
+``settings`` holds a run's flags (``TrainConfig``, declared without
+TensorFlow in ``config.train``) and what workers share, ``model`` builds the
 training graph (``build_model``), ``hooks`` holds each guarantee of a run
 as a ``SessionRunHook``, ``trainer`` runs them (``train``), ``recipe``
 holds research/slim's optimizers and learning-rate schedules.
-May import: ``nets``, ``checkpoints``, ``data``, ``distribute``, ``utils``.
+May import: ``nets``, ``checkpoints``, ``config``, ``data``, ``distribute``,
+``utils``.
 
 Typical use::
 
@@ -13,3 +15,9 @@ Typical use::
     config = trainer.TrainConfig(model='resnet_v2_18', train_dir='/tmp/run')
     history = trainer.train(config)
 """
+
+from resnet_v2_slim import _quiet
+
+# This room uses TensorFlow: it gets it quietly, with the compat fix, even
+# when a module of it is the first thing imported.
+_quiet.bootstrap()

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim import names
 from resnet_v2_slim.utils import fileio
 
 if TYPE_CHECKING:   # training.settings imports this module: a cycle
   from resnet_v2_slim.training.settings import TrainConfig
 
-OPTIMIZERS = ('momentum', 'sgd', 'rmsprop', 'adam', 'adagrad', 'adadelta',
-              'ftrl')
-DECAY_TYPES = ('fixed', 'exponential', 'polynomial', 'cosine', 'piecewise')
+OPTIMIZERS = names.OPTIMIZERS
+DECAY_TYPES = names.DECAY_TYPES
 # The settings the learning rate at a given step depends on: a resume with
 # any of them changed would jump the schedule, so it is refused.
 SCHEDULE = ('learning_rate', 'learning_rate_decay_type',

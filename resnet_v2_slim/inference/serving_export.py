@@ -1,0 +1,337 @@
+"""``export --serving``: self-contained artifacts, each proven on real images
+through its own input before it is moved into place.
+
+The SavedModel takes image files (``image_bytes``) in TF Serving's layout
+(``DIR/<version>/``); ONNX, OpenVINO and TFLite take decoded ``pixels``.
+Each is written to a temporary path, run on its engine's own runtime on the
+check images (the user's ``data_dir``/``tfrecord``, else scikit-image's
+bundled photos) next to the checkpoint's own ``classify`` pipeline on the
+same files: the same top-k ids and logits within ``tolerance`` (relative
+to the logit scale), else nothing is written.
+
+Typical use::
+
+    from resnet_v2_slim.inference import export, serving_export
+
+    settings = export.ExportSettings(checkpoint='model.ckpt-1000',
+                                     onnx_file='model.onnx', serving=True)
+    result = serving_export.export_serving(settings, log=print)
+    result['facts']      # what the artifacts carry as metadata
+"""
+
+import dataclasses
+import os
+from typing import Any, Callable, Dict, List, NamedTuple, Optional
+
+import numpy as np
+
+from resnet_v2_slim.inference import bridges
+from resnet_v2_slim.inference import classifier
+from resnet_v2_slim.inference import serving
+from resnet_v2_slim.inference import serving_files
+from resnet_v2_slim.utils import fileio
+
+# The targets that carry serving artifacts; the others are refused.
+TARGETS = ('saved_model_dir', 'onnx_file', 'openvino_dir', 'tflite_file')
+PIXEL_TARGETS = TARGETS[1:]
+NOT_SERVING = ('output_file', 'keras_file')
+
+
+class CheckFiles(NamedTuple):
+  """The image files every serving artifact is checked on."""
+  files: List[bytes]
+  source: str
+
+
+@dataclasses.dataclass
+class _ServingRun:
+  """One serving export: settings, check images and the reference logits,
+  the temporaries and the reports so far."""
+  settings: Any                  # export.ExportSettings
+  check: CheckFiles
+  reference: np.ndarray          # the checkpoint's logits [N, classes]
+  log: Callable[[str], None]
+  scratch: Optional[str] = None
+  reports: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+  temporary: List[str] = dataclasses.field(default_factory=list)
+
+  def new_temp(self, path: str, folder: bool = False) -> str:
+    """A temporary beside ``path``, removed when the export ends."""
+    self.temporary.append(fileio.temporary_path(path, folder))
+    return self.temporary[-1]
+
+
+class _Move(NamedTuple):
+  """A verified artifact at a temporary path and where it goes."""
+  tmp: str
+  target: str
+  folder: bool
+
+
+def check_options(settings: Any) -> None:
+  """Refuses a serving export that cannot be made, before any work.
+
+  Raises:
+    ExportError: a target that cannot carry a serving artifact, no target,
+      a bad ``top_k`` or ``model_version``, or an existing version.
+  """
+  from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
+  s = settings
+  for name in NOT_SERVING:
+    if getattr(s, name):
+      raise export.ExportError(
+          '`%s` cannot carry a serving artifact (`serving` takes %s); leave '
+          'out one or the other.' % (name, ', '.join(
+              '`%s`' % t for t in TARGETS)))
+  if not any(getattr(s, name) for name in TARGETS):
+    raise export.ExportError('`serving` needs a target: %s.' % ', '.join(
+        '`%s`' % t for t in TARGETS))
+  if s.quantize:
+    raise export.ExportError('`quantize` applies to the preprocessed-form '
+                             'TFLite file; leave out `serving` or it.')
+  if not (isinstance(s.top_k, int) and s.top_k > 0):
+    raise export.ExportError('`top_k` must be a positive integer, got %r.'
+                             % (s.top_k,))
+  if s.model_version is not None and not (
+      isinstance(s.model_version, int) and s.model_version > 0):
+    raise export.ExportError('`model_version` must be a positive integer, '
+                             'got %r.' % (s.model_version,))
+
+
+def version_dir(settings: Any) -> Optional[str]:
+  """``saved_model_dir/<version>``: ``model_version`` or the next free one.
+
+  Raises:
+    ExportError: the version folder exists (an export never overwrites
+      one), or ``saved_model_dir`` is a file.
+  """
+  from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
+  base = settings.saved_model_dir
+  if not base:
+    return None
+  if os.path.exists(base) and not os.path.isdir(base):
+    raise export.ExportError('`saved_model_dir` %s is a file; give the '
+                             'model\'s folder (versions go inside).' % base)
+  version = settings.model_version or serving_files.next_version(base)
+  target = os.path.join(base, str(version))
+  if os.path.exists(target):
+    raise export.ExportError(
+        '`model_version` %d exists in %s; give a new one, or leave it out '
+        'for the next free version (%d).' % (
+            version, base, serving_files.next_version(base)))
+  return target
+
+
+def check_files(settings: Any) -> CheckFiles:
+  """The user's images, else scikit-image's bundled photos, as files."""
+  from resnet_v2_slim.data import images  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
+  if settings.data_dir or settings.tfrecord:
+    files, source = export.check_files(data_dir=settings.data_dir,
+                                       tfrecord=settings.tfrecord)
+    return CheckFiles(files, source)
+  photos = images.bundled_photos()
+  return CheckFiles([p.data for p in photos], '%d real photos (%s)' % (
+      len(photos), ', '.join(images.PHOTOS)))
+
+
+def _reference(settings, facts: serving.Facts, check: CheckFiles
+               ) -> np.ndarray:
+  """The checkpoint's own ``classify`` pipeline on the check files."""
+  with classifier.Classifier(
+      settings.checkpoint, model=facts.network, num_classes=facts.num_classes,
+      preprocessing_method=facts.preprocessing, image_size=facts.image_size,
+      labels_file=settings.labels, raw_weights=settings.raw_weights) as clf:
+    return np.stack([clf.run(data, 'check image %d' % i)['logits']
+                     for i, data in enumerate(check.files)])
+
+
+def _facts(settings, input_name: str) -> serving.Facts:
+  return serving.facts_for(
+      settings.checkpoint, input=input_name, model=settings.model,
+      num_classes=settings.num_classes,
+      preprocessing_method=settings.preprocessing,
+      image_size=settings.image_size, labels_file=settings.labels,
+      top_k=settings.top_k, features=settings.features)
+
+
+def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
+                   ) -> Dict[str, Any]:
+  """Writes the serving artifacts ``settings`` asks for, each verified.
+
+  Args:
+    settings: an ``export.ExportSettings`` with ``serving`` set, its
+      options and paths checked (``export.export`` does both).
+    log: where report lines go.
+
+  Returns:
+    ``{'facts': the pixels (or bytes) facts as a dict, 'reports': [...],
+    'saved_model_version_dir': path or None}``.
+
+  Raises:
+    bridges.VerificationError: an artifact that disagrees (nothing moved).
+    fileio.OutputPathError: a file that could not be written.
+  """
+  log = log or (lambda line: None)
+  check_options(settings)
+  target_version = version_dir(settings)
+  check = check_files(settings)
+  facts = _facts(settings, serving.PIXELS)
+  log('checking serving exports on %s (%s preprocessing at %d inside)'
+      % (check.source, facts.preprocessing, facts.image_size))
+  run = _ServingRun(settings=settings, check=check,
+                    reference=_reference(settings, facts, check), log=log)
+  with fileio.scratch_dir('resnet-v2-slim-serving-') as run.scratch:
+    try:
+      moves = []
+      if target_version:
+        moves.append(_saved_model(run, target_version))
+      if any(getattr(settings, name) for name in PIXEL_TARGETS):
+        moves += _pixel_artifacts(run, facts)
+      for move in moves:   # all verified: now into place
+        _move(move)
+    except OSError as exc:
+      raise fileio.OutputPathError('could not write the exports (%s); '
+                                   'nothing was replaced.'
+                                   % (exc.strerror or exc)) from None
+    finally:
+      for path in run.temporary:
+        fileio.remove_path(path)
+  return {'facts': dataclasses.asdict(facts), 'reports': run.reports,
+          'saved_model_version_dir': target_version}
+
+
+def _move(move: _Move) -> None:
+  if move.folder:
+    os.makedirs(os.path.dirname(move.target) or '.', exist_ok=True)
+    fileio.replace_dir(move.tmp, move.target, plain_modes=True)
+  else:
+    fileio.replace_file(move.tmp, move.target)
+
+
+def _saved_model(run: _ServingRun, target: str) -> _Move:
+  """The ``image_bytes`` SavedModel, verified, for ``DIR/<version>``."""
+  s = run.settings
+  facts = _facts(s, serving.BYTES)
+  holder = run.new_temp(s.saved_model_dir.rstrip(os.sep), folder=True)
+  tmp = os.path.join(holder, os.path.basename(target))
+  sess, graph = serving.restored_session(
+      facts, s.checkpoint, raw_weights=s.raw_weights, preprocessed=True)
+  with sess:
+    serving_files.write_saved_model(sess, graph, facts, tmp,
+                                    preprocessed=graph.preprocessed,
+                                    warmup=run.check.files[:1])
+  _verify(run, tmp, target)
+  return _Move(tmp, target, folder=True)
+
+
+def _pixel_artifacts(run: _ServingRun, facts: serving.Facts) -> List[_Move]:
+  """ONNX, OpenVINO and TFLite from one restored ``pixels`` graph."""
+  s, moves = run.settings, []
+  sess, graph = serving.restored_session(facts, s.checkpoint,
+                                         raw_weights=s.raw_weights)
+  with sess:
+    frozen = serving.freeze(sess, graph)
+    if s.tflite_file:   # the TFLite converter reads a SavedModel
+      pixels_model = os.path.join(run.scratch, 'pixels_saved_model')
+      serving_files.write_saved_model(sess, graph, facts, pixels_model)
+  if s.onnx_file or s.openvino_dir:
+    onnx_path = (run.new_temp(s.onnx_file) if s.onnx_file
+                 else os.path.join(run.scratch, 'model.onnx'))
+    serving_files.write_onnx(frozen, facts, onnx_path)
+    if s.onnx_file:
+      _verify(run, onnx_path, s.onnx_file)
+      moves.append(_Move(onnx_path, s.onnx_file, folder=False))
+    if s.openvino_dir:
+      folder = run.new_temp(s.openvino_dir, folder=True)
+      serving_files.write_openvino(onnx_path, facts, folder)
+      _verify(run, folder, s.openvino_dir)
+      moves.append(_Move(folder, s.openvino_dir, folder=True))
+  if s.tflite_file:
+    tmp = run.new_temp(s.tflite_file)
+    serving_files.write_tflite(pixels_model, facts, tmp)
+    _verify(run, tmp, s.tflite_file)
+    moves.append(_Move(tmp, s.tflite_file, folder=False))
+  return moves
+
+
+def run_on_files(runner: serving_files.Runner, files: List[bytes]
+                 ) -> Dict[str, np.ndarray]:
+  """Runs a serving artifact on image files through its own input: all
+  at once for ``image_bytes``; decoded, one image per batch for
+  ``pixels`` (a batch has one size)."""
+  if runner.facts.input == serving.BYTES:
+    return runner.run(np.array(files, dtype=object))
+  outs = [runner.run(pixels[np.newaxis]) for pixels in serving.decode(files)]
+  return {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+
+
+def _verify(run: _ServingRun, path: str, target: str) -> Dict[str, Any]:
+  """Runs a written artifact next to the checkpoint's pipeline.
+
+  Raises:
+    bridges.VerificationError: logits beyond the tolerance, or other
+      top-k classes.
+  """
+  with serving_files.load(path) as runner:
+    out = run_on_files(runner, run.check.files)
+  report = {'path': target, 'engine': runner.engine, 'precision': 'fp32',
+            'input': runner.facts.input, 'exact': True,
+            'tolerance': run.settings.tolerance,
+            'size_bytes': _size(path)}
+  report.update(bridges.compare(out['logits'], run.reference))
+  report['top_k_agree'] = _top_k_agree(out['classes'], run.reference,
+                                       run.settings.tolerance)
+  line = bridges.report_line(report)
+  run.log('%s, top-%d the same on %d/%d (through `%s`)' % (
+      line, out['classes'].shape[1], report['top_k_agree'],
+      report['images'], runner.facts.input))
+  if (not report['max_rel'] <= run.settings.tolerance or
+      report['top_k_agree'] != report['images']):
+    raise bridges.VerificationError(
+        '%s disagrees with the checkpoint\'s classify pipeline on %s: %s. '
+        'A serving artifact must give the same top-k classes within '
+        '`tolerance` %g; nothing was written.' % (
+            target, run.check.source, bridges.numbers_line(report),
+            run.settings.tolerance))
+  run.reports.append(report)
+  return report
+
+
+def _top_k_agree(classes: np.ndarray, reference: np.ndarray,
+                 tolerance: float) -> int:
+  """Images whose top-k ids are the reference's, in order; a swap of two
+  classes whose reference logits tie (within ``tolerance`` of the scale)
+  still agrees."""
+  scale = float(np.max(np.abs(reference))) or 1.0
+  agree = 0
+  for ids, logits in zip(classes, reference):
+    expected = np.sort(logits)[::-1][:len(ids)]
+    agree += bool(np.all(np.abs(logits[ids] - expected) <= tolerance * scale))
+  return agree
+
+
+def _size(path: str) -> int:
+  if not os.path.isdir(path):
+    return os.path.getsize(path)
+  return sum(os.path.getsize(os.path.join(folder, name))
+             for folder, _, names in os.walk(path) for name in names)
+
+
+def describe(path: str) -> Dict[str, Any]:
+  """``inspect ARTIFACT``: the facts a serving artifact carries.
+
+  Raises:
+    EngineError: not an exported model.
+    ServingError: no serving metadata (a preprocessed-form export).
+  """
+  facts = serving_files.read_facts(path)
+  if facts is None:
+    raise serving.ServingError(
+        '%s has no resnet_v2_slim serving metadata: a preprocessed-form '
+        'export (float32 [N, H, W, 3] in) or one written before `serving`.'
+        % path)
+  data = dataclasses.asdict(facts)
+  data.update(path=path, outputs=list(facts.outputs), contract=facts.contract)
+  return data
+

@@ -33,8 +33,12 @@ _bootstrapped = False
 
 
 @contextlib.contextmanager
-def _stderr_parked() -> Iterator[None]:
-  """Parks fd 2 in a temporary file; replays it if the block raises."""
+def stderr_parked() -> Iterator[None]:
+  """Parks fd 2 in a temporary file; replays it if the block raises.
+
+  For native code that prints to fd 2 on success (TensorFlow's import,
+  LiteRT's "Created TensorFlow Lite XNNPACK delegate" line).
+  """
   try:
     saved = os.dup(2)
   except OSError:  # no usable fd 2 (embedded interpreters): stay loud
@@ -67,7 +71,7 @@ def import_tensorflow() -> types.ModuleType:
   if 'tensorflow' in sys.modules:
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     return tf
-  with _stderr_parked():
+  with stderr_parked():
     import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
     if importlib.util.find_spec('tf_keras') is not None:  # TF >= 2.16
       import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
@@ -158,7 +162,7 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder,
     if self in sys.meta_path:
       sys.meta_path.remove(self)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '3')
-    with _stderr_parked():
+    with stderr_parked():
       self._loader.exec_module(module)
       try:
         bootstrap()

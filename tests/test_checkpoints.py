@@ -1,5 +1,7 @@
 """Legacy checkpoints: resolve, describe, restore, with reference-built files."""
 
+import dataclasses
+import json
 import logging
 import os
 import tarfile
@@ -284,10 +286,17 @@ def test_a_garbage_state_file_falls_back_to_the_files(tmp_path, capsys):
   (run / 'checkpoint').write_bytes(b'\x93\xff garbage \x00')
   assert inspect_cmd.main([str(run)]) == 0
   assert 'model:          resnet_v2_18' in capsys.readouterr().out
+  # The digits run recorded how to read it (the digit names, at 32) ...
+  facts = checkpoint.read(str(run)).trained
+  assert (facts.class_names, facts.image_size, facts.data) == (
+      tuple('0123456789'), 32, ('builtin', 'digits/train'))
+  # ... and a damaged record neither stops the resume nor survives it.
+  (run / 'train_facts.json').write_text('{"network": ')
   code, out, err = _train(['--train_dir', str(run), '--steps', '3'], capsys)
   assert code == 0, err
   assert 'state file in %s cannot be read' % run in out
   assert 'resuming from %s (step 2)' % (run / 'model.ckpt-2') in out
+  assert checkpoint.read(str(run)).trained.class_names == tuple('0123456789')
 
 
 def test_a_damaged_newest_checkpoint_resumes_from_the_newest_good(tmp_path,
@@ -301,3 +310,101 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_newest_good(tmp_path,
   assert code == 0, err
   assert 'model.ckpt-4 is damaged' in out
   assert 'resuming from %s (step 2)' % (run / 'model.ckpt-2') in out
+
+
+# --- what train recorded beside the checkpoint (train_facts.json) ---------
+
+_FACTS = checkpoint.TrainFacts(
+    network='resnet_v2_50', use_shortcut=True, image_size=64,
+    preprocessing='vgg', num_classes=1000,
+    class_names=tuple('n%d' % i for i in range(1000)), labels_offset=1,
+    data=checkpoint.DataSource('tfrecord', '/data/train-*'))
+
+
+def _with_facts(saved, folder, **changes):
+  """rn50_v2_1000's files linked into ``folder``, facts beside them."""
+  prefix, _ = saved('rn50_v2_1000')
+  where, base = os.path.split(prefix)
+  for name in os.listdir(where):
+    if name.startswith(base + '.'):
+      os.symlink(os.path.join(where, name), os.path.join(folder, name))
+  checkpoint.facts.write(str(folder), dataclasses.replace(_FACTS, **changes))
+  return os.path.join(str(folder), base)
+
+
+def test_recorded_facts_are_the_defaults_and_flags_win(saved, tmp_path):
+  info = checkpoint.read(_with_facts(saved, tmp_path))
+  chosen = info.defaults()
+  assert (chosen.preprocessing, chosen.image_size, chosen.labels_offset,
+          chosen.recorded) == ('vgg', 64, 1, True)
+  assert chosen.class_names == _FACTS.class_names
+  assert chosen.source == 'train_facts.json of %s' % tmp_path
+  assert info.input_defaults() == ('vgg', 64)
+  assert info.input_defaults(preprocessing='inception',
+                             image_size=96) == ('inception', 96)
+  described = info.as_dict()['trained']
+  assert described['image_size'] == 64 and described['data'] == {
+      'kind': 'tfrecord', 'source': '/data/train-*'}
+  assert 'resnet_v2_50 at 64x64, vgg preprocessing, 1000 classes' in (
+      described['summary'])
+  # Without the facts: the published row, else the package's defaults.
+  assert checkpoint.read(saved('rn50_v1_1001')[0]).defaults().source == (
+      'the published resnet_v2_50_2017_04_14 row')
+  plain = checkpoint.read(saved('rn50_v2_1000')[0]).defaults()
+  assert (plain.preprocessing, plain.image_size, plain.class_names,
+          plain.source) == ('inception', 224, None, 'the package defaults')
+
+
+def test_facts_of_another_network_are_left_out(saved, tmp_path):
+  # A checkpoint copied into another run's folder: those facts are not its.
+  info = checkpoint.read(_with_facts(saved, tmp_path, network='resnet_v2_18',
+                                     num_classes=2, class_names=('a', 'b')))
+  assert info.trained.network == 'resnet_v2_18'
+  chosen = info.defaults()
+  assert (chosen.image_size, chosen.class_names, chosen.recorded) == (
+      224, None, False)
+
+
+@pytest.mark.parametrize('text,why', [
+    ('{"network": ', 'Expecting value'),
+    ('[1, 2]', 'not a JSON object'),
+    (json.dumps(dict(_FACTS.as_dict(), image_size='64')), "'image_size'"),
+    (json.dumps(dict(_FACTS.as_dict(), class_names=['a'])), "'class_names'"),
+    (b'\xff\xfe'.decode('latin-1'), 'codec'),
+], ids=['not JSON', 'not an object', 'a field of the wrong kind',
+        'names that do not fit', 'not UTF-8'])
+def test_a_damaged_facts_file_is_one_error_naming_it(saved, tmp_path, text,
+                                                     why):
+  prefix = _with_facts(saved, tmp_path)
+  path = tmp_path / 'train_facts.json'
+  path.write_text(text, encoding='latin-1')
+  info = checkpoint.read(prefix)   # reading the weights does not need it
+  with pytest.raises(checkpoint.TrainFactsError) as caught:
+    info.defaults()
+  message = str(caught.value)
+  assert message.startswith('%s is damaged (' % path) and why in message
+  assert 'rerun train in that folder' in message and '\n' not in message
+
+
+def test_facts_of_a_newer_release_are_refused(saved, tmp_path):
+  prefix = _with_facts(saved, tmp_path)
+  (tmp_path / 'train_facts.json').write_text(json.dumps(dict(
+      _FACTS.as_dict(), version=2)))
+  with pytest.raises(checkpoint.TrainFactsError,
+                     match='written by a newer resnet_v2_slim'):
+    checkpoint.read(prefix).as_dict()
+
+
+def test_a_failed_facts_write_keeps_the_earlier_file(tmp_path, monkeypatch):
+  checkpoint.facts.write(str(tmp_path), _FACTS)
+  before = (tmp_path / 'train_facts.json').read_bytes()
+
+  def full(fd):
+    raise OSError(28, 'No space left on device')
+
+  monkeypatch.setattr(os, 'fsync', full)
+  with pytest.raises(OSError, match='No space left'):
+    checkpoint.facts.write(str(tmp_path), dataclasses.replace(
+        _FACTS, image_size=128))
+  assert (tmp_path / 'train_facts.json').read_bytes() == before
+  assert os.listdir(tmp_path) == ['train_facts.json']   # no temporaries

@@ -64,7 +64,8 @@ def exported(tmp_path_factory, reference):
   paths = {'saved_model_dir': str(out / 'model'),
            'onnx_file': str(out / 'model.onnx'),
            'openvino_dir': str(out / 'openvino'),
-           'tflite_file': str(out / 'model.tflite')}
+           'tflite_file': str(out / 'model.tflite'),
+           'keras_file': str(out / 'model.keras')}
   argv = ['export', '--checkpoint', reference[0], '--serving', '--features',
           '--image_size', str(SIZE)]
   for flag, path in paths.items():
@@ -197,6 +198,21 @@ def test_tflite_takes_pixels_of_any_size_and_carries_its_facts(
   _check_outputs(out, reference, ['probabilities', 'classes', 'scores'])
 
 
+def test_keras_takes_pixels_and_carries_its_facts(exported, reference,
+                                                  photos):
+  import keras  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import serving_keras  # pylint: disable=g-import-not-at-top
+  model = keras.saving.load_model(exported['keras_file'], safe_mode=True,
+                                  custom_objects=serving_keras.LAYERS)
+  facts = json.loads(model.get_layer('preprocessing').get_config()[
+      'facts_json'])
+  assert (facts['input'], facts['image_size'], facts['labels'][0]) == (
+      'pixels', SIZE, 'background')
+  out = _per_image(lambda x: {k: np.asarray(v) for k, v in model(
+      x, training=False).items()}, photos)
+  _check_outputs(out, reference, ['probabilities', 'classes', 'scores'])
+
+
 def test_a_bad_image_in_a_batch_is_named_by_its_index(exported, photos):
   import tensorflow as tf2  # pylint: disable=g-import-not-at-top
   signature = tf2.saved_model.load(os.path.join(
@@ -243,11 +259,186 @@ def test_an_artifact_beyond_the_tolerance_is_refused_and_nothing_written(
 def test_every_artifact_reads_back_the_same_facts(exported):
   facts = [serving_files.read_facts(path) for path in (
       os.path.join(exported['saved_model_dir'], '1'), exported['onnx_file'],
-      exported['openvino_dir'], exported['tflite_file'])]
+      exported['openvino_dir'], exported['tflite_file'],
+      exported['keras_file'])]
   assert facts[0].input == serving.BYTES
   assert {f.input for f in facts[1:]} == {serving.PIXELS}
   assert len({f.checkpoint_sha256 for f in facts}) == 1
-  assert facts[1] == facts[2] == facts[3]
+  assert facts[1] == facts[2] == facts[3] == facts[4]
   described = serving_export.describe(exported['onnx_file'])
   assert described['outputs'][:3] == ['probabilities', 'classes', 'scores']
   assert described['labels'][0] == 'background'
+
+
+@pytest.fixture(scope='module')
+def photo_files(tmp_path_factory, photos):
+  """The photos as files, as a user hands them to ``classify``."""
+  folder = tmp_path_factory.mktemp('photos')
+  paths = []
+  for i, data in enumerate(photos):
+    paths.append(str(folder / ('photo%d.jpg' % i)))
+    with open(paths[-1], 'wb') as f:
+      f.write(data)
+  return paths
+
+
+def _classify_json(argv, tmp_path):
+  out = str(tmp_path / 'top.json')
+  assert cli.main(['classify'] + argv + ['--json', out]) == 0
+  with open(out) as f:
+    return json.load(f)
+
+
+@pytest.mark.parametrize('target,engine', [
+    ('saved_model_dir', None), ('onnx_file', None), ('onnx_file', 'openvino'),
+    ('openvino_dir', None), ('tflite_file', None), ('keras_file', None)])
+def test_classify_model_file_gives_the_reference_top_k_on_each_engine(
+    exported, reference, photo_files, tmp_path, target, engine):
+  # The TF Serving base folder itself: its newest version is run.
+  argv = ['--model_file', exported[target]] + (
+      ['--engine', engine] if engine else []) + photo_files
+  results = _classify_json(argv, tmp_path)
+  logits = reference[1][0]
+  probs = np.exp(logits - logits.max(1, keepdims=True))
+  probs /= probs.sum(1, keepdims=True)
+  names = labels_lib.imagenet_labels(CLASSES)
+  assert [r['image'] for r in results] == photo_files
+  for row, result in zip(range(len(photo_files)), results):
+    ids = [hit['index'] for hit in result['top_k']]
+    assert ids == list(np.argsort(-logits[row])[:TOP_K])
+    assert [hit['label'] for hit in result['top_k']] == [
+        names[i] for i in ids]
+    np.testing.assert_allclose([hit['probability'] for hit in
+                                result['top_k']], probs[row, ids],
+                               rtol=1e-4, atol=1e-6)
+
+
+def test_classify_model_file_on_a_preprocessed_export_takes_the_flags(
+    reference, photo_files, tmp_path, capsys):
+  onnx_file = str(tmp_path / 'plain.onnx')
+  assert cli.main(['export', '--checkpoint', reference[0], '--image_size',
+                   str(SIZE), '--onnx_file', onnx_file]) == 0
+  capsys.readouterr()
+  assert cli.main(['classify', '--model_file', onnx_file] +
+                  photo_files[:1]) == 2
+  err = capsys.readouterr().err
+  assert 'has no resnet_v2_slim serving metadata' in err
+  assert '--image_size' in err
+  results = _classify_json(['--model_file', onnx_file, '--image_size',
+                            str(SIZE)] + photo_files[:1], tmp_path)
+  logits = reference[1][0][0]
+  assert [hit['index'] for hit in results[0]['top_k']] == list(
+      np.argsort(-logits)[:TOP_K])
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--engine', 'litert'], '--engine litert cannot run'),
+    (['--preprocessing', 'vgg'], '--preprocessing vgg does not apply'),
+    (['--image_size', '224'], '--image_size 224 does not apply'),
+    (['--model', 'resnet_v2_101'], '--model describes a checkpoint'),
+])
+def test_classify_model_file_refuses_settings_it_cannot_take(
+    exported, photo_files, capsys, argv, message):
+  assert cli.main(['classify', '--model_file', exported['onnx_file']] +
+                  argv + photo_files[:1]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and message in err[0], err
+
+
+def test_classify_model_file_refuses_a_file_that_is_not_a_model(
+    tmp_path, photo_files, capsys):
+  bogus = tmp_path / 'notes.txt'
+  bogus.write_text('hello')
+  assert cli.main(['classify', '--model_file', str(bogus)] +
+                  photo_files[:1]) == 2
+  err = capsys.readouterr().err
+  assert '--model_file %s is not an exported model' % bogus in err
+
+
+def test_inspect_shows_an_artifacts_facts(exported, capsys):
+  assert cli.main(['inspect', exported['tflite_file'], '--json', '-']) == 0
+  captured = capsys.readouterr()
+  info = json.loads(captured.out)
+  assert (info['kind'], info['network'], info['num_classes']) == (
+      'tflite', 'resnet_v2_50', CLASSES)
+  assert info['input'] == 'pixels' and info['image_size'] == SIZE
+  assert 'index 0 = background' in captured.err
+  assert cli.main(['inspect', exported['saved_model_dir']]) == 0
+  out = capsys.readouterr().out
+  assert 'image_bytes: string [N]' in out and '(saved_model)' in out
+  assert cli.main(['inspect', exported['onnx_file'], '--list']) == 2
+
+
+def test_near_uniform_is_told_apart_from_a_trained_answer():
+  from resnet_v2_slim.inference import classifier  # pylint: disable=g-import-not-at-top
+  assert classifier.near_uniform(np.full(1001, 1 / 1001))
+  flat = np.full(1001, 0.9 / 1000)
+  flat[3] = 0.1   # one class at 0.1: a trained net's uncertain answer
+  assert not classifier.near_uniform(flat)
+  assert not classifier.near_uniform(np.array([0.9, 0.1]))
+  assert classifier.near_uniform(np.array([0.52, 0.48]))
+
+
+@pytest.mark.parametrize('source', ['checkpoint', 'onnx_file',
+                                    'saved_model_dir'])
+def test_embed_writes_the_reference_pooled_vectors_in_file_order(
+    exported, reference, photo_files, tmp_path, source):
+  image_dir = os.path.dirname(photo_files[0])
+  output = str(tmp_path / 'vectors.npy')
+  # Version 1 of the SavedModel: a later test adds a version without
+  # features.
+  model_file = (os.path.join(exported[source], '1')
+                if source == 'saved_model_dir' else exported.get(source))
+  flag = (['--checkpoint', reference[0], '--image_size', str(SIZE)]
+          if source == 'checkpoint' else ['--model_file', model_file])
+  assert cli.main(['embed', image_dir, '--output', output] + flag) == 0
+  with open(str(tmp_path / 'vectors.txt')) as f:
+    order = f.read().splitlines()
+  assert order == [os.path.basename(p) for p in photo_files]
+  vectors = np.load(output)
+  assert vectors.dtype == np.float32 and vectors.shape == (3, 2048)
+  _assert_close(vectors, reference[1][1])
+
+
+def test_embed_refuses_what_it_cannot_use_and_writes_nothing(
+    reference, photo_files, tmp_path, capsys):
+  image_dir = os.path.dirname(photo_files[0])
+  plain = str(tmp_path / 'plain.onnx')
+  assert cli.main(['export', '--checkpoint', reference[0], '--serving',
+                   '--image_size', str(SIZE), '--onnx_file', plain]) == 0
+  capsys.readouterr()
+  output = str(tmp_path / 'v.npy')
+  cases = [
+      (['--model_file', plain], 'exported without features'),
+      (['--checkpoint', reference[0], '--output', str(tmp_path / 'v.csv')],
+       '--output %s must end in .npy' % (tmp_path / 'v.csv')),
+      (['--model_file', plain, '--image_size', '64'],
+       '--image_size describes a checkpoint'),
+  ]
+  for argv, message in cases:
+    assert cli.main(['embed', image_dir, '--output', output] + argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1], err
+  assert cli.main(['embed', str(tmp_path / 'missing'), '--output', output,
+                   '--checkpoint', reference[0]]) == 2
+  assert 'is not a folder' in capsys.readouterr().err
+  assert sorted(os.listdir(tmp_path)) == ['plain.onnx']
+
+
+def test_classify_warns_when_the_answer_is_near_uniform(
+    tmp_path, photo_files, capsys):
+  # The reference net with its logits layer zeroed: every class equally
+  # likely, as an untrained head gives.
+  prefix, values = refnets.save_reference_checkpoint(
+      tmp_path / 'flat.ckpt', 'resnet_v2_50', 10, image_size=32)
+  with tf.Graph().as_default():
+    for name, value in values.items():
+      tf.Variable(np.zeros_like(value) if '/logits/' in name else value,
+                  name=name)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      tf.train.Saver().save(sess, prefix, write_meta_graph=False)
+  assert cli.main(['classify', '--checkpoint', prefix, '--image_size', '32',
+                   photo_files[0]]) == 0
+  err = capsys.readouterr().err
+  assert 'near-uniform for 1 of 1 image(s)' in err

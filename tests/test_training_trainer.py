@@ -1,6 +1,7 @@
 """training/trainer.py: train, resume, fine-tune, kill and resume, batch norm."""
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -13,8 +14,10 @@ import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim.cli import inspect as inspect_cmd
 from resnet_v2_slim.cli import train
 from resnet_v2_slim.data import datasets as data
+from resnet_v2_slim.inference.classifier import Classifier
 from resnet_v2_slim.training import model as model_lib
 from resnet_v2_slim.training import trainer as training
 import refnets
@@ -95,10 +98,12 @@ def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path, saved):
   prefix, values = saved('rn50_v1_1001')
   folder = _image_folder(tmp_path / 'data', ['cat', 'dog'], per_class=4)
   run = str(tmp_path / 'run')
+  # Neither the published row's size and method nor the package's.
   code, out, err = _train(capsys, [
       '--model', 'resnet_v2_50', '--train_dir', run, '--data_dir', folder,
       '--checkpoint', prefix, '--steps', '1', '--batch_size', '4',
-      '--learning_rate', '1e-9'])
+      '--learning_rate', '1e-9', '--image_size', '40',
+      '--preprocessing', 'vgg'])
   assert code == 0, err
   assert 'warm-started from %s (excluded: resnet_v2_50/logits)' % prefix in out
   reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(run))
@@ -106,6 +111,40 @@ def test_fine_tune_from_a_legacy_checkpoint(capsys, tmp_path, saved):
                              values['resnet_v2_50/conv1/weights'], atol=1e-6)
   assert reader.get_tensor('resnet_v2_50/logits/weights').shape == (
       1, 1, 2048, 2)
+  _check_recorded_facts(run, folder, tmp_path, capsys)
+
+
+def _check_recorded_facts(run, folder, tmp_path, capsys):
+  """The fine-tuned run of ``folder`` (cat, dog) at 40 with vgg: recorded
+  beside its checkpoints, and what its readers default to."""
+  with open(os.path.join(run, 'train_facts.json'), encoding='utf-8') as f:
+    assert json.load(f) == {
+        'version': 1, 'network': 'resnet_v2_50', 'use_shortcut': True,
+        'image_size': 40, 'preprocessing': 'vgg', 'num_classes': 2,
+        'class_names': ['cat', 'dog'], 'labels_offset': 1,
+        'data': {'kind': 'folder', 'source': os.path.abspath(folder)}}
+  with Classifier(run) as clf:   # the train_dir: its facts are the defaults
+    assert (clf.image_size, clf.preprocessing, clf.labels) == (
+        40, 'vgg', ['cat', 'dog'])
+    assert clf.defaults_source == 'train_facts.json of %s' % run
+    assert clf.classify(os.path.join(folder, 'dog', '0.png'))[0][
+        'label'] in ('cat', 'dog')
+  names = tmp_path / 'names.txt'
+  names.write_text('tabby\nrest\n')
+  with Classifier(tf.train.latest_checkpoint(run), image_size=48,
+                  preprocessing_method='inception',
+                  labels_file=str(names)) as clf:   # flags win
+    assert (clf.image_size, clf.preprocessing, clf.labels) == (
+        48, 'inception', ['tabby', 'rest'])
+  assert inspect_cmd.main([run, '--json', '-']) == 0
+  shown = json.loads(capsys.readouterr().out)
+  assert (shown['step'], shown['trained']['image_size']) == (1, 40)
+  with open(os.path.join(run, 'train_facts.json'), 'w') as f:
+    f.write('{"image_size": 40,')   # cut short
+  assert inspect_cmd.main([run]) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and os.path.join(run, 'train_facts.json') in err
+  assert 'is damaged' in err and 'rerun train in that folder' in err
 
 
 def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):

@@ -2,7 +2,10 @@
 
 ``reader`` finds a checkpoint from whatever the user passes and reads it
 once into a ``CheckpointInfo``; ``restore`` compares it with a graph and
-restores, with a report and hints. May import: ``nets``.
+restores, with a report and hints; ``facts`` reads and writes what
+``train`` records beside its checkpoints (``train_facts.json``: image
+size, preprocessing, class names), the defaults of every command that
+reads them. May import: ``nets``, ``utils``.
 
 Typical use::
 
@@ -24,9 +27,13 @@ from resnet_v2_slim import _quiet
 _quiet.bootstrap()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from resnet_v2_slim.checkpoints.facts import DataSource
+from resnet_v2_slim.checkpoints.facts import TrainFacts
+from resnet_v2_slim.checkpoints.facts import TrainFactsError
 from resnet_v2_slim.checkpoints.reader import CheckpointError
 from resnet_v2_slim.checkpoints.reader import CheckpointInfo
 from resnet_v2_slim.checkpoints.reader import CheckpointMismatchError
+from resnet_v2_slim.checkpoints.reader import InputDefaults
 from resnet_v2_slim.checkpoints.reader import checkpoint_format
 from resnet_v2_slim.checkpoints.reader import choose_model
 from resnet_v2_slim.checkpoints.reader import describe

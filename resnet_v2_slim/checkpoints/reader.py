@@ -14,18 +14,22 @@ Typical use::
     info = checkpoints.read('resnet_v2_50.ckpt')
     info.model, info.num_classes, info.format      # 'resnet_v2_50', 1001, 'V1'
     info.pretrained.top1                           # 75.6 (published)
+    info.defaults().source    # where 'auto' comes from: train_facts.json of
+                              # a train_dir, a published row, or defaults
 """
 
 import dataclasses
+import functools
 import os
 import re
 import tarfile
-from typing import (TYPE_CHECKING, Any, Collection, Dict, List, Optional,
-                    Tuple, Union)
+from typing import (TYPE_CHECKING, Any, Collection, Dict, List, NamedTuple,
+                    Optional, Tuple, Union)
 
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
+from resnet_v2_slim.checkpoints import facts as facts_lib
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import pretrained as pretrained_lib
 
@@ -338,15 +342,49 @@ class CheckpointInfo:
     """The published checkpoint this one matches (``nets.pretrained``)."""
     return pretrained_lib.match(self.model, self.num_classes)
 
-  def input_defaults(self, model: Optional[str] = None,
-                     preprocessing: str = 'auto',
-                     image_size: Union[int, str] = 'auto'
-                     ) -> Tuple[str, int]:
-    """Resolves 'auto' preprocessing and image size for this checkpoint.
+  @property
+  def step(self) -> Optional[int]:
+    """The training step in the name (``model.ckpt-1200``), else None."""
+    match = _STEP.search(self.path)
+    return int(match.group(1)) if match else None
+
+  @functools.cached_property
+  def trained(self) -> Optional[facts_lib.TrainFacts]:
+    """The facts ``train`` recorded in this checkpoint's folder, or None.
+
+    Read on first use (``train_facts.json`` beside the checkpoint: the
+    train_dir it was saved in), so that a damaged file stops only what
+    needs it.
+
+    Raises:
+      checkpoints.TrainFactsError: the file is there but damaged.
+    """
+    return facts_lib.read(os.path.dirname(self.path) or '.')
+
+  def _facts_for(self, model: Optional[str]
+                 ) -> Optional[facts_lib.TrainFacts]:
+    """``trained`` if it describes this checkpoint built as ``model``.
+
+    A checkpoint copied into another run's folder, or read as another
+    network, is not what the facts describe: they are left out then.
+    """
+    facts = self.trained
+    if facts is None or facts.network != (model or self.model) or (
+        facts.num_classes != self.num_classes or
+        facts.use_shortcut != self.use_shortcut):
+      return None
+    return facts
+
+  def defaults(self, model: Optional[str] = None, *,
+               preprocessing: str = 'auto',
+               image_size: Union[int, str] = 'auto') -> 'InputDefaults':
+    """Resolves 'auto' for this checkpoint: input, class names, offset.
 
     The one place classify, export, evaluate and fine-tuning take their
-    defaults from: the published row's when the checkpoint matches one
-    (Inception at 299), else Inception at the network's default size.
+    defaults from, first found first: the facts ``train`` recorded beside
+    the checkpoint (``trained``), the published row's when the checkpoint
+    matches one (Inception at 299), else Inception at the network's
+    default size. Given values win.
 
     Args:
       model: the network the graph is built as (default: the checkpoint's).
@@ -354,23 +392,83 @@ class CheckpointInfo:
       image_size: an int, or 'auto'.
 
     Returns:
-      ``(preprocessing, image_size)``.
+      An ``InputDefaults``; its ``class_names`` and ``labels_offset`` are
+      the recorded ones (None without recorded facts: the caller's own
+      defaults apply).
+
+    Raises:
+      checkpoints.TrainFactsError: a damaged ``train_facts.json``.
     """
     model = model or self.model
+    facts = self._facts_for(model)
     row = self.pretrained
     if row is not None and row.model != model:
       row = None
-    if preprocessing == 'auto':
-      preprocessing = (row.preprocessing if row
-                       else pretrained_lib.DEFAULT_PREPROCESSING)
-    if image_size == 'auto':
-      image_size = (row.image_size if row else
-                    nets_factory.networks_map[model].default_image_size)
-    return preprocessing, image_size
+    if facts is not None:
+      auto = (facts.preprocessing, facts.image_size)
+    elif row is not None:
+      auto = (row.preprocessing, row.image_size)
+    else:
+      auto = (pretrained_lib.DEFAULT_PREPROCESSING,
+              nets_factory.networks_map[model].default_image_size)
+    return InputDefaults(
+        preprocessing=auto[0] if preprocessing == 'auto' else preprocessing,
+        image_size=auto[1] if image_size == 'auto' else image_size,
+        class_names=facts.class_names if facts else None,
+        labels_offset=(facts.labels_offset if facts else
+                       row.labels_offset if row else None),
+        source=self._source(facts, row), recorded=facts is not None)
+
+  def _source(self, facts, row) -> str:
+    if facts is not None:
+      return '%s of %s' % (facts_lib.FILE,
+                           os.path.dirname(facts.path) or '.')
+    if row is not None:
+      return 'the published %s row' % row.name
+    return 'the package defaults'
+
+  def defaults_source(self, model: Optional[str] = None) -> str:
+    """Where 'auto' settings come from, for a command to say once.
+
+    Returns:
+      'train_facts.json of <train_dir>', 'the published <name> row' or
+      'the package defaults'.
+
+    Raises:
+      checkpoints.TrainFactsError: a damaged ``train_facts.json``.
+    """
+    return self.defaults(model).source
+
+  def input_defaults(self, model: Optional[str] = None,
+                     preprocessing: str = 'auto',
+                     image_size: Union[int, str] = 'auto'
+                     ) -> Tuple[str, int]:
+    """``defaults``' ``(preprocessing, image_size)``, as before.
+
+    Args:
+      model: the network the graph is built as (default: the checkpoint's).
+      preprocessing: a method name, or 'auto'.
+      image_size: an int, or 'auto'.
+
+    Returns:
+      ``(preprocessing, image_size)``: recorded by train, else the
+      published row's, else Inception at the network's default size.
+
+    Raises:
+      checkpoints.TrainFactsError: a damaged ``train_facts.json``.
+    """
+    chosen = self.defaults(model, preprocessing=preprocessing,
+                           image_size=image_size)
+    return chosen.preprocessing, chosen.image_size
 
   def as_dict(self) -> Dict[str, Any]:
-    """The ``describe`` dict (JSON-friendly)."""
+    """The ``describe`` dict (JSON-friendly).
+
+    Raises:
+      checkpoints.TrainFactsError: a damaged ``train_facts.json`` beside it.
+    """
     pretrained = self.pretrained
+    trained = self.trained
     return {
         'path': self.path,
         'format': self.format,
@@ -383,7 +481,21 @@ class CheckpointInfo:
         'num_variables': len(self.variables),
         'num_parameters': self.num_parameters,
         'pretrained': pretrained.name if pretrained else None,
+        'step': self.step,
+        # How it was trained (train_facts.json), None for other checkpoints.
+        'trained': dict(trained.as_dict(), path=trained.path,
+                        summary=trained.summary()) if trained else None,
     }
+
+
+class InputDefaults(NamedTuple):
+  """What a command uses where its flags are 'auto' (``defaults``)."""
+  preprocessing: str
+  image_size: Union[int, str]
+  class_names: Optional[Tuple[str, ...]]   # recorded by train, else None
+  labels_offset: Optional[int]   # recorded or published, else None
+  source: str                    # where the 'auto' values came from
+  recorded: bool                 # they are train's (``trained``)
 
 
 def _check_data_files(prefix, variables):
@@ -478,10 +590,13 @@ def describe(path: Union[str, os.PathLike, CheckpointInfo]
     units_per_block, unit ('bottleneck' or 'basic'), use_shortcut (False
     for a plain twin), num_classes (None without logits), num_variables,
     num_parameters (model variables only), pretrained (the name of the
-    published checkpoint it matches, or None).
+    published checkpoint it matches, or None), step (from the name, or
+    None), trained (what ``train`` recorded beside it, with a one-line
+    ``summary``, or None).
 
   Raises:
     CheckpointError: if the path is unusable or holds no ResNet V2.
+    TrainFactsError: if the ``train_facts.json`` beside it is damaged.
   """
   return read(path).as_dict()
 

@@ -33,7 +33,7 @@ import inspect
 import json
 import re
 import sys
-from typing import Callable, NoReturn, Optional, Sequence, TextIO, Union
+from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO, Union
 
 from resnet_v2_slim import errors
 # After parsing: TensorFlow (quietly, compat-fixed), warnings on one line.
@@ -195,3 +195,30 @@ def emit_json(prog: str, path: str, obj: object, *,
                 % (path, exc.strerror, printed))
   print('wrote %s' % path)
   return 0
+
+
+def say_recorded_defaults(prog: str, config: Any,
+                          fields: Sequence[str]) -> None:
+  """One line on stderr where 'auto' takes what train recorded.
+
+  The published row and the package defaults are documented; the facts of
+  a train_dir (``train_facts.json``) change what 'auto' means, so a run
+  whose ``fields`` are left on auto says where they come from.
+
+  Args:
+    prog: the command, for the line.
+    config: settings with ``checkpoint``, ``model``, ``num_classes`` and
+      ``fields``.
+    fields: the settings that 'auto' fills from the recorded facts.
+  """
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
+  try:
+    model, _, info = checkpoints.choose_model(
+        config.checkpoint, config.model, config.num_classes)
+    chosen = info.defaults(model)
+  except errors.Error:
+    return   # the command's own checks report it, in their order
+  if chosen.recorded and 'auto' in [getattr(config, f) for f in fields]:
+    print('%s: defaults from %s: %s' % (prog, chosen.source,
+                                        info.trained.summary()),
+          file=sys.stderr, flush=True)

@@ -51,6 +51,9 @@ def main(argv: Optional[Sequence[str]] = None,
                     [('--model_file', args.model_file),
                      ('--data_dir', args.data_dir)])
   out = common.human_out(args)
+  if config.checkpoint:
+    common.say_recorded_defaults(
+        prog, config, ('preprocessing', 'image_size', 'labels_offset'))
   result = evaluate.evaluate(config, log=common.printer(out))
   print(evaluate.report_line(result), file=out)
   if args.json:

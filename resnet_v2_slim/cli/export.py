@@ -11,6 +11,14 @@ the last four is run on its engine and verified against the TF graph.
 Input ``input:0``: float32 [batch, H, W, 3], already preprocessed (Inception
 style for the slim checkpoints: [-1, 1] at 299x299). Outputs ``logits:0``
 and ``predictions:0``.
+
+With --serving (docs/deploy.md) the artifacts are self-contained: the
+SavedModel takes image files' bytes, the others uint8 pixels; the
+checkpoint's preprocessing and class names are inside, and each is checked
+on real photos against classify before it is written:
+
+    resnet-v2-slim export --checkpoint resnet_v2_50.ckpt --serving \
+        --saved_model_dir served --onnx_file served.onnx
 """
 
 
@@ -44,6 +52,7 @@ def main(argv: Optional[Sequence[str]] = None,
   if args.batch_size is not None and args.batch_size <= 0:
     return common.fail(prog, '--batch_size must be > 0.')
   config = settings.from_args(inference_config.ExportSettings, args)
+  common.say_recorded_defaults(prog, config, ('preprocessing', 'image_size'))
   if config.serving:
     return _serving(prog, config)
   values = dataclasses.asdict(config)

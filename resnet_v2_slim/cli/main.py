@@ -29,7 +29,10 @@ COMMANDS = {
     'inspect': ('inspect', 'inspect_checkpoint.py',
                 'tell which ResNet V2 a checkpoint holds'),
     'classify': ('classify', 'classify.py',
-                 'top-k classes of image files with a checkpoint'),
+                 'top-k classes of image files (checkpoint or exported '
+                 'model)'),
+    'embed': ('embed', 'embed.py',
+              'one feature vector per image (pre-logits), to a .npy file'),
     'export': ('export', 'export_inference_graph.py',
                'frozen graph, SavedModel, Keras 3, ONNX, OpenVINO, TFLite; '
                'verified'),

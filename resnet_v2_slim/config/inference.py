@@ -42,12 +42,14 @@ class InputSettings:
       help='auto (from the checkpoint) or a number')
   preprocessing: str = setting(
       'auto', choices=names.PREPROCESSING_CHOICES,
-      help='auto: what the published checkpoint was trained with '
-      '(inception), else inception')
+      help='auto: what train recorded beside the checkpoint, else what '
+      'the published checkpoint was trained with (inception), else '
+      'inception')
   image_size: Union[int, str] = setting(
       'auto', type=settings.auto_or_positive_int,
-      help='input height and width (auto: what the published checkpoint '
-      'was trained at, 299, else the network\'s default, 224)')
+      help='input height and width (auto: what train recorded beside the '
+      'checkpoint, else what the published checkpoint was trained at, '
+      '299, else the network\'s default, 224)')
   precision: str = setting(
       'fp32', choices=names.INFERENCE_PRECISIONS,
       help='bf16: compute in bfloat16, the weights cast once when restored '
@@ -100,7 +102,8 @@ class ExportSettings(InputSettings):
   serving: bool = setting(
       False, help='self-contained artifacts (docs/deploy.md): the '
       'SavedModel takes image files (TF Serving layout DIR/<version>), '
-      'ONNX, OpenVINO and TFLite uint8 pixels of any size; preprocessing, '
+      'ONNX, OpenVINO, TFLite and Keras 3 uint8 pixels of any size; '
+      'preprocessing, '
       'class names and facts inside; each checked on real photos')
   model_version: Optional[int] = setting(
       None, type=int, help='with --serving: the SavedModel version folder '
@@ -143,8 +146,8 @@ class EvalConfig(InputSettings):
                                     '%(default)s: never trained on)')
   labels_offset: Union[int, str] = setting(
       'auto', type=settings.auto_or_int,
-      help='subtracted from the 1-based labels (auto: 0 for a 1001-way '
-      'head, else 1)')
+      help='subtracted from the 1-based labels (auto: what train '
+      'recorded, else 0 for a 1001-way head, else 1)')
   batch_size: int = setting(50, help='images per step (default '
                             '%(default)s)')
   max_examples: Optional[int] = setting(

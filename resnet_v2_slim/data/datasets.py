@@ -64,6 +64,9 @@ class Dataset:
   deterministic: bool = False   # records: same order every run (slower)
   # folders read with skip_undecodable: the files left out, {path: why}
   skipped: Optional[Dict[str, str]] = None
+  # False where class_names only number the classes (shards without a
+  # labels.txt): train records no names then.
+  names_known: bool = True
 
   @property
   def num_classes(self) -> int:
@@ -383,7 +386,8 @@ def records(pattern: str, image_size: int = 224, *,
           'shards).' % (shard, label, labels_offset, len(class_names)))
   return Dataset(os.path.basename(pattern), class_names, None, image_size,
                  shards=shards, labels_offset=labels_offset,
-                 shuffle_buffer=shuffle_buffer, deterministic=deterministic)
+                 shuffle_buffer=shuffle_buffer, deterministic=deterministic,
+                 names_known=num_classes is None)
 
 
 def load(data_dir: Optional[str] = None, image_size: int = 32) -> Dataset:

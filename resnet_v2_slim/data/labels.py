@@ -141,10 +141,28 @@ def load_labels(path: str, num_classes: int) -> List[str]:
                         'labels file %s' % path)
 
 
-def labels_for(num_classes: int, path: Optional[str] = None) -> List[str]:
-  """Labels from ``path``, or ImageNet's for 1000/1001 classes, else numbers."""
+def labels_for(num_classes: int, path: Optional[str] = None, *,
+               recorded: Optional[Sequence[str]] = None) -> List[str]:
+  """Class names for ``num_classes`` outputs, first found first.
+
+  Args:
+    num_classes: the classifier's outputs.
+    path: a labels file the user gave (``load_labels``).
+    recorded: the names ``train`` recorded for the checkpoint
+      (``CheckpointInfo.defaults().class_names``).
+
+  Returns:
+    The file's names, else the recorded ones, else ImageNet's for 1000 or
+    1001 classes, else ``class_<i>``.
+
+  Raises:
+    LabelsError: names that do not fit ``num_classes``.
+  """
   if path:
     return load_labels(path, num_classes)
+  if recorded is not None:
+    return fit_to_classes(recorded, num_classes,
+                          'the class names train recorded')
   if num_classes in (1000, 1001):
     return imagenet_labels(num_classes)
   return ['class_%d' % i for i in range(num_classes)]

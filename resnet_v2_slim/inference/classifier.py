@@ -25,6 +25,7 @@ import tensorflow.compat.v1 as tf
 from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.data import labels as labels_lib
+from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import inputs
 from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import precision as precision_lib
@@ -36,16 +37,35 @@ class ImageError(errors.Error):
   """An image file that cannot be read or decoded."""
 
 
-def top_hits(probs: np.ndarray, labels: List[str], top_k: int
+def read_image_file(path: str) -> bytes:
+  """An image file's bytes.
+
+  Raises:
+    ImageError: the file cannot be read (naming it and why).
+  """
+  try:
+    with open(path, 'rb') as f:
+      return f.read()
+  except OSError as exc:
+    raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
+
+
+def top_hits(probs: np.ndarray, labels: List[str], top_k: int, *,
+             logits: Optional[np.ndarray] = None
              ) -> List[Dict[str, Union[int, str, float]]]:
-  """The ``top_k`` classes of ``probs`` as ``{'index', 'label',
-  'probability'}`` dicts, most probable first (ties: the lower index)."""
-  order = np.argsort(-probs, kind='stable')[:top_k]
+  """The ``top_k`` classes as ``{'index', 'label', 'probability'}`` dicts,
+  most probable first (ties: the lower index).
+
+  Ranked by ``logits`` where given: probabilities that underflow to 0 (or
+  round to 1) in float32 tie where the logits do not.
+  """
+  rank = probs if logits is None else logits
+  order = np.argsort(-np.asarray(rank), kind='stable')[:top_k]
   return [{'index': int(i), 'label': labels[i],
            'probability': float(probs[i])} for i in order]
 
 
-class Classifier:
+class Classifier(engines.Loaded):
   """A restored network that classifies image files.
 
   Args:
@@ -53,11 +73,13 @@ class Classifier:
     model: network name, or 'auto' (from the checkpoint).
     num_classes: class count, or 'auto' (from the checkpoint). A number that
       disagrees with the checkpoint fails with the restore report.
-    preprocessing_method: 'inception' or 'vgg'; 'auto' takes the published
-      checkpoint's (``nets.pretrained``), else 'inception'.
-    image_size: network input size; 'auto' takes the published checkpoint's
-      (299), else the network's default (224).
-    labels_file: optional names file, one per line.
+    preprocessing_method: 'inception' or 'vgg'; 'auto' takes what
+      ``train`` recorded beside the checkpoint (``train_facts.json``), else
+      the published checkpoint's (``nets.pretrained``), else 'inception'.
+    image_size: network input size; 'auto' as ``preprocessing_method``:
+      recorded, else published (299), else the network's default (224).
+    labels_file: optional names file, one per line (default: the
+      recorded class names, else ImageNet's for 1000/1001 classes).
     raw_weights: restore the raw weights where the checkpoint also holds
       moving averages (used by default).
     precision: 'fp32' or 'bf16' (bfloat16 compute, the weights cast once
@@ -83,9 +105,16 @@ class Classifier:
     self.moving_averages = (checkpoints.has_moving_averages(self.info) and
                             not raw_weights)
     self.precision = inputs.check_precision(precision)
-    self.labels = labels_lib.labels_for(self.num_classes, labels_file)
-    preprocessing_method, image_size = self.info.input_defaults(
-        self.model, preprocessing_method, image_size)
+    # 'auto' and the default names: what train recorded beside the
+    # checkpoint, else its published row, else the package's defaults.
+    defaults = self.info.defaults(self.model,
+                                  preprocessing=preprocessing_method,
+                                  image_size=image_size)
+    self.defaults_source = defaults.source
+    self.labels = labels_lib.labels_for(self.num_classes, labels_file,
+                                        recorded=defaults.class_names)
+    preprocessing_method, image_size = (defaults.preprocessing,
+                                        defaults.image_size)
     self.preprocessing = preprocessing.check_method(preprocessing_method)
     self.image_size = nets_factory.check_image_size(image_size,
                                                     model=self.model)
@@ -114,24 +143,21 @@ class Classifier:
   def close(self) -> None:
     self._sess.close()
 
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.close()
-
   def probabilities(self, path: str) -> np.ndarray:
     """Class probabilities for one image file.
 
     Raises:
       ImageError: if the file cannot be read or is not a decodable image.
     """
-    try:
-      with open(path, 'rb') as f:
-        contents = f.read()
-    except OSError as exc:
-      raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
-    return self.run(contents, path)['probabilities']
+    return self.outputs(path)['probabilities']
+
+  def outputs(self, path: str) -> Dict[str, np.ndarray]:
+    """``{'logits', 'probabilities'}`` of one image file.
+
+    Raises:
+      ImageError: if the file cannot be read or is not a decodable image.
+    """
+    return self.run(read_image_file(path), path)
 
   def run(self, contents: bytes, name: str = 'image'
           ) -> Dict[str, np.ndarray]:
@@ -164,10 +190,23 @@ class Classifier:
       A list of ``{'index', 'label', 'probability'}`` dicts; ``index`` is
       the network's output index (with 1001 classes, 0 is background).
     """
-    return top_hits(self.probabilities(path), self.labels, top_k)
+    out = self.outputs(path)
+    return top_hits(out['probabilities'], self.labels, top_k,
+                    logits=out['logits'])
 
 
-class ArtifactClassifier:
+def near_uniform(probs: np.ndarray) -> bool:
+  """Whether ``probs`` is close to uniform (entropy >= 98% of the maximum):
+  the output of an untrained or randomly initialised network, whose top
+  names mean nothing."""
+  probs = np.asarray(probs, np.float64)
+  if probs.size < 2:
+    return False
+  entropy = -np.sum(probs * np.log(np.clip(probs, 1e-30, None)))
+  return bool(entropy >= 0.98 * np.log(probs.size))
+
+
+class ArtifactClassifier(engines.Loaded):
   """Classifies image files with an exported model, on its own engine.
 
   A serving artifact (``export --serving``) brings its preprocessing,
@@ -178,43 +217,58 @@ class ArtifactClassifier:
     path: the artifact (see ``engines.kind_of``).
     engine: the runtime (default: the artifact kind's first).
     preprocessing_method: for a preprocessed-form artifact: 'inception'
-      or 'vgg' ('auto': inception).
-    image_size: for a preprocessed-form artifact (required there).
-    labels_file: names for a preprocessed-form artifact's classes.
+      or 'vgg' ('auto': inception). A serving artifact has its own inside:
+      only 'auto' or that method.
+    image_size: for a preprocessed-form artifact (required there); a
+      serving artifact takes only 'auto' or its own.
+    labels_file: class names instead of the artifact's (or ImageNet's).
+    precision: OpenVINO's inference precision for a preprocessed-form
+      artifact ('fp32' or 'bf16'); a serving artifact runs at fp32.
 
   Raises:
     EngineError: not a model, or an engine that cannot run it.
-    ServingError: damaged metadata, or a preprocessed-form artifact
-      without ``image_size``.
+    ServingError: damaged metadata, settings the artifact cannot take, or
+      a preprocessed-form artifact without ``image_size``.
+    LabelsError: a labels file that does not fit the classes.
   """
 
   def __init__(self, path: str, *, engine: Optional[str] = None,
                preprocessing_method: str = 'auto',
                image_size: Union[int, str] = 'auto',
-               labels_file: Optional[str] = None) -> None:
-    from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
-    from resnet_v2_slim.inference import serving  # pylint: disable=g-import-not-at-top
+               labels_file: Optional[str] = None,
+               precision: str = 'fp32') -> None:
     from resnet_v2_slim.inference import serving_files  # pylint: disable=g-import-not-at-top
+    path = serving_files.resolve(path)
     self.path, self.facts = path, serving_files.read_facts(path)
+    self._labels_file, self._sess = labels_file, None
     if self.facts is not None:
+      _check_served(self.facts, path, preprocessing_method, image_size,
+                    precision)
       self._runner = serving_files.load(path, engine)
-      self.engine, self.labels = self._runner.engine, list(self.facts.labels)
       self.preprocessing = self.facts.preprocessing
-      self.image_size = self.facts.image_size
-      self.source = 'its metadata'
+      self.image_size, self.num_classes = (self.facts.image_size,
+                                           self.facts.num_classes)
+      self.labels = (labels_lib.labels_for(self.num_classes, labels_file)
+                     if labels_file else list(self.facts.labels))
+      self.engine, self.source = self._runner.engine, 'its metadata'
       return
+    self._runner = engines.load(path, engine, precision=precision)
+    self.engine, self.source = self._runner.engine, 'the flags'
+    self._preprocessed_form(path, preprocessing_method, image_size)
+
+  def _preprocessed_form(self, path, preprocessing_method, image_size):
+    """The decode + preprocess graph a preprocessed-form artifact needs."""
+    from resnet_v2_slim.inference import serving  # pylint: disable=g-import-not-at-top
     if image_size == 'auto':
       raise serving.ServingError(
-          '%s has no resnet_v2_slim metadata (a preprocessed-form export, or '
-          'one written before --serving): give its `image_size` (and '
-          '`preprocessing`, `labels` if not inception/ImageNet).' % path)
-    self._runner = engines.load(path, engine)
-    self.engine = self._runner.engine
+          '%s has no resnet_v2_slim serving metadata (a preprocessed-form '
+          'export, or one written before --serving): give its `image_size` '
+          '(and `preprocessing`, `labels` if not inception/ImageNet), or '
+          're-export it with --serving.' % path)
     self.preprocessing = preprocessing.check_method(
         preprocessing.DEFAULT_METHOD if preprocessing_method == 'auto'
         else preprocessing_method)
-    self.image_size, self._labels_file = image_size, labels_file
-    self.labels, self.source = None, 'the flags'
+    self.image_size, self.num_classes, self.labels = image_size, None, None
     self._graph = tf.Graph()
     with self._graph.as_default():
       self._contents = tf.placeholder(tf.string, [])
@@ -225,14 +279,8 @@ class ArtifactClassifier:
 
   def close(self) -> None:
     self._runner.close()
-    if self.facts is None:
+    if self._sess is not None:
       self._sess.close()
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.close()
 
   def probabilities(self, path: str) -> np.ndarray:
     """Class probabilities for one image file.
@@ -240,28 +288,52 @@ class ArtifactClassifier:
     Raises:
       ImageError: if the file cannot be read or is not a decodable image.
     """
+    return self.outputs(path)['probabilities']
+
+  def outputs(self, path: str) -> Dict[str, np.ndarray]:
+    """``{'logits', 'probabilities'}`` of one image file, as the artifact
+    computes them.
+
+    Raises:
+      ImageError: if the file cannot be read or is not a decodable image.
+    """
     from resnet_v2_slim.inference import serving_export  # pylint: disable=g-import-not-at-top
-    try:
-      with open(path, 'rb') as f:
-        contents = f.read()
-    except OSError as exc:
-      raise ImageError('cannot read %s: %s' % (path, exc.strerror)) from None
+    contents = read_image_file(path)
     try:
       if self.facts is not None:
-        return serving_export.run_on_files(
-            self._runner, [contents])['probabilities'][0]
+        out = serving_export.run_on_files(self._runner, [contents])
+        return {k: out[k][0] for k in ('logits', 'probabilities')}
       image = self._sess.run(self._image, {self._contents: contents})
     except tf.errors.InvalidArgumentError as exc:
       raise ImageError('%s is not a decodable image (%s): %s'
                        % (path, images_lib.FORMAT_NAMES,
                           errors.quoted(exc, 160))) from None
     logits = self._runner.run(image[np.newaxis])[0].astype(np.float64)
+    if self.labels is None:   # known once the artifact has run
+      self.num_classes = len(logits)
+      self.labels = labels_lib.labels_for(self.num_classes, self._labels_file)
     probs = np.exp(logits - logits.max())
-    if self.labels is None:
-      self.labels = labels_lib.labels_for(len(logits), self._labels_file)
-    return (probs / probs.sum()).astype(np.float32)
+    return {'logits': logits.astype(np.float32),
+            'probabilities': (probs / probs.sum()).astype(np.float32)}
 
   def classify(self, path: str, top_k: int = 5
                ) -> List[Dict[str, Union[int, str, float]]]:
     """As ``Classifier.classify``."""
-    return top_hits(self.probabilities(path), self.labels, top_k)
+    out = self.outputs(path)
+    return top_hits(out['probabilities'], self.labels, top_k,
+                    logits=out['logits'])
+
+
+def _check_served(facts, path, preprocessing_method, image_size, precision):
+  """A serving artifact has its preprocessing inside and runs at fp32:
+  settings that ask for something else are refused, naming them."""
+  from resnet_v2_slim.inference import serving  # pylint: disable=g-import-not-at-top
+  asked = [('preprocessing', preprocessing_method, facts.preprocessing),
+           ('image_size', image_size, facts.image_size),
+           ('precision', precision, 'fp32')]
+  for name, value, own in asked:
+    if value not in ('auto', own):
+      raise serving.ServingError(
+          '`%s` %s does not apply to %s: a serving artifact has %s %s '
+          'inside; leave `%s` out, or re-export it.'
+          % (name, value, path, name, own, name))

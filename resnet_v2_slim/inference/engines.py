@@ -24,6 +24,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from resnet_v2_slim import _quiet
 from resnet_v2_slim import errors
 from resnet_v2_slim import names
 from resnet_v2_slim.inference import inputs
@@ -74,17 +75,13 @@ def kind_of(path: str) -> str:
   return kind
 
 
-class Engine:
-  """One loaded artifact: ``run(images) -> logits`` (numpy float32)."""
+class Loaded:
+  """A loaded model's lifetime: ``close()`` (what it needs freed, if
+  anything: a ``_close`` callable, or an overriding ``close``) and
+  ``with``. ``Engine`` and ``serving_files.Runner`` add their ``run``; the
+  classifiers and ``embed.Embedder`` are ``with`` objects the same way."""
 
-  def __init__(self, path: str, engine: str, precision: str,
-               run_fn: Callable[[np.ndarray], np.ndarray],
-               close: Optional[Callable[[], None]] = None) -> None:
-    self.path, self.engine, self.precision = path, engine, precision
-    self._run, self._close = run_fn, close
-
-  def run(self, images: np.ndarray) -> np.ndarray:
-    return np.asarray(self._run(np.asarray(images, np.float32)), np.float32)
+  _close: Optional[Callable[[], None]] = None
 
   def close(self) -> None:
     if self._close:
@@ -95,6 +92,19 @@ class Engine:
 
   def __exit__(self, *exc):
     self.close()
+
+
+class Engine(Loaded):
+  """One loaded artifact: ``run(images) -> logits`` (numpy float32)."""
+
+  def __init__(self, path: str, engine: str, precision: str,
+               run_fn: Callable[[np.ndarray], np.ndarray],
+               close: Optional[Callable[[], None]] = None) -> None:
+    self.path, self.engine, self.precision = path, engine, precision
+    self._run, self._close = run_fn, close
+
+  def run(self, images: np.ndarray) -> np.ndarray:
+    return np.asarray(self._run(np.asarray(images, np.float32)), np.float32)
 
 
 def load(path: str, engine: Optional[str] = None, *,
@@ -182,8 +192,9 @@ def _litert(path, kind, precision):
   else:   # TensorFlow's own, deprecated in favour of LiteRT
     import tensorflow as tf2  # pylint: disable=g-import-not-at-top
     Interpreter = tf2.lite.Interpreter  # pylint: disable=invalid-name
-  interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
-  interpreter.allocate_tensors()
+  with _quiet.stderr_parked():   # LiteRT's INFO line about its delegate
+    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+    interpreter.allocate_tensors()
   inp = interpreter.get_input_details()[0]
   out = next((d for d in interpreter.get_output_details()
               if 'logits' in d['name']),

@@ -332,12 +332,14 @@ def _resolve_model(config: EvalConfig, engine,
     model, num_classes, info = checkpoints.choose_model(
         config.checkpoint, config.model, config.num_classes)
     row = info.pretrained
-    method, size = info.input_defaults(model, config.preprocessing,
-                                       config.image_size)
-    if config.dataset_name and config.image_size == 'auto':
+    defaults = info.defaults(model, preprocessing=config.preprocessing,
+                             image_size=config.image_size)
+    method, size = defaults.preprocessing, defaults.image_size
+    if (config.dataset_name and config.image_size == 'auto' and
+        not defaults.recorded):
       size = 32   # train's default for the built-in sets
   else:
-    info, row = None, None
+    info, row, defaults = None, None, None
     model, num_classes, method, size = _artifact_defaults(config, engine)
   preprocessing.check_method(method)
   if config.dataset_name:
@@ -347,7 +349,10 @@ def _resolve_model(config: EvalConfig, engine,
   if engine is not None and config.checkpoint:
     model = '%s (from %s)' % (os.path.basename(
         config.model_file.rstrip('/')), model)
-  offset = label_offset(num_classes, config.labels_offset)
+  offset_flag = config.labels_offset
+  if offset_flag == 'auto' and defaults and defaults.labels_offset is not None:
+    offset_flag = defaults.labels_offset   # recorded by train, or the row's
+  offset = label_offset(num_classes, offset_flag)
   _check_head_against_labels(config, num_classes, offset, log)
   averages = bool(info and engine is None and not config.raw_weights and
                   checkpoints.has_moving_averages(info))

@@ -538,13 +538,6 @@ def _write_saved_model(restored: _Restored, saved_model_dir: str) -> None:
     fileio.remove_path(tmp_dir)
 
 
-class _Artifact(NamedTuple):
-  """A verified bridge output at a temporary path, to be moved into place."""
-  tmp: str
-  target: str
-  folder: bool
-
-
 @dataclasses.dataclass
 class _BridgeRun:
   """One export's bridge outputs: what they are made from and checked
@@ -553,15 +546,9 @@ class _BridgeRun:
   resolved: _Resolved
   reference: _Reference
   log: Callable[[str], None]
-  scratch: Optional[str] = None     # intermediate files, not outputs
+  stage: Optional[fileio.Staging] = None   # temporaries, scratch folder
   onnx_path: Optional[str] = None   # the ONNX model OpenVINO converts
   reports: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
-  temporary: List[str] = dataclasses.field(default_factory=list)
-
-  def new_temp(self, path: str, folder: bool = False) -> str:
-    """A temporary beside ``path``, removed when the export ends."""
-    self.temporary.append(fileio.temporary_path(path, folder))
-    return self.temporary[-1]
 
 
 def _write_bridges(run: _BridgeRun) -> List[Dict[str, Any]]:
@@ -581,25 +568,12 @@ def _write_bridges(run: _BridgeRun) -> List[Dict[str, Any]]:
     bridges.VerificationError: an fp32 artifact that disagrees.
   """
   s = run.settings
-  with fileio.scratch_dir('resnet-v2-slim-export-') as run.scratch:
-    try:
-      artifacts = [
-          _keras_bridge(run) if s.keras_file else None,
-          _onnx_bridge(run) if s.onnx_file or s.openvino_dir else None,
-          _openvino_bridge(run) if s.openvino_dir else None,
-          _tflite_bridge(run) if s.tflite_file else None]
-      for artifact in artifacts:   # all verified: now into place
-        if artifact and artifact.folder:
-          fileio.replace_dir(artifact.tmp, artifact.target, plain_modes=True)
-        elif artifact:
-          fileio.replace_file(artifact.tmp, artifact.target)
-    except OSError as exc:
-      raise fileio.OutputPathError('could not write the exports (%s); '
-                                   'nothing was replaced.'
-                                   % (exc.strerror or exc)) from None
-    finally:
-      for path in run.temporary:
-        fileio.remove_path(path)
+  with fileio.staging('resnet-v2-slim-export-') as run.stage:
+    run.stage.commit([   # each verified when made; then all into place
+        _keras_bridge(run) if s.keras_file else None,
+        _onnx_bridge(run) if s.onnx_file or s.openvino_dir else None,
+        _openvino_bridge(run) if s.openvino_dir else None,
+        _tflite_bridge(run) if s.tflite_file else None])
   return run.reports
 
 
@@ -638,12 +612,12 @@ def _verify(run: _BridgeRun, path: str, target: str, *,
   return report
 
 
-def _keras_bridge(run: _BridgeRun) -> _Artifact:
+def _keras_bridge(run: _BridgeRun) -> fileio.Staged:
   """Writes and verifies the Keras 3 model (``keras_twin``)."""
   from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
   s, r = run.settings, run.resolved
   applications = s.keras_layout == 'applications'
-  tmp = run.new_temp(s.keras_file)
+  tmp = run.stage.new_temp(s.keras_file)
   keras_twin.from_checkpoint(
       r.info.path, model=r.model, num_classes=r.num_classes,
       image_size=r.image_size if applications else None,
@@ -655,10 +629,10 @@ def _keras_bridge(run: _BridgeRun) -> _Artifact:
     run.log('note: the stock keras.applications model pads pool1 on both '
             'sides (slim: SAME) and has no background class; the numbers '
             'above are that difference. `keras_layout` twin is exact.')
-  return _Artifact(tmp, s.keras_file, folder=False)
+  return fileio.Staged(tmp, s.keras_file, folder=False)
 
 
-def _onnx_bridge(run: _BridgeRun) -> Optional[_Artifact]:
+def _onnx_bridge(run: _BridgeRun) -> Optional[fileio.Staged]:
   """Converts the frozen graph to ONNX (for ``onnx_file`` or OpenVINO).
 
   Returns:
@@ -667,38 +641,39 @@ def _onnx_bridge(run: _BridgeRun) -> Optional[_Artifact]:
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   s = run.settings
-  run.onnx_path = (run.new_temp(s.onnx_file) if s.onnx_file
-                   else os.path.join(run.scratch, 'model.onnx'))
+  run.onnx_path = (run.stage.new_temp(s.onnx_file) if s.onnx_file
+                   else os.path.join(run.stage.scratch, 'model.onnx'))
   bridges.to_onnx(run.reference.frozen, run.onnx_path)
   if not s.onnx_file:
     return None
   _verify(run, run.onnx_path, s.onnx_file)
-  return _Artifact(run.onnx_path, s.onnx_file, folder=False)
+  return fileio.Staged(run.onnx_path, s.onnx_file, folder=False)
 
 
-def _openvino_bridge(run: _BridgeRun) -> _Artifact:
+def _openvino_bridge(run: _BridgeRun) -> fileio.Staged:
   """Converts the ONNX model to OpenVINO IR and verifies it."""
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   s = run.settings
-  folder = run.new_temp(s.openvino_dir, folder=True)
+  folder = run.stage.new_temp(s.openvino_dir, folder=True)
   bridges.to_openvino(run.onnx_path, folder)
   _verify(run, folder, s.openvino_dir)
   # What the CPU plugin runs by default here (bf16 on AVX512_BF16/AMX):
   # reported, not refused.
   _verify(run, folder, s.openvino_dir, precision='bf16', exact=False)
-  return _Artifact(folder, s.openvino_dir, folder=True)
+  return fileio.Staged(folder, s.openvino_dir, folder=True)
 
 
-def _tflite_bridge(run: _BridgeRun) -> _Artifact:
+def _tflite_bridge(run: _BridgeRun) -> fileio.Staged:
   """Converts the frozen graph to TFLite (int8: calibrated on the check
   images) and verifies it."""
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   s, r = run.settings, run.resolved
-  frozen_path = os.path.join(run.scratch, 'frozen.pb')   # the converter's input
+  # The converter's input, an intermediate file.
+  frozen_path = os.path.join(run.stage.scratch, 'frozen.pb')
   with open(frozen_path, 'wb') as f:
     f.write(run.reference.frozen.SerializeToString())
-  tmp = run.new_temp(s.tflite_file)
+  tmp = run.stage.new_temp(s.tflite_file)
   bridges.to_tflite(frozen_path, tmp, r.image_size, quantize=s.quantize,
                     calibration=r.check)
   _verify(run, tmp, s.tflite_file, exact=s.quantize is None, holds=s.quantize)
-  return _Artifact(tmp, s.tflite_file, folder=False)
+  return fileio.Staged(tmp, s.tflite_file, folder=False)

@@ -165,8 +165,11 @@ def facts_for(checkpoint: Any, *, input: str = PIXELS,  # pylint: disable=redefi
   if not (isinstance(top_k, int) and 0 < top_k <= num_classes):
     raise ServingError('`top_k` must be between 1 and the %d classes, got '
                        '%r.' % (num_classes, top_k))
-  method, size = info.input_defaults(model, preprocessing_method, image_size)
-  names = labels_lib.labels_for(num_classes, labels_file)
+  chosen = info.defaults(model, preprocessing=preprocessing_method,
+                         image_size=image_size)   # train_facts.json first
+  method, size = chosen.preprocessing, chosen.image_size
+  names = labels_lib.labels_for(num_classes, labels_file,
+                                recorded=chosen.class_names)
   return Facts(
       network=model, num_classes=num_classes, labels=tuple(names),
       labels_offset=int(names[0] == labels_lib.BACKGROUND),

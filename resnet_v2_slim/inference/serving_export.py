@@ -27,14 +27,16 @@ import numpy as np
 
 from resnet_v2_slim.inference import bridges
 from resnet_v2_slim.inference import classifier
+from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import serving
 from resnet_v2_slim.inference import serving_files
 from resnet_v2_slim.utils import fileio
 
 # The targets that carry serving artifacts; the others are refused.
-TARGETS = ('saved_model_dir', 'onnx_file', 'openvino_dir', 'tflite_file')
+TARGETS = ('saved_model_dir', 'onnx_file', 'openvino_dir', 'tflite_file',
+           'keras_file')
 PIXEL_TARGETS = TARGETS[1:]
-NOT_SERVING = ('output_file', 'keras_file')
+NOT_SERVING = ('output_file',)
 
 
 class CheckFiles(NamedTuple):
@@ -51,21 +53,8 @@ class _ServingRun:
   check: CheckFiles
   reference: np.ndarray          # the checkpoint's logits [N, classes]
   log: Callable[[str], None]
-  scratch: Optional[str] = None
+  stage: Optional[fileio.Staging] = None   # temporaries, scratch folder
   reports: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
-  temporary: List[str] = dataclasses.field(default_factory=list)
-
-  def new_temp(self, path: str, folder: bool = False) -> str:
-    """A temporary beside ``path``, removed when the export ends."""
-    self.temporary.append(fileio.temporary_path(path, folder))
-    return self.temporary[-1]
-
-
-class _Move(NamedTuple):
-  """A verified artifact at a temporary path and where it goes."""
-  tmp: str
-  target: str
-  folder: bool
 
 
 def check_options(settings: Any) -> None:
@@ -181,39 +170,22 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
       % (check.source, facts.preprocessing, facts.image_size))
   run = _ServingRun(settings=settings, check=check,
                     reference=_reference(settings, facts, check), log=log)
-  with fileio.scratch_dir('resnet-v2-slim-serving-') as run.scratch:
-    try:
-      moves = []
-      if target_version:
-        moves.append(_saved_model(run, target_version))
-      if any(getattr(settings, name) for name in PIXEL_TARGETS):
-        moves += _pixel_artifacts(run, facts)
-      for move in moves:   # all verified: now into place
-        _move(move)
-    except OSError as exc:
-      raise fileio.OutputPathError('could not write the exports (%s); '
-                                   'nothing was replaced.'
-                                   % (exc.strerror or exc)) from None
-    finally:
-      for path in run.temporary:
-        fileio.remove_path(path)
+  with fileio.staging('resnet-v2-slim-serving-') as run.stage:
+    moves = []
+    if target_version:
+      moves.append(_saved_model(run, target_version))
+    if any(getattr(settings, name) for name in PIXEL_TARGETS):
+      moves += _pixel_artifacts(run, facts)
+    run.stage.commit(moves)   # all verified: now into place
   return {'facts': dataclasses.asdict(facts), 'reports': run.reports,
           'saved_model_version_dir': target_version}
 
 
-def _move(move: _Move) -> None:
-  if move.folder:
-    os.makedirs(os.path.dirname(move.target) or '.', exist_ok=True)
-    fileio.replace_dir(move.tmp, move.target, plain_modes=True)
-  else:
-    fileio.replace_file(move.tmp, move.target)
-
-
-def _saved_model(run: _ServingRun, target: str) -> _Move:
+def _saved_model(run: _ServingRun, target: str) -> fileio.Staged:
   """The ``image_bytes`` SavedModel, verified, for ``DIR/<version>``."""
   s = run.settings
   facts = _facts(s, serving.BYTES)
-  holder = run.new_temp(s.saved_model_dir.rstrip(os.sep), folder=True)
+  holder = run.stage.new_temp(s.saved_model_dir.rstrip(os.sep), folder=True)
   tmp = os.path.join(holder, os.path.basename(target))
   sess, graph = serving.restored_session(
       facts, s.checkpoint, raw_weights=s.raw_weights, preprocessed=True)
@@ -222,37 +194,54 @@ def _saved_model(run: _ServingRun, target: str) -> _Move:
                                     preprocessed=graph.preprocessed,
                                     warmup=run.check.files[:1])
   _verify(run, tmp, target)
-  return _Move(tmp, target, folder=True)
+  return fileio.Staged(tmp, target, folder=True)
 
 
-def _pixel_artifacts(run: _ServingRun, facts: serving.Facts) -> List[_Move]:
-  """ONNX, OpenVINO and TFLite from one restored ``pixels`` graph."""
+def _pixel_artifacts(run: _ServingRun, facts: serving.Facts
+                     ) -> List[fileio.Staged]:
+  """ONNX, OpenVINO and TFLite from one restored ``pixels`` graph; the
+  Keras 3 model from the checkpoint's weights."""
   s, moves = run.settings, []
   sess, graph = serving.restored_session(facts, s.checkpoint,
                                          raw_weights=s.raw_weights)
   with sess:
     frozen = serving.freeze(sess, graph)
     if s.tflite_file:   # the TFLite converter reads a SavedModel
-      pixels_model = os.path.join(run.scratch, 'pixels_saved_model')
+      pixels_model = os.path.join(run.stage.scratch, 'pixels_saved_model')
       serving_files.write_saved_model(sess, graph, facts, pixels_model)
   if s.onnx_file or s.openvino_dir:
-    onnx_path = (run.new_temp(s.onnx_file) if s.onnx_file
-                 else os.path.join(run.scratch, 'model.onnx'))
+    onnx_path = (run.stage.new_temp(s.onnx_file) if s.onnx_file
+                 else os.path.join(run.stage.scratch, 'model.onnx'))
     serving_files.write_onnx(frozen, facts, onnx_path)
     if s.onnx_file:
       _verify(run, onnx_path, s.onnx_file)
-      moves.append(_Move(onnx_path, s.onnx_file, folder=False))
+      moves.append(fileio.Staged(onnx_path, s.onnx_file, folder=False))
     if s.openvino_dir:
-      folder = run.new_temp(s.openvino_dir, folder=True)
+      folder = run.stage.new_temp(s.openvino_dir, folder=True)
       serving_files.write_openvino(onnx_path, facts, folder)
       _verify(run, folder, s.openvino_dir)
-      moves.append(_Move(folder, s.openvino_dir, folder=True))
+      moves.append(fileio.Staged(folder, s.openvino_dir, folder=True))
   if s.tflite_file:
-    tmp = run.new_temp(s.tflite_file)
+    tmp = run.stage.new_temp(s.tflite_file)
     serving_files.write_tflite(pixels_model, facts, tmp)
     _verify(run, tmp, s.tflite_file)
-    moves.append(_Move(tmp, s.tflite_file, folder=False))
+    moves.append(fileio.Staged(tmp, s.tflite_file, folder=False))
+  if s.keras_file:
+    moves.append(_keras_model(run, facts))
   return moves
+
+
+def _keras_model(run: _ServingRun, facts: serving.Facts) -> fileio.Staged:
+  """The Keras 3 serving model (``serving_keras``), verified."""
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import serving_keras  # pylint: disable=g-import-not-at-top
+  s = run.settings
+  info = checkpoints.read(s.checkpoint)
+  tmp = run.stage.new_temp(s.keras_file)
+  serving_keras.build(facts, info, moving_averages=(
+      checkpoints.has_moving_averages(info) and not s.raw_weights)).save(tmp)
+  _verify(run, tmp, s.keras_file)
+  return fileio.Staged(tmp, s.keras_file, folder=False)
 
 
 def run_on_files(runner: serving_files.Runner, files: List[bytes]
@@ -325,6 +314,7 @@ def describe(path: str) -> Dict[str, Any]:
     EngineError: not an exported model.
     ServingError: no serving metadata (a preprocessed-form export).
   """
+  path = serving_files.resolve(path)
   facts = serving_files.read_facts(path)
   if facts is None:
     raise serving.ServingError(
@@ -332,6 +322,7 @@ def describe(path: str) -> Dict[str, Any]:
         'export (float32 [N, H, W, 3] in) or one written before `serving`.'
         % path)
   data = dataclasses.asdict(facts)
-  data.update(path=path, outputs=list(facts.outputs), contract=facts.contract)
+  data.update(path=path, kind=engines.kind_of(path),
+              outputs=list(facts.outputs), contract=facts.contract)
   return data
 

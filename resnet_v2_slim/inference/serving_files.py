@@ -10,6 +10,7 @@ SavedModel       ``assets/resnet_v2_slim.json`` and ``assets/labels.txt``
 ONNX             ``metadata_props['resnet_v2_slim']``
 OpenVINO IR      ``rt_info['resnet_v2_slim']`` in ``model.xml``
 TFLite           a flatbuffer ``metadata`` entry ``resnet_v2_slim``
+Keras 3          the config of its preprocessing layer (``serving_keras``)
 ===============  ===========================================================
 
 The writers use the engines' own converters (tf2onnx, OpenVINO's
@@ -33,6 +34,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import _quiet
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import serving
 
@@ -222,11 +224,30 @@ def _tflite_facts(path):
   return None
 
 
+def _keras_facts(path):
+  """From the archive's config.json, without loading Keras: the config of
+  ``serving_keras``'s preprocessing layer."""
+  import json  # pylint: disable=g-import-not-at-top
+  import zipfile  # pylint: disable=g-import-not-at-top
+  with zipfile.ZipFile(path) as archive:
+    nodes = [json.loads(archive.read('config.json'))]
+  while nodes:   # depth-first over the nested layer configs
+    node = nodes.pop()
+    if isinstance(node, dict):
+      if str(node.get('class_name', '')).endswith('SlimEvalPreprocessing'):
+        return node.get('config', {}).get('facts_json')
+      nodes.extend(node.values())
+    elif isinstance(node, list):
+      nodes.extend(node)
+  return None
+
+
 _FACT_READERS = {'saved_model': _saved_model_facts, 'onnx': _onnx_facts,
-                 'openvino': _openvino_facts, 'tflite': _tflite_facts}
+                 'openvino': _openvino_facts, 'tflite': _tflite_facts,
+                 'keras': _keras_facts}
 
 
-class Runner:
+class Runner(engines.Loaded):
   """A loaded serving artifact: ``run(batch) -> {output name: array}``."""
 
   def __init__(self, path: str, engine: str, facts: serving.Facts,
@@ -245,16 +266,6 @@ class Runner:
             'stack images of the same size), got %s %s.'
             % (batch.dtype, list(batch.shape)))
     return {k: np.asarray(v) for k, v in self._run(batch).items()}
-
-  def close(self) -> None:
-    if self._close:
-      self._close()
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    self.close()
 
 
 def load(path: str, engine: Optional[str] = None) -> Runner:
@@ -317,15 +328,39 @@ def _openvino_runner(path, facts):
 
 def _litert_runner(path, facts):
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
-  runner = interpreter.get_signature_runner('serving_default')
+  with _quiet.stderr_parked():   # LiteRT's INFO line about its delegate
+    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+    runner = interpreter.get_signature_runner('serving_default')
   return Runner(path, 'litert', facts,
                 lambda x: runner(**{facts.input: x}))
 
 
-_RUNNERS = {'tensorflow': _saved_model_runner,
+def _keras_runner(path, facts):
+  import keras  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import serving_keras  # pylint: disable=g-import-not-at-top
+  # safe_mode stays on: the file holds layer configs, no Python.
+  model = keras.saving.load_model(path, safe_mode=True, compile=False,
+                                  custom_objects=serving_keras.LAYERS)
+  return Runner(path, 'keras', facts, lambda x: {
+      k: np.asarray(v) for k, v in model(x, training=False).items()})
+
+
+_RUNNERS = {'tensorflow': _saved_model_runner, 'keras': _keras_runner,
             'onnxruntime': _onnxruntime_runner,
             'openvino': _openvino_runner, 'litert': _litert_runner}
+
+
+def resolve(path: str) -> str:
+  """``path``, or its newest version folder when ``path`` is a TF Serving
+  model base folder (``DIR/<version>/saved_model.pb``), as TF Serving
+  itself serves the newest."""
+  if not os.path.isdir(path) or os.path.isfile(
+      os.path.join(path, 'saved_model.pb')):
+    return path
+  versions = [int(name) for name in os.listdir(path) if re.fullmatch(
+      r'\d+', name) and os.path.isfile(os.path.join(path, name,
+                                                      'saved_model.pb'))]
+  return os.path.join(path, str(max(versions))) if versions else path
 
 
 def next_version(base: str) -> int:

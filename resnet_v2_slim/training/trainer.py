@@ -37,6 +37,7 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim import errors
+from resnet_v2_slim.checkpoints import facts as facts_lib
 from resnet_v2_slim.data import datasets as data_lib
 from resnet_v2_slim.data import preprocessing as preprocessing_lib
 from resnet_v2_slim.data import tfrecords
@@ -52,7 +53,8 @@ from resnet_v2_slim.utils import fileio
 # The names this module has always offered (``trainer.TrainConfig`` ...).
 __all__ = ['TrainConfig', 'TrainError', 'TrainInterrupted', 'TrainPreempted',
            'TrainModel',
-           'build_model', 'must_agree', 'choose_preprocessing', 'train']
+           'build_model', 'must_agree', 'choose_preprocessing', 'train',
+           'train_facts']
 
 # The Saver keeps this many checkpoints in ``train_dir``.
 KEEP_CHECKPOINTS = 3
@@ -78,7 +80,9 @@ def _check_resumable(config: TrainConfig, num_classes: int) -> tuple:
   damaged = []
   for prefix in [latest] + [p for p in reversed(candidates) if p != latest]:
     try:
-      info = checkpoints.describe(prefix)
+      # read, not describe: the train_facts.json beside it (which this
+      # run rewrites) has no say in whether the weights resume.
+      info = checkpoints.read(prefix)
       break
     except checkpoints.CheckpointError as exc:
       damaged.append((prefix, exc))
@@ -93,7 +97,7 @@ def _check_resumable(config: TrainConfig, num_classes: int) -> tuple:
                     prefix))
     latest = prefix
   want = (config.model, num_classes, config.use_shortcut)
-  have = (info['model'], info['num_classes'], info['use_shortcut'])
+  have = (info.model, info.num_classes, info.use_shortcut)
   if have != want:
     raise TrainError(
         '`train_dir` %s holds a checkpoint of %s with %s classes '
@@ -167,6 +171,7 @@ def train(config: TrainConfig, log: Callable = print, dataset: Any = None,
     with fileio.DirLock(config.train_dir, '`train_dir`'):
       if plan.latest is None or not os.path.isfile(plan.record_path):
         recipe.write_record(plan.record_path, plan.record)
+      _write_facts(config.train_dir, plan.facts)
       return _run(config, setup, built, plan, log, config.train_dir)
   # Other workers save into scratch space: the save itself must run on
   # every worker, its files are the chief's business.
@@ -204,6 +209,7 @@ class _Plan(NamedTuple):
   latest: Optional[str]              # the checkpoint to resume from
   record_path: str                   # train_settings.json
   record: dict                       # what it records
+  facts: checkpoints.TrainFacts      # train_facts.json: how to read it
 
 
 def _plan(config: TrainConfig, dataset: Any, setup: dist.Setup,
@@ -224,7 +230,55 @@ def _plan(config: TrainConfig, dataset: Any, setup: dist.Setup,
     log('an epoch is %d images (%s): %.1f steps of the global batch %d'
         % (size, size_source, steps_per_epoch,
            config.batch_size * setup.num_replicas))
-  return _Plan(steps_per_epoch, method, latest, record_path, record)
+  return _Plan(steps_per_epoch, method, latest, record_path, record,
+               train_facts(config, dataset, method))
+
+
+def train_facts(config: TrainConfig, dataset: Any, preprocessing: str
+                ) -> checkpoints.TrainFacts:
+  """What a reader of this run's checkpoints needs (``train_facts.json``).
+
+  Args:
+    config: the run's settings.
+    dataset: its ``datasets.Dataset``.
+    preprocessing: the method image files go through.
+
+  Returns:
+    A ``checkpoints.TrainFacts``: class names are the folder names, the
+    built-in sets' digits, or a shard set's labels.txt (None for shards
+    counted by `num_classes`).
+  """
+  if dataset.shards is not None:
+    data = checkpoints.DataSource('tfrecord', os.path.abspath(
+        config.tfrecord) if config.tfrecord else dataset.name)
+  elif dataset.paths is not None:
+    data = checkpoints.DataSource('folder', os.path.abspath(
+        config.data_dir) if config.data_dir else dataset.name)
+  else:
+    data = checkpoints.DataSource('builtin', dataset.name)
+  return checkpoints.TrainFacts(
+      network=config.model, use_shortcut=config.use_shortcut,
+      image_size=config.image_size, preprocessing=preprocessing,
+      num_classes=dataset.num_classes,
+      class_names=(tuple(dataset.class_names) if dataset.names_known
+                   else None),
+      # Folders and the built-in sets have 0-based labels: 1-based minus 1.
+      labels_offset=dataset.labels_offset, data=data)
+
+
+def _write_facts(train_dir: str, facts: checkpoints.TrainFacts) -> None:
+  """Writes ``facts`` at every start: they describe the checkpoints this
+  run saves (a resume may change the image size, say).
+
+  Raises:
+    TrainError: the file could not be written (the earlier one is kept).
+  """
+  try:
+    facts_lib.write(train_dir, facts)
+  except OSError as exc:
+    raise TrainError('could not write %s in `train_dir` %s (%s); nothing '
+                     'was trained.' % (facts_lib.FILE, train_dir,
+                                       exc.strerror or exc)) from None
 
 
 class _Built(NamedTuple):

@@ -25,7 +25,7 @@ import fcntl
 import os
 import shutil
 import tempfile
-from typing import Iterable, Iterator, Optional, Tuple, Union
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from resnet_v2_slim import errors
 
@@ -372,6 +372,68 @@ def scratch_dir(prefix: str, folder: Optional[str] = None) -> Iterator[str]:
     yield path
   finally:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class Staged(NamedTuple):
+  """A verified output at a temporary path, and where it goes."""
+  tmp: str
+  target: str
+  folder: bool
+
+
+class Staging:
+  """Outputs written to temporaries beside their targets, checked, then
+  all moved into place (``staging``): a failed run replaces nothing.
+
+  Attributes:
+    scratch: a folder for intermediate files that are not outputs.
+    temporary: the temporaries made so far (removed on leaving).
+  """
+
+  def __init__(self) -> None:
+    self.scratch: Optional[str] = None
+    self.temporary: List[str] = []
+
+  def new_temp(self, path: str, folder: bool = False) -> str:
+    """A temporary beside ``path``, removed when the run ends."""
+    self.temporary.append(temporary_path(path, folder))
+    return self.temporary[-1]
+
+  def commit(self, staged: Iterable[Optional[Staged]]) -> None:
+    """Moves every verified output into place, in order (None: skipped);
+    a folder's parents are made, its files get the user's plain modes."""
+    for item in staged:
+      if item and item.folder:
+        os.makedirs(os.path.dirname(item.target) or '.', exist_ok=True)
+        replace_dir(item.tmp, item.target, plain_modes=True)
+      elif item:
+        replace_file(item.tmp, item.target)
+
+
+@contextlib.contextmanager
+def staging(prefix: str) -> Iterator[Staging]:
+  """A ``Staging`` whose temporaries and scratch folder are removed on
+  leaving, and whose OS errors become one ``OutputPathError`` line.
+
+  Hand-written: export and export --serving both verify every output
+  before any is moved, and need the same clean-up on every path.
+
+  Args:
+    prefix: the scratch folder's name start.
+
+  Raises:
+    OutputPathError: a file could not be written (nothing was replaced).
+  """
+  stage = Staging()
+  with scratch_dir(prefix) as stage.scratch:
+    try:
+      yield stage
+    except OSError as exc:
+      raise OutputPathError('could not write the exports (%s); nothing was '
+                            'replaced.' % (exc.strerror or exc)) from None
+    finally:
+      for path in stage.temporary:
+        remove_path(path)
 
 
 def replace_file(tmp: str, target: str) -> None:

@@ -442,3 +442,13 @@ def test_classify_warns_when_the_answer_is_near_uniform(
                    photo_files[0]]) == 0
   err = capsys.readouterr().err
   assert 'near-uniform for 1 of 1 image(s)' in err
+
+
+def test_a_pixels_batch_must_be_uint8_of_one_size(exported, photos):
+  small, large = _decode(photos[:2])   # 300x451 and 400x600
+  with serving_files.load(exported['onnx_file']) as runner:
+    for batch in ([small, large], small.astype(np.float32)[np.newaxis],
+                  small):
+      with pytest.raises(serving.ServingError, match='one size per batch'):
+        runner.run(batch)
+    assert runner.run(small[np.newaxis])['classes'].shape == (1, TOP_K)

@@ -245,3 +245,29 @@ def test_kernel_missing_on_this_machine_is_one_line_and_exit_2(
   assert err.count('\n') == 1
   assert 'cannot run --precision fp16 --data_format NHWC' in err
   assert 'Traceback' not in err
+
+
+def test_a_trained_checkpoint_is_timed_as_it_was_trained(capsys, tmp_path,
+                                                          saved):
+  # rn50_v2_1000's files with a train_facts.json beside them, as train
+  # leaves them: the recorded size is time-forward's default, a flag wins.
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
+  prefix, _ = saved('rn50_v2_1000')
+  where, base = os.path.split(prefix)
+  for name in os.listdir(where):
+    if name.startswith(base + '.'):
+      os.symlink(os.path.join(where, name), str(tmp_path / name))
+  checkpoints.facts.write(str(tmp_path), checkpoints.TrainFacts(
+      network='resnet_v2_50', use_shortcut=True, image_size=48,
+      preprocessing='inception', num_classes=1000, class_names=None,
+      labels_offset=1, data=checkpoints.DataSource('folder', '/data')))
+  path = tmp_path / 'r.json'
+  argv = ['--batch_size', '1', '--num_batches', '1', '--num_burn_in', '0',
+          '--checkpoint', str(tmp_path / base), '--json', str(path)]
+  code, _, err = _run(capsys, argv)
+  assert code == 0, err
+  assert 'defaults from train_facts.json of %s' % tmp_path in err
+  result = json.loads(path.read_text())
+  assert (result['model'], result['image_size']) == ('resnet_v2_50', 48)
+  assert _run(capsys, argv + ['--image_size', '64'])[0] == 0
+  assert json.loads(path.read_text())['image_size'] == 64

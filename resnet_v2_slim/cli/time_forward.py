@@ -11,7 +11,9 @@ then throughput, FLOP/s, memory and what ran it.
 """
 
 import argparse
-from typing import Optional, Sequence
+import dataclasses
+import sys
+from typing import Any, Optional, Sequence
 
 from resnet_v2_slim import names
 from resnet_v2_slim.cli import common
@@ -56,6 +58,8 @@ def main(argv: Optional[Sequence[str]] = None,
   config = settings.from_args(
       benchmark_config.Config, args,
       distribute=distribute_config.options_from_args(args))
+  if args.checkpoint and not args.model_file:
+    config = _checkpoint_defaults(prog, config, _given(argv))
   if args.engine and not args.model_file:
     return common.fail(prog, '--engine times an exported model: give '
                        '--model_file too.')
@@ -92,3 +96,38 @@ def main(argv: Optional[Sequence[str]] = None,
     return common.emit_json(prog, args.json, result,
                             printed='the results are printed above')
   return 0
+
+
+def _given(argv: Optional[Sequence[str]]) -> set:
+  """The flags the command line names (``--image_size 64``, ``--x=1``)."""
+  argv = sys.argv[1:] if argv is None else argv
+  return {arg.split('=')[0][2:] for arg in argv if arg.startswith('--')}
+
+
+def _checkpoint_defaults(prog: str, config: Any, given: set) -> Any:
+  """The network, classes and size of ``--checkpoint`` where the flags
+  left the book's defaults: a trained checkpoint is timed as it was
+  trained (its ``train_facts.json``), and says so.
+
+  Raises:
+    BenchmarkError: an unusable checkpoint.
+    TrainFactsError: a damaged facts file.
+  """
+  from resnet_v2_slim import checkpoints  # pylint: disable=g-import-not-at-top
+  try:
+    info = checkpoints.read(config.checkpoint)
+  except checkpoints.CheckpointError as exc:
+    raise benchmark_config.BenchmarkError('`checkpoint`: %s' % exc) from None
+  taken = {}
+  if 'model' not in given and info.model:
+    taken['model'] = info.model
+  if 'num_classes' not in given and info.num_classes:
+    taken['num_classes'] = info.num_classes
+  chosen = info.defaults(taken.get('model', config.model))
+  if 'image_size' not in given and chosen.recorded:
+    taken['image_size'] = chosen.image_size
+  if chosen.recorded:
+    print('%s: defaults from %s: %s' % (prog, chosen.source,
+                                        info.trained.summary()),
+          file=sys.stderr, flush=True)
+  return dataclasses.replace(config, **taken)

@@ -65,7 +65,39 @@ def top_hits(probs: np.ndarray, labels: List[str], top_k: int, *,
            'probability': float(probs[i])} for i in order]
 
 
-class Classifier(engines.Loaded):
+class _ImageClassifier(engines.Loaded):
+  """What both classifiers share: ``outputs(path)`` (their own) gives
+  ``probabilities`` and ``classify``; ``labels`` names the outputs."""
+
+  labels: Optional[List[str]] = None
+
+  def outputs(self, path: str) -> Dict[str, np.ndarray]:
+    """``{'logits', 'probabilities'}`` of one image file (each
+    classifier's own)."""
+    raise NotImplementedError
+
+  def probabilities(self, path: str) -> np.ndarray:
+    """Class probabilities for one image file.
+
+    Raises:
+      ImageError: if the file cannot be read or is not a decodable image.
+    """
+    return self.outputs(path)['probabilities']
+
+  def classify(self, path: str, top_k: int = 5
+               ) -> List[Dict[str, Union[int, str, float]]]:
+    """The ``top_k`` classes of one image file, most probable first.
+
+    Returns:
+      A list of ``{'index', 'label', 'probability'}`` dicts; ``index`` is
+      the network's output index (with 1001 classes, 0 is background).
+    """
+    out = self.outputs(path)
+    return top_hits(out['probabilities'], self.labels, top_k,
+                    logits=out['logits'])
+
+
+class Classifier(_ImageClassifier):
   """A restored network that classifies image files.
 
   Args:
@@ -143,14 +175,6 @@ class Classifier(engines.Loaded):
   def close(self) -> None:
     self._sess.close()
 
-  def probabilities(self, path: str) -> np.ndarray:
-    """Class probabilities for one image file.
-
-    Raises:
-      ImageError: if the file cannot be read or is not a decodable image.
-    """
-    return self.outputs(path)['probabilities']
-
   def outputs(self, path: str) -> Dict[str, np.ndarray]:
     """``{'logits', 'probabilities'}`` of one image file.
 
@@ -182,17 +206,6 @@ class Classifier(engines.Loaded):
                        % (name, images_lib.FORMAT_NAMES,
                           errors.quoted(exc, 160))) from None
 
-  def classify(self, path: str, top_k: int = 5
-               ) -> List[Dict[str, Union[int, str, float]]]:
-    """The ``top_k`` classes of one image file, most probable first.
-
-    Returns:
-      A list of ``{'index', 'label', 'probability'}`` dicts; ``index`` is
-      the network's output index (with 1001 classes, 0 is background).
-    """
-    out = self.outputs(path)
-    return top_hits(out['probabilities'], self.labels, top_k,
-                    logits=out['logits'])
 
 
 def near_uniform(probs: np.ndarray) -> bool:
@@ -206,7 +219,7 @@ def near_uniform(probs: np.ndarray) -> bool:
   return bool(entropy >= 0.98 * np.log(probs.size))
 
 
-class ArtifactClassifier(engines.Loaded):
+class ArtifactClassifier(_ImageClassifier):
   """Classifies image files with an exported model, on its own engine.
 
   A serving artifact (``export --serving``) brings its preprocessing,
@@ -282,14 +295,6 @@ class ArtifactClassifier(engines.Loaded):
     if self._sess is not None:
       self._sess.close()
 
-  def probabilities(self, path: str) -> np.ndarray:
-    """Class probabilities for one image file.
-
-    Raises:
-      ImageError: if the file cannot be read or is not a decodable image.
-    """
-    return self.outputs(path)['probabilities']
-
   def outputs(self, path: str) -> Dict[str, np.ndarray]:
     """``{'logits', 'probabilities'}`` of one image file, as the artifact
     computes them.
@@ -315,13 +320,6 @@ class ArtifactClassifier(engines.Loaded):
     probs = np.exp(logits - logits.max())
     return {'logits': logits.astype(np.float32),
             'probabilities': (probs / probs.sum()).astype(np.float32)}
-
-  def classify(self, path: str, top_k: int = 5
-               ) -> List[Dict[str, Union[int, str, float]]]:
-    """As ``Classifier.classify``."""
-    out = self.outputs(path)
-    return top_hits(out['probabilities'], self.labels, top_k,
-                    logits=out['logits'])
 
 
 def _check_served(facts, path, preprocessing_method, image_size, precision):

@@ -259,12 +259,16 @@ class Runner(engines.Loaded):
   def run(self, batch: Any) -> Dict[str, np.ndarray]:
     """Runs one batch: image files' bytes, or uint8 pixels of one size."""
     if self.facts.input == serving.PIXELS:
-      batch = np.asarray(batch)
-      if batch.dtype != np.uint8 or batch.ndim != 4 or batch.shape[3] != 3:
+      try:
+        batch = np.asarray(batch)
+        got = '%s %s' % (batch.dtype, list(batch.shape))
+      except ValueError:   # no one array: images of different sizes
+        batch, got = None, 'images of different sizes'
+      if batch is None or batch.dtype != np.uint8 or batch.ndim != 4 or (
+          batch.shape[3] != 3):
         raise serving.ServingError(
             '`pixels` must be uint8 [N, H, W, 3] (one size per batch: '
-            'stack images of the same size), got %s %s.'
-            % (batch.dtype, list(batch.shape)))
+            'stack images of the same size), got %s.' % got)
     return {k: np.asarray(v) for k, v in self._run(batch).items()}
 
 

@@ -353,6 +353,10 @@ def test_classify_model_file_refuses_a_file_that_is_not_a_model(
                   photo_files[:1]) == 2
   err = capsys.readouterr().err
   assert '--model_file %s is not an exported model' % bogus in err
+  assert cli.main(['classify', '--model_file', str(tmp_path / 'gone.onnx')] +
+                  photo_files[:1]) == 2
+  assert '--model_file %s does not exist' % (tmp_path / 'gone.onnx') in (
+      capsys.readouterr().err)
 
 
 def test_inspect_shows_an_artifacts_facts(exported, capsys):
@@ -452,3 +456,18 @@ def test_a_pixels_batch_must_be_uint8_of_one_size(exported, photos):
       with pytest.raises(serving.ServingError, match='one size per batch'):
         runner.run(batch)
     assert runner.run(small[np.newaxis])['classes'].shape == (1, TOP_K)
+
+
+def test_classify_on_litert_is_quiet_in_a_fresh_process(exported,
+                                                        photo_files):
+  # LiteRT prints its delegate line from native code once per process, at
+  # the first run: only a fresh process shows it.
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  done = subprocess.run(
+      [sys.executable, '-m', 'resnet_v2_slim', 'classify', '--model_file',
+       exported['tflite_file'], photo_files[0]], capture_output=True,
+      text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'XNNPACK' not in done.stderr and 'INFO' not in done.stderr, (
+      done.stderr[-2000:])

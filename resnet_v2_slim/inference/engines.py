@@ -59,6 +59,9 @@ def require(module: str) -> types.ModuleType:
 
 def kind_of(path: str) -> str:
   """'frozen', 'saved_model', 'keras', 'onnx', 'openvino' or 'tflite'."""
+  if not os.path.exists(path):
+    raise EngineError('`model_file` %s does not exist: give the path of a '
+                      'file or folder that export wrote.' % path)
   if os.path.isdir(path):
     if os.path.isfile(os.path.join(path, 'saved_model.pb')):
       return 'saved_model'

@@ -335,8 +335,17 @@ def _litert_runner(path, facts):
   with _quiet.stderr_parked():   # LiteRT's INFO line about its delegate
     interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
     runner = interpreter.get_signature_runner('serving_default')
-  return Runner(path, 'litert', facts,
-                lambda x: runner(**{facts.input: x}))
+  first = [True]
+
+  def run(x):
+    if not first[0]:
+      return runner(**{facts.input: x})
+    # Any H and W: LiteRT applies its delegate (and prints that it did)
+    # at the first run, once the input shape is known.
+    first[0] = False
+    with _quiet.stderr_parked():
+      return runner(**{facts.input: x})
+  return Runner(path, 'litert', facts, run)
 
 
 def _keras_runner(path, facts):

@@ -239,6 +239,9 @@ def test_a_missing_engine_names_the_pip_command(small, tmp_path, capsys,
 
 
 def test_engines_refuse_what_they_cannot_run(tmp_path):
+  with pytest.raises(engines.EngineError, match='model.h5 does not exist'):
+    engines.load(str(tmp_path / 'model.h5'))
+  (tmp_path / 'model.h5').write_bytes(b'x')
   with pytest.raises(engines.EngineError, match='not an exported model'):
     engines.load(str(tmp_path / 'model.h5'))
   (tmp_path / 'm.onnx').write_bytes(b'x')

@@ -70,7 +70,7 @@ def kind_of(path: str) -> str:
   ext = os.path.splitext(path)[1].lower()
   kind = {'.pb': 'frozen', '.keras': 'keras', '.onnx': 'onnx',
           '.xml': 'openvino', '.tflite': 'tflite'}.get(ext)
-  if kind is None or not os.path.exists(path):
+  if kind is None:
     raise EngineError(
         '`model_file` %s is not an exported model: give a frozen .pb, a '
         'SavedModel folder, a .keras, .onnx, OpenVINO .xml (or its folder) '

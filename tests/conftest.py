@@ -1,5 +1,6 @@
 """Shared pytest set-up: import the package (quiet TF, compat fix) first."""
 
+import fcntl
 import os
 import sys
 
@@ -8,6 +9,19 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import resnet_v2_slim  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 import tensorflow.compat.v1 as tf  # noqa: E402  pylint: disable=wrong-import-position
+
+
+# The deepest networks take 20-60 s each to build in graph mode on these
+# machines; per-network tests run them with `-m slow` (the tiny-input
+# builds of 50 and 101 cover the same code, and resnet_v2_152's logits are
+# checked at full size in test_slow.py).
+DEEPEST = ('resnet_v2_152', 'resnet_v2_200')
+
+
+def by_cost(names):
+  """pytest params for ``names``, the deepest marked slow."""
+  return [pytest.param(n, marks=pytest.mark.slow) if n in DEEPEST else n
+          for n in names]
 
 
 @pytest.fixture
@@ -30,17 +44,40 @@ CHECKPOINT_CASES = {
 
 
 @pytest.fixture(scope='session')
-def saved(tmp_path_factory):
-  """case name -> (prefix, {variable name: value}), saved on first use."""
+def saved(tmp_path_factory, worker_id):
+  """case name -> (prefix, {variable name: value}), saved on first use.
+
+  xdist's workers share one copy of each (the first to ask builds it under
+  a lock, the others read it back): each takes 20-90 s to build and is
+  100-170 MB. The shared folder is the run's own, removed after a pass.
+  """
   import refnets  # pylint: disable=g-import-not-at-top
+  shared = tmp_path_factory.getbasetemp()
+  if worker_id != 'master':
+    shared = shared.parent   # pytest-N/, above each worker's popen-gwN/
   cache = {}
 
   def get(case):
     if case not in cache:
-      model, fmt, classes, scope = CHECKPOINT_CASES[case]
-      folder = tmp_path_factory.mktemp(case)
-      cache[case] = refnets.save_reference_checkpoint(
-          folder / (model + '.ckpt'), model, classes, scope=scope,
-          write_version=(tf.train.SaverDef.V1 if fmt == 'V1' else None))
+      cache[case] = _shared_checkpoint(shared, case, refnets)
     return cache[case]
   return get
+
+
+def _shared_checkpoint(shared, case, refnets):
+  model, fmt, classes, scope = CHECKPOINT_CASES[case]
+  folder = shared / ('saved-' + case)
+  prefix = folder / (model + '.ckpt')
+  done = shared / ('saved-%s.done' % case)
+  with open(shared / ('saved-%s.lock' % case), 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)   # released when the file closes
+    if not done.exists():
+      folder.mkdir()
+      made = refnets.save_reference_checkpoint(
+          prefix, model, classes, scope=scope,
+          write_version=(tf.train.SaverDef.V1 if fmt == 'V1' else None))
+      done.write_text('')
+      return made
+  reader = tf.train.load_checkpoint(str(prefix))
+  return str(prefix), {name: reader.get_tensor(name)
+                       for name in reader.get_variable_to_shape_map()}

@@ -198,6 +198,9 @@ def test_classify_skips_unreadable_images(ckpt_1001, images, capsys,
   reason = [l for l in err.splitlines() if 'is not a decodable' in l][0]
   # TensorFlow's reason, not its "Graph execution error:" header.
   assert 'Graph execution error' not in reason
+  # Only the formats the package reads: TensorFlow's list names others.
+  assert reason.endswith('notes.jpg is not a decodable image (JPEG, PNG, '
+                         'BMP, GIF): Unknown image file format.'), reason
   assert not reason.rstrip().endswith(':'), reason
   assert 'skipped: cannot read' in err
   assert out.startswith(images[0] + '\n') and out.count('\n') == 6

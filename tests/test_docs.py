@@ -9,11 +9,18 @@ Each block is preceded by a marker comment:
   (tiny settings where the real run is long; the last flag wins);
 - ``<!-- not run: REASON -->``: not run here, for the reason given.
 A block without a marker fails the test, so new docs cannot drift silently.
+
+Package commands (``resnet-v2-slim ...``, ``python scripts/...``) run in
+forks of one process that imported the package and TensorFlow once
+(``forkserver.py``: each a real process with its own exit status, stdout
+and stderr); Python blocks and any other command run as fresh processes,
+so what an import prints is still checked.
 """
 
 import glob
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import forkserver
 import refnets
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
@@ -113,30 +121,50 @@ RUN = [(path, line, language, code, marker.group(2) or '')
        if marker is not None and marker.group(3) is None]
 
 
+@pytest.fixture(scope='module')
+def server(sandbox):
+  """Runs the docs' package commands in forks: see forkserver.py for why."""
+  with forkserver.ForkServer(cwd=str(sandbox), env=ENV) as running:
+    yield running
+
+
+ENV = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
+PACKAGE_COMMAND = re.compile(r'^(resnet-v2-slim|python scripts/\w+\.py)\s')
+
+
+def run_command(command, sandbox, server):
+  """Runs one docs command: a package command in a fork, others in a shell."""
+  if PACKAGE_COMMAND.match(command) and not re.search(r'[|&;<>$`]', command):
+    argv = shlex.split(command)
+    if argv[0] == 'python':
+      argv = [os.path.join(os.path.abspath(ROOT), argv[1])] + argv[2:]
+    return server.run(argv, timeout=TIMEOUT)
+  command = re.sub(r'^resnet-v2-slim\b', '%s -m resnet_v2_slim'
+                   % sys.executable, command)
+  command = re.sub(r'^python\b', sys.executable, command)
+  command = command.replace(' scripts/', ' %s/scripts/'
+                            % os.path.abspath(ROOT))
+  return subprocess.run(command, shell=True, cwd=str(sandbox),
+                        capture_output=True, text=True, timeout=TIMEOUT,
+                        env=ENV, check=False)
+
+
 @pytest.mark.parametrize('path,line,language,code,extra', RUN,
                          ids=['%s:%d' % (r[0], r[1]) for r in RUN])
-def test_the_block_runs(path, line, language, code, extra, sandbox):
-  env = dict(os.environ, PYTHONPATH=os.path.abspath(ROOT))
+def test_the_block_runs(path, line, language, code, extra, sandbox, server):
   if language == 'python':
     done = subprocess.run([sys.executable, '-c', code], cwd=str(sandbox),
                           capture_output=True, text=True, timeout=TIMEOUT,
-                          env=env, check=False)
+                          env=ENV, check=False)
     assert done.returncode == 0, (path, line, done.stderr[-3000:])
     # Quiet; LiteRT's own line, which deploy.md names, is the engine's.
     stderr = done.stderr.replace(LITERT_LINE, '')
     assert stderr == '', (path, line, done.stderr[-3000:])
     return
   for command in commands(code):
-    command = re.sub(r'^resnet-v2-slim\b', '%s -m resnet_v2_slim'
-                     % sys.executable, command)
-    command = re.sub(r'^python\b', sys.executable, command)
-    command = command.replace(' scripts/', ' %s/scripts/'
-                              % os.path.abspath(ROOT))
     if extra:
       command += ' ' + extra
-    done = subprocess.run(command, shell=True, cwd=str(sandbox),
-                          capture_output=True, text=True, timeout=TIMEOUT,
-                          env=env, check=False)
+    done = run_command(command, sandbox, server)
     assert done.returncode == 0, (path, line, command, done.stderr[-3000:])
     # Quiet: no TensorFlow log lines, warnings or tracebacks.
     assert not re.search(r'^(I0000|W0000|WARNING:tensorflow|Traceback)|'

@@ -29,6 +29,7 @@ from resnet_v2_slim.nets import nets_factory
 from resnet_v2_slim.nets import pretrained
 from resnet_v2_slim.nets import resnet_utils
 from resnet_v2_slim.nets import resnet_v2
+from conftest import by_cost
 
 ROOT = os.path.join(os.path.dirname(__file__), '..')
 PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
@@ -285,7 +286,7 @@ def test_the_package_re_exports_every_network_by_name():
               list(resnet_v2.NETWORKS))
 
 
-@pytest.mark.parametrize('name', nets_factory.network_names())
+@pytest.mark.parametrize('name', by_cost(nets_factory.network_names()))
 def test_every_registered_network_builds_and_is_detected(name, graph):
   images = tf.placeholder(tf.float32, [1, 32, 32, 3])
   logits, _ = nets_factory.get_network_fn(name, 7)(images,

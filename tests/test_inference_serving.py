@@ -6,6 +6,7 @@ reference network, tf.image.central_crop), not from the package."""
 import base64
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -245,6 +246,26 @@ def test_serving_refuses_targets_that_cannot_carry_it(tmp_path, reference,
   assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize('flag', ['saved_model_dir', 'onnx_file',
+                                  'openvino_dir'])
+def test_serving_output_paths_are_checked_before_any_work(
+    tmp_path, reference, capsys, flag):
+  missing = tmp_path / 'missing' / 'out'
+  argv = ['export', '--checkpoint', reference[0], '--serving',
+          '--' + flag, str(missing)]
+  assert cli.main(argv) == 2
+  out, err = capsys.readouterr()
+  assert err.strip().endswith('--%s %s: folder %s does not exist; create it '
+                              'first.' % (flag, missing, missing.parent)), err
+  assert 'Restored' not in out + err     # refused before the checkpoint
+  # A folder holding the input checkpoint is never replaced.
+  argv = ['export', '--checkpoint', reference[0], '--serving',
+          '--openvino_dir', os.path.dirname(reference[0])]
+  assert cli.main(argv) == 2
+  assert 'contains the input --checkpoint' in capsys.readouterr().err
+  assert os.listdir(tmp_path) == []
+
+
 def test_an_artifact_beyond_the_tolerance_is_refused_and_nothing_written(
     tmp_path, reference, capsys):
   argv = ['export', '--checkpoint', reference[0], '--serving',
@@ -386,7 +407,7 @@ def test_near_uniform_is_told_apart_from_a_trained_answer():
 @pytest.mark.parametrize('source', ['checkpoint', 'onnx_file',
                                     'saved_model_dir'])
 def test_embed_writes_the_reference_pooled_vectors_in_file_order(
-    exported, reference, photo_files, tmp_path, source):
+    exported, reference, photo_files, tmp_path, source, capsys):
   image_dir = os.path.dirname(photo_files[0])
   output = str(tmp_path / 'vectors.npy')
   # Version 1 of the SavedModel: a later test adds a version without
@@ -402,6 +423,14 @@ def test_embed_writes_the_reference_pooled_vectors_in_file_order(
   vectors = np.load(output)
   assert vectors.dtype == np.float32 and vectors.shape == (3, 2048)
   _assert_close(vectors, reference[1][1])
+  assert 'wrote %s (3 vectors of 2048)' % output in capsys.readouterr().out
+  if source == 'checkpoint':   # one image: one vector
+    (tmp_path / 'one').mkdir()
+    shutil.copy(photo_files[0], str(tmp_path / 'one'))
+    output = str(tmp_path / 'one.npy')
+    assert cli.main(['embed', str(tmp_path / 'one'), '--output', output] +
+                    flag) == 0
+    assert 'wrote %s (1 vector of 2048)' % output in capsys.readouterr().out
 
 
 def test_embed_refuses_what_it_cannot_use_and_writes_nothing(
@@ -425,7 +454,14 @@ def test_embed_refuses_what_it_cannot_use_and_writes_nothing(
     assert message in err[-1], err
   assert cli.main(['embed', str(tmp_path / 'missing'), '--output', output,
                    '--checkpoint', reference[0]]) == 2
-  assert 'is not a folder' in capsys.readouterr().err
+  assert 'error: IMAGE_DIR %s is not a folder' % (tmp_path / 'missing') in (
+      capsys.readouterr().err)
+  (tmp_path / 'empty').mkdir()
+  assert cli.main(['embed', str(tmp_path / 'empty'), '--output', output,
+                   '--checkpoint', reference[0]]) == 2
+  assert 'error: IMAGE_DIR %s holds no image files' % (tmp_path / 'empty') in (
+      capsys.readouterr().err)
+  (tmp_path / 'empty').rmdir()
   assert sorted(os.listdir(tmp_path)) == ['plain.onnx']
 
 

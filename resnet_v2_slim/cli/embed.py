@@ -70,6 +70,7 @@ def main(argv: Optional[Sequence[str]] = None,
     return common.fail(prog, problem)
   # pylint: disable=g-import-not-at-top
   from resnet_v2_slim import checkpoints
+  from resnet_v2_slim.data import images as images_lib
   from resnet_v2_slim.inference import embed
   from resnet_v2_slim.utils import fileio
   # pylint: enable=g-import-not-at-top
@@ -79,7 +80,10 @@ def main(argv: Optional[Sequence[str]] = None,
           checkpoints.input_paths(args.checkpoint) if args.checkpoint
           else []))
   fileio.check_writable(args.output, '--output')
-  files = embed.image_files(args.image_dir)   # bad folder: before loading
+  try:   # a bad folder: before loading; it is the positional IMAGE_DIR
+    files = embed.image_files(args.image_dir)
+  except images_lib.DataError as exc:
+    return common.fail(prog, str(exc).replace('`image_dir`', 'IMAGE_DIR'))
   with embed.Embedder(
       checkpoint=args.checkpoint, model_file=args.model_file,
       engine=args.engine, model=args.model, num_classes=args.num_classes,
@@ -96,7 +100,8 @@ def main(argv: Optional[Sequence[str]] = None,
     return common.fail(prog, 'no image in %s could be read; nothing was '
                        'written.' % args.image_dir)
   embed.write(result, args.output)
-  print('wrote %s (%d vectors of %d) and %s' % (
-      args.output, len(result.files), result.vectors.shape[1],
+  print('wrote %s (%d vector%s of %d) and %s' % (
+      args.output, len(result.files), '' if len(result.files) == 1 else 's',
+      result.vectors.shape[1],
       embed.order_path(args.output)))
   return 1 if result.skipped else 0

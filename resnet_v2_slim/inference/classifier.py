@@ -16,6 +16,7 @@ Typical use::
 """
 
 import os
+import re
 from typing import Dict, List, Optional, Union
 
 import numpy as np
@@ -35,6 +36,15 @@ from resnet_v2_slim.data import preprocessing
 
 class ImageError(errors.Error):
   """An image file that cannot be read or decoded."""
+
+
+def undecodable(name: str, exc: Exception) -> ImageError:
+  """The one message for a file that does not decode: TensorFlow's reason,
+  less its list of formats (it names ones this package does not take)."""
+  reason = re.sub(r'\s*One of [^.]* required\.?', '',
+                  errors.quoted(exc, 160)).strip()
+  return ImageError('%s is not a decodable image (%s)%s' % (
+      name, images_lib.FORMAT_NAMES, ': ' + reason if reason else '.'))
 
 
 def read_image_file(path: str) -> bytes:
@@ -202,9 +212,7 @@ class Classifier(_ImageClassifier):
                              'probabilities': self._probabilities},
                             {self._contents: contents})
     except tf.errors.InvalidArgumentError as exc:
-      raise ImageError('%s is not a decodable image (%s): %s'
-                       % (name, images_lib.FORMAT_NAMES,
-                          errors.quoted(exc, 160))) from None
+      raise undecodable(name, exc) from None
 
 
 
@@ -310,9 +318,7 @@ class ArtifactClassifier(_ImageClassifier):
         return {k: out[k][0] for k in ('logits', 'probabilities')}
       image = self._sess.run(self._image, {self._contents: contents})
     except tf.errors.InvalidArgumentError as exc:
-      raise ImageError('%s is not a decodable image (%s): %s'
-                       % (path, images_lib.FORMAT_NAMES,
-                          errors.quoted(exc, 160))) from None
+      raise undecodable(path, exc) from None
     logits = self._runner.run(image[np.newaxis])[0].astype(np.float64)
     if self.labels is None:   # known once the artifact has run
       self.num_classes = len(logits)

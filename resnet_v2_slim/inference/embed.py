@@ -25,7 +25,6 @@ from typing import Any, List, Optional, Union
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from resnet_v2_slim import errors
 from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.inference import engines
@@ -107,10 +106,7 @@ class Embedder(engines.Loaded):
       return self._sess.run(self._graph.outputs[serving.FEATURES],
                             {self._graph.input: [contents]})[0]
     except tf.errors.InvalidArgumentError as exc:
-      raise classifier.ImageError(
-          '%s is not a decodable image (%s): %s' % (
-              path, images_lib.FORMAT_NAMES, errors.quoted(exc, 160))
-      ) from None
+      raise classifier.undecodable(path, exc) from None
 
 
 def image_files(image_dir: str) -> List[str]:

@@ -242,7 +242,7 @@ def export(settings: ExportSettings,
   if settings.tolerance is None:
     settings = dataclasses.replace(settings, tolerance=bridges.TOLERANCE)
   _check_options(settings)
-  settings = _check_paths(settings)
+  settings = check_paths(settings)
   resolved = _resolve(settings, log)
   reference = _write_tf_outputs(settings, resolved, log)
   reports = []
@@ -307,7 +307,7 @@ def _check_options(settings: ExportSettings) -> None:
         engines.require(module)
 
 
-def _check_paths(settings: ExportSettings) -> ExportSettings:
+def check_paths(settings: ExportSettings) -> ExportSettings:
   """Refuses output paths that cannot be written or would hit an input.
 
   Args:

@@ -87,6 +87,19 @@ def check_options(settings: Any) -> None:
                              'got %r.' % (s.model_version,))
 
 
+def check_paths(settings: Any) -> None:
+  """Export's output-path checks, before any work; the SavedModel's base
+  folder may hold earlier versions (each export adds one beside them).
+
+  Raises:
+    fileio.OutputPathError: an output path that cannot be used.
+  """
+  from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
+  export.check_paths(dataclasses.replace(settings, saved_model_dir=None))
+  if settings.saved_model_dir:
+    fileio.check_writable_dir(settings.saved_model_dir, '`saved_model_dir`')
+
+
 def version_dir(settings: Any) -> Optional[str]:
   """``saved_model_dir/<version>``: ``model_version`` or the next free one.
 
@@ -163,6 +176,7 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
   """
   log = log or (lambda line: None)
   check_options(settings)
+  check_paths(settings)
   target_version = version_dir(settings)
   check = check_files(settings)
   facts = _facts(settings, serving.PIXELS)

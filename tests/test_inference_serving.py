@@ -5,6 +5,7 @@ reference network, tf.image.central_crop), not from the package."""
 
 import base64
 import json
+import logging
 import os
 import shutil
 
@@ -224,14 +225,18 @@ def test_a_bad_image_in_a_batch_is_named_by_its_index(exported, photos):
 
 
 def test_a_new_export_is_the_next_version_and_never_overwrites_one(
-    exported, reference, capsys):
+    exported, reference, capsys, caplog):
   base = exported['saved_model_dir']
   before = os.path.getmtime(os.path.join(base, '1', 'saved_model.pb'))
   argv = ['export', '--checkpoint', reference[0], '--serving',
           '--image_size', str(SIZE), '--saved_model_dir', base]
   assert cli.main(argv + ['--model_version', '1']) == 2
   assert '--model_version 1 exists' in capsys.readouterr().err
-  assert cli.main(argv) == 0
+  with caplog.at_level(logging.INFO):
+    assert cli.main(argv) == 0
+  # Restored into the reference and the SavedModel's graph: said once.
+  assert [r.getMessage() for r in caplog.records].count(
+      'Restored 272 variables from %s' % reference[0]) == 1
   assert sorted(os.listdir(base)) == ['1', '2']
   assert os.path.getmtime(os.path.join(base, '1', 'saved_model.pb')) == before
 

@@ -19,9 +19,12 @@ Typical use::
     result['facts']      # what the artifacts carry as metadata
 """
 
+import contextlib
 import dataclasses
+import logging
 import os
-from typing import Any, Callable, Dict, List, NamedTuple, Optional
+from typing import (Any, Callable, Dict, Iterator, List, NamedTuple,
+                    Optional)
 
 import numpy as np
 
@@ -37,6 +40,9 @@ TARGETS = ('saved_model_dir', 'onnx_file', 'openvino_dir', 'tflite_file',
            'keras_file')
 PIXEL_TARGETS = TARGETS[1:]
 NOT_SERVING = ('output_file',)
+# checkpoints/restore.py's logger (its module name; the package's
+# ``checkpoints.restore`` is the function).
+RESTORE_LOG = logging.getLogger('resnet_v2_slim.checkpoints.restore')
 
 
 class CheckFiles(NamedTuple):
@@ -157,6 +163,25 @@ def _facts(settings, input_name: str) -> serving.Facts:
       top_k=settings.top_k, features=settings.features)
 
 
+@contextlib.contextmanager
+def _said_once(logger: logging.Logger) -> Iterator[None]:
+  """Each of ``logger``'s messages at most once inside the block: the same
+  checkpoint is restored into the reference and each engine's graph, and
+  "Restored N variables from X" three times says nothing more."""
+  seen = set()
+
+  def once(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    new = message not in seen
+    seen.add(message)
+    return new
+  logger.addFilter(once)
+  try:
+    yield
+  finally:
+    logger.removeFilter(once)
+
+
 def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
                    ) -> Dict[str, Any]:
   """Writes the serving artifacts ``settings`` asks for, each verified.
@@ -182,9 +207,11 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
   facts = _facts(settings, serving.PIXELS)
   log('checking serving exports on %s (%s preprocessing at %d inside)'
       % (check.source, facts.preprocessing, facts.image_size))
-  run = _ServingRun(settings=settings, check=check,
-                    reference=_reference(settings, facts, check), log=log)
-  with fileio.staging('resnet-v2-slim-serving-') as run.stage:
+  with _said_once(RESTORE_LOG), fileio.staging(
+      'resnet-v2-slim-serving-') as stage:
+    run = _ServingRun(settings=settings, check=check,
+                      reference=_reference(settings, facts, check), log=log,
+                      stage=stage)
     moves = []
     if target_version:
       moves.append(_saved_model(run, target_version))

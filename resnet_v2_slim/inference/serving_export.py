@@ -187,8 +187,8 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
   """Writes the serving artifacts ``settings`` asks for, each verified.
 
   Args:
-    settings: an ``export.ExportSettings`` with ``serving`` set, its
-      options and paths checked (``export.export`` does both).
+    settings: an ``export.ExportSettings`` with ``serving`` set; its
+      options and output paths are checked here, before any work.
     log: where report lines go.
 
   Returns:
@@ -196,8 +196,10 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
     'saved_model_version_dir': path or None}``.
 
   Raises:
+    ExportError: options that cannot make a serving artifact.
     bridges.VerificationError: an artifact that disagrees (nothing moved).
-    fileio.OutputPathError: a file that could not be written.
+    fileio.OutputPathError: an output path that cannot be used, or a file
+      that could not be written.
   """
   log = log or (lambda line: None)
   check_options(settings)

@@ -24,6 +24,16 @@ def by_cost(names):
           for n in names]
 
 
+@pytest.fixture(scope='session')
+def forks(tmp_path_factory):
+  """A fork server for this worker (tests/forkserver.py): package commands
+  as real processes without importing TensorFlow again for each."""
+  import forkserver  # pylint: disable=g-import-not-at-top
+  with forkserver.ForkServer(cwd=str(tmp_path_factory.mktemp('forks')),
+                             env=dict(os.environ)) as server:
+    yield server
+
+
 @pytest.fixture
 def graph():
   """A fresh default graph for one test."""

@@ -2,18 +2,17 @@
 two worker processes on localhost (same weights, chief-only checkpoints,
 resume, a dead or silent peer), and time-forward under a strategy.
 
-Every multi-device run happens in a fresh process: splitting the CPU into
-logical devices and starting a worker's server must precede anything
-TensorFlow runs, and this process has long started. Every process gets a
-timeout and is killed by its id.
+Every multi-device run happens in a process of its own, forked from the
+session's fork server (tests/forkserver.py: imported, nothing run):
+splitting the CPU into logical devices and starting a worker's server must
+precede anything TensorFlow runs, and this process has long started. Every
+process gets a timeout and is killed by its id.
 """
 
 import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -43,9 +42,14 @@ def _tf_config(cluster, index, task_type='worker'):
 
 
 class Workers:
-  """Processes of one multi-worker command on localhost, killed at exit."""
+  """Processes of one multi-worker command on localhost, killed at exit.
 
-  def __init__(self, tmp_path, argv, num_workers=2, cluster=None,
+  Each is a fork of the session's fork server (tests/forkserver.py): a real
+  process with its own TF_CONFIG, started after TensorFlow's import and
+  before anything TensorFlow runs.
+  """
+
+  def __init__(self, forks, tmp_path, argv, num_workers=2, cluster=None,
                indices=None, tasks=None):
     self.cluster = cluster or {'worker': ['localhost:%d' % _free_port()
                                           for _ in range(num_workers)]}
@@ -58,11 +62,9 @@ class Workers:
       self.logs.append(log)
       env = dict(os.environ, TF_CONFIG=_tf_config(self.cluster, index,
                                                   task_type))
-      with open(log, 'w') as out:
-        self.procs.append(subprocess.Popen(
-            [sys.executable, '-m', 'resnet_v2_slim'] + (
-                argv(index) if callable(argv) else argv), stdout=out,
-            stderr=subprocess.STDOUT, env=env, cwd=str(tmp_path)))
+      self.procs.append(forks.start(
+          ['resnet-v2-slim'] + (argv(index) if callable(argv) else argv),
+          log=str(log), env=env, cwd=str(tmp_path)))
 
   def output(self, i):
     return self.logs[i].read_text()
@@ -76,9 +78,7 @@ class Workers:
 
   def kill(self):
     for p in self.procs:
-      if p.poll() is None:
-        os.kill(p.pid, signal.SIGKILL)
-        p.wait()
+      p.kill()
 
   def __enter__(self):
     return self
@@ -216,13 +216,12 @@ MIRRORED_VS_ONE = textwrap.dedent('''
 ''')
 
 
-def test_mirrored_on_two_devices_makes_the_one_device_update(tmp_path):
+def test_mirrored_on_two_devices_makes_the_one_device_update(forks,
+                                                             tmp_path):
   one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
   script = tmp_path / 'mirrored_vs_one.py'
   script.write_text(MIRRORED_VS_ONE)
-  done = subprocess.run([sys.executable, str(script), one, two],
-                        capture_output=True, text=True,
-                        timeout=PROCESS_TIMEOUT)
+  done = forks.run([str(script), one, two], timeout=PROCESS_TIMEOUT)
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'strategy mirrored: 2 replica(s)' in done.stdout
   assert 'batch 4 per replica, global batch 8' in done.stdout
@@ -252,10 +251,10 @@ def test_mirrored_on_two_devices_makes_the_one_device_update(tmp_path):
 # --- two worker processes on localhost ------------------------------------
 
 def test_two_workers_train_in_step_and_the_chief_checkpoint_is_plain(
-    tmp_path):
-  with Workers(tmp_path, TRAIN + ['--train_dir', 'run', '--steps', '4',
-                                  '--strategy', 'multi_worker',
-                                  '--peer_timeout', '120']) as workers:
+    forks, tmp_path):
+  with Workers(forks, tmp_path, TRAIN + [
+      '--train_dir', 'run', '--steps', '4', '--strategy', 'multi_worker',
+      '--peer_timeout', '120']) as workers:
     codes = workers.wait()
     outs = [workers.output(0), workers.output(1)]
   assert codes == [0, 0], outs
@@ -290,10 +289,10 @@ def test_two_workers_train_in_step_and_the_chief_checkpoint_is_plain(
       prefix).get_tensor('resnet_v2_18/logits/weights'))
 
 
-def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(tmp_path):
+def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(forks, tmp_path):
   argv = TRAIN + ['--train_dir', 'run', '--strategy', 'multi_worker',
                   '--peer_timeout', '60']
-  with Workers(tmp_path, argv + ['--steps', '1000']) as workers:
+  with Workers(forks, tmp_path, argv + ['--steps', '1000']) as workers:
     index = tmp_path / 'run' / 'model.ckpt-2.index'
     deadline = time.monotonic() + PROCESS_TIMEOUT
     while not index.exists() and time.monotonic() < deadline:
@@ -314,7 +313,8 @@ def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(tmp_path):
               for p in (tmp_path / 'run').glob('model.ckpt-*.index'))
   # Every worker was stopped; the same commands continue from the chief's
   # last checkpoint.
-  with Workers(tmp_path, argv + ['--steps', str(saved + 1)]) as workers:
+  with Workers(forks, tmp_path,
+               argv + ['--steps', str(saved + 1)]) as workers:
     codes = workers.wait()
     outs = [workers.output(0), workers.output(1)]
   assert codes == [0, 0], outs
@@ -326,13 +326,13 @@ def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(tmp_path):
       'global_step') == saved + 1
 
 
-def test_a_peer_that_never_answers_is_an_error_not_a_hang(tmp_path):
+def test_a_peer_that_never_answers_is_an_error_not_a_hang(forks, tmp_path):
   cluster = {'worker': ['localhost:%d' % _free_port(),
                         'localhost:%d' % _free_port()]}
   start = time.monotonic()
-  with Workers(tmp_path, TRAIN + ['--train_dir', 'run', '--steps', '2',
-                                  '--strategy', 'multi_worker',
-                                  '--peer_timeout', '5'],
+  with Workers(forks, tmp_path, TRAIN + [
+      '--train_dir', 'run', '--steps', '2', '--strategy', 'multi_worker',
+      '--peer_timeout', '5'],
                cluster=cluster, indices=[0]) as workers:
     [code] = workers.wait()
     out = workers.output(0)
@@ -348,13 +348,11 @@ TIME = ['time-forward', '--model', 'resnet_v2_18', '--batch_size', '2',
         '--image_size', '32', '--num_batches', '3', '--num_burn_in', '1']
 
 
-def test_time_forward_on_two_logical_devices(tmp_path):
-  done = subprocess.run(
-      [sys.executable, '-m', 'resnet_v2_slim'] + TIME + [
-          '--strategy', 'mirrored', '--num_devices', '2',
-          '--mode', 'forward-backward', '--json', 'r.json'],
-      capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
-      cwd=str(tmp_path))
+def test_time_forward_on_two_logical_devices(forks, tmp_path):
+  done = forks.run(['resnet-v2-slim'] + TIME + [
+      '--strategy', 'mirrored', '--num_devices', '2',
+      '--mode', 'forward-backward', '--json', 'r.json'],
+                   timeout=PROCESS_TIMEOUT, cwd=str(tmp_path))
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'Forward-backward across 3 steps' in done.stdout
   result = json.loads((tmp_path / 'r.json').read_text())
@@ -367,9 +365,10 @@ def test_time_forward_on_two_logical_devices(tmp_path):
   assert 'not a speed-up' in done.stdout
 
 
-def test_time_forward_on_two_workers(tmp_path):
-  with Workers(tmp_path, TIME + ['--strategy', 'multi_worker', '--json',
-                                 'r.json', '--peer_timeout', '120']) as w:
+def test_time_forward_on_two_workers(forks, tmp_path):
+  with Workers(forks, tmp_path, TIME + [
+      '--strategy', 'multi_worker', '--json', 'r.json',
+      '--peer_timeout', '120']) as w:
     codes = w.wait()
     outs = [w.output(0), w.output(1)]
   assert codes == [0, 0], outs
@@ -380,7 +379,7 @@ def test_time_forward_on_two_workers(tmp_path):
   assert result['strategy'] == 'multi_worker' and result['is_chief']
 
 
-def test_workers_with_different_flags_name_them(tmp_path):
+def test_workers_with_different_flags_name_them(forks, tmp_path):
   """Every worker names what differs, instead of a collective's shape
   mismatch on one and a timeout on the other."""
   def argv(index):
@@ -389,7 +388,7 @@ def test_workers_with_different_flags_name_them(tmp_path):
                          '--train_dir', 'run', '--steps', '2', '--strategy',
                          'multi_worker', '--peer_timeout', '120']
   start = time.monotonic()
-  with Workers(tmp_path, argv) as workers:
+  with Workers(forks, tmp_path, argv) as workers:
     codes = workers.wait()
     outs = [workers.output(0), workers.output(1)]
   assert codes == [2, 2], outs
@@ -401,13 +400,14 @@ def test_workers_with_different_flags_name_them(tmp_path):
   assert not list((tmp_path / 'run').glob('model.ckpt-*'))
 
 
-def test_an_evaluator_task_evaluates_every_checkpoint_then_stops(tmp_path):
+def test_an_evaluator_task_evaluates_every_checkpoint_then_stops(forks,
+                                                                 tmp_path):
   cluster = {'worker': ['localhost:%d' % _free_port()],
              'evaluator': ['localhost:%d' % _free_port()]}
   argv = TRAIN + ['--train_dir', 'run', '--steps', '4', '--strategy',
                   'multi_worker', '--peer_timeout', '120', '--dataset_name',
                   'digits']
-  with Workers(tmp_path, argv, cluster=cluster,
+  with Workers(forks, tmp_path, argv, cluster=cluster,
                tasks=[('evaluator', 0), ('worker', 0)]) as tasks:
     codes = tasks.wait()
     evaluator, worker = tasks.output(0), tasks.output(1)

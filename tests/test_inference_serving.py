@@ -499,16 +499,13 @@ def test_a_pixels_batch_must_be_uint8_of_one_size(exported, photos):
     assert runner.run(small[np.newaxis])['classes'].shape == (1, TOP_K)
 
 
-def test_classify_on_litert_is_quiet_in_a_fresh_process(exported,
+def test_classify_on_litert_is_quiet_in_a_fresh_process(forks, exported,
                                                         photo_files):
   # LiteRT prints its delegate line from native code once per process, at
-  # the first run: only a fresh process shows it.
-  import subprocess  # pylint: disable=g-import-not-at-top
-  import sys  # pylint: disable=g-import-not-at-top
-  done = subprocess.run(
-      [sys.executable, '-m', 'resnet_v2_slim', 'classify', '--model_file',
-       exported['tflite_file'], photo_files[0]], capture_output=True,
-      text=True, timeout=300, check=False)
+  # the first run: only a process where LiteRT never ran shows it (a fork
+  # of the fork server, which imported TensorFlow but ran nothing).
+  done = forks.run(['resnet-v2-slim', 'classify', '--model_file',
+                    exported['tflite_file'], photo_files[0]], timeout=300)
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'XNNPACK' not in done.stderr and 'INFO' not in done.stderr, (
       done.stderr[-2000:])

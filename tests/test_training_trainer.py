@@ -5,9 +5,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import time
 
 import numpy as np
@@ -147,26 +144,22 @@ def _check_recorded_facts(run, folder, tmp_path, capsys):
   assert 'is damaged' in err and 'rerun train in that folder' in err
 
 
-def test_killed_training_resumes_from_the_last_checkpoint(tmp_path):
+def test_killed_training_resumes_from_the_last_checkpoint(forks, tmp_path):
   run = str(tmp_path / 'run')
-  cmd = [sys.executable, os.path.join(SCRIPTS, 'train.py'), '--model',
-         'resnet_v2_18', '--train_dir', run, '--batch_size', '4',
-         '--save_every', '2', '--log_every', '1']
-  proc = subprocess.Popen(cmd + ['--steps', '100000'],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  cmd = [os.path.join(SCRIPTS, 'train.py'), '--model', 'resnet_v2_18',
+         '--train_dir', run, '--batch_size', '4', '--save_every', '2',
+         '--log_every', '1']
+  proc = forks.start(cmd + ['--steps', '100000'], log=str(tmp_path / 'log'))
   try:
     deadline = time.time() + 240
     while time.time() < deadline and not (
         tf.train.latest_checkpoint(run) or '').endswith(('-4', '-6', '-8')):
       time.sleep(0.5)
   finally:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.kill()
   saved = int(tf.train.latest_checkpoint(run).rsplit('-', 1)[1])
   assert saved >= 4
-  result = subprocess.run(cmd + ['--steps', str(saved + 2)],
-                          capture_output=True, text=True, timeout=300,
-                          check=False)
+  result = forks.run(cmd + ['--steps', str(saved + 2)], timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   resumed = [l for l in result.stdout.splitlines() if 'resuming' in l][0]
   step = int(resumed.rsplit('(step ', 1)[1].rstrip(')'))
@@ -209,27 +202,24 @@ def test_validate_changes_nothing_and_resolved_takes_slims_step_count():
 
 @pytest.mark.parametrize('name', ['SIGTERM', 'SIGUSR1'])
 def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
-    tmp_path, name):
+    forks, tmp_path, name):
   run = str(tmp_path / 'run')
-  cmd = [sys.executable, os.path.join(SCRIPTS, 'train.py'), '--model',
-         'resnet_v2_18', '--train_dir', run, '--batch_size', '4',
-         '--save_every', '1000', '--log_every', '1']
-  proc = subprocess.Popen(cmd + ['--steps', '100000'], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-  # Ended by its id after 300 s whatever happens, even if it never prints.
-  watchdog = threading.Timer(300, proc.kill)
-  watchdog.start()
+  cmd = [os.path.join(SCRIPTS, 'train.py'), '--model', 'resnet_v2_18',
+         '--train_dir', run, '--batch_size', '4', '--save_every', '1000',
+         '--log_every', '1']
+  log = tmp_path / 'log'
+  proc = forks.start(cmd + ['--steps', '100000'], log=str(log))
   try:
-    for line in proc.stdout:   # a few steps in, not at a save
-      if line.startswith('step 3/'):
-        break
+    deadline = time.time() + 240   # a few steps in, not at a save
+    while time.time() < deadline and 'step 3/' not in proc.output():
+      assert proc.poll() is None, proc.output()[-2000:]
+      time.sleep(0.2)
     proc.send_signal(getattr(signal, name))
-    out, err = proc.communicate(timeout=120)
+    code = proc.wait(timeout=120)   # killed by its id if it overruns
   finally:
-    watchdog.cancel()
     proc.kill()
-    proc.wait()
-  assert proc.returncode == 75, err[-2000:]
+  err = log.read_text()
+  assert code == 75, err[-2000:]
   [stopped] = [l for l in err.splitlines() if 'stopped by' in l]
   step = int(re.search(r'after step (\d+),', stopped).group(1))
   assert step >= 3 and 'model.ckpt-%d. Rerun the same command' % step in (
@@ -238,9 +228,7 @@ def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
   # No Saver temporaries (the .lock file of the train-dir lock stays).
   assert not [f for f in os.listdir(run)
               if 'temp' in f or f.startswith('.') and f != '.lock']
-  result = subprocess.run(cmd + ['--steps', str(step + 1)],
-                          capture_output=True, text=True, timeout=300,
-                          check=False)
+  result = forks.run(cmd + ['--steps', str(step + 1)], timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert 'resuming from %s/model.ckpt-%d (step %d)' % (run, step, step) in (
       result.stdout)

@@ -24,8 +24,38 @@ def by_cost(names):
           for n in names]
 
 
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+  """xdist groups (``--dist loadgroup`` in pytest.ini): a module's tests on
+  one worker, so its module fixtures are made once, except test_docs.py,
+  whose documents each run in a sandbox of their own and spread over both
+  workers (the module is a third of the suite's time)."""
+  for item in items:
+    group = item.module.__name__
+    if group == 'test_docs' and hasattr(item, 'callspec'):
+      group = 'docs:' + item.callspec.params['path']
+    item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(scope='session', autouse=True)
+def temp_folder(tmp_path_factory):
+  """The system temp folder of this run, inside pytest's own (removed after
+  a pass): what a killed process leaves there (autograph's generated files,
+  a converter's scratch) goes with it."""
+  import tempfile  # pylint: disable=g-import-not-at-top
+  folder = str(tmp_path_factory.mktemp('tmp'))
+  before = os.environ.get('TMPDIR')
+  os.environ['TMPDIR'] = tempfile.tempdir = folder
+  yield folder
+  tempfile.tempdir = None
+  if before is None:
+    os.environ.pop('TMPDIR', None)
+  else:
+    os.environ['TMPDIR'] = before
+
+
 @pytest.fixture(scope='session')
-def forks(tmp_path_factory):
+def forks(tmp_path_factory, temp_folder):  # pylint: disable=unused-argument
   """A fork server for this worker (tests/forkserver.py): package commands
   as real processes without importing TensorFlow again for each."""
   import forkserver  # pylint: disable=g-import-not-at-top

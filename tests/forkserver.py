@@ -35,7 +35,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 # The server: imports once, then forks a child per request line (JSON) and
 # reports each child's pid when started and its exit code when reaped.
 SERVER = r'''
-import json, os, runpy, select, sys, traceback
+import atexit, json, os, runpy, select, sys, tempfile, traceback
 import resnet_v2_slim
 from resnet_v2_slim.cli import main as cli_main
 import tensorflow  # noqa: F401
@@ -44,6 +44,7 @@ def child(request):
   os.chdir(request['cwd'])
   os.environ.clear()
   os.environ.update(request['env'])
+  tempfile.tempdir = None   # the child's own TMPDIR, as a fresh process
   os.dup2(os.open(os.devnull, os.O_RDONLY), 0)  # requests stay the server's
   out = os.open(request['stdout'], os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
                 0o644)
@@ -64,6 +65,7 @@ def child(request):
   except BaseException:  # the child reports, as a real process would
     traceback.print_exc()
     code = 1
+  atexit._run_exitfuncs()   # as at a real exit: autograph's files go
   sys.stdout.flush()
   sys.stderr.flush()
   os._exit(code)

@@ -2,9 +2,10 @@
 
 Each block is preceded by a marker comment:
 - ``<!-- run -->``: every command (shell) or the whole block (Python) runs
-  in a sandbox folder holding the files the docs name (a reference
-  resnet_v2_50 checkpoint at ``resnet_v2_50.ckpt``, ``cat.jpg``,
-  ``my_images/``, ``records/validation-*``) and must exit 0;
+  in the document's sandbox folder (one per document, its blocks in order)
+  holding the files the docs name (a reference resnet_v2_50 checkpoint at
+  ``resnet_v2_50.ckpt``, ``cat.jpg``, ``my_images/``,
+  ``records/validation-*``) and must exit 0;
 - ``<!-- run with ARGS -->``: the same, with ARGS appended to each command
   (tiny settings where the real run is long; the last flag wins);
 - ``<!-- not run: REASON -->``: not run here, for the reason given.
@@ -99,12 +100,28 @@ def commands(code):
 
 
 @pytest.fixture(scope='module')
-def sandbox(tmp_path_factory, saved):
-  """A folder holding what the docs' commands name."""
+def sandboxes(tmp_path_factory, saved):
+  """doc path -> a folder of its own holding what the docs' commands name.
+
+  One per document, so each document runs alone (pytest-xdist runs the
+  documents of this module on both workers: see conftest.py).
+  """
+  made = {}
+
+  def get(path):
+    if path not in made:
+      made[path] = _sandbox(tmp_path_factory.mktemp('docs'), saved)
+    return made[path]
+  return get
+
+
+def _sandbox(root, saved):
   from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
-  root = tmp_path_factory.mktemp('docs')
   prefix, _ = saved('rn50_v1_1001')
-  shutil.copy(str(prefix), str(root / 'resnet_v2_50.ckpt'))
+  try:   # a link, not a 100 MB copy per document: commands only read it
+    os.link(str(prefix), str(root / 'resnet_v2_50.ckpt'))
+  except OSError:
+    shutil.copy(str(prefix), str(root / 'resnet_v2_50.ckpt'))
   rng = np.random.RandomState(0)
   for name in ('cat.jpg', 'dog.png'):
     Image.fromarray(rng.randint(0, 256, (40, 50, 3), np.uint8)).save(
@@ -122,9 +139,10 @@ RUN = [(path, line, language, code, marker.group(2) or '')
 
 
 @pytest.fixture(scope='module')
-def server(sandbox):
+def server(tmp_path_factory):
   """Runs the docs' package commands in forks: see forkserver.py for why."""
-  with forkserver.ForkServer(cwd=str(sandbox), env=ENV) as running:
+  with forkserver.ForkServer(cwd=str(tmp_path_factory.mktemp('server')),
+                             env=ENV) as running:
     yield running
 
 
@@ -138,7 +156,7 @@ def run_command(command, sandbox, server):
     argv = shlex.split(command)
     if argv[0] == 'python':
       argv = [os.path.join(os.path.abspath(ROOT), argv[1])] + argv[2:]
-    return server.run(argv, timeout=TIMEOUT)
+    return server.run(argv, timeout=TIMEOUT, cwd=str(sandbox))
   command = re.sub(r'^resnet-v2-slim\b', '%s -m resnet_v2_slim'
                    % sys.executable, command)
   command = re.sub(r'^python\b', sys.executable, command)
@@ -151,7 +169,9 @@ def run_command(command, sandbox, server):
 
 @pytest.mark.parametrize('path,line,language,code,extra', RUN,
                          ids=['%s:%d' % (r[0], r[1]) for r in RUN])
-def test_the_block_runs(path, line, language, code, extra, sandbox, server):
+def test_the_block_runs(path, line, language, code, extra, sandboxes,
+                        server):
+  sandbox = sandboxes(path)
   if language == 'python':
     done = subprocess.run([sys.executable, '-c', code], cwd=str(sandbox),
                           capture_output=True, text=True, timeout=TIMEOUT,

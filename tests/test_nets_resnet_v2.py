@@ -61,11 +61,11 @@ def test_variables_and_end_points_match_the_reference(built, name):
   assert ours['trainable'] == theirs['trainable']
 
 
-def test_units_per_block_give_the_nominal_depths(built):
-  for name in NAMES:
-    convs = [n for n, shape in built('ours', name)['variables']
-             if n.endswith('/weights') and '/shortcut/' not in n]
-    assert len(convs) == int(name.split('_')[-1])  # conv layers + logits
+@pytest.mark.parametrize('name', by_cost(NAMES))
+def test_units_per_block_give_the_nominal_depths(built, name):
+  convs = [n for n, shape in built('ours', name)['variables']
+           if n.endswith('/weights') and '/shortcut/' not in n]
+  assert len(convs) == int(name.split('_')[-1])  # conv layers + logits
 
 
 def test_trainable_parameter_count_of_resnet_v2_50(built):

@@ -99,20 +99,35 @@ def commands(code):
           if l.strip() and not l.strip().startswith('#')]
 
 
-@pytest.fixture(scope='module')
-def sandboxes(tmp_path_factory, saved):
+class Sandboxes:
   """doc path -> a folder of its own holding what the docs' commands name.
 
   One per document, so each document runs alone (pytest-xdist runs the
-  documents of this module on both workers: see conftest.py).
+  documents of this module on both workers: see conftest.py). A folder
+  goes once its document's last block passed and none failed (a failed
+  one stays for the run, to look at): the exports of full-size networks
+  take hundreds of MB per document.
   """
-  made = {}
 
-  def get(path):
-    if path not in made:
-      made[path] = _sandbox(tmp_path_factory.mktemp('docs'), saved)
-    return made[path]
-  return get
+  def __init__(self, tmp_path_factory, saved):
+    self.factory, self.saved = tmp_path_factory, saved
+    self.made, self.failed = {}, set()
+
+  def get(self, path):
+    if path not in self.made:
+      self.made[path] = _sandbox(self.factory.mktemp('docs'), self.saved)
+    return self.made[path]
+
+  def block_done(self, path, line, passed):
+    if not passed:
+      self.failed.add(path)
+    elif line == LAST_LINE[path] and path not in self.failed:
+      shutil.rmtree(self.made.pop(path), ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def sandboxes(tmp_path_factory, saved):
+  return Sandboxes(tmp_path_factory, saved)
 
 
 def _sandbox(root, saved):
@@ -136,6 +151,7 @@ def _sandbox(root, saved):
 RUN = [(path, line, language, code, marker.group(2) or '')
        for path, line, language, code, marker in ALL
        if marker is not None and marker.group(3) is None]
+LAST_LINE = {path: line for path, line, _, _, _ in RUN}   # RUN is in order
 
 
 @pytest.fixture(scope='module')
@@ -171,7 +187,16 @@ def run_command(command, sandbox, server):
                          ids=['%s:%d' % (r[0], r[1]) for r in RUN])
 def test_the_block_runs(path, line, language, code, extra, sandboxes,
                         server):
-  sandbox = sandboxes(path)
+  passed = False
+  try:
+    _run_block(path, line, language, code, extra, sandboxes.get(path),
+               server)
+    passed = True
+  finally:
+    sandboxes.block_done(path, line, passed)
+
+
+def _run_block(path, line, language, code, extra, sandbox, server):
   if language == 'python':
     done = subprocess.run([sys.executable, '-c', code], cwd=str(sandbox),
                           capture_output=True, text=True, timeout=TIMEOUT,

@@ -52,6 +52,42 @@ def _epochs_needed(config):
           (config.learning_rate_decay_type == 'piecewise'))
 
 
+def _check_trainable(config: 'TrainConfig') -> None:
+  """Values inside the plain ranges that still cannot train.
+
+  Raises:
+    RecipeError: naming the argument, the value and why.
+  """
+  for name in ('adam_beta1', 'adam_beta2'):
+    if config.optimizer == 'adam' and getattr(config, name) >= 1:
+      raise RecipeError('`%s` must be below 1 (Adam divides by 1 - beta ** '
+                        'step), got %r.' % (name, getattr(config, name)))
+  if config.optimizer in ('adam', 'rmsprop', 'adadelta') and (
+      config.opt_epsilon == 0):
+    raise RecipeError('`opt_epsilon` must be > 0 for %s: it divides by the '
+                      'root of the squared-gradient average plus epsilon, '
+                      '0/0 for a weight whose gradient is 0.'
+                      % config.optimizer)
+  if config.optimizer == 'momentum' and config.momentum >= 1:
+    raise RecipeError('`momentum` must be below 1 (at 1 or more the steps '
+                      'grow without bound), got %r.' % config.momentum)
+  if config.optimizer == 'ftrl' and config.ftrl_learning_rate_power > 0:
+    raise RecipeError('`ftrl_learning_rate_power` must be <= 0 (FTRL '
+                      'decays its rate as step ** power), got %r.'
+                      % config.ftrl_learning_rate_power)
+  decay = config.learning_rate_decay_type
+  if decay == 'exponential' and config.learning_rate_decay_factor == 0:
+    raise RecipeError('`learning_rate_decay_factor` must be > 0 for the '
+                      'exponential decay: 0 stops training at the first '
+                      'decay.')
+  if decay in ('polynomial', 'cosine') and (
+      config.end_learning_rate > config.learning_rate):
+    raise RecipeError('`end_learning_rate` %g is above `learning_rate` %g: '
+                      'the %s decay would raise the rate; give an end rate '
+                      'below the start.' % (config.end_learning_rate,
+                                            config.learning_rate, decay))
+
+
 def check(config: 'TrainConfig', steps_per_epoch: Optional[float]) -> None:
   """One line per bad recipe value, before anything is built or written.
 
@@ -88,6 +124,7 @@ def check(config: 'TrainConfig', steps_per_epoch: Optional[float]) -> None:
     if getattr(config, name) > 1:
       raise RecipeError('`%s` must be at most 1, got %r.'
                         % (name, getattr(config, name)))
+  _check_trainable(config)
   if config.learning_rate_decay_type in ('exponential', 'polynomial') and (
       config.num_epochs_per_decay <= 0):
     raise RecipeError('`num_epochs_per_decay` must be > 0 for the %s decay.'

@@ -105,6 +105,8 @@ def test_every_optimizer_is_tensorflows_own():
     (['--learning_rate_decay_type', 'exponential',
       '--learning_rate_decay_factor', '0'],
      '--learning_rate_decay_factor must be > 0 for the exponential decay'),
+    (['--max_number_of_steps', '50'],   # TINY's --steps 20
+     '--steps 20 and --max_number_of_steps 50 disagree: give one'),
     (['--learning_rate_decay_type', 'cosine', '--learning_rate', '0.01',
       '--end_learning_rate', '0.1'],
      '--end_learning_rate 0.1 is above --learning_rate 0.01'),

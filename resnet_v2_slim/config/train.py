@@ -246,6 +246,13 @@ class TrainConfig:
     if self.max_number_of_steps is not None and self.max_number_of_steps <= 0:
       raise TrainError('--max_number_of_steps must be > 0, got %r.'
                        % self.max_number_of_steps)
+    default_steps = TrainConfig.__dataclass_fields__['steps'].default
+    if self.max_number_of_steps not in (None, self.steps) and (
+        self.steps != default_steps):
+      raise TrainError('`steps` %d and `max_number_of_steps` %d disagree: '
+                       'give one (`max_number_of_steps` is research/slim\'s '
+                       'name for `steps`).'
+                       % (self.steps, self.max_number_of_steps))
     for flag in ('learning_rate', 'momentum', 'weight_decay'):
       value = getattr(self, flag)
       if not math.isfinite(value) or value < 0 or (

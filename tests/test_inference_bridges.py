@@ -379,6 +379,37 @@ def test_import_keras_reads_the_stock_applications_model(tmp_path, capsys):
   assert _rel(np.asarray(back(images)[0]), np.asarray(stock(images))) < 1e-5
 
 
+def test_import_keras_writes_only_a_new_checkpoint(small, tmp_path, capsys,
+                                                    monkeypatch):
+  """Found by the adversarial run: an empty --output wrote hidden files into
+  the current folder, a training checkpoint's prefix was replaced (its
+  optimizer state gone), an existing folder got files beside it."""
+  path = str(tmp_path / 'm.keras')
+  keras_twin.from_checkpoint(small).save(path)
+  run = tmp_path / 'run'
+  run.mkdir()
+  for suffix in ('.index', '.data-00000-of-00001'):
+    (run / ('model.ckpt-4' + suffix)).write_bytes(b'training state')
+  monkeypatch.chdir(tmp_path)
+  for output, message in (
+      ('', "--output must be a checkpoint prefix, a folder and a name such "
+           "as rn50/model.ckpt; got ''"),
+      (str(run) + os.sep, 'must be a checkpoint prefix'),
+      (str(run), '--output %s is a folder; give a prefix inside it, such as '
+                 '%s' % (run, run / 'model.ckpt')),
+      (str(run / 'model.ckpt-4'), 'is already a checkpoint (%s exists); '
+                                  'choose a new prefix' % (
+                                      run / 'model.ckpt-4.index'))):
+    code, _, err = _run_import(capsys, [path, '--output', output])
+    assert code == 2 and message in err and err.count('\n') == 1, err
+  code, _, err = _run_import(capsys, [str(run), '--output', 'x/model.ckpt'])
+  assert code == 2 and 'the Keras model %s is a folder' % run in err, err
+  assert sorted(os.listdir(tmp_path)) == ['m.keras', 'run']
+  assert sorted(os.listdir(run)) == ['model.ckpt-4.data-00000-of-00001',
+                                     'model.ckpt-4.index']
+  assert (run / 'model.ckpt-4.index').read_bytes() == b'training state'
+
+
 def test_import_keras_refuses_what_is_not_a_resnet(tmp_path, capsys):
   import keras  # pylint: disable=g-import-not-at-top
   inputs = keras.Input((4,))

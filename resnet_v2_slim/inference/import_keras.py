@@ -77,9 +77,10 @@ def import_keras(keras_path: str, output_prefix: str, *,
     ``(prefix, report)``.
 
   Raises:
-    fileio.OutputPathError: an output that would overwrite the input or
-      cannot be written.
-    export.ExportError: the Keras model lacks a variable of the network.
+    fileio.OutputPathError: an output that would overwrite the input or an
+      existing checkpoint, is not a prefix, or cannot be written.
+    export.ExportError: the Keras model is a folder or lacks a variable of
+      the network.
     bridges.VerificationError: a twin that disagrees (nothing written).
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
@@ -87,6 +88,7 @@ def import_keras(keras_path: str, output_prefix: str, *,
   log = log or (lambda line: None)
   tolerance = bridges.TOLERANCE if tolerance is None else tolerance
   files = [output_prefix + suffix for suffix in CHECKPOINT_SUFFIXES]
+  _check_paths(keras_path, output_prefix)
   fileio.check_outputs([('`output`', f) for f in files],
                        [('`model`', keras_path)])
   source = _read(keras_path, files, log)
@@ -103,6 +105,36 @@ def import_keras(keras_path: str, output_prefix: str, *,
     for suffix, target in zip(CHECKPOINT_SUFFIXES, files):
       fileio.replace_file(saved.prefix + suffix, target)
   return output_prefix, report
+
+
+def _check_paths(keras_path: str, output_prefix: str) -> None:
+  """Refuses a model that is a folder and an output that is not a new
+  checkpoint prefix, before any work.
+
+  Raises:
+    fileio.OutputPathError: an empty prefix, a folder, or a prefix that is
+      already a checkpoint (a training run's would lose its optimizer state
+      and step).
+    export.ExportError: a model path that is a folder.
+  """
+  if os.path.isdir(keras_path):
+    raise export.ExportError(
+        'the Keras model %s is a folder; give its .keras or .weights.h5 '
+        'file.' % keras_path)
+  if not output_prefix or not os.path.basename(output_prefix):
+    raise fileio.OutputPathError(
+        '`output` must be a checkpoint prefix, a folder and a name such as '
+        'rn50/model.ckpt; got %r.' % output_prefix)
+  if os.path.isdir(output_prefix):
+    raise fileio.OutputPathError(
+        '`output` %s is a folder; give a prefix inside it, such as %s.'
+        % (output_prefix, os.path.join(output_prefix, 'model.ckpt')))
+  taken = [output_prefix + suffix for suffix in CHECKPOINT_SUFFIXES
+           if os.path.exists(output_prefix + suffix)]
+  if taken:
+    raise fileio.OutputPathError(
+        '`output` %s is already a checkpoint (%s exists); choose a new '
+        'prefix: nothing was written.' % (output_prefix, taken[0]))
 
 
 def _read(keras_path: str, files: List[str],

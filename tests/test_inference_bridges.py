@@ -249,6 +249,47 @@ def test_engines_refuse_what_they_cannot_run(tmp_path):
     engines.load(str(tmp_path / 'm.onnx'), 'litert')
 
 
+def test_a_damaged_model_is_one_line_on_every_engine(tmp_path, capsys):
+  """0-byte, random and cut-short files: each engine's own traceback
+  before (25-40 lines); one line naming the file now."""
+  from resnet_v2_slim.cli import time_forward  # pylint: disable=g-import-not-at-top
+  rng = np.random.RandomState(0)
+  (tmp_path / 'empty.onnx').write_bytes(b'')
+  (tmp_path / 'random.tflite').write_bytes(rng.bytes(300))
+  (tmp_path / 'cut.keras').write_bytes(b'PK\x03\x04' + rng.bytes(96))
+  (tmp_path / 'frozen.pb').write_bytes(rng.bytes(300))
+  garbage = tmp_path / 'ov_garbage'
+  garbage.mkdir()
+  (garbage / 'model.xml').write_bytes(rng.bytes(200))
+  (garbage / 'model.bin').write_bytes(rng.bytes(200))
+  cut = tmp_path / 'ov_cut'
+  cut.mkdir()
+  (cut / 'model.xml').write_text('<?xml version="1.0"?>\n<net name="x" '
+                                 'version="11"><layers>')
+  (cut / 'model.bin').write_bytes(b'')
+  lonely = tmp_path / 'ov_lonely'
+  lonely.mkdir()
+  (lonely / 'model.xml').write_text('<?xml version="1.0"?><net/>')
+  for name, said in (('empty.onnx', 'onnxruntime: '),
+                     ('random.tflite', 'litert: '),
+                     ('cut.keras', 'keras: not a readable zip archive'),
+                     ('frozen.pb', 'tensorflow: '),
+                     ('ov_garbage', 'its model.xml is not XML'),
+                     ('ov_cut', 'openvino: '),
+                     ('ov_lonely', 'has no %s' % (lonely / 'model.bin'))):
+    path = str(tmp_path / name)
+    with pytest.raises(engines.EngineError) as caught:
+      engines.load(path)
+    message = str(caught.value)
+    assert path in message and said in message and 'Export it again' in (
+        message), message
+    assert '\n' not in message and 'Exception from' not in message, message
+  code = time_forward.main(['--model_file', str(tmp_path / 'empty.onnx')])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'empty.onnx is not a readable onnx model' in err
+
+
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,
                     reason='Keras 3 JAX backend: jax is not installed')
 def test_the_twin_runs_under_keras_jax_backend(small, tmp_path):

@@ -19,6 +19,7 @@ Typical use::
 
 import importlib.util
 import os
+import re
 import types
 from typing import Callable, Optional
 
@@ -125,7 +126,7 @@ def load(path: str, engine: Optional[str] = None, *,
 
   Raises:
     EngineError: unknown file, an engine that does not run it, one that is
-      not installed.
+      not installed, a file the engine cannot read (damaged or cut short).
   """
   kind = kind_of(path)
   engine = engine or KINDS[kind][0]
@@ -133,7 +134,26 @@ def load(path: str, engine: Optional[str] = None, *,
     raise EngineError('`engine` %s does not run a %s file (%s); use %s.'
                       % (engine, kind, path, ' or '.join(KINDS[kind])))
   inputs.check_precision(precision)
-  return _LOADERS[engine](path, kind, precision)
+  try:
+    return _LOADERS[engine](path, kind, precision)
+  except (errors.Error, ImportError):
+    raise
+  except Exception as exc:  # pylint: disable=broad-except
+    # One guard for every engine: each reports a damaged file its own way
+    # (onnxruntime's InvalidArgument, LiteRT's and Keras' ValueError, a
+    # protobuf DecodeError, OpenVINO's RuntimeError), in 25-40 lines.
+    raise EngineError(_damaged(path, kind, engine, exc)) from None
+
+
+def _damaged(path: str, kind: str, engine: str, exc: Exception) -> str:
+  # OpenVINO opens its message with the C++ source lines that raised.
+  lines = [l for l in str(exc).splitlines()
+           if l.strip() and not re.match(r'^Exception from \S+:\d+:$', l)]
+  said = errors.quoted(RuntimeError('\n'.join(lines) or type(exc).__name__))
+  if 'File not found' in said:   # Keras' words for a file it cannot parse
+    said = 'not a readable zip archive of a Keras model'
+  return ('%s is not a readable %s model (damaged or cut short?): %s: %s. '
+          'Export it again.' % (path, kind, engine, said.rstrip('. ')))
 
 
 def _tensorflow(path, kind, precision):
@@ -179,6 +199,8 @@ def _openvino(path, kind, precision):
   ov = require('openvino')
   if kind == 'openvino' and os.path.isdir(path):
     path = os.path.join(path, 'model.xml')
+  if kind == 'openvino':
+    _check_ir(path)
   core = ov.Core()
   # The CPU plugin's default on AVX512_BF16/AMX machines is bf16; ask for
   # the precision explicitly so fp32 means fp32.
@@ -187,6 +209,21 @@ def _openvino(path, kind, precision):
   output = compiled.outputs[0]
   return Engine(path, 'openvino', precision,
                 lambda x: compiled(x)[output])
+
+
+def _check_ir(xml: str) -> None:
+  """An IR's .xml must be XML with its .bin beside it: OpenVINO would try
+  every frontend on anything else (TensorFlow's among them, which logs)."""
+  with open(xml, 'rb') as f:
+    head = f.read(64).lstrip(b'\xef\xbb\xbf \t\r\n')
+  if not head.startswith(b'<'):
+    raise EngineError('%s is not a readable openvino model (damaged or cut '
+                      'short?): its model.xml is not XML. Export it again.'
+                      % xml)
+  weights = os.path.splitext(xml)[0] + '.bin'
+  if not os.path.isfile(weights):
+    raise EngineError('%s has no %s beside it: an OpenVINO model is both '
+                      'files. Export it again.' % (xml, weights))
 
 
 def _litert(path, kind, precision):

@@ -217,9 +217,13 @@ def test_export_outputs_are_guarded(small, tmp_path, capsys):
   for argv in (['--onnx_file', small + '.index'],
                ['--onnx_file', str(tmp_path / 'x'), '--keras_file',
                 str(tmp_path / 'x')],
-               ['--quantize', 'int8', '--onnx_file', str(tmp_path / 'y')]):
+               ['--quantize', 'int8', '--onnx_file', str(tmp_path / 'y')],
+               ['--keras_layout', 'applications', '--onnx_file',
+                str(tmp_path / 'z')]):
     code, _, err = _run_cli(capsys, ['--checkpoint', small] + argv)
     assert code == 2 and err.count('\n') == 1, err
+  assert '--keras_layout applications shapes the --keras_file; give one' in (
+      err)
   assert hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest() == (
       before)
   assert not os.listdir(tmp_path)

@@ -94,6 +94,11 @@ def test_every_optimizer_is_tensorflows_own():
     (['--use_shortcut', '--no_shortcut'], 'not allowed with'),
     (['--num_classes', '3'], '--num_classes goes with --tfrecord'),
     (['--random_shift', '-1'], '--random_shift must be >= 0 pixels'),
+    (['--random_shift', '100'],   # TINY's 32 pixels
+     '--random_shift 100 moves a 32-pixel image by half its size or more'),
+    (['--trainable_scopes'], '--trainable_scopes needs at least one scope, '
+     'e.g. resnet_v2_18/logits; leave it out to train every variable'),
+    (['--exclude_scopes'], '--exclude_scopes needs at least one scope'),
     # In range, but cannot train (the adversarial run's finds).
     (['--optimizer', 'adam', '--adam_beta1', '1.0'],
      '--adam_beta1 must be below 1'),

@@ -182,6 +182,7 @@ class TrainConfig:
     from resnet_v2_slim.nets import nets_factory
     self._check_sources()
     self._check_numbers()
+    self._check_scopes()
     nets_factory.check_model_and_size(self.model, self.image_size)
     if self.batch_size > 0:
       nets_factory.check_batch_memory(self.model, self.image_size,
@@ -208,6 +209,12 @@ class TrainConfig:
     if self.num_classes is not None and not self.tfrecord:
       raise TrainError('`num_classes` goes with `tfrecord`; folders and the '
                        'built-in datasets have their own classes.')
+    if self.random_shift * 2 >= self.image_size > 0:
+      raise TrainError('`random_shift` %d moves a %d-pixel image by half its '
+                       'size or more (it would train on blank borders); '
+                       'give at most %d.' % (self.random_shift,
+                                             self.image_size,
+                                             (self.image_size - 1) // 2))
     if self.random_shift < 0 or self.random_shift and (self.data_dir or
                                                        self.tfrecord):
       raise TrainError(
@@ -223,6 +230,15 @@ class TrainConfig:
     if self.labels_offset not in (0, 1):
       raise TrainError('`labels_offset` must be 0 (keep background 0) or 1, '
                        'got %r.' % self.labels_offset)
+
+  def _check_scopes(self) -> None:
+    """A scope flag given without a scope: argparse's ``nargs='*'`` takes
+    it as an empty list, which would silently mean the default."""
+    for name, default in (('trainable_scopes', 'train every variable'),
+                          ('exclude_scopes', 'leave out only the logits')):
+      if getattr(self, name) is not None and not getattr(self, name):
+        raise TrainError('`%s` needs at least one scope, e.g. %s/logits; '
+                         'leave it out to %s.' % (name, self.model, default))
 
   def _check_numbers(self) -> None:
     """Counts, rates and intervals in range."""

@@ -290,6 +290,9 @@ def _check_options(settings: ExportSettings) -> None:
   if s.keras_layout not in keras_twin.LAYOUTS:
     raise ExportError('`keras_layout` must be one of %s, got %r.'
                       % (', '.join(keras_twin.LAYOUTS), s.keras_layout))
+  if s.keras_layout != 'twin' and not s.keras_file:
+    raise ExportError('`keras_layout` %s shapes the `keras_file`; give one.'
+                      % s.keras_layout)
   if not (isinstance(s.tolerance, (int, float)) and 0 < s.tolerance < 1):
     raise ExportError('`tolerance` must be a number between 0 and 1, got '
                       '%r.' % (s.tolerance,))

@@ -64,6 +64,30 @@ def test_a_rerun_with_other_inputs_or_flags_is_refused(tmp_path, capsys):
   assert code == 2 and 'data_dir' in result.err and _hashes(out) == before
 
 
+def test_a_rerun_writes_a_cut_short_shard_again(tmp_path, capsys):
+  """Found by the adversarial run: a shard truncated to 100 bytes passed as
+  finished on a rerun ("wrote 6 images"); now it is written again."""
+  data = _folder(tmp_path / 'in', per_class=3)
+  out = tmp_path / 'out'
+  argv = ['--data_dir', str(data), '--output_dir', str(out),
+          '--num_shards', '2']
+  assert _convert(capsys, *argv)[0] == 0
+  before = _hashes(out)
+  shard = out / 'train-00000-of-00002'
+  whole = shard.read_bytes()
+  for damaged in (whole[:100], whole + b'\0' * 20, b''):
+    shard.write_bytes(damaged)
+    code, result = _convert(capsys, *argv)
+    assert code == 0, result.err
+    assert 'train-00000-of-00002 is damaged or cut short: writing it ' \
+        'again' in result.out
+    assert _hashes(out) == before
+  # A whole shard is not read again (its images are not decoded).
+  code, result = _convert(capsys, *argv)
+  assert code == 0 and 'damaged' not in result.out and 'images/sec' not in (
+      result.out)
+
+
 def test_shards_without_a_record_are_refused(tmp_path, capsys):
   out = tmp_path / 'out'
   out.mkdir()

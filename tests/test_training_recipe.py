@@ -254,6 +254,26 @@ def test_moving_averages_are_saved_and_used_by_default(tmp_path, capsys):
   code = train_cmd.main(TINY + ['--train_dir', str(tmp_path / 'x'), '--steps',
                                 '2', '--moving_average_decay', '1.5'])
   assert code == 2
+  capsys.readouterr()
+  # A resume keeps the averages or has none: one line, nothing changed.
+  before = sorted(os.listdir(run))
+  code = train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '4'])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'was trained with --moving_average_decay' in err
+  assert 'give it again to resume' in err and sorted(os.listdir(run)) == (
+      before)
+  plain = tmp_path / 'plain'
+  assert train_cmd.main(TINY + ['--train_dir', str(plain), '--steps',
+                                '1']) == 0
+  before = sorted(os.listdir(plain))
+  capsys.readouterr()
+  code = train_cmd.main(TINY + ['--train_dir', str(plain), '--steps', '2',
+                                '--moving_average_decay', '0.5'])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'was trained without --moving_average_decay' in err
+  assert sorted(os.listdir(plain)) == before
 
 
 def test_evaluate_watch_evaluates_each_new_checkpoint_once(tmp_path, capsys):

@@ -104,7 +104,28 @@ def _check_resumable(config: TrainConfig, num_classes: int) -> tuple:
         '(use_shortcut=%s), but this run trains %s with %d classes '
         '(use_shortcut=%s). Nothing was changed; use another `train_dir` to '
         'start a new run.' % ((config.train_dir,) + have + want))
+  _check_averages(config, latest, info)
   return latest, note
+
+
+def _check_averages(config: TrainConfig, prefix: str,
+                    info: checkpoints.CheckpointInfo) -> None:
+  """A resume keeps the checkpoint's moving averages, or has none.
+
+  Adding ``moving_average_decay`` to a run trained without it failed at the
+  restore (blamed on the input); leaving it out dropped every average.
+  """
+  averaged = checkpoints.has_moving_averages(info)
+  if averaged and config.moving_average_decay is None:
+    raise TrainError(
+        '`train_dir` %s was trained with `moving_average_decay` (%s holds '
+        'the averages): give it again to resume, or every average would be '
+        'dropped; or use another `train_dir`.' % (config.train_dir, prefix))
+  if not averaged and config.moving_average_decay is not None:
+    raise TrainError(
+        '`train_dir` %s was trained without `moving_average_decay` (%s holds '
+        'no averages): resume without it, or use another `train_dir` to '
+        'average from the first step.' % (config.train_dir, prefix))
 
 
 

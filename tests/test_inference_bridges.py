@@ -292,6 +292,12 @@ def test_a_damaged_model_is_one_line_on_every_engine(tmp_path, capsys):
   err = capsys.readouterr().err
   assert code == 2 and err.count('\n') == 1, err
   assert 'empty.onnx is not a readable onnx model' in err
+  # Only OpenVINO takes --precision: the others ran float32 and said bf16.
+  code = time_forward.main(['--model_file', str(tmp_path / 'random.tflite'),
+                            '--precision', 'bf16'])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert '--precision bf16 is an OpenVINO setting; litert runs' in err
 
 
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,

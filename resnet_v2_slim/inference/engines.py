@@ -126,7 +126,8 @@ def load(path: str, engine: Optional[str] = None, *,
 
   Raises:
     EngineError: unknown file, an engine that does not run it, one that is
-      not installed, a file the engine cannot read (damaged or cut short).
+      not installed, a precision it does not take, a file the engine cannot
+      read (damaged or cut short).
   """
   kind = kind_of(path)
   engine = engine or KINDS[kind][0]
@@ -134,6 +135,12 @@ def load(path: str, engine: Optional[str] = None, *,
     raise EngineError('`engine` %s does not run a %s file (%s); use %s.'
                       % (engine, kind, path, ' or '.join(KINDS[kind])))
   inputs.check_precision(precision)
+  if precision != 'fp32' and engine != 'openvino':
+    # Only OpenVINO takes an inference precision; the others run what the
+    # file holds, and a report saying bf16 for their float32 run is wrong.
+    raise EngineError('`precision` %s is an OpenVINO setting; %s runs %s in '
+                      'the precision it was exported with: leave '
+                      '`precision` out.' % (precision, engine, path))
   try:
     return _LOADERS[engine](path, kind, precision)
   except (errors.Error, ImportError):

@@ -214,16 +214,25 @@ def test_a_disagreeing_export_leaves_nothing_and_exits_1(small, tmp_path,
 
 def test_export_outputs_are_guarded(small, tmp_path, capsys):
   before = hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest()
+  said = []
   for argv in (['--onnx_file', small + '.index'],
                ['--onnx_file', str(tmp_path / 'x'), '--keras_file',
                 str(tmp_path / 'x')],
                ['--quantize', 'int8', '--onnx_file', str(tmp_path / 'y')],
                ['--keras_layout', 'applications', '--onnx_file',
-                str(tmp_path / 'z')]):
+                str(tmp_path / 'z')],
+               ['--batch_size', '2', '--onnx_file', str(tmp_path / 'b')],
+               ['--keras_file', str(tmp_path / 'k.h5')]):
     code, _, err = _run_cli(capsys, ['--checkpoint', small] + argv)
     assert code == 2 and err.count('\n') == 1, err
+    said.append(err)
   assert '--keras_layout applications shapes the --keras_file; give one' in (
-      err)
+      said[3])
+  # Found by the adversarial run: a traceback (the check images fed to the
+  # fixed batch); a message blaming a --model_file and a temp file.
+  assert '--batch_size fixes the batch of --output_file and ' \
+      '--saved_model_dir only; export the --onnx_file without it' in said[4]
+  assert '--keras_file must end in .keras' in said[5]
   assert hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest() == (
       before)
   assert not os.listdir(tmp_path)
@@ -455,6 +464,9 @@ def test_import_keras_writes_only_a_new_checkpoint(small, tmp_path, capsys,
     assert code == 2 and message in err and err.count('\n') == 1, err
   code, _, err = _run_import(capsys, [str(run), '--output', 'x/model.ckpt'])
   assert code == 2 and 'the Keras model %s is a folder' % run in err, err
+  code, _, err = _run_import(capsys, [path, '--output', 'x/model.ckpt',
+                                      '--tolerance', '5'])
+  assert code == 2 and '--tolerance must be a number between 0 and 1' in err
   assert sorted(os.listdir(tmp_path)) == ['m.keras', 'run']
   assert sorted(os.listdir(run)) == ['model.ckpt-4.data-00000-of-00001',
                                      'model.ckpt-4.index']

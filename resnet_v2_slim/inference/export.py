@@ -293,9 +293,17 @@ def _check_options(settings: ExportSettings) -> None:
   if s.keras_layout != 'twin' and not s.keras_file:
     raise ExportError('`keras_layout` %s shapes the `keras_file`; give one.'
                       % s.keras_layout)
-  if not (isinstance(s.tolerance, (int, float)) and 0 < s.tolerance < 1):
-    raise ExportError('`tolerance` must be a number between 0 and 1, got '
-                      '%r.' % (s.tolerance,))
+  check_tolerance(s.tolerance)
+  if s.batch_size and any(bridge.values()):
+    # The check images are fed in one batch of their own size; each bridge
+    # sets its batch itself (ONNX and OpenVINO any, TFLite 1).
+    raise ExportError('`batch_size` fixes the batch of `output_file` and '
+                      '`saved_model_dir` only; export the %s without it.'
+                      % ', '.join('`%s`' % b for b in BRIDGE_OUTPUTS
+                                  if bridge[b]))
+  if s.keras_file and not s.keras_file.endswith('.keras'):
+    raise ExportError('`keras_file` must end in .keras (Keras 3\'s own '
+                      'format), got %s.' % s.keras_file)
   if s.data_dir and s.tfrecord:
     raise ExportError('give `data_dir` or `tfrecord` for the check images, '
                       'not both.')
@@ -308,6 +316,13 @@ def _check_options(settings: ExportSettings) -> None:
     if bridge[name]:
       for module in modules:
         engines.require(module)
+
+
+def check_tolerance(tolerance: Any) -> None:
+  """Raises ExportError unless ``tolerance`` is a number in (0, 1)."""
+  if not (isinstance(tolerance, (int, float)) and 0 < tolerance < 1):
+    raise ExportError('`tolerance` must be a number between 0 and 1, got '
+                      '%r.' % (tolerance,))
 
 
 def check_paths(settings: ExportSettings) -> ExportSettings:

@@ -79,14 +79,15 @@ def import_keras(keras_path: str, output_prefix: str, *,
   Raises:
     fileio.OutputPathError: an output that would overwrite the input or an
       existing checkpoint, is not a prefix, or cannot be written.
-    export.ExportError: the Keras model is a folder or lacks a variable of
-      the network.
+    export.ExportError: a tolerance outside (0, 1); the Keras model is a
+      folder or lacks a variable of the network.
     bridges.VerificationError: a twin that disagrees (nothing written).
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
   log = log or (lambda line: None)
   tolerance = bridges.TOLERANCE if tolerance is None else tolerance
+  export.check_tolerance(tolerance)
   files = [output_prefix + suffix for suffix in CHECKPOINT_SUFFIXES]
   _check_paths(keras_path, output_prefix)
   fileio.check_outputs([('`output`', f) for f in files],

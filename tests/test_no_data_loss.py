@@ -384,3 +384,22 @@ def test_a_real_full_disk_is_one_line_and_keeps_what_was_there(
   assert code == 2 and err.count('\n') == 1, err
   assert not [n for n in os.listdir(full_disk / 'shards')
               if n.startswith('.')]   # no half-written temporary
+
+
+def test_a_disk_too_full_for_the_lock_is_one_line_and_leaves_nothing(
+    full_disk, capsys):
+  """Found by the adversarial run: a traceback at the lock file and a
+  0-byte .lock left behind."""
+  with open(full_disk / 'fill', 'wb', buffering=0) as f:   # every block
+    try:
+      while True:
+        f.write(b'\0' * 4096)
+    except OSError:
+      pass
+  code, _, err = _run(train_cmd.main, capsys, [
+      '--model', 'resnet_v2_18', '--train_dir', str(full_disk / 'run'),
+      '--steps', '1', '--batch_size', '2'])
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'cannot be written (No space left on device); free some space' in (
+      err)
+  assert sorted(os.listdir(full_disk)) == ['fill']

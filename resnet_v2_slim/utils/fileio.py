@@ -175,10 +175,11 @@ class DirLock:
     self.folder, self.what, self._fd = folder, what, None
 
   def __enter__(self):
+    lock = os.path.join(self.folder, '.lock')
+    made = [p for p in (self.folder, lock) if not os.path.exists(p)]
     try:
       os.makedirs(self.folder, exist_ok=True)
-      self._fd = os.open(os.path.join(self.folder, '.lock'),
-                         os.O_RDWR | os.O_CREAT, 0o644)
+      self._fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
       raise OutputPathError('%s %s cannot be written (%s).'
                             % (self.what, self.folder, exc.strerror)) from None
@@ -193,8 +194,16 @@ class DirLock:
           '%s %s is in use by another run (process %s); wait for it to '
           'finish or use another folder.'
           % (self.what, self.folder, holder or '?')) from None
-    os.ftruncate(self._fd, 0)
-    os.pwrite(self._fd, str(os.getpid()).encode('ascii'), 0)
+    try:
+      os.ftruncate(self._fd, 0)
+      os.pwrite(self._fd, str(os.getpid()).encode('ascii'), 0)
+    except OSError as exc:   # a full disk: leave nothing this run made
+      os.close(self._fd)
+      for path in reversed(made):
+        (os.rmdir if path == self.folder else os.unlink)(path)
+      raise OutputPathError('%s %s cannot be written (%s); free some space '
+                            'or use another folder.'
+                            % (self.what, self.folder, exc.strerror)) from None
     return self
 
   def __exit__(self, *exc):

@@ -455,4 +455,11 @@ def test_the_evaluator_is_not_a_worker_and_only_train_runs_one(
   assert 'the evaluator task evaluates the validation split of ' \
       '--dataset_name or the shards of --eval_tfrecord' in \
       capsys.readouterr().err
+  # Shards that match nothing: one line at once (it waited forever).
+  assert train_cmd.main(['--model', 'resnet_v2_18', '--train_dir',
+                         str(tmp_path / 'run'), '--strategy', 'multi_worker',
+                         '--eval_tfrecord', str(tmp_path / 'val-*')]) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and '--eval_tfrecord %s matches no file' % (
+      tmp_path / 'val-*') in err, err
   assert not (tmp_path / 'run').exists()

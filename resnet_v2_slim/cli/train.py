@@ -80,6 +80,13 @@ def _evaluator(config):
     raise train_config.TrainError(
         'the evaluator task evaluates the validation split of '
         '`dataset_name` or the shards of `eval_tfrecord`: give one of them.')
+  if config.eval_tfrecord:   # up front: a watcher would wait forever
+    from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+    try:
+      tfrecords.check_shards(tfrecords.find_shards(config.eval_tfrecord))
+    except tfrecords.RecordError as exc:
+      raise train_config.TrainError(
+          str(exc).replace('`tfrecord`', '`eval_tfrecord`')) from None
   eval_config = evaluate.EvalConfig(
       checkpoint=config.train_dir, watch=True,
       dataset_name=config.dataset_name,

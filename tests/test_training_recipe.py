@@ -300,6 +300,18 @@ def test_evaluate_watch_evaluates_each_new_checkpoint_once(tmp_path, capsys):
   # Already evaluated: a second watch has nothing new within its timeout.
   assert evaluate_cmd.main(['--checkpoint', str(run / 'nothing'),
                             '--dataset_name', 'digits', '--watch']) == 2
+  capsys.readouterr()
+  # A second watcher on the same folder (it appended every result again):
+  # refused in one line while the first holds the eval folder.
+  from resnet_v2_slim.utils import fileio  # pylint: disable=g-import-not-at-top
+  with fileio.DirLock(str(run / 'eval'), 'the first watcher'):
+    code = evaluate_cmd.main(['--checkpoint', str(run), '--dataset_name',
+                              'digits', '--max_examples', '8', '--watch',
+                              '--timeout', '1', '--poll_secs', '0.2'])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'eval folder %s is in use by another run' % (run / 'eval') in err
+  assert len((run / 'eval' / 'results.jsonl').read_text().splitlines()) == 2
 
 
 @pytest.mark.parametrize('precision', ['bf16', 'fp16'])

@@ -200,8 +200,8 @@ def watch(config: EvalConfig, log: Callable[[str], None] = print,
 
   Raises:
     EvalError: ``checkpoint`` is not a folder, or a bad setting.
+    fileio.OutputPathError: another watcher holds the folder's eval folder.
   """
-  import json  # pylint: disable=g-import-not-at-top
   folder = config.checkpoint
   if not folder or not os.path.isdir(folder):
     raise EvalError('`watch` needs `checkpoint` to be a training folder, got '
@@ -213,7 +213,17 @@ def watch(config: EvalConfig, log: Callable[[str], None] = print,
                       % (name, value))
   eval_dir = os.path.join(folder, 'eval')
   fileio.check_writable_dir(eval_dir, '`checkpoint` eval folder')
-  os.makedirs(eval_dir, exist_ok=True)
+  # One watcher per folder: a second would append every result again.
+  with fileio.DirLock(eval_dir, '`checkpoint` eval folder'):
+    return _watch_loop(config, eval_dir, log, sleep, last_step)
+
+
+def _watch_loop(config: EvalConfig, eval_dir: str,
+                log: Callable[[str], None], sleep: Callable[[float], None],
+                last_step: Optional[int]) -> List[Dict[str, Any]]:
+  """``watch``'s loop, with the eval folder locked: see ``watch``."""
+  import json  # pylint: disable=g-import-not-at-top
+  folder = config.checkpoint
   with tf.Graph().as_default():   # the TF1 writer wants a graph
     writer = tf.summary.FileWriter(eval_dir)
   seen, results, last_new = set(), [], time.monotonic()

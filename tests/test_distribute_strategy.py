@@ -463,3 +463,29 @@ def test_the_evaluator_is_not_a_worker_and_only_train_runs_one(
   assert err.count('\n') == 1 and '--eval_tfrecord %s matches no file' % (
       tmp_path / 'val-*') in err, err
   assert not (tmp_path / 'run').exists()
+
+
+def test_an_evaluator_whose_workers_stopped_early_says_so(
+    capsys, monkeypatch, tmp_path):
+  """Found by the adversarial run: after the only worker died the evaluator
+  reported success. (The watch itself is tested above; here its result.)"""
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv('TF_CONFIG', json.dumps({
+      'cluster': {'worker': ['a:1'], 'evaluator': ['b:1']},
+      'task': {'type': 'evaluator', 'index': 0}}))
+  (tmp_path / 'run').mkdir()
+  argv = ['--model', 'resnet_v2_18', '--train_dir', str(tmp_path / 'run'),
+          '--strategy', 'multi_worker', '--dataset_name', 'digits',
+          '--steps', '4']
+  for seen, said in (([2], 'training ended early, at step 2'),
+                     ([], 'training ended early, at no checkpoint'),
+                     ([2, 4], None)):
+    monkeypatch.setattr(evaluate, 'watch', lambda *a, seen=seen, **k: [
+        {'step': step} for step in seen])
+    code = train_cmd.main(argv)
+    err = capsys.readouterr().err
+    if said is None:
+      assert code == 0 and not err, err
+    else:
+      assert code == 1 and err.count('\n') == 1 and said in err, err
+      assert 'no checkpoint at step 4 within 300 s (--peer_timeout' in err

@@ -52,7 +52,7 @@ def main(argv: Optional[Sequence[str]] = None,
   if config.distribute.strategy == 'multi_worker':
     task = dist.read_tf_config()
     if task.is_evaluator:
-      return _evaluator(config)
+      return _evaluator(config, prog)
   try:
     history = trainer.train(config, log=common.printer())
   except trainer.TrainInterrupted as exc:
@@ -73,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None,
   return 0
 
 
-def _evaluator(config):
+def _evaluator(config, prog):
   """The evaluator task: ``evaluate --watch`` on the chief's checkpoints."""
   from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
   if bool(config.dataset_name) == bool(config.eval_tfrecord):
@@ -112,4 +112,14 @@ def _evaluator(config):
                            last_step=config.steps)
   print('evaluator: %d checkpoint(s) evaluated; results in %s'
         % (len(results), os.path.join(config.train_dir, 'eval')))
+  last = max([r['step'] for r in results], default=None)
+  if last is None or last < config.steps:
+    # The workers stopped early (died, preempted): not a finished run.
+    return common.fail(prog, 'the evaluator saw no checkpoint at step %d '
+                       'within %.0f s (`peer_timeout`, at least 60): '
+                       'training ended early, at %s. Rerun the workers to '
+                       'resume, and this task with them.'
+                       % (config.steps, eval_config.timeout,
+                          'step %d' % last if last is not None
+                          else 'no checkpoint'), code=1)
   return 0

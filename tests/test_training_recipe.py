@@ -159,6 +159,23 @@ def test_a_resume_with_another_schedule_is_refused(tmp_path, capsys):
   err = capsys.readouterr().err
   assert code == 2 and '--learning_rate 0.02' in err and '0.5' in err
   assert sorted(os.listdir(run)) == before
+  # A damaged or folder-shaped record: one line, not a resume unchecked.
+  for damage in ('garbage', 'folder'):
+    path = run / recipe.RECORD
+    os.remove(path)
+    if damage == 'garbage':
+      path.write_text('{"learning_rate": ')
+    else:
+      path.mkdir()
+    code = train_cmd.main(base + ['--steps', '3'])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count('\n') == 1, err
+    assert ('is damaged (not the JSON a run writes)' if damage == 'garbage'
+            else 'is a folder where the run records its schedule') in err
+    assert sorted(os.listdir(run)) == before
+    if damage == 'folder':
+      path.rmdir()
+      path.touch()
 
 
 def test_builtin_splits_are_fixed_class_balanced_and_disjoint():

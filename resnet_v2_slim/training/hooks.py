@@ -137,8 +137,9 @@ def raise_not_finite(what: str, progress: Progress) -> None:
   """Raises the one-line error of a loss or weights turned NaN or inf."""
   raise TrainError(
       'the %s became NaN or infinite at step %d, so training stopped and '
-      'saved nothing more. %s Lower `learning_rate` (or check the data) and '
-      'rerun; it resumes from that checkpoint.'
+      'saved nothing more. %s Train again in a new `train_dir` with a lower '
+      '`learning_rate` (or check the data): a resume of this folder keeps '
+      'its learning-rate schedule.'
       % (what, progress.step, progress.kept(
           'The last good checkpoint',
           none='No checkpoint had been saved yet.')))

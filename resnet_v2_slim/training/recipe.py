@@ -268,13 +268,12 @@ def check_resume(train_dir: str, config: 'TrainConfig', resuming: bool,
   values = dict(vars(config), global_batch_size=config.batch_size *
                 num_replicas)
   now = {name: _jsonable(values[name]) for name in SCHEDULE}
+  if os.path.isdir(path):
+    raise RecipeError('%s is a folder where the run records its schedule: '
+                      'move it away, then rerun.' % path)
   if resuming and os.path.isfile(path):
-    try:
-      with open(path, encoding='utf-8') as f:
-        then = json.load(f)
-    except (OSError, ValueError):
-      then = None
-    if isinstance(then, dict):
+    then = _read_record(path)
+    if then is not None:
       # More steps extend a run; only the cosine decay is defined by them.
       changed = [n for n in SCHEDULE if n in then and then[n] != now[n]
                  and (n != 'steps' or now['learning_rate_decay_type'] ==
@@ -288,6 +287,23 @@ def check_resume(train_dir: str, config: 'TrainConfig', resuming: bool,
                                     changed),
                ', '.join('%s' % now[n] for n in changed)))
   return path, now
+
+
+def _read_record(path: str) -> Optional[Dict[str, Any]]:
+  """The recorded schedule; refuses a damaged record instead of resuming
+  unchecked (it was skipped silently)."""
+  try:
+    with open(path, encoding='utf-8') as f:
+      then = json.load(f)
+  except (OSError, ValueError):
+    then = None
+  if not isinstance(then, dict):
+    raise RecipeError(
+        '%s is damaged (not the JSON a run writes), so the schedule this '
+        'run started with cannot be checked: delete it to resume with the '
+        'settings as given (it is written again), or use a new '
+        '`train_dir`.' % path)
+  return then
 
 
 def write_record(path: str, now: Dict[str, Any]) -> None:

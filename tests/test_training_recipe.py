@@ -105,6 +105,11 @@ def test_every_optimizer_is_tensorflows_own():
     (['--optimizer', 'adam', '--opt_epsilon', '0'],
      '--opt_epsilon must be > 0 for adam'),
     (['--momentum', '1.5'], '--momentum must be below 1'),
+    (['--optimizer', 'adam', '--momentum', '0.5'],   # ignored in silence
+     '--momentum 0.5 is read by the momentum optimizer only; this run uses '
+     '--optimizer adam'),
+    (['--adam_beta2', '0.98'], '--adam_beta2 0.98 is read by the adam '
+     'optimizer only; this run uses --optimizer momentum'),
     (['--optimizer', 'ftrl', '--ftrl_learning_rate_power', '1'],
      '--ftrl_learning_rate_power must be <= 0'),
     (['--learning_rate_decay_type', 'exponential',

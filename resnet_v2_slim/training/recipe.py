@@ -52,6 +52,33 @@ def _epochs_needed(config):
           (config.learning_rate_decay_type == 'piecewise'))
 
 
+# Optimizer settings -> the optimizers that read them (``optimizer`` below).
+USED_BY = {
+    'momentum': ('momentum',),
+    'rmsprop_decay': ('rmsprop',), 'rmsprop_momentum': ('rmsprop',),
+    'opt_epsilon': ('rmsprop', 'adam', 'adadelta'),
+    'adam_beta1': ('adam',), 'adam_beta2': ('adam',),
+    'adagrad_initial_accumulator_value': ('adagrad',),
+    'adadelta_rho': ('adadelta',),
+    'ftrl_learning_rate_power': ('ftrl',),
+    'ftrl_initial_accumulator_value': ('ftrl',), 'ftrl_l1': ('ftrl',),
+    'ftrl_l2': ('ftrl',),
+}
+
+
+def _check_unused(config: 'TrainConfig') -> None:
+  """A setting changed from its default for another optimizer would be
+  ignored in silence: refused, naming the optimizers that read it."""
+  fields = type(config).__dataclass_fields__
+  for name, users in USED_BY.items():
+    if (config.optimizer not in users and
+        getattr(config, name) != fields[name].default):
+      raise RecipeError('`%s` %s is read by the %s optimizer only; this run '
+                        'uses `optimizer` %s. Leave it out, or choose %s.'
+                        % (name, getattr(config, name), ' and '.join(users),
+                           config.optimizer, ' or '.join(users)))
+
+
 def _check_trainable(config: 'TrainConfig') -> None:
   """Values inside the plain ranges that still cannot train.
 
@@ -124,6 +151,7 @@ def check(config: 'TrainConfig', steps_per_epoch: Optional[float]) -> None:
     if getattr(config, name) > 1:
       raise RecipeError('`%s` must be at most 1, got %r.'
                         % (name, getattr(config, name)))
+  _check_unused(config)
   _check_trainable(config)
   if config.learning_rate_decay_type in ('exponential', 'polynomial') and (
       config.num_epochs_per_decay <= 0):

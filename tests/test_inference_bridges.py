@@ -420,19 +420,28 @@ def test_import_keras_gives_back_the_checkpoint(small, tmp_path, capsys,
       'resnet_v2_18')
 
 
-def test_import_keras_reads_the_stock_applications_model(tmp_path, capsys):
+@pytest.mark.parametrize('classes', [1000, 10])
+def test_import_keras_reads_the_stock_applications_model(tmp_path, capsys,
+                                                         classes):
   """keras.applications' own ResNet50V2 -> slim -> the applications layout
-  again: the same model (the mapping's names are Keras' names)."""
+  again: the same model (the mapping's names are Keras' names). A stock
+  model of 10 classes was a traceback (its head was built with 1000)."""
   import keras  # pylint: disable=g-import-not-at-top
   stock = keras.applications.ResNet50V2(weights=None, input_shape=(SIZE,
                                                                    SIZE, 3),
+                                        classes=classes,
                                         classifier_activation=None)
   path = str(tmp_path / 'stock.keras')
   stock.save(path)
   code, out, err = _run_import(capsys, [path, '--output',
                                         str(tmp_path / 's.ckpt')])
   assert code == 0, err
-  assert '(applications, 1000 classes)' in out and 'pads pool1' in out
+  assert '(applications, %d classes)' % classes in out and 'pads pool1' in (
+      out)
+  if classes != 1000:   # the applications layout goes back for ImageNet only
+    assert tf.train.load_checkpoint(str(tmp_path / 's.ckpt')).get_tensor(
+        'resnet_v2_50/logits/weights').shape == (1, 1, 2048, classes)
+    return
   back = keras_twin.from_checkpoint(str(tmp_path / 's.ckpt'),
                                     layout='applications', image_size=SIZE)
   images = _images(2)

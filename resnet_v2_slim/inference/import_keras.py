@@ -187,7 +187,7 @@ def _probe(source: _KerasSource) -> _Probe:
   keras_model, size = source.keras_model, CHECK_IMAGE_SIZE
   if source.layout == 'applications':
     size = keras_model.input_shape[1] or size
-    linear = keras_twin.build(source.model, 1000, size,
+    linear = keras_twin.build(source.model, source.num_classes, size,
                               layout='applications')
     for layer in keras_model.layers:
       if layer.get_weights():

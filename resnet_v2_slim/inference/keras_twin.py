@@ -79,7 +79,10 @@ def build(model: str, num_classes: int, image_size: Optional[int] = None, *,
   """
   keras = _keras()
   if layout == 'applications':
-    return _applications_model(keras, model, image_size, use_shortcut)
+    # An ImageNet head (1001 classes become the stock 1000), or a stock
+    # model's own (import-keras reads a 10-class ResNet50V2 too).
+    return _applications_model(keras, model, image_size, use_shortcut,
+                               1000 if num_classes == 1001 else num_classes)
   if layout != 'twin':
     raise KerasError('`keras_layout` must be one of %s, got %r.'
                      % (', '.join(LAYOUTS), layout))
@@ -106,7 +109,7 @@ def build(model: str, num_classes: int, image_size: Optional[int] = None, *,
 
 
 def _applications_model(keras, model: str, image_size: Optional[int],
-                        use_shortcut: bool):
+                        use_shortcut: bool, classes: int):
   """The stock ``keras.applications`` ResNet V2 with a logits output.
 
   Args:
@@ -114,9 +117,10 @@ def _applications_model(keras, model: str, image_size: Optional[int],
     model: a network name in ``APPLICATIONS``.
     image_size: input height and width, or None for any size.
     use_shortcut: must be True (the stock models have shortcuts).
+    classes: outputs of the stock head.
 
   Returns:
-    A ``keras.Model``: images -> ``[logits, predictions]`` (1000 classes).
+    A ``keras.Model``: images -> ``[logits, predictions]``.
 
   Raises:
     KerasError: the network has no ``keras.applications`` model.
@@ -128,7 +132,7 @@ def _applications_model(keras, model: str, image_size: Optional[int],
                      % (', '.join(APPLICATIONS), model,
                         '' if use_shortcut else ' without shortcuts'))
   stock = getattr(keras.applications, APPLICATIONS[model])(
-      weights=None, classes=1000, classifier_activation=None,
+      weights=None, classes=classes, classifier_activation=None,
       input_shape=(image_size, image_size, 3) if image_size else None)
   predictions = keras.layers.Activation('softmax', name='softmax')(
       stock.output)

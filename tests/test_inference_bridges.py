@@ -184,6 +184,32 @@ def test_export_writes_every_target_and_each_runs_the_same(small, tmp_path,
   assert _own_runtime_logits(out['onnx_file'], _images(5)).shape == (5, 10)
 
 
+def test_check_images_that_do_not_decode_are_one_line(small, tmp_path,
+                                                       capsys):
+  """Found by the adversarial run: an undecodable check image or a damaged
+  check record was a 60-line traceback of the graph."""
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  data = refnets.image_folder(tmp_path / 'data', per_class=2)
+  (data / 'a' / '0.png').write_bytes(b'not an image')
+  code, _, err = _run_cli(capsys, [
+      '--checkpoint', small, '--image_size', str(SIZE), '--onnx_file',
+      str(tmp_path / 'm.onnx'), '--data_dir', str(data)])
+  assert code == 2 and err.count('\n') == 1, err
+  assert '%s, a check image, does not decode' % (data / 'a' / '0.png') in err
+  good = refnets.image_folder(tmp_path / 'good', per_class=2)
+  tfrecords.convert_folder(str(good), str(tmp_path / 'rec'), num_shards=1,
+                           log=lambda _: None)
+  [shard] = tfrecords.find_shards(str(tmp_path / 'rec' / 'train-*'))
+  with open(shard, 'r+b') as f:
+    f.truncate(os.path.getsize(shard) - 50)
+  code, _, err = _run_cli(capsys, [
+      '--checkpoint', small, '--image_size', str(SIZE), '--onnx_file',
+      str(tmp_path / 'm.onnx'), '--tfrecord', shard])
+  assert code == 2 and err.count('\n') == 1, err
+  assert '--tfrecord shard %s is damaged near record' % shard in err
+  assert not (tmp_path / 'm.onnx').exists()
+
+
 def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
   data = refnets.image_folder(tmp_path / 'data', per_class=4,
                               shape=(70, 70))

@@ -114,9 +114,25 @@ def check_images(method: str, image_size: int, *,
     contents = tf.placeholder(tf.string, [])
     image = preprocessing.preprocess(preprocessing.decode_image(contents),
                                      method, image_size)
+    rows = []
     with tf.Session() as sess:
-      return np.stack([sess.run(image, {contents: e}) for e in encoded]), (
-          source)
+      for index, data in enumerate(encoded):
+        try:
+          rows.append(sess.run(image, {contents: data}))
+        except tf.errors.OpError as exc:   # one line, not the graph's trace
+          raise ExportError(
+              '%s, a check image, does not decode: %s. Fix or remove it, or '
+              'give other check images.' % (_check_image_name(
+                  index, data_dir, tfrecord), errors.quoted(exc))) from None
+  return np.stack(rows), source
+
+
+def _check_image_name(index: int, data_dir: Optional[str],
+                      tfrecord: Optional[str]) -> str:
+  from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
+  if data_dir is not None:
+    return images_lib.scan_folder(data_dir).paths[index]
+  return 'record %d of `tfrecord` %s' % (index, tfrecord)
 
 
 def check_files(*, data_dir: Optional[str] = None,
@@ -138,11 +154,17 @@ def check_files(*, data_dir: Optional[str] = None,
     return encoded, '%d images of `data_dir` %s' % (len(encoded), data_dir)
   encoded = []
   for shard in tfrecords.find_shards(tfrecord):
-    for raw in tf.io.tf_record_iterator(shard):
-      encoded.append(tf.train.Example.FromString(raw).features.feature[
-          'image/encoded'].bytes_list.value[0])
-      if len(encoded) == count:
-        return encoded, '%d images of `tfrecord` %s' % (count, tfrecord)
+    try:
+      for raw in tf.io.tf_record_iterator(shard):
+        encoded.append(tf.train.Example.FromString(raw).features.feature[
+            'image/encoded'].bytes_list.value[0])
+        if len(encoded) == count:
+          return encoded, '%d images of `tfrecord` %s' % (count, tfrecord)
+    except Exception as exc:  # pylint: disable=broad-except
+      # TensorFlow's DataLossError, protobuf's DecodeError, a missing key.
+      raise ExportError('`tfrecord` shard %s is damaged near record %d (%s): '
+                        'reconvert it, or give other check images.'
+                        % (shard, len(encoded), errors.quoted(exc))) from None
   return encoded, '%d images of `tfrecord` %s' % (len(encoded), tfrecord)
 
 

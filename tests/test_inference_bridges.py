@@ -288,6 +288,22 @@ def test_engines_refuse_what_they_cannot_run(tmp_path):
     engines.load(str(tmp_path / 'm.onnx'), 'litert')
 
 
+def test_a_broken_engine_package_is_one_line(monkeypatch):
+  real = importlib.import_module
+
+  def broken(name, *args):
+    if name == 'onnxruntime':
+      raise ImportError('libonnxruntime.so: cannot open shared object file')
+    return real(name, *args)
+  monkeypatch.setattr(importlib, 'import_module', broken)
+  with pytest.raises(engines.EngineError) as caught:
+    engines.require('onnxruntime')
+  assert str(caught.value) == (
+      'onnxruntime is installed but does not import (libonnxruntime.so: '
+      'cannot open shared object file); reinstall it: pip install '
+      '--force-reinstall onnxruntime.')
+
+
 def test_a_damaged_model_is_one_line_on_every_engine(tmp_path, capsys):
   """0-byte, random and cut-short files: each engine's own traceback
   before (25-40 lines); one line naming the file now."""

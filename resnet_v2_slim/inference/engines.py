@@ -55,7 +55,14 @@ def require(module: str) -> types.ModuleType:
   """Imports an optional engine module, or one line naming the pip command."""
   if importlib.util.find_spec(module) is None:
     raise EngineError('%s is not installed: %s.' % (module, INSTALL[module]))
-  return importlib.import_module(module)
+  try:
+    return importlib.import_module(module)
+  except Exception as exc:  # pylint: disable=broad-except
+    # Installed but broken (a half-finished upgrade, a clashing dependency).
+    package = INSTALL[module].rsplit('(', 1)[1].rstrip(')')
+    raise EngineError('%s is installed but does not import (%s); reinstall '
+                      'it: pip install --force-reinstall %s.'
+                      % (module, errors.quoted(exc), package)) from None
 
 
 def kind_of(path: str) -> str:

@@ -112,7 +112,8 @@ def _evaluator(config, prog):
                            last_step=config.steps)
   print('evaluator: %d checkpoint(s) evaluated; results in %s'
         % (len(results), os.path.join(config.train_dir, 'eval')))
-  last = max([r['step'] for r in results], default=None)
+  steps = [r['step'] for r in results]
+  last = max(steps) if steps else None
   if last is None or last < config.steps:
     # The workers stopped early (died, preempted): not a finished run.
     return common.fail(prog, 'the evaluator saw no checkpoint at step %d '

@@ -101,6 +101,21 @@ def save_reference_checkpoint(path, name, num_classes, *, image_size=32,
   return prefix, values
 
 
+def save_our_checkpoint(path, model, num_classes, *, image_size=32,
+                        use_shortcut=True):
+  """Our network ``model`` (any of the registry's, 18 and 34 too: the
+  reference has 50 and up only), randomized and saved; returns the prefix."""
+  from resnet_v2_slim.nets import nets_factory  # pylint: disable=g-import-not-at-top
+  with tf.Graph().as_default():
+    fn = nets_factory.get_network_fn(model, num_classes)
+    fn(tf.placeholder(tf.float32, [1, image_size, image_size, 3]),
+       use_shortcut=use_shortcut)
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      randomize(sess)
+      return tf.train.Saver().save(sess, str(path))
+
+
 def image_folder(root, classes=('a', 'b'), per_class=2, shape=(40, 40),
                  seed=0, ext='png'):
   """Class sub-folders of random RGB images: ``root/<class>/<i>.<ext>``.

@@ -17,7 +17,6 @@ from resnet_v2_slim.cli import export as export_cmd
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import export
 from resnet_v2_slim.inference import keras_twin
-from resnet_v2_slim.nets import nets_factory
 import refnets
 
 SIZE = 64
@@ -44,19 +43,9 @@ def _tf_logits(prefix, images):
 @pytest.fixture(scope='module')
 def small(tmp_path_factory):
   """resnet_v2_18 with 10 classes and randomized statistics: the fast case."""
-  return _our_checkpoint(tmp_path_factory.mktemp('rn18') / 'rn18.ckpt',
-                         'resnet_v2_18', 10)
-
-
-def _our_checkpoint(path, model, classes, use_shortcut=True):
-  with tf.Graph().as_default():
-    fn = nets_factory.get_network_fn(model, classes)
-    fn(tf.placeholder(tf.float32, [1, SIZE, SIZE, 3]),
-       use_shortcut=use_shortcut)
-    with tf.Session() as sess:
-      sess.run(tf.global_variables_initializer())
-      refnets.randomize(sess)
-      return tf.train.Saver().save(sess, str(path))
+  return refnets.save_our_checkpoint(
+      tmp_path_factory.mktemp('rn18') / 'rn18.ckpt', 'resnet_v2_18', 10,
+      image_size=SIZE)
 
 
 def _rel(a, b):
@@ -79,8 +68,9 @@ def test_twin_of_the_official_net_computes_the_same(saved):
 
 @pytest.mark.parametrize('use_shortcut', [True, False])
 def test_twin_of_basic_units_and_plain_twins(tmp_path, use_shortcut):
-  prefix = _our_checkpoint(tmp_path / 'm.ckpt', 'resnet_v2_34', 7,
-                           use_shortcut)
+  prefix = refnets.save_our_checkpoint(tmp_path / 'm.ckpt', 'resnet_v2_34',
+                                       7, image_size=SIZE,
+                                       use_shortcut=use_shortcut)
   images = _images(2)
   twin = keras_twin.from_checkpoint(prefix)
   assert _rel(np.asarray(twin(images)[0]), _tf_logits(prefix, images)) < 1e-5

@@ -60,6 +60,15 @@ def reference(tmp_path_factory, photos):
 
 
 @pytest.fixture(scope='module')
+def small(tmp_path_factory):
+  """resnet_v2_18, 1001 classes: for the tests that only need an export to
+  exist or fail (the rn50 reference costs about 25 s per ONNX export)."""
+  return refnets.save_our_checkpoint(
+      tmp_path_factory.mktemp('rn18') / 'rn18.ckpt', 'resnet_v2_18',
+      CLASSES, image_size=SIZE)
+
+
+@pytest.fixture(scope='module')
 def exported(tmp_path_factory, reference):
   """All four serving artifacts from one ``export --serving`` command."""
   out = tmp_path_factory.mktemp('serving')
@@ -272,8 +281,8 @@ def test_serving_output_paths_are_checked_before_any_work(
 
 
 def test_an_artifact_beyond_the_tolerance_is_refused_and_nothing_written(
-    tmp_path, reference, capsys):
-  argv = ['export', '--checkpoint', reference[0], '--serving',
+    tmp_path, small, capsys):
+  argv = ['export', '--checkpoint', small, '--serving',
           '--image_size', str(SIZE), '--onnx_file',
           str(tmp_path / 'model.onnx'), '--tolerance', '1e-12']
   assert cli.main(argv) == 1
@@ -439,10 +448,10 @@ def test_embed_writes_the_reference_pooled_vectors_in_file_order(
 
 
 def test_embed_refuses_what_it_cannot_use_and_writes_nothing(
-    reference, photo_files, tmp_path, capsys):
+    reference, small, photo_files, tmp_path, capsys):
   image_dir = os.path.dirname(photo_files[0])
   plain = str(tmp_path / 'plain.onnx')
-  assert cli.main(['export', '--checkpoint', reference[0], '--serving',
+  assert cli.main(['export', '--checkpoint', small, '--serving',
                    '--image_size', str(SIZE), '--onnx_file', plain]) == 0
   capsys.readouterr()
   output = str(tmp_path / 'v.npy')

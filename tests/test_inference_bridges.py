@@ -200,6 +200,14 @@ def test_check_images_that_do_not_decode_are_one_line(small, tmp_path,
   assert not (tmp_path / 'm.onnx').exists()
 
 
+def _fp32_pb(checkpoint, tmp_path):
+  from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
+  path = str(tmp_path / 'fp32.pb')
+  export.export_inference_graph(checkpoint, output_file=path,
+                                image_size=SIZE)
+  return path
+
+
 def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
   data = refnets.image_folder(tmp_path / 'data', per_class=4,
                               shape=(70, 70))
@@ -212,6 +220,8 @@ def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
   assert 'on litert int8' in stdout
   fp32_size = os.path.getsize(small + '.data-00000-of-00001')
   assert os.path.getsize(path) < 0.5 * fp32_size
+  with engines.load(str(path)) as engine:   # what it computes in
+    assert engine.precision == 'int8'
 
 
 def test_a_disagreeing_export_leaves_nothing_and_exits_1(small, tmp_path,
@@ -571,6 +581,12 @@ def test_bf16_exports_hold_bf16_weights_and_stay_close(small, tmp_path,
     saved = sess.run(signature.outputs['logits'].name,
                      {signature.inputs['input'].name: images})
   np.testing.assert_allclose(saved, logits, rtol=1e-6, atol=1e-6)
+  # Run by --model_file, each says what it computes in (they said fp32).
+  for path in (pb, sm):
+    with engines.load(path) as engine:
+      assert engine.precision == 'bf16', path
+  with engines.load(_fp32_pb(small, tmp_path)) as engine:
+    assert engine.precision == 'fp32'
   # Only for the TF graphs: the bridges are made from the float32 graph.
   code, _, err = _run_cli(capsys, ['--checkpoint', small, '--precision',
                                    'bf16', '--onnx_file',

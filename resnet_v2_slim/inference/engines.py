@@ -189,7 +189,12 @@ def _tensorflow(path, kind, precision):
       images = signature.inputs['input'].name
       logits = signature.outputs['logits'].name
   graph.finalize()
-  return Engine(path, 'tensorflow', precision,
+  # What the file computes in (`precision` is OpenVINO's only): a graph
+  # exported with --precision bf16 holds bfloat16 tensors.
+  holds = 'bf16' if any(t.dtype == tf.bfloat16 for op in
+                        graph.get_operations() for t in op.outputs) else (
+                            precision)
+  return Engine(path, 'tensorflow', holds,
                 lambda x: session.run(logits, {images: x}), session.close)
 
 
@@ -261,7 +266,10 @@ def _litert(path, kind, precision):
       interpreter.invoke()
       rows.append(interpreter.get_tensor(out['index'])[0].copy())
     return np.stack(rows)
-  return Engine(path, 'litert', precision, run)
+  # What the file computes in: --quantize int8 leaves int8 tensors.
+  holds = 'int8' if any(d['dtype'] == np.int8 for d in
+                        interpreter.get_tensor_details()) else precision
+  return Engine(path, 'litert', holds, run)
 
 
 _LOADERS = {'tensorflow': _tensorflow, 'keras': _keras,

@@ -285,6 +285,12 @@ def test_moving_averages_are_saved_and_used_by_default(tmp_path, capsys):
   assert 'was trained with --moving_average_decay' in err
   assert 'give it again to resume' in err and sorted(os.listdir(run)) == (
       before)
+  code = train_cmd.main(TINY + ['--train_dir', str(run), '--steps', '4',
+                                '--moving_average_decay', '0.9'])
+  err = capsys.readouterr().err
+  assert code == 2 and err.count('\n') == 1, err
+  assert 'was started with --moving_average_decay 0.5; resuming with 0.9 ' \
+      'would mix two averages' in err and sorted(os.listdir(run)) == before
   plain = tmp_path / 'plain'
   assert train_cmd.main(TINY + ['--train_dir', str(plain), '--steps',
                                 '1']) == 0

@@ -39,6 +39,9 @@ SCHEDULE = ('learning_rate', 'learning_rate_decay_type',
             'learning_rate_decay_factor', 'num_epochs_per_decay',
             'end_learning_rate', 'boundaries', 'values', 'warmup_epochs',
             'optimizer', 'global_batch_size', 'steps')
+# Recorded too: another decay on resume would mix two averages in the
+# shadow variables (records written before it was added lack it).
+AVERAGES = ('moving_average_decay',)
 RECORD = 'train_settings.json'   # in train_dir: what the run started with
 
 
@@ -295,7 +298,7 @@ def check_resume(train_dir: str, config: 'TrainConfig', resuming: bool,
   path = os.path.join(train_dir, RECORD)
   values = dict(vars(config), global_batch_size=config.batch_size *
                 num_replicas)
-  now = {name: _jsonable(values[name]) for name in SCHEDULE}
+  now = {name: _jsonable(values[name]) for name in SCHEDULE + AVERAGES}
   if os.path.isdir(path):
     raise RecipeError('%s is a folder where the run records its schedule: '
                       'move it away, then rerun.' % path)
@@ -314,7 +317,18 @@ def check_resume(train_dir: str, config: 'TrainConfig', resuming: bool,
             % (train_dir, ', '.join('`%s` %s' % (n, then[n]) for n in
                                     changed),
                ', '.join('%s' % now[n] for n in changed)))
+      _check_same_averages(train_dir, then, now)
   return path, now
+
+
+def _check_same_averages(train_dir: str, then: Dict[str, Any],
+                         now: Dict[str, Any]) -> None:
+  for name in AVERAGES:
+    if name in then and then[name] != now[name]:
+      raise RecipeError(
+          '`train_dir` %s was started with `%s` %s; resuming with %s would '
+          'mix two averages in its shadow variables. Give the same value, '
+          'or a new `train_dir`.' % (train_dir, name, then[name], now[name]))
 
 
 def _read_record(path: str) -> Optional[Dict[str, Any]]:

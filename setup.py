@@ -39,16 +39,25 @@ EXPORT = [
     'scikit-image>=0.22',        # real photos the serving exports are checked on
     'tensorflow-serving-api>=2.16',  # TF Serving's warmup-request protos
 ]
+# `serve`: KServe's Python model server (v1 and v2 REST, v2 gRPC, health,
+# metrics). kserve 0.21 needs protobuf < 7 and pandas < 3 (constraints.txt).
+SERVE = [
+    'kserve>=0.21,<0.22',
+]
 EXTRAS_REQUIRE = {
     # The core (networks, checkpoints, timing, classify, export, evaluate,
     # train on your folders or shards) runs without these.
     'teaching': TEACHING,
     'export': EXPORT,
+    'serve': SERVE,
     # xdist: graph building is single-threaded Python, so two workers use
     # both cores and halve the suite's wall time. nbclient and ipykernel
     # execute the notebook top to bottom.
     'test': ['pytest>=8', 'pytest-xdist>=3', 'nbclient>=0.8',
-             'nbformat>=5.9', 'ipykernel>=6.20'] + TEACHING + EXPORT,
+             'nbformat>=5.9', 'ipykernel>=6.20',
+             # Triton's own clients (v2 over HTTP and gRPC) and its
+             # model_config proto check the server and the repository.
+             'tritonclient[http,grpc]>=2.73'] + TEACHING + EXPORT + SERVE,
 }
 
 setup(

@@ -41,7 +41,7 @@ PACKAGE = os.path.join(ROOT, 'resnet_v2_slim')
 LEVELS = {'compat': 0, 'errors': 0, 'names': 0, '_quiet': 1, 'nets': 2,
           'utils': 2, 'checkpoints': 3, 'config': 4, 'data': 5,
           'distribute': 5, 'perf': 6, 'inference': 6, 'training': 6,
-          'teaching': 7, 'cli': 8, '__main__': 9}
+          'teaching': 7, 'serve': 7, 'cli': 8, '__main__': 9}
 
 
 def _room(module):

@@ -45,6 +45,8 @@ COMMANDS = {
                 'a folder of class sub-folders -> TF-Slim TFRecords'),
     'train': ('train', 'train.py',
               'train or fine-tune in graph mode, resuming if stopped'),
+    'serve': ('serve', 'serve.py',
+              'an HTTP and gRPC endpoint (v1 and v2 protocols) on KServe'),
     'summarize': ('summarize', 'summarize.py',
                   'shapes, parameters and FLOPs per unit'),
     'residual-experiment': ('residual_experiment', 'residual_experiment.py',

@@ -37,7 +37,8 @@ def test_every_package_exception_derives_from_the_one_base():
                'CheckpointMismatchError', 'DataError', 'RecordError',
                'LabelsError', 'BenchmarkError', 'EvalError', 'ImageError',
                'ExportError', 'TrainError', 'TrainInterrupted',
-               'ExperimentError', 'DistributeError', 'PeerError'):
+               'ExperimentError', 'DistributeError', 'PeerError',
+               'ServeError', 'RequestError', 'ServeSettingsError'):
     assert name in found, name
   assert [n for n, c in found.items() if not issubclass(c, errors.Error)
           and not c.__module__.startswith('resnet_v2_slim.teaching')] == []

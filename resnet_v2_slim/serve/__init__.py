@@ -6,8 +6,8 @@ checkpoint built in-process) and answers a list of images, encoded or
 decoded; ``batcher`` gathers concurrent requests into one run;
 ``protocol`` reads and writes TF Serving's v1 JSON and the Open Inference
 Protocol v2; ``server`` is the ``kserve.Model`` and its start and stop.
-Only ``server`` imports kserve (the ``serve`` extra). May import:
-``config``, ``data``, ``inference``.
+Only ``server`` imports kserve (the ``serve`` extra). May import: ``config``,
+``data``, ``inference``.
 
 Typical use::
 

@@ -163,7 +163,7 @@ def is_artifact(path: str) -> bool:
 
 def load(model: str, *, engine: Optional[str] = None,
          top_k: Optional[int] = None,
-         labels_file: Optional[str] = None,
+         labels: Optional[str] = None,
          max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> Backend:
   """Loads ``model``: a serving artifact or a checkpoint.
 
@@ -173,19 +173,19 @@ def load(model: str, *, engine: Optional[str] = None,
     engine: the artifact's runtime (default: its kind's first).
     top_k: the classes answered per image (default: an artifact's own,
       5 for a checkpoint); at most an artifact's own.
-    labels_file: for a checkpoint, class names (default: its own).
+    labels: for a checkpoint, a class names file (default: its own).
     max_image_pixels: the largest image taken, in pixels.
 
   Raises:
     ServeError: ``model`` is neither, or an option that does not apply.
     EngineError, ServingError, CheckpointError: as their loaders.
   """
-  if not os.path.exists(model):
+  if not (os.path.exists(model) or os.path.exists(model + '.index')):
     raise ServeError('MODEL %s does not exist: give a serving artifact '
                      '(export --serving) or a checkpoint.' % model)
   if is_artifact(model):
-    if labels_file:
-      raise ServeError('`labels_file` is for a checkpoint: %s has its '
+    if labels:
+      raise ServeError('`labels` is for a checkpoint: %s has its '
                        'class names inside.' % model)
     runner = serving_files.load(serving_files.resolve(model), engine)
     own = runner.facts.top_k
@@ -201,7 +201,7 @@ def load(model: str, *, engine: Optional[str] = None,
                      'runs on tensorflow.' % engine)
   top_k = serving.DEFAULT_TOP_K if top_k is None else top_k
   facts = serving.facts_for(model, input=serving.BYTES, top_k=top_k,
-                            labels_file=labels_file)
+                            labels_file=labels)
   sess, graph = serving.restored_session(facts, model)
   fetch = dict(graph.outputs)
   runner = serving_files.Runner(

@@ -179,6 +179,8 @@ def inline_binary_bytes(body: bytes, json_length: int) -> Tuple[bytes, int]:
       continue
     segment = body[offset:offset + size]
     offset += size
+    if len(segment) != size:
+      raise ValueError('binary_data_size %d is past the body' % size)
     if given.get('datatype') != 'BYTES':
       tail.append(segment)
       continue
@@ -187,8 +189,8 @@ def inline_binary_bytes(body: bytes, json_length: int) -> Tuple[bytes, int]:
       length = int.from_bytes(segment[at:at + 4], 'little')
       items.append(base64.b64encode(segment[at + 4:at + 4 + length]).decode())
       at += 4 + length
-    if at != len(segment) or len(segment) != size:
-      raise ValueError('binary_data_size %d does not match the data' % size)
+    if at != len(segment):
+      raise ValueError('element lengths do not add up to %d' % size)
     del parameters['binary_data_size']
     given['data'] = items
   head = json.dumps(header).encode()

@@ -18,6 +18,7 @@ Typical use::
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import socket
@@ -27,6 +28,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.config.serve import ServeSettings
 from resnet_v2_slim.inference import serving
 from resnet_v2_slim.serve import backend
@@ -53,6 +55,7 @@ try:
     from kserve import errors as kserve_errors
     from kserve import model_server as kserve_server
     from kserve.protocol import infer_type
+    import prometheus_client   # KServe's own metrics library
     # pylint: enable=g-import-not-at-top
 except ImportError as exc:
   raise backend.ServeError(
@@ -61,6 +64,10 @@ except ImportError as exc:
 
 _LOG = logging.getLogger('resnet_v2_slim.serve')
 _CLIENT_ERRORS = (kserve_errors.InvalidInput, kserve_errors.ModelNotFound)
+# On /metrics beside KServe's: how well batching works under the load.
+_BATCH_SIZE = prometheus_client.Histogram(
+    'resnet_v2_slim_batch_size', 'Images per model run (requests batched '
+    'together)', buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class SlimModel(kserve.Model):
@@ -79,7 +86,7 @@ class SlimModel(kserve.Model):
   def load(self) -> bool:
     s = self.settings
     self.backend = backend.load(
-        s.model, engine=s.engine, top_k=s.top_k, labels_file=s.labels,
+        s.model, engine=s.engine, top_k=s.top_k, labels=s.labels,
         max_image_pixels=s.max_image_pixels)
     # The first run of a session or engine is slow (graph setup, kernels
     # picked): it happens here, before the server says it is ready.
@@ -87,10 +94,14 @@ class SlimModel(kserve.Model):
     self.backend.run([self.backend.check(
         np.full((size, size, 3), 128, np.uint8), 'warm-up')])
     self.batcher = batcher_lib.Batcher(
-        self.backend.run, max_batch_size=s.max_batch_size,
+        self._run, max_batch_size=s.max_batch_size,
         timeout_s=s.batch_timeout_ms / 1000)
     self.ready = True
     return True
+
+  def _run(self, batch: List[backend.Checked]) -> Dict[str, np.ndarray]:
+    _BATCH_SIZE.observe(len(batch))
+    return self.backend.run(batch)
 
   def stop(self) -> None:
     self.ready = False
@@ -155,9 +166,11 @@ class SlimModel(kserve.Model):
 
 class _BodyLimit:
   """ASGI middleware: a request body over ``max_bytes`` gets 413 and one
-  line, before it is read (by its Content-Length) or as soon as it grows
-  past the limit (chunked). Hand-written: neither uvicorn nor Starlette
-  caps a body, and KServe reads the whole body into memory first.
+  line, known by its Content-Length or as soon as it grows past the limit
+  (chunked). Its bytes are read and dropped, never kept: a client that is
+  still sending would otherwise see its connection reset instead of the
+  answer. Hand-written: neither uvicorn nor Starlette caps a body, and
+  KServe reads a whole body into memory before it looks at it.
   """
 
   def __init__(self, app, max_bytes: int) -> None:
@@ -168,6 +181,7 @@ class _BodyLimit:
       return await self.app(scope, receive, send)
     length = dict(scope['headers']).get(b'content-length', b'0')
     if length.isdigit() and int(length) > self.max_bytes:
+      await _drain(receive)
       return await self._refuse(send, int(length))
     seen, started = 0, False
 
@@ -188,26 +202,43 @@ class _BodyLimit:
       await self.app(scope, counted, watched)
     except _TooLarge:
       if not started:
+        seen += await _drain(receive)
         await self._refuse(send, seen)
 
   async def _refuse(self, send, size: int) -> None:
-    body = ('{"error": "the request body is over %d bytes (it has %s): '
-            'send fewer or smaller images, or start the server with a '
-            'larger --max_body_mb."}' % (self.max_bytes, size)).encode()
+    body = json.dumps({'error': 'the request body has %d bytes, over the '
+                       'server\'s --max_body_mb (%d bytes): send fewer or '
+                       'smaller images, or start the server with a larger '
+                       '--max_body_mb.' % (size, self.max_bytes)}).encode()
     await send({'type': 'http.response.start', 'status': 413,
                 'headers': [(b'content-type', b'application/json'),
                             (b'content-length', str(len(body)).encode())]})
     await send({'type': 'http.response.body', 'body': body})
 
 
-class _TooLarge(Exception):
-  pass
+async def _drain(receive) -> int:
+  """Reads the rest of a request body, dropping it; returns its size."""
+  size, more = 0, True
+  while more:
+    message = await receive()
+    if message['type'] != 'http.request':
+      break                  # the client went away
+    size += len(message.get('body', b''))
+    more = message.get('more_body', False)
+  return size
 
 
-class _BinaryBytesInputs:
-  """ASGI middleware: a v2 REST request's binary BYTES inputs (image
-  files, tritonclient.http's default) become base64 strings in its JSON
-  before KServe reads it (``protocol.inline_binary_bytes`` says why).
+class _TooLarge(errors.Error):
+  """A body past the limit, seen while it was read."""
+
+
+class _V2RestBodies:
+  """ASGI middleware for v2 REST ``infer`` bodies, as Triton's clients send
+  them: binary BYTES inputs (image files, tritonclient.http's default)
+  become base64 strings in the JSON before KServe reads them
+  (``protocol.inline_binary_bytes`` says why), and a JSON body sent
+  without a Content-Type (tritonclient.http's, when nothing is binary) is
+  read as JSON, not as a binary body missing its header.
   """
   _HEADER = b'inference-header-content-length'
 
@@ -215,9 +246,13 @@ class _BinaryBytesInputs:
     self.app = app
 
   async def __call__(self, scope, receive, send):
-    headers = dict(scope.get('headers') or [])
-    if scope['type'] != 'http' or self._HEADER not in headers or not (
+    if scope['type'] != 'http' or scope['method'] != 'POST' or not (
         scope['path'].endswith('/infer')):
+      return await self.app(scope, receive, send)
+    headers = dict(scope['headers'])
+    if self._HEADER not in headers:
+      headers[b'content-type'] = b'application/json'
+      scope = dict(scope, headers=list(headers.items()))
       return await self.app(scope, receive, send)
     body, more = b'', True
     while more:
@@ -323,7 +358,7 @@ def serve(settings: ServeSettings) -> SlimModel:
     model.name = settings.model_name or model.backend.facts.network
     max_bytes = int(settings.max_body_mb * 1e6)
     # The last added runs first: the size is checked before anything reads.
-    kserve_server.app.add_middleware(_BinaryBytesInputs)
+    kserve_server.app.add_middleware(_V2RestBodies)
     kserve_server.app.add_middleware(_BodyLimit, max_bytes=max_bytes)
     # KServe's gRPC server reads its message limits from its own flags.
     kserve_server.args.grpc_max_receive_message_length = max_bytes

@@ -27,10 +27,12 @@ from typing import NamedTuple
 import numpy as np
 import pytest
 import tensorflow.compat.v1 as tf
+import yaml
 from PIL import Image as PILImage
 
 from resnet_v2_slim.cli import main as cli
 from resnet_v2_slim.data import images as images_lib
+from resnet_v2_slim.inference import triton
 from resnet_v2_slim.config.serve import ServeSettings
 from resnet_v2_slim.serve import backend
 from resnet_v2_slim.serve import batcher
@@ -48,6 +50,7 @@ class Model(NamedTuple):
   checkpoint: str
   served: str          # export --serving's SavedModel (TF Serving layout)
   onnx: str            # the same, taking pixels
+  triton: str          # a Triton model repository holding it
   photos: list         # JPEG files
   expected: list       # classify --model_file on them: [(ids, labels, probs)]
 
@@ -86,15 +89,17 @@ def model(tmp_path_factory):
                                        NAME, CLASSES, image_size=SIZE)
   served = os.path.join(folder, 'served')
   onnx = os.path.join(folder, 'model.onnx')
+  triton = os.path.join(folder, 'models')
   assert cli.main(['export', '--checkpoint', prefix, '--serving',
                    '--image_size', str(SIZE), '--saved_model_dir',
-                   served, '--onnx_file', onnx]) == 0
+                   served, '--onnx_file', onnx, '--triton_repository',
+                   triton]) == 0
   photos = []
   for i, image in enumerate(images_lib.bundled_photos()[:2]):
     photos.append(os.path.join(folder, 'photo%d.jpg' % i))
     with open(photos[-1], 'wb') as f:
       f.write(image.data)
-  return Model(prefix, served, onnx, photos,
+  return Model(prefix, served, onnx, triton, photos,
                _classify(['--model_file', served] + photos, folder))
 
 
@@ -505,3 +510,133 @@ def test_a_pixels_model_runs_a_batch_of_mixed_sizes(model):
   assert out['classes'].tolist() == [ids for ids, _, _ in model.expected]
   np.testing.assert_allclose(out['scores'], [p for _, _, p in model.expected],
                              atol=1e-4)
+
+
+def _triton_model_config():
+  """Triton's own ``ModelConfig`` message, from tritonclient's generated
+  module, loaded by its path: importing ``tritonclient.grpc`` would load
+  the gRPC service protos, which clash with KServe's in this process."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import tritonclient  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(tritonclient.__file__), 'grpc',
+                      'model_config_pb2.py')
+  spec = importlib.util.spec_from_file_location('triton_model_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_the_triton_repository_states_what_the_onnx_model_computes(model):
+  from google.protobuf import text_format  # pylint: disable=g-import-not-at-top
+  import onnxruntime  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(model.triton, NAME)
+  assert sorted(os.listdir(folder)) == ['1', 'config.pbtxt', 'labels.txt']
+  config = text_format.Parse(open(os.path.join(folder, 'config.pbtxt')).read(),
+                             _triton_model_config().ModelConfig())
+  assert (config.name, config.backend) == (NAME, 'onnxruntime')
+  assert config.max_batch_size == ServeSettings(model='x').max_batch_size
+  assert config.dynamic_batching.max_queue_delay_microseconds == round(
+      ServeSettings(model='x').batch_timeout_ms * 1000)
+  # What onnxruntime reads from the model file is what the config says.
+  session = onnxruntime.InferenceSession(
+      os.path.join(folder, '1', 'model.onnx'),
+      providers=['CPUExecutionProvider'])
+  types = {'tensor(float)': 'TYPE_FP32', 'tensor(uint8)': 'TYPE_UINT8',
+           'tensor(int32)': 'TYPE_INT32', 'tensor(int64)': 'TYPE_INT64'}
+  data_type = _triton_model_config().DataType.Name
+  for stated, real in ((config.input, session.get_inputs()),
+                       (config.output, session.get_outputs())):
+    assert [(t.name, data_type(t.data_type), list(t.dims)) for t in stated] == [
+        (t.name, types[t.type], [d if isinstance(d, int) else -1
+                                 for d in t.shape[1:]]) for t in real]
+  labelled = [t for t in config.output if t.label_filename]
+  assert [t.name for t in labelled] == ['probabilities']
+  labels = open(os.path.join(folder, 'labels.txt')).read().splitlines()
+  assert len(labels) == CLASSES
+  for ids, names, _ in model.expected:
+    assert [labels[i] for i in ids] == names
+  assert open(os.path.join(folder, '1', 'model.onnx'), 'rb').read() == open(
+      model.onnx, 'rb').read()
+
+
+def test_a_second_triton_export_adds_a_version_and_never_overwrites_one(
+    model, tmp_path, capsys):
+  repository = str(tmp_path / 'models')
+  argv = ['export', '--checkpoint', model.checkpoint, '--serving',
+          '--image_size', str(SIZE), '--triton_repository', repository]
+  assert cli.main(argv) == 0
+  assert cli.main(argv) == 0
+  folder = os.path.join(repository, NAME)
+  assert sorted(os.listdir(folder)) == ['1', '2', 'config.pbtxt',
+                                        'labels.txt']
+  before = {name: os.path.getmtime(os.path.join(folder, name, 'model.onnx'))
+            for name in ('1', '2')}
+  capsys.readouterr()
+  assert cli.main(argv + ['--model_version', '2']) == 2
+  assert capsys.readouterr().err.strip().endswith(
+      '--model_version 2 of %s exists; give a new one, or leave it out for '
+      'the next free version (3).' % folder)
+  assert before == {
+      name: os.path.getmtime(os.path.join(folder, name, 'model.onnx'))
+      for name in ('1', '2')}
+  assert not [n for n in os.listdir(folder) if n.startswith('.')]
+  with pytest.raises(triton.TritonError, match='is a file; give a folder'):
+    triton.version_dir(os.path.join(folder, 'labels.txt'), NAME, None)
+
+
+def _manifests():
+  text = open(os.path.join(os.path.dirname(__file__), '..', 'docs',
+                           'serve.md')).read()
+  return [yaml.safe_load(block) for block in re.findall(
+      r'^```yaml\n(.*?)^```', text, re.M | re.S)]
+
+
+def _as_api_object(data, type_name):
+  """``data`` built into KServe's (or Kubernetes') own API model classes:
+  every key must be one of the class's fields, and the generated classes
+  refuse a missing required field (client-side validation)."""
+  import kserve  # pylint: disable=g-import-not-at-top
+  import kubernetes.client  # pylint: disable=g-import-not-at-top
+  if type_name.lower().startswith('list['):
+    return [_as_api_object(x, type_name[5:-1]) for x in data]
+  if type_name.lower().startswith(('dict(', 'dict[')):
+    inner = type_name[type_name.index(',') + 1:-1].strip()
+    return {k: _as_api_object(v, inner) for k, v in data.items()}
+  if type_name in ('str', 'int', 'bool', 'float', 'object', 'datetime'):
+    return data
+  cls = getattr(kserve, type_name, None) or getattr(kubernetes.client,
+                                                     type_name)
+  fields = {json_name: name for name, json_name in cls.attribute_map.items()}
+  unknown = sorted(set(data) - set(fields))
+  assert not unknown, (type_name, unknown)
+  return cls(**{fields[k]: _as_api_object(v, cls.openapi_types[fields[k]])
+                for k, v in data.items()})
+
+
+def test_the_inference_service_manifests_are_what_kserve_takes():
+  from resnet_v2_slim.cli import serve as serve_cli  # pylint: disable=g-import-not-at-top
+  manifests = _manifests()
+  assert len(manifests) == 3
+  for manifest in manifests:
+    service = _as_api_object(manifest, 'V1beta1InferenceService')
+    assert (service.api_version, service.kind) == (
+        'serving.kserve.io/v1beta1', 'InferenceService')
+    assert re.fullmatch(r'[a-z]([-a-z0-9]*[a-z0-9])?',
+                        service.metadata.name)   # a DNS-1035 label
+    predictor = service.spec.predictor
+    # One way to serve per predictor: a model for a runtime, or a container.
+    assert (predictor.model is None) != (predictor.containers is None)
+  custom, tf_serving, triton = (m.spec.predictor for m in (
+      _as_api_object(m, 'V1beta1InferenceService') for m in manifests))
+  container = custom.containers[0]
+  assert container.name == 'kserve-container'   # KServe's required name
+  parsed = serve_cli.parser('serve').parse_args(container.args[1:])
+  assert container.args[0] == 'serve' and parsed.model == '/mnt/models'
+  assert [p.container_port for p in container.ports] == [parsed.http_port]
+  assert container.readiness_probe.http_get.port == parsed.http_port
+  assert parsed.model_name == manifests[0]['metadata']['name']
+  assert [(e.name, e.value.startswith(('gs://', 's3://', 'pvc://')))
+          for e in container.env] == [('STORAGE_URI', True)]
+  assert (tf_serving.model.model_format.name, triton.model.model_format.name,
+          triton.model.runtime) == ('tensorflow', 'triton',
+                                    'kserve-tritonserver')

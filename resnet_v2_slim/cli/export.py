@@ -23,6 +23,7 @@ on real photos against classify before it is written:
 
 
 import dataclasses
+import os
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
@@ -31,7 +32,8 @@ from resnet_v2_slim.utils import settings
 
 
 # Flags that mean something only with --serving.
-SERVING_ONLY = ('serving', 'model_version', 'top_k', 'labels', 'features')
+SERVING_ONLY = ('serving', 'model_version', 'top_k', 'labels', 'features',
+                'triton_repository')
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(
     inference_config.ExportSettings) if f.name in SERVING_ONLY}
 
@@ -95,4 +97,8 @@ def _serving(prog: str, config) -> int:
     return common.fail(prog, exc, code=1)
   for report in result['reports']:
     print('wrote %s (input `%s`)' % (report['path'], report['input']))
+  if result['triton_version_dir']:
+    print('wrote Triton model %s (config.pbtxt, labels.txt, %s/%s)' % (
+        os.path.dirname(result['triton_version_dir']),
+        os.path.basename(result['triton_version_dir']), 'model.onnx'))
   return 0

@@ -13,6 +13,7 @@ lets requests in flight finish (--grace_s) and exits 0. Needs the serve
 extra: pip install "resnet_v2_slim[serve]". See docs/serve.md.
 """
 
+import argparse
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
@@ -20,16 +21,22 @@ from resnet_v2_slim.config import serve as serve_config
 from resnet_v2_slim.utils import settings
 
 
+def parser(prog: str) -> argparse.ArgumentParser:
+  """``serve``'s flags (the manifests in docs/serve.md are checked
+  against it)."""
+  made = common.parser(prog, __doc__)
+  made.add_argument('model', metavar='MODEL',
+                    help='a serving artifact (export --serving) or a '
+                    'checkpoint')
+  settings.add_flags(made, serve_config.ServeSettings)
+  return made
+
+
 @common.command
 def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim serve') -> int:
   """Runs the command; returns its exit code (0 when stopped, or 2)."""
-  parser = common.parser(prog, __doc__)
-  parser.add_argument('model', metavar='MODEL',
-                      help='a serving artifact (export --serving) or a '
-                      'checkpoint')
-  settings.add_flags(parser, serve_config.ServeSettings)
-  args = parser.parse_args(argv)
+  args = parser(prog).parse_args(argv)
   common.quiet()
   config = settings.from_args(serve_config.ServeSettings, args,
                               model=args.model)

@@ -105,9 +105,14 @@ class ExportSettings(InputSettings):
       'ONNX, OpenVINO, TFLite and Keras 3 uint8 pixels of any size; '
       'preprocessing, '
       'class names and facts inside; each checked on real photos')
+  triton_repository: Optional[str] = setting(
+      None, help='with --serving: a Triton model repository to add the '
+      'model to (DIR/NAME/config.pbtxt, labels.txt, <version>/model.onnx; '
+      'docs/serve.md)')
   model_version: Optional[int] = setting(
-      None, type=int, help='with --serving: the SavedModel version folder '
-      '(default: the next free integer; an existing one is refused)')
+      None, type=int, help='with --serving: the SavedModel\'s and Triton '
+      'model\'s version folder (default: the next free integer; an '
+      'existing one is refused)')
   top_k: int = setting(5, type=int, help='with --serving: classes and '
                        'scores given per image (default %(default)s)')
   labels: Optional[str] = setting(

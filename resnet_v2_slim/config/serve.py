@@ -18,6 +18,11 @@ from resnet_v2_slim import names
 from resnet_v2_slim.utils.settings import setting
 
 
+# Batching defaults, shared with the Triton repository export writes.
+DEFAULT_MAX_BATCH_SIZE = 16
+DEFAULT_BATCH_TIMEOUT_MS = 5.0
+
+
 class ServeSettingsError(errors.Error):
   """A ``serve`` setting out of its range."""
 
@@ -44,10 +49,10 @@ class ServeSettings:
       None, help='with a checkpoint: class names file, one per line '
       '(default: its own, else ImageNet for 1000/1001 classes)')
   max_batch_size: int = setting(
-      16, help='the most images in one model run: concurrent requests are '
+      DEFAULT_MAX_BATCH_SIZE, help='the most images in one model run: concurrent requests are '
       'batched up to it; 0 runs each request alone (default %(default)s)')
   batch_timeout_ms: float = setting(
-      5.0, help='how long a request waits for others to join its batch '
+      DEFAULT_BATCH_TIMEOUT_MS, help='how long a request waits for others to join its batch '
       '(default %(default)s)')
   max_image_pixels: int = setting(
       25_000_000, help='the largest image taken, in pixels (default '

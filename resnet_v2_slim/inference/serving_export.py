@@ -33,11 +33,12 @@ from resnet_v2_slim.inference import classifier
 from resnet_v2_slim.inference import engines
 from resnet_v2_slim.inference import serving
 from resnet_v2_slim.inference import serving_files
+from resnet_v2_slim.inference import triton
 from resnet_v2_slim.utils import fileio
 
 # The targets that carry serving artifacts; the others are refused.
 TARGETS = ('saved_model_dir', 'onnx_file', 'openvino_dir', 'tflite_file',
-           'keras_file')
+           'keras_file', 'triton_repository')
 PIXEL_TARGETS = TARGETS[1:]
 NOT_SERVING = ('output_file',)
 # checkpoints/restore.py's logger (its module name; the package's
@@ -102,8 +103,9 @@ def check_paths(settings: Any) -> None:
   """
   from resnet_v2_slim.inference import export  # pylint: disable=g-import-not-at-top
   export.check_paths(dataclasses.replace(settings, saved_model_dir=None))
-  if settings.saved_model_dir:
-    fileio.check_writable_dir(settings.saved_model_dir, '`saved_model_dir`')
+  for name in ('saved_model_dir', 'triton_repository'):
+    if getattr(settings, name):
+      fileio.check_writable_dir(getattr(settings, name), '`%s`' % name)
 
 
 def version_dir(settings: Any) -> Optional[str]:
@@ -205,8 +207,10 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
   check_options(settings)
   check_paths(settings)
   target_version = version_dir(settings)
-  check = check_files(settings)
   facts = _facts(settings, serving.PIXELS)
+  triton_version = settings.triton_repository and triton.version_dir(
+      settings.triton_repository, facts.network, settings.model_version)
+  check = check_files(settings)
   log('checking serving exports on %s (%s preprocessing at %d inside)'
       % (check.source, facts.preprocessing, facts.image_size))
   with _said_once(RESTORE_LOG), fileio.staging(
@@ -218,10 +222,11 @@ def export_serving(settings: Any, log: Optional[Callable[[str], None]] = None
     if target_version:
       moves.append(_saved_model(run, target_version))
     if any(getattr(settings, name) for name in PIXEL_TARGETS):
-      moves += _pixel_artifacts(run, facts)
+      moves += _pixel_artifacts(run, facts, triton_version)
     run.stage.commit(moves)   # all verified: now into place
   return {'facts': dataclasses.asdict(facts), 'reports': run.reports,
-          'saved_model_version_dir': target_version}
+          'saved_model_version_dir': target_version,
+          'triton_version_dir': triton_version or None}
 
 
 def _saved_model(run: _ServingRun, target: str) -> fileio.Staged:
@@ -240,10 +245,11 @@ def _saved_model(run: _ServingRun, target: str) -> fileio.Staged:
   return fileio.Staged(tmp, target, folder=True)
 
 
-def _pixel_artifacts(run: _ServingRun, facts: serving.Facts
-                     ) -> List[fileio.Staged]:
-  """ONNX, OpenVINO and TFLite from one restored ``pixels`` graph; the
-  Keras 3 model from the checkpoint's weights."""
+def _pixel_artifacts(run: _ServingRun, facts: serving.Facts,
+                     triton_version: Optional[str]) -> List[fileio.Staged]:
+  """ONNX (also in a Triton repository), OpenVINO and TFLite from one
+  restored ``pixels`` graph; the Keras 3 model from the checkpoint's
+  weights."""
   s, moves = run.settings, []
   sess, graph = serving.restored_session(facts, s.checkpoint,
                                          raw_weights=s.raw_weights)
@@ -252,13 +258,18 @@ def _pixel_artifacts(run: _ServingRun, facts: serving.Facts
     if s.tflite_file:   # the TFLite converter reads a SavedModel
       pixels_model = os.path.join(run.stage.scratch, 'pixels_saved_model')
       serving_files.write_saved_model(sess, graph, facts, pixels_model)
-  if s.onnx_file or s.openvino_dir:
+  if s.onnx_file or s.openvino_dir or triton_version:
     onnx_path = (run.stage.new_temp(s.onnx_file) if s.onnx_file
                  else os.path.join(run.stage.scratch, 'model.onnx'))
     serving_files.write_onnx(frozen, facts, onnx_path)
+    if s.onnx_file or triton_version:
+      _verify(run, onnx_path, s.onnx_file or os.path.join(
+          triton_version, triton.MODEL))
     if s.onnx_file:
-      _verify(run, onnx_path, s.onnx_file)
       moves.append(fileio.Staged(onnx_path, s.onnx_file, folder=False))
+    if triton_version:
+      moves += triton.stage_model(run.stage, onnx_path, facts,
+                                  triton_version)
     if s.openvino_dir:
       folder = run.stage.new_temp(s.openvino_dir, folder=True)
       serving_files.write_openvino(onnx_path, facts, folder)

@@ -48,13 +48,12 @@ class Batcher:
     self._worker: Optional[asyncio.Task] = None
     self._thread = concurrent.futures.ThreadPoolExecutor(
         max_workers=1, thread_name_prefix='model')
-    self.runs = self.items = 0     # counters: the mean batch size
 
   async def submit(self, items: List[Any]) -> Dict[str, np.ndarray]:
     """The outputs for ``items``, run with whatever else is waiting."""
     loop = asyncio.get_running_loop()
     if not self.max_batch_size:
-      return await loop.run_in_executor(self._thread, self._run, items)
+      return await loop.run_in_executor(self._thread, self._run_fn, items)
     if self._worker is None:   # started in the loop that serves
       self._wake = asyncio.Event()
       self._worker = loop.create_task(self._work())
@@ -62,10 +61,6 @@ class Batcher:
     self._pending.append(request)
     self._wake.set()
     return await request.done
-
-  def _run(self, items):
-    self.runs, self.items = self.runs + 1, self.items + len(items)
-    return self._run_fn(items)
 
   async def _work(self) -> None:
     loop = asyncio.get_running_loop()
@@ -76,7 +71,7 @@ class Batcher:
         batch = await self._gather(loop)
         items = [item for r in batch for item in r.items]
         try:
-          out = await loop.run_in_executor(self._thread, self._run, items)
+          out = await loop.run_in_executor(self._thread, self._run_fn, items)
         except Exception as exc:  # pylint: disable=broad-except
           for r in batch:
             if not r.done.done():
@@ -114,6 +109,10 @@ class Batcher:
     return batch
 
   def close(self) -> None:
-    if self._worker is not None:
-      self._worker.cancel()
+    """Stops the worker and the model thread (requests waiting fail)."""
+    if self._worker is not None and not self._worker.done():
+      try:
+        self._worker.cancel()
+      except RuntimeError:    # its loop is closed: nothing runs it any more
+        pass
     self._thread.shutdown(wait=False, cancel_futures=True)

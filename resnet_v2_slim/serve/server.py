@@ -104,11 +104,14 @@ class SlimModel(kserve.Model):
     return self.backend.run(batch)
 
   def stop(self) -> None:
+    """Not ready; the model closed (KServe calls it on SIGTERM, and
+    ``serve`` once more on the way out)."""
     self.ready = False
     if self.batcher is not None:
       self.batcher.close()
     if self.backend is not None:
       self.backend.close()
+    self.batcher = self.backend = None
 
   async def predict(self, payload: Any, headers: Optional[Dict] = None,
                     response_headers: Optional[Dict] = None) -> Any:

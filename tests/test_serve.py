@@ -561,10 +561,11 @@ def test_the_triton_repository_states_what_the_onnx_model_computes(model):
 
 def test_a_second_triton_export_adds_a_version_and_never_overwrites_one(
     model, tmp_path, capsys):
+  import shutil  # pylint: disable=g-import-not-at-top
   repository = str(tmp_path / 'models')
+  shutil.copytree(model.triton, repository)   # holds version 1
   argv = ['export', '--checkpoint', model.checkpoint, '--serving',
           '--image_size', str(SIZE), '--triton_repository', repository]
-  assert cli.main(argv) == 0
   assert cli.main(argv) == 0
   folder = os.path.join(repository, NAME)
   assert sorted(os.listdir(folder)) == ['1', '2', 'config.pbtxt',

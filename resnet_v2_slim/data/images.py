@@ -32,8 +32,10 @@ FORMATS = {
 EXTENSIONS = tuple(ext for _, exts in FORMATS.values() for ext in exts)
 FORMAT_NAMES = ', '.join(FORMATS)      # for messages: 'JPEG, PNG, BMP, GIF'
 
-Folder = collections.namedtuple('Folder', ['class_names', 'paths', 'labels'])
-Folder.__doc__ = """Class sub-folders: sorted names; files with 0-based labels."""
+Folder = collections.namedtuple(
+    'Folder', ['class_names', 'paths', 'labels', 'synsets'], defaults=[None])
+Folder.__doc__ = """Class sub-folders: sorted names; files with 0-based
+labels; each class's WordNet ID where known (ImageNet), else None."""
 
 Image = collections.namedtuple('Image', ['data', 'format', 'height', 'width'])
 Image.__doc__ = """An image file's bytes as stored, its format and size."""

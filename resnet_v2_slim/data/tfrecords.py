@@ -13,6 +13,8 @@ Typical use::
     shards = tfrecords.find_shards('/data/imagenet/validation-*')
     ds = tfrecords.examples(shards)   # (encoded, label, shard, record)
     tfrecords.convert_folder('my_images/', 'records/', num_shards=4)
+    tfrecords.convert_imagenet_val('ILSVRC2012_img_val/', 'records/',
+                                   devkit='ILSVRC2012_devkit_t12.tar.gz')
 """
 
 import concurrent.futures
@@ -30,6 +32,7 @@ import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim import errors
 from resnet_v2_slim.config import convert as convert_config
+from resnet_v2_slim.data import imagenet
 from resnet_v2_slim.data import images
 from resnet_v2_slim.utils import fileio
 
@@ -41,6 +44,8 @@ FEATURES = {
     'image/width': tf.io.FixedLenFeature([], tf.int64, default_value=-1),
     'image/class/text': tf.io.FixedLenFeature([], tf.string,
                                               default_value=''),
+    'image/class/synset': tf.io.FixedLenFeature([], tf.string,
+                                                default_value=''),
 }
 
 
@@ -126,9 +131,11 @@ def _feature(value):
 
 
 def encode_example(encoded: bytes, image_format: str, label: int,
-                   height: int, width: int, text: Optional[str] = None
-                   ) -> bytes:
-  """One serialized ``tf.train.Example`` in TF-Slim's ImageNet layout."""
+                   height: int, width: int, text: Optional[str] = None,
+                   synset: Optional[str] = None) -> bytes:
+  """One serialized ``tf.train.Example`` in TF-Slim's ImageNet layout
+  (``synset``: the class's WordNet ID, as research/slim's ImageNet
+  shards carry it)."""
   features = {'image/encoded': _feature(encoded),
               'image/format': _feature(image_format),
               'image/class/label': _feature(int(label)),
@@ -136,6 +143,8 @@ def encode_example(encoded: bytes, image_format: str, label: int,
               'image/width': _feature(int(width))}
   if text is not None:
     features['image/class/text'] = _feature(text)
+  if synset is not None:
+    features['image/class/synset'] = _feature(synset)
   return tf.train.Example(features=tf.train.Features(
       feature=features)).SerializeToString()
 
@@ -160,7 +169,7 @@ def examples(shards: Sequence[str]) -> tf.data.Dataset:
   return files.flat_map(one_shard)
 
 
-def _image_record(path, label, text):
+def _image_record(path, label, text, synset=None):
   """One image file -> ``(serialized example, None)`` or ``(None, path)``.
 
   The file is decoded once (``images.read_image``): that both checks it and
@@ -171,23 +180,29 @@ def _image_record(path, label, text):
   except images.DataError:
     return None, path
   return encode_example(image.data, image.format, label, image.height,
-                        image.width, text), None
+                        image.width, text, synset), None
 
 
 MANIFEST = 'convert.json'   # beside the shards: what made them
 
 
 def _fingerprint(data_dir, folder, num_shards, name):
-  """What a conversion depends on: the inputs (path, size, mtime) and flags."""
+  """What a conversion depends on: the inputs (path, size, mtime), the
+  flags, and for labels not given by the folders (ImageNet's validation
+  set) the labels."""
   digest = hashlib.sha256()
   for path in folder.paths:
     stat = os.stat(path)
     digest.update(('%s\0%d\0%d\n' % (os.path.relpath(path, data_dir),
                                        stat.st_size, stat.st_mtime_ns))
                   .encode('utf-8', 'surrogateescape'))
-  return {'data_dir': os.path.realpath(data_dir), 'name': name,
-          'num_shards': num_shards, 'classes': folder.class_names,
-          'images': len(folder.paths), 'inputs_sha256': digest.hexdigest()}
+  job = {'data_dir': os.path.realpath(data_dir), 'name': name,
+         'num_shards': num_shards, 'classes': folder.class_names,
+         'images': len(folder.paths), 'inputs_sha256': digest.hexdigest()}
+  if folder.synsets:
+    job['labels_sha256'] = hashlib.sha256(
+        ','.join(map(str, folder.labels)).encode()).hexdigest()
+  return job
 
 
 def _check_rerun(output_dir, job, name):
@@ -237,7 +252,7 @@ ConvertSettings = convert_config.ConvertSettings
 
 def convert_folder(data_dir: str, output_dir: str, *,
                    num_shards: int = ConvertSettings.num_shards,
-                   name: str = ConvertSettings.name,
+                   name: str = 'train',
                    workers: int = ConvertSettings.workers,
                    log: Callable[[str], None] = print
                    ) -> Tuple[List[str], int, Sequence[str]]:
@@ -272,6 +287,48 @@ def convert_folder(data_dir: str, output_dir: str, *,
   """
   _check_convert_args(data_dir, output_dir, num_shards, name, workers)
   folder = images.scan_folder(data_dir)
+  return _convert(folder, data_dir, output_dir, num_shards, name, workers,
+                  log)
+
+
+def convert_imagenet_val(val_dir: str, output_dir: str, *,
+                         devkit: Optional[str] = None,
+                         solution_csv: Optional[str] = None,
+                         synset_labels: Optional[str] = None,
+                         num_shards: int = ConvertSettings.num_shards,
+                         name: str = 'validation',
+                         workers: int = ConvertSettings.workers,
+                         log: Callable[[str], None] = print
+                         ) -> Tuple[List[str], int, Sequence[str]]:
+  """ImageNet's flat validation folder -> TF-Slim shards in slim's labels.
+
+  As ``convert_folder``, the labels read from one source
+  (``data.imagenet``: the devkit, Kaggle's solution CSV or a synset file)
+  and put in slim's order (1 + the sorted-WNID index); each record also
+  carries ``image/class/synset`` and the class name as
+  ``image/class/text``. Every image of the folder must have a label and
+  every label a file.
+
+  Raises:
+    imagenet.ImageNetError, RecordError, fileio.OutputPathError: before
+      anything is written.
+  """
+  _check_convert_args(val_dir, output_dir, num_shards, name, workers,
+                      inputs=[('`devkit`', devkit),
+                              ('`solution_csv`', solution_csv),
+                              ('`synset_labels`', synset_labels)])
+  folder = imagenet.validation_folder(
+      val_dir, devkit=devkit, solution_csv=solution_csv,
+      synset_labels=synset_labels)
+  return _convert(folder, val_dir, output_dir, num_shards, name, workers,
+                  log)
+
+
+def _convert(folder: images.Folder, data_dir: str, output_dir: str,
+             num_shards: int, name: str, workers: int,
+             log: Callable[[str], None]
+             ) -> Tuple[List[str], int, Sequence[str]]:
+  """Writes a labelled ``folder``'s shards (see ``convert_folder``)."""
   job = _fingerprint(data_dir, folder, num_shards, name)
   _check_rerun(output_dir, job, name)
   os.makedirs(output_dir, exist_ok=True)
@@ -305,7 +362,9 @@ def convert_folder(data_dir: str, output_dir: str, *,
 
 
 def _check_convert_args(data_dir: str, output_dir: str, num_shards: int,
-                        name: str, workers: int) -> None:
+                        name: str, workers: int, *,
+                        inputs: Sequence[Tuple[str, Optional[str]]] = ()
+                        ) -> None:
   """Refuses ``convert_folder``'s arguments before anything is read.
 
   Args:
@@ -314,6 +373,7 @@ def _check_convert_args(data_dir: str, output_dir: str, num_shards: int,
     num_shards: how many shards.
     name: the shard name prefix.
     workers: how many reading threads.
+    inputs: other files read, ``(argument, path)``: not to be overwritten.
 
   Raises:
     RecordError: a bad count, name or ``output_dir`` that is a file.
@@ -330,7 +390,8 @@ def _check_convert_args(data_dir: str, output_dir: str, num_shards: int,
     raise RecordError('`num_shards` must be a positive integer, got %r.'
                       % (num_shards,))
   fileio.check_outputs([('`output_dir`', output_dir)],
-                       [('`data_dir`', data_dir)])
+                       [('`data_dir`', data_dir)] + [
+                           (what, path) for what, path in inputs if path])
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise RecordError('`output_dir` %s is a file; give a folder for the '
                       'shards.' % output_dir)
@@ -399,7 +460,8 @@ def _write_shards(folder, shards: List[str], workers: int,
       written.append(_PendingShard(shard + '.tmp-%d' % os.getpid(), shard))
       with tf.io.TFRecordWriter(written[-1].tmp) as writer:
         for record, bad_path in pool.map(lambda item: _image_record(
-            item[0], int(item[1]) + 1, folder.class_names[item[1]]), part):
+            item[0], int(item[1]) + 1, folder.class_names[item[1]],
+            folder.synsets[item[1]] if folder.synsets else None), part):
           if bad_path is not None:
             bad.append(bad_path)
           elif not bad:

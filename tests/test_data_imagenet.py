@@ -195,3 +195,54 @@ def test_flags_that_do_not_fit_are_one_line(imagenet_set, tmp_path, capsys,
            'S': str(imagenet_set.synsets)}
   err = _refused(capsys, tmp_path, [paths.get(a, a) for a in argv])
   assert words in err, err
+
+
+def test_evaluate_on_the_flat_folder_gives_its_shards_numbers(
+    imagenet_set, tmp_path):
+  import json  # pylint: disable=g-import-not-at-top
+  import refnets  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.cli import main as cli  # pylint: disable=g-import-not-at-top
+  s = imagenet_set
+  prefix = refnets.save_our_checkpoint(tmp_path / 'rn18.ckpt',
+                                       'resnet_v2_18', 1001)
+  shards = tmp_path / 'shards'
+  assert convert.main(['--imagenet_val', str(s.val), '--devkit',
+                       str(s.tarball), '--output_dir', str(shards)]) == 0
+  results = []
+  for data in (['--tfrecord', str(shards / 'validation-*')],
+               ['--data_dir', str(s.val), '--solution_csv', str(s.csv)]):
+    out = str(tmp_path / ('%d.json' % len(results)))
+    assert cli.main(['evaluate', '--checkpoint', str(prefix), '--image_size',
+                     '32', '--batch_size', '8', '--json', out] + data) == 0
+    results.append(json.load(open(out)))
+  assert [r['num_examples'] for r in results] == [IMAGES, IMAGES]
+  for key in ('top1', 'top5'):
+    assert results[0][key] == results[1][key]
+  # The loss is the labels' too: the same images with the same labels.
+  assert abs(results[0]['loss'] - results[1]['loss']) < 1e-5
+
+
+def test_evaluate_takes_a_label_source_only_with_the_folder(
+    imagenet_set, capsys):
+  from resnet_v2_slim.cli import main as cli  # pylint: disable=g-import-not-at-top
+  code = cli.main(['evaluate', '--checkpoint', 'x.ckpt', '--tfrecord', 'r-*',
+                   '--devkit', str(imagenet_set.devkit)])
+  err = capsys.readouterr().err.strip()
+  assert code == 2 and err.endswith(
+      '--devkit labels ImageNet\'s flat validation folder: give the folder '
+      'as --data_dir.'), err
+
+
+def test_a_published_checkpoint_near_chance_is_told_about_the_label_trap():
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  row = {'name': 'resnet_v2_50_2017_04_14', 'top1': 75.6, 'top5': 92.8}
+  result = {'published': row, 'num_examples': 50000, 'num_classes': 1001,
+            'top1': 0.0011}
+  hint = evaluate.label_order_hint(result)
+  assert hint.startswith('top-1 0.11% is near chance (0.10%) for '
+                         'resnet_v2_50_2017_04_14, published at 75.6%')
+  assert 'convert --imagenet_val' in hint
+  # Not for: a checkpoint without a row, a real score, too few images.
+  for change in ({'published': None}, {'top1': 0.756},
+                 {'num_examples': 100}):
+    assert evaluate.label_order_hint(dict(result, **change)) is None

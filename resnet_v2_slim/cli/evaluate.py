@@ -13,6 +13,7 @@ printed next to the published accuracy.
 
 
 import os
+import sys
 from typing import Optional, Sequence
 
 from resnet_v2_slim.cli import common
@@ -56,6 +57,9 @@ def main(argv: Optional[Sequence[str]] = None,
         prog, config, ('preprocessing', 'image_size', 'labels_offset'))
   result = evaluate.evaluate(config, log=common.printer(out))
   print(evaluate.report_line(result), file=out)
+  hint = evaluate.label_order_hint(result)
+  if hint:
+    print('%s: warning: %s' % (prog, hint), file=sys.stderr)
   if args.json:
     return common.emit_json(prog, args.json, result)
   return 0

@@ -17,7 +17,28 @@ from resnet_v2_slim.utils.settings import setting
 
 
 @dataclasses.dataclass(kw_only=True)
-class ConvertSettings:
+class ImageNetLabels:
+  """Where the labels of ImageNet's flat validation folder come from
+  (``data.imagenet``); ``convert`` and ``evaluate`` take the same flags."""
+  devkit: Optional[str] = setting(
+      None, help='ImageNet\'s flat validation folder labelled from '
+      'ILSVRC2012_devkit_t12.tar.gz or its folder (data/meta.mat and the '
+      'ground truth)')
+  solution_csv: Optional[str] = setting(
+      None, help='the same, from Kaggle\'s LOC_val_solution.csv')
+  synset_labels: Optional[str] = setting(
+      None, help='the same, from one WNID per image in file order '
+      '(research/slim\'s imagenet_2012_validation_synset_labels.txt, '
+      'tensorflow-datasets\' validation_labels.txt)')
+
+  def label_sources(self) -> dict:
+    """The label sources given, by name."""
+    return {name: getattr(self, name) for name in (
+        'devkit', 'solution_csv', 'synset_labels') if getattr(self, name)}
+
+
+@dataclasses.dataclass(kw_only=True)
+class ConvertSettings(ImageNetLabels):
   """``convert``'s settings; its flags and ``convert_folder``'s defaults."""
   data_dir: Optional[str] = setting(
       None, help='folder of class sub-folders of images')
@@ -25,15 +46,6 @@ class ConvertSettings:
       None, metavar='DIR', help='instead of --data_dir: ImageNet\'s flat '
       'validation folder (ILSVRC2012_val_00000001.JPEG ...), labelled in '
       'slim\'s order from one of --devkit, --solution_csv, --synset_labels')
-  devkit: Optional[str] = setting(
-      None, help='with --imagenet_val: ILSVRC2012_devkit_t12.tar.gz or its '
-      'folder (data/meta.mat and the ground truth)')
-  solution_csv: Optional[str] = setting(
-      None, help='with --imagenet_val: Kaggle\'s LOC_val_solution.csv')
-  synset_labels: Optional[str] = setting(
-      None, help='with --imagenet_val: one WNID per image in file order '
-      '(research/slim\'s imagenet_2012_validation_synset_labels.txt, '
-      'tensorflow-datasets\' validation_labels.txt)')
   output_dir: str = setting(help='where the shards, labels.txt and '
                             'convert.json go (created)')
   num_shards: int = setting(4, help='how many shards (default %(default)s)')

@@ -19,6 +19,7 @@ from typing import Optional, Union
 
 from resnet_v2_slim import errors
 from resnet_v2_slim import names
+from resnet_v2_slim.config import convert
 from resnet_v2_slim.utils import settings
 from resnet_v2_slim.utils.settings import setting
 
@@ -123,7 +124,7 @@ class ExportSettings(InputSettings):
 
 
 @dataclasses.dataclass(kw_only=True)
-class EvalConfig(InputSettings):
+class EvalConfig(InputSettings, convert.ImageNetLabels):
   """What to evaluate; 'auto' takes the checkpoint's (and its table row's).
 
   ``evaluate``'s flags are made from these fields.
@@ -141,7 +142,9 @@ class EvalConfig(InputSettings):
                                   '(default: the file\'s own)')
   tfrecord: Optional[str] = setting(None, metavar='PATTERN',
                                     help='glob of TF-Slim TFRecord shards')
-  data_dir: Optional[str] = setting(None, help='folder of class sub-folders')
+  data_dir: Optional[str] = setting(
+      None, help='folder of class sub-folders; or ImageNet\'s flat '
+      'validation folder with --devkit, --solution_csv or --synset_labels')
   dataset_name: Optional[str] = setting(
       None, choices=names.DATASETS,
       help='a built-in dataset, as train\'s (image size auto: 32, train\'s '
@@ -180,6 +183,13 @@ class EvalConfig(InputSettings):
     if [self.tfrecord, self.data_dir, self.dataset_name].count(None) != 2:
       raise EvalError('give exactly one of `tfrecord` PATTERN, `data_dir` '
                       'DIR and `dataset_name` NAME.')
+    sources = self.label_sources()
+    if sources and not self.data_dir:
+      raise EvalError('`%s` labels ImageNet\'s flat validation folder: give '
+                      'the folder as `data_dir`.' % next(iter(sources)))
+    if len(sources) > 1:
+      raise EvalError('give one label source for the validation images, '
+                      'not %s.' % ' and '.join('`%s`' % s for s in sources))
     if self.batch_size <= 0:
       raise EvalError('`batch_size` must be > 0, got %d.' % self.batch_size)
     if self.max_examples is not None and self.max_examples <= 0:

@@ -311,7 +311,8 @@ def builtin(name: str, split: str = 'train', image_size: int = 32
 
 
 def image_folder(data_dir: str, image_size: int = 32, *,
-                 skip_undecodable: bool = False) -> Dataset:
+                 skip_undecodable: bool = False,
+                 folder: Optional[images_lib.Folder] = None) -> Dataset:
   """Images in class sub-folders of ``data_dir``; checked before training.
 
   Args:
@@ -320,12 +321,15 @@ def image_folder(data_dir: str, image_size: int = 32, *,
     skip_undecodable: leave out files that do not decode (``evaluate
       --skip_corrupt``), listed in the result's ``skipped``, instead of
       refusing the folder.
+    folder: the folder already listed and labelled (ImageNet's flat
+      validation folder: ``imagenet.validation_folder``); default: its
+      class sub-folders.
 
   Raises:
     DataError: missing or empty folder, fewer than two classes, a class
       without images, non-image files, or images that cannot be decoded.
   """
-  folder = images_lib.scan_folder(data_dir)
+  folder = folder or images_lib.scan_folder(data_dir)
   bad = {}
   for path in folder.paths:
     try:

@@ -31,6 +31,7 @@ from resnet_v2_slim import errors
 from resnet_v2_slim import checkpoints
 from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.data import datasets
+from resnet_v2_slim.data import imagenet
 from resnet_v2_slim.data import images as images_lib
 from resnet_v2_slim.data import preprocessing
 from resnet_v2_slim.data import tfrecords
@@ -84,9 +85,12 @@ def _source(config: EvalConfig) -> _Source:
     # shard, before the pipeline would fail without naming it.
     tfrecords.check_shards(shards)
     return _Source(tfrecords.examples(shards), shards, config.tfrecord, [])
+  sources = config.label_sources()
   try:
-    folder = datasets.image_folder(config.data_dir,
-                                   skip_undecodable=config.skip_corrupt)
+    folder = datasets.image_folder(
+        config.data_dir, skip_undecodable=config.skip_corrupt,
+        folder=imagenet.validation_folder(config.data_dir, **sources)
+        if sources else None)
   except images_lib.BadImagesError as exc:
     raise images_lib.bad_images_error(
         exc.files, config.data_dir, 'Remove or convert them, or pass '
@@ -640,6 +644,35 @@ def _metrics(logits, labels, num_classes):
           'top5': int(np.sum(higher < min(5, num_classes))),
           'loss': float(np.sum(log_sum - target)), 'count': len(labels),
           'valid': valid}
+
+
+# A published checkpoint at under ten times chance, on enough images to
+# tell: its labels, not its weights, are most likely wrong.
+HINT_MIN_EXAMPLES, HINT_TIMES_CHANCE = 500, 10
+
+
+def label_order_hint(result: dict) -> Optional[str]:
+  """The warning for a published checkpoint that scores near chance.
+
+  The classic cause is ImageNet validation labels in the devkit's order
+  (its ILSVRC2012_IDs) instead of slim's (1 + the sorted-WNID index).
+  None for a checkpoint without a published row (its weights may be
+  anything), for too few images, and above ten times chance.
+  """
+  if not result.get('published') or (
+      result['num_examples'] < HINT_MIN_EXAMPLES):
+    return None
+  chance = 1.0 / (result['num_classes'] - (result['num_classes'] == 1001))
+  if result['top1'] >= HINT_TIMES_CHANCE * chance:
+    return None
+  return ('top-1 %.2f%% is near chance (%.2f%%) for %s, published at '
+          '%.1f%%: if these are ImageNet\'s validation images, their labels '
+          'are most likely in another order than slim\'s (1 + the index of '
+          'the WNID in sorted order; the devkit\'s IDs are not that). Label '
+          'them with convert --imagenet_val DIR --devkit, --solution_csv or '
+          '--synset_labels (docs/evaluation.md).' % (
+              100 * result['top1'], 100 * chance,
+              result['published']['name'], result['published']['top1']))
 
 
 def report_line(result: dict) -> str:

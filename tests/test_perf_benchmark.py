@@ -271,3 +271,35 @@ def test_a_trained_checkpoint_is_timed_as_it_was_trained(capsys, tmp_path,
   assert (result['model'], result['image_size']) == ('resnet_v2_50', 48)
   assert _run(capsys, argv + ['--image_size', '64'])[0] == 0
   assert json.loads(path.read_text())['image_size'] == 64
+
+
+GPU_CHECK = os.path.join(os.path.dirname(__file__), '..', 'benchmarks',
+                         'gpu_check.sh')
+
+
+def test_the_gpu_check_says_no_gpu_and_exits_0_here():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('a GPU is here: run benchmarks/gpu_check.sh itself')
+  done = subprocess.run(['bash', GPU_CHECK], capture_output=True, text=True,
+                        timeout=300, check=False)
+  assert done.returncode == 0, done.stderr
+  assert done.stdout.strip() == ('gpu_check: no GPU visible to TensorFlow: '
+                                 'nothing to check (exit 0)')
+
+
+def test_the_gpu_checks_parity_cases_exist():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  chosen = re.search(r'-k \\\n\s*"([^"]+)"', open(GPU_CHECK).read()).group(1)
+  done = subprocess.run(
+      [sys.executable, '-m', 'pytest', '--collect-only', '-q', '-n', '0',
+       '-p', 'no:cacheprovider', os.path.join(os.path.dirname(__file__),
+                                              'test_nets_resnet_v2.py'),
+       '-k', chosen], capture_output=True, text=True, timeout=300,
+      check=False)
+  cases = {line.split('::')[1].split('[')[0]
+           for line in done.stdout.splitlines() if '::' in line}
+  assert cases == {'test_resnet_v2_50_logits_equal_the_reference',
+                   'test_small_net_equals_the_reference_in_both_modes',
+                   'test_nchw_equals_nhwc'}, done.stdout[-2000:]

@@ -296,10 +296,27 @@ def test_concurrent_requests_share_model_runs(server, model):
   assert runs_after - runs < 8     # some requests ran together
 
 
-def _png(shape):
+def _image(shape, kind):
   out = io.BytesIO()
-  PILImage.fromarray(np.full(shape, 90, np.uint8)).save(out, format='PNG')
+  PILImage.fromarray(np.full(shape, 90, np.uint8)).save(out, format=kind)
   return out.getvalue()
+
+
+def _png(shape):
+  return _image(shape, 'PNG')
+
+
+def _huge_png():
+  """A PNG whose header says 100000 x 100000 (its IHDR rewritten, CRC
+  and all): PIL refuses it as a decompression bomb."""
+  import struct  # pylint: disable=g-import-not-at-top
+  import zlib  # pylint: disable=g-import-not-at-top
+  data = bytearray(_png((4, 4, 3)))
+  ihdr = data[12:29]          # b'IHDR' + width, height, depth...
+  ihdr[4:12] = struct.pack('>II', 100000, 100000)
+  data[12:29] = ihdr
+  data[29:33] = struct.pack('>I', zlib.crc32(bytes(ihdr)))
+  return bytes(data)
 
 
 def _v2_json(name, datatype, shape, data):
@@ -332,12 +349,53 @@ def _malformed(model):
        _v1_of(jpeg), 404, 'resnet_v2_50'),
       ('a body over --max_body_mb', v1, b'x' * 3_000_000, 413,
        '--max_body_mb'),
+      ('a WebP image', v1, _v1_of(_image((10, 10, 3), 'WEBP')), 400,
+       'instances[0] is a WEBP file; send JPEG, PNG, BMP, GIF'),
+      ('a header of 10^10 pixels', v1, _v1_of(_huge_png()), 400,
+       'over the server\'s --max_image_pixels'),
+      ('a negative dimension', v2, _v2_json('pixels', 'UINT8', [1, -2, 2, 3],
+                                            [1] * 12), 400, '[N, H, W, 3]'),
+      ('pixels that are not whole numbers 0-255', v2, _v2_json(
+          'pixels', 'UINT8', [1, 1, 1, 3], [1.5, 2, 3]), 400,
+       'whole numbers 0-255'),
+      ('pixels over 255', v2, _v2_json('pixels', 'UINT8', [1, 1, 1, 3],
+                                       [300, 2, 3]), 400,
+       'whole numbers 0-255'),
   ]
 
 
 def _v1_of(data):
   return json.dumps({'instances': [
       {'b64': base64.b64encode(data).decode()}]}).encode()
+
+
+def test_v2_json_without_an_id_and_odd_bodies(server, model):
+  """The id is optional; a body that breaks the binary data extension or
+  promises more than it sends is the client's, in one line; ``:explain``
+  is not offered (501), and none of it is a traceback in the log."""
+  pixels = _decoded(model.photos[:1])[0]
+  status, answer = _post(server.url('/v2/models/%s/infer' % NAME), _v2_json(
+      'pixels', 'UINT8', [1, *pixels.shape], pixels.ravel().tolist()))
+  assert status == 200, answer
+  assert answer['outputs'][0]['data'][:5] == model.expected[0][0]
+  request = urllib.request.Request(
+      server.url('/v2/models/%s/infer' % NAME), method='POST',
+      data=b'{"inputs": []}', headers={
+          'Inference-Header-Content-Length': 'abc'})
+  with pytest.raises(urllib.error.HTTPError) as error:
+    urllib.request.urlopen(request, timeout=30)
+  assert error.value.code == 400
+  assert 'binary data extension' in json.load(error.value)['error']
+  start = time.time()
+  with socket.create_connection(('127.0.0.1', server.http), 30) as raw:
+    raw.sendall(b'POST /v1/models/%s:predict HTTP/1.1\r\nHost: x\r\n'
+                b'Content-Length: 999999999999\r\n\r\n{}' % NAME.encode())
+    assert raw.recv(4096).startswith(b'HTTP/1.1 413')
+  assert time.time() - start < 20
+  status, answer = _post(server.url('/v1/models/%s:explain' % NAME),
+                         _v1(model.photos[:1]))
+  assert status == 501
+  assert 'Traceback' not in server.child.output()
 
 
 def test_each_malformed_request_gets_a_4xx_in_one_line(server, model):
@@ -495,6 +553,29 @@ def test_the_batcher_fills_runs_in_arrival_order_up_to_the_limit():
   assert runs == [[1, 2, 3, 4, 5], [6, 7, 8, 9]]
   assert [a['twice'].tolist() for a in answers] == [[2, 4], [6, 8, 10],
                                                     [12, 14, 16, 18]]
+
+
+def test_a_request_that_fails_its_batch_fails_alone():
+  runs = []
+
+  def run(items):
+    runs.append(list(items))
+    if 'bad' in items:
+      raise ValueError('bad item')
+    return {'same': np.array(items)}
+
+  async def main():
+    batches = batcher.Batcher(run, max_batch_size=8, timeout_s=0.05)
+    answers = await asyncio.gather(*(batches.submit(items) for items in (
+        ['a'], ['bad'], ['b', 'c'])), return_exceptions=True)
+    batches.close()
+    return answers
+
+  first, second, third = asyncio.run(main())
+  assert first['same'].tolist() == ['a'] and third['same'].tolist() == [
+      'b', 'c']
+  assert isinstance(second, ValueError)
+  assert runs == [['a', 'bad', 'b', 'c'], ['a'], ['bad'], ['b', 'c']]
 
 
 def test_a_pixels_model_runs_a_batch_of_mixed_sizes(model):

@@ -26,6 +26,7 @@ Typical use::
 import dataclasses
 import io
 import os
+import warnings
 from typing import Dict, List, Optional, Union
 
 import numpy as np
@@ -104,11 +105,23 @@ class Backend(engines.Loaded):
       self._check_size(image.shape[0] * image.shape[1], name)
       return Checked(None, image)
     try:
-      with PILImage.open(io.BytesIO(image)) as header:   # reads no pixels
-        width, height = header.size
+      with warnings.catch_warnings():   # the size is checked below
+        warnings.simplefilter('ignore', PILImage.DecompressionBombWarning)
+        with PILImage.open(io.BytesIO(image)) as header:  # reads no pixels
+          (width, height), kind = header.size, header.format
+    except PILImage.DecompressionBombError:
+      raise RequestError('%s has more than %d pixels, over the server\'s '
+                         '--max_image_pixels %d; send it smaller.' % (
+                             name, PILImage.MAX_IMAGE_PIXELS,
+                             self.max_image_pixels)) from None
     except Exception:  # pylint: disable=broad-except
       raise RequestError('%s is not an image file (%s).' % (
           name, images_lib.FORMAT_NAMES)) from None
+    if kind not in images_lib.FORMATS and kind != 'MPO':  # MPO: a JPEG
+      # The model's graph decodes these four only (TensorFlow's
+      # decode_image would take WebP here and fail inside the model).
+      raise RequestError('%s is a %s file; send %s.' % (
+          name, kind, images_lib.FORMAT_NAMES))
     self._check_size(width * height, name)
     try:
       pixels = self._decoder.run(self._decoded, {self._contents: image})

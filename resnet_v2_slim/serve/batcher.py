@@ -73,9 +73,11 @@ class Batcher:
         try:
           out = await loop.run_in_executor(self._thread, self._run_fn, items)
         except Exception as exc:  # pylint: disable=broad-except
-          for r in batch:
-            if not r.done.done():
-              r.done.set_exception(exc)
+          if len(batch) == 1:
+            if not batch[0].done.done():
+              batch[0].done.set_exception(exc)
+          else:   # one request's items must not fail the others': each alone
+            await self._one_by_one(loop, batch)
           continue
         start = 0
         for r in batch:
@@ -83,6 +85,19 @@ class Batcher:
           if not r.done.done():
             r.done.set_result({k: v[start:end] for k, v in out.items()})
           start = end
+
+  async def _one_by_one(self, loop, batch: List[_Request]) -> None:
+    """Runs each request of a failed batch alone: the one at fault gets
+    its own error, the others their answers."""
+    for r in batch:
+      try:
+        out = await loop.run_in_executor(self._thread, self._run_fn, r.items)
+      except Exception as exc:  # pylint: disable=broad-except
+        if not r.done.done():
+          r.done.set_exception(exc)
+        continue
+      if not r.done.done():
+        r.done.set_result(out)
 
   async def _gather(self, loop) -> List[_Request]:
     """The next batch: the oldest request, and those that join it within

@@ -132,10 +132,12 @@ def v2_images(inputs: List[Any]) -> List[Tuple[Image, str]]:
   given = inputs[0]
   want = ('BYTES', 1) if given.name == serving.BYTES else ('UINT8', 4)
   if given.datatype != want[0] or len(given.shape) != want[1] or (
-      want[1] == 4 and given.shape[3] != 3) or not given.shape[0]:
+      want[1] == 4 and given.shape[3] != 3) or min(given.shape) <= 0:
     raise RequestError('input %s must be %s %s, got %s %s.' % (
         given.name, want[0], '[N]' if want[1] == 1 else '[N, H, W, 3]',
         given.datatype, list(given.shape)))
+  if given.name == serving.PIXELS:
+    _check_json_pixels(given)
   try:
     data = given.as_numpy()
   except Exception as exc:  # pylint: disable=broad-except
@@ -195,6 +197,19 @@ def inline_binary_bytes(body: bytes, json_length: int) -> Tuple[bytes, int]:
     given['data'] = items
   head = json.dumps(header).encode()
   return head + b''.join(tail), len(head)
+
+
+def _check_json_pixels(given: Any) -> None:
+  """JSON ``data`` of UINT8 pixels: whole numbers 0-255 (KServe's
+  conversion to uint8 would cut 1.5 to 1 and wrap 300 to 44)."""
+  if not isinstance(given.data, list):
+    return                   # binary: uint8 bytes already
+  values = np.asarray(given.data)
+  if values.dtype.kind not in 'iuf' or values.size and (
+      values.min() < 0 or values.max() > 255 or
+      (values.dtype.kind == 'f' and np.any(values != np.round(values)))):
+    raise RequestError('input pixels: "data" must be whole numbers 0-255 '
+                       '(UINT8).')
 
 
 def v2_outputs(outputs: Dict[str, np.ndarray], labels: List[str],

@@ -24,6 +24,8 @@ import math
 import socket
 import sys
 import time
+import uuid
+import warnings
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -63,7 +65,13 @@ except ImportError as exc:
       'pip install "resnet_v2_slim[serve]".' % exc) from None
 
 _LOG = logging.getLogger('resnet_v2_slim.serve')
-_CLIENT_ERRORS = (kserve_errors.InvalidInput, kserve_errors.ModelNotFound)
+# KServe 0.21 answers with FastAPI's ORJSONResponse, deprecated in the
+# FastAPI it installs: a warning per request shape, not ours to fix.
+warnings.filterwarnings('ignore', message='ORJSONResponse is deprecated')
+# KServe logs each with a traceback at ERROR; each is the client's (501:
+# ``:explain``, which a classifier does not offer).
+_CLIENT_ERRORS = (kserve_errors.InvalidInput, kserve_errors.ModelNotFound,
+                  NotImplementedError)
 # On /metrics beside KServe's: how well batching works under the load.
 _BATCH_SIZE = prometheus_client.Histogram(
     'resnet_v2_slim_batch_size', 'Images per model run (requests batched '
@@ -150,8 +158,10 @@ class SlimModel(kserve.Model):
                                    protocol.V2_TYPES[name])
       out.set_data_from_numpy(array, binary_data=binary)
       infer_outputs.append(out)
+    # The id is optional in the protocol; KServe's response requires one.
     return infer_type.InferResponse(
-        request.id, self.name, infer_outputs, from_grpc=request.from_grpc,
+        request.id if request.id is not None else str(uuid.uuid4()),
+        self.name, infer_outputs, from_grpc=request.from_grpc,
         use_binary_outputs=binary, requested_outputs=request.request_outputs)
 
   def get_input_types(self) -> List[Dict]:
@@ -184,7 +194,10 @@ class _BodyLimit:
       return await self.app(scope, receive, send)
     length = dict(scope['headers']).get(b'content-length', b'0')
     if length.isdigit() and int(length) > self.max_bytes:
-      await _drain(receive)
+      try:   # a Content-Length the client never sends is not waited for
+        await asyncio.wait_for(_drain(receive), _DRAIN_TIMEOUT_S)
+      except asyncio.TimeoutError:
+        pass
       return await self._refuse(send, int(length))
     seen, started = 0, False
 
@@ -209,14 +222,19 @@ class _BodyLimit:
         await self._refuse(send, seen)
 
   async def _refuse(self, send, size: int) -> None:
-    body = json.dumps({'error': 'the request body has %d bytes, over the '
-                       'server\'s --max_body_mb (%d bytes): send fewer or '
-                       'smaller images, or start the server with a larger '
-                       '--max_body_mb.' % (size, self.max_bytes)}).encode()
-    await send({'type': 'http.response.start', 'status': 413,
-                'headers': [(b'content-type', b'application/json'),
-                            (b'content-length', str(len(body)).encode())]})
-    await send({'type': 'http.response.body', 'body': body})
+    await _answer(send, 413, 'the request body has %d bytes, over the '
+                  'server\'s --max_body_mb (%d bytes): send fewer or '
+                  'smaller images, or start the server with a larger '
+                  '--max_body_mb.' % (size, self.max_bytes))
+
+
+async def _answer(send, status: int, error: str) -> None:
+  """An error answer as KServe's own: ``{"error": "one line"}``."""
+  body = json.dumps({'error': error}).encode()
+  await send({'type': 'http.response.start', 'status': status,
+              'headers': [(b'content-type', b'application/json'),
+                          (b'content-length', str(len(body)).encode())]})
+  await send({'type': 'http.response.body', 'body': body})
 
 
 async def _drain(receive) -> int:
@@ -229,6 +247,9 @@ async def _drain(receive) -> int:
     size += len(message.get('body', b''))
     more = message.get('more_body', False)
   return size
+
+
+_DRAIN_TIMEOUT_S = 5.0
 
 
 class _TooLarge(errors.Error):
@@ -265,10 +286,12 @@ class _V2RestBodies:
     try:
       body, json_length = protocol.inline_binary_bytes(
           body, int(headers[self._HEADER]))
-      headers[self._HEADER] = str(json_length).encode()
-      headers[b'content-length'] = str(len(body)).encode()
-    except ValueError:
-      pass                   # KServe answers it as it is
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+      return await _answer(send, 400, 'the body does not follow the binary '
+                           'data extension (Inference-Header-Content-Length '
+                           'and each input\'s binary_data_size): %s.' % exc)
+    headers[self._HEADER] = str(json_length).encode()
+    headers[b'content-length'] = str(len(body)).encode()
     sent = False
 
     async def replay():

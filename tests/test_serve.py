@@ -664,6 +664,15 @@ def test_a_second_triton_export_adds_a_version_and_never_overwrites_one(
   assert not [n for n in os.listdir(folder) if n.startswith('.')]
   with pytest.raises(triton.TritonError, match='is a file; give a folder'):
     triton.version_dir(os.path.join(folder, 'labels.txt'), NAME, None)
+  # A folder of that name that is not this package's: left as it is.
+  theirs = tmp_path / 'theirs' / NAME
+  theirs.mkdir(parents=True)
+  (theirs / 'labels.txt').write_text('mine\n')
+  capsys.readouterr()
+  assert cli.main(argv[:-1] + [str(tmp_path / 'theirs')]) == 2
+  assert 'which this package did not write' in capsys.readouterr().err
+  assert os.listdir(theirs) == ['labels.txt']
+  assert (theirs / 'labels.txt').read_text() == 'mine\n'
 
 
 def _manifests():

@@ -31,6 +31,9 @@ from resnet_v2_slim.inference import serving_files
 from resnet_v2_slim.utils import fileio
 
 CONFIG, LABELS, MODEL = 'config.pbtxt', 'labels.txt', 'model.onnx'
+# The config's first line ends so: a model folder this package wrote, whose
+# config and labels a new version may replace.
+MARKER = 'written by resnet_v2_slim export --serving.'
 # ONNX element types (onnx.TensorProto) -> Triton's data types.
 _TYPES = {1: 'TYPE_FP32', 2: 'TYPE_UINT8', 6: 'TYPE_INT32', 7: 'TYPE_INT64',
           8: 'TYPE_STRING', 11: 'TYPE_FP64'}
@@ -71,10 +74,9 @@ def config_text(onnx_path: str, facts: serving.Facts, *, name: str) -> str:
   import onnx  # pylint: disable=g-import-not-at-top  (tf2onnx's dependency)
   graph = onnx.load(onnx_path, load_external_data=False).graph
   return '\n'.join([
-      '# %s, %d classes, %s preprocessing at %d inside; written by '
-      'resnet_v2_slim export --serving.' % (
+      '# %s, %d classes, %s preprocessing at %d inside; %s' % (
           facts.network, facts.num_classes, facts.preprocessing,
-          facts.image_size),
+          facts.image_size, MARKER),
       'name: "%s"' % name,
       'backend: "onnxruntime"',
       'max_batch_size: %d' % serve_config.DEFAULT_MAX_BATCH_SIZE,
@@ -90,12 +92,22 @@ def version_dir(repository: str, name: str, version: Optional[int]) -> str:
   """``DIR/NAME/<version>``: ``version`` or the next free one.
 
   Raises:
-    TritonError: the version exists, or the repository is a file.
+    TritonError: the version exists, the repository is a file, or it holds
+      a folder of that name that this package did not write (its
+      config.pbtxt and labels.txt would be replaced).
   """
   if os.path.exists(repository) and not os.path.isdir(repository):
     raise TritonError('`triton_repository` %s is a file; give a folder '
                       '(models go inside).' % repository)
   model = os.path.join(repository, name)
+  config = os.path.join(model, CONFIG)
+  if os.path.exists(model) and not (
+      os.path.isfile(config) and MARKER in open(config, encoding='utf-8',
+                                                errors='replace').read()):
+    raise TritonError(
+        '`triton_repository` %s already holds %s, which this package did '
+        'not write (no %s of its own): nothing was written; give another '
+        'repository, or move that folder.' % (repository, name, CONFIG))
   version = version or serving_files.next_version(model)
   target = os.path.join(model, str(version))
   if os.path.exists(target):

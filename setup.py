@@ -35,6 +35,7 @@ EXPORT = [
     'tf2onnx>=1.16,<1.18',
     'onnxruntime>=1.20',
     'openvino>=2025.0',
+    'nncf>=2.14',                # OpenVINO's int8 (export --quantize int8)
     'ai-edge-litert>=1.2',       # LiteRT's interpreter (tf.lite's is deprecated)
     'scikit-image>=0.22',        # real photos the serving exports are checked on
     'tensorflow-serving-api>=2.16',  # TF Serving's warmup-request protos

@@ -7,9 +7,9 @@ in TensorFlow sessions as ``classify``/``evaluate``/``time-forward`` build
 it (fp32; bf16 casting the float32 weights every step, as before round 3;
 bf16 with the weights cast once), exports it with ``resnet-v2-slim export``
 to frozen graphs (fp32 and ``--precision bf16``), Keras 3, ONNX, OpenVINO
-and TFLite (fp32 and int8), then for every (path, engine, precision):
-throughput at each ``--batch_sizes`` (default 8 and 32), latency at batch 1
-(TFLite runs batch 1 only), size, and agreement with the fp32 TF graph on
+and TFLite (fp32, and int8 on ONNX Runtime, OpenVINO and TFLite), then for
+every (path, engine, precision): throughput at each ``--batch_sizes``
+(default 8 and 32), latency at batch 1, size, and agreement with the fp32 TF graph on
 the export's check images. Rounds are interleaved so that a busy machine
 slows every row alike; the medians over rounds are reported, with ratios
 to the fp32 session first.
@@ -104,6 +104,10 @@ def main(argv=None):
                       help='comma-separated batch sizes to time')
   parser.add_argument('--steps', type=int, default=5)
   parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--calibration_size', type=int, default=32,
+                      help='int8: generated calibration images (the '
+                      'weights are random: accuracy is measured on mnist5k, '
+                      'benchmarks/README.md)')
   parser.add_argument('--json', default=None)
   args = parser.parse_args(argv)
   if args.json:
@@ -113,15 +117,19 @@ def main(argv=None):
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
   files = {name: os.path.join(work, name) for name in (
       'm.pb', 'm_bf16.pb', 'm.keras', 'm.onnx', 'm_ov', 'm.tflite',
-      'm_int8.tflite')}
+      'm_int8.onnx', 'm_int8_ov', 'm_int8.tflite')}
   reports = []
   for extra in ({'output_file': files['m.pb'], 'keras_file': files['m.keras'],
                  'onnx_file': files['m.onnx'], 'openvino_dir': files['m_ov'],
                  'tflite_file': files['m.tflite']},
-                {'tflite_file': files['m_int8.tflite'], 'quantize': 'int8'},
+                {'onnx_file': files['m_int8.onnx'],
+                 'openvino_dir': files['m_int8_ov'],
+                 'tflite_file': files['m_int8.tflite'], 'quantize': 'int8',
+                 'calibration_size': args.calibration_size},
                 {'output_file': files['m_bf16.pb'], 'precision': 'bf16'}):
-    reports += export.export_inference_graph(
-        prefix, image_size=args.image_size, log=print, **extra)['reports']
+    reports += export.export(export.ExportSettings(
+        checkpoint=prefix, image_size=args.image_size, **extra),
+                             log=print)['reports']
   agreement = {(os.path.basename(r['path']), r['precision']): r
                for r in reports}
   # (what, engine, precision): the sessions first, then the files.
@@ -132,6 +140,8 @@ def main(argv=None):
           ('m.keras', 'keras', 'fp32'), ('m.onnx', 'onnxruntime', 'fp32'),
           ('m_ov', 'openvino', 'fp32'), ('m_ov', 'openvino', 'bf16'),
           ('m.tflite', 'litert', 'fp32'),
+          ('m_int8.onnx', 'onnxruntime', 'int8'),
+          ('m_int8_ov', 'openvino', 'int8'),
           ('m_int8.tflite', 'litert', 'int8')]
   rng = np.random.RandomState(1)
   batches = {b: rng.uniform(-1, 1, (b, args.image_size, args.image_size, 3)
@@ -143,9 +153,10 @@ def main(argv=None):
       loaded[row] = _Session(prefix, args.model, args.image_size, row[2],
                              cast_once=row[0].endswith('once'))
     else:
+      # OpenVINO takes a precision; the others run what the file holds.
       loaded[row] = engines.load(files[row[0]], row[1],
-                                 precision='bf16' if row[2] == 'bf16'
-                                 else 'fp32')
+                                 precision='bf16' if row[1:] == (
+                                     'openvino', 'bf16') else 'fp32')
   # Agreement of the rows that export did not check: with the fp32 graph.
   check, _ = export.check_images('inception', args.image_size)
   reference = loaded[rows[0]].run(check)
@@ -156,9 +167,8 @@ def main(argv=None):
   for round_ in range(args.rounds):
     for row in rows:
       engine = loaded[row]
-      if row[1] != 'litert':
-        for b in batch_sizes:
-          times[row][b].append(_time(engine, batches[b], args.steps))
+      for b in batch_sizes:
+        times[row][b].append(_time(engine, batches[b], args.steps))
       times[row][1].append(_time(engine, single, 2 * args.steps))
     print('round %d/%d done' % (round_ + 1, args.rounds), flush=True)
   info = benchmark.device_info()

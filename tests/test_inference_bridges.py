@@ -244,7 +244,8 @@ def test_export_outputs_are_guarded(small, tmp_path, capsys):
   for argv in (['--onnx_file', small + '.index'],
                ['--onnx_file', str(tmp_path / 'x'), '--keras_file',
                 str(tmp_path / 'x')],
-               ['--quantize', 'int8', '--onnx_file', str(tmp_path / 'y')],
+               ['--quantize', 'int8', '--keras_file',
+                str(tmp_path / 'y.keras')],
                ['--keras_layout', 'applications', '--onnx_file',
                 str(tmp_path / 'z')],
                ['--batch_size', '2', '--onnx_file', str(tmp_path / 'b')],
@@ -259,6 +260,8 @@ def test_export_outputs_are_guarded(small, tmp_path, capsys):
   assert '--batch_size fixes the batch of --output_file and ' \
       '--saved_model_dir only; export the --onnx_file without it' in said[4]
   assert '--keras_file must end in .keras' in said[5]
+  assert '--quantize int8 applies to --onnx_file, --openvino_dir, ' \
+      '--tflite_file; give one of them' in said[2]
   assert hashlib.sha256(open(small + '.index', 'rb').read()).hexdigest() == (
       before)
   assert not os.listdir(tmp_path)

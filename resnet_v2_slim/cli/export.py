@@ -57,19 +57,13 @@ def main(argv: Optional[Sequence[str]] = None,
   common.say_recorded_defaults(prog, config, ('preprocessing', 'image_size'))
   if config.serving:
     return _serving(prog, config)
-  values = dataclasses.asdict(config)
   for name in SERVING_ONLY:
-    if values.pop(name) != _DEFAULTS[name]:
+    if getattr(config, name) != _DEFAULTS[name]:
       return common.fail(prog, '--%s applies with --serving; add it.' % name)
-  values.pop('preprocessing')
-  values['image_size'] = (None if values['image_size'] == 'auto'
-                          else values['image_size'])
   try:
-    result = export.export_inference_graph(
-        values.pop('checkpoint'),
-        log=common.printer(), **values)
+    result = export.export(config, log=common.printer())
   except bridges.VerificationError as exc:   # the artifact is wrong: 1
-    return common.fail(prog, exc, code=1)
+    return common.fail(prog, exc, code=1)   # (the accuracy gate's too)
   if args.output_file:
     print('wrote frozen graph %s' % args.output_file)
   if args.saved_model_dir:

@@ -86,14 +86,42 @@ class ExportSettings(InputSettings):
       None, help='TFLite model to write (.tflite)')
   quantize: Optional[str] = setting(
       None, choices=('int8',),
-      help='int8: post-training quantization of --tflite_file, calibrated '
-      'on the check images')
+      help='int8: post-training quantization of every --onnx_file (ONNX '
+      'Runtime, static QDQ), --openvino_dir (NNCF) and --tflite_file (full '
+      'integer, any batch) given, calibrated on --calibration_size images '
+      'through the checkpoint\'s preprocessing and judged by the accuracy '
+      'gate (docs/deploy.md)')
   data_dir: Optional[str] = setting(
-      None, help='class sub-folders: the images to check (and calibrate) '
-      'exports with (default: generated images)')
+      None, help='class sub-folders: the labelled images to check exports '
+      'with and gate reduced precision on (default: generated images)')
   tfrecord: Optional[str] = setting(None, metavar='PATTERN',
                                     help='TF-Slim shards instead of '
                                     '--data_dir')
+  dataset_name: Optional[str] = setting(
+      None, choices=names.DATASETS,
+      help='a built-in dataset instead of --data_dir, as evaluate takes it '
+      '(int8 calibrates on its train split)')
+  dataset_split_name: str = setting('validation', choices=names.SPLITS,
+                                    help='with --dataset_name: the split '
+                                    'checked and gated on (default '
+                                    '%(default)s)')
+  calibration_data: Optional[str] = setting(
+      None, metavar='DIR_OR_PATTERN',
+      help='with --quantize: the images to calibrate on, a folder of images '
+      '(sub-folders too) or TF-Slim shards (default: --dataset_name\'s '
+      'train split, else the images of --data_dir/--tfrecord; without any, '
+      'generated images and a warning: not calibrated)')
+  calibration_size: int = setting(
+      300, type=int, help='with --quantize: images to calibrate on (default '
+      '%(default)s, NNCF\'s default subset)')
+  min_accuracy_ratio: float = setting(
+      0.99, help='the accuracy gate: a reduced-precision output (int8, '
+      'OpenVINO bf16, --precision bf16) whose top-1 on the labelled images '
+      'is below this fraction of fp32\'s is refused, nothing written '
+      '(default %(default)s, MLPerf\'s rule)')
+  max_examples: Optional[int] = setting(
+      None, type=int, help='the accuracy gate evaluates only the first N '
+      'labelled images (default: all)')
   tolerance: float = setting(TOLERANCE, help='largest relative logit '
                              'difference an fp32 export may have (default '
                              '%(default)s)')

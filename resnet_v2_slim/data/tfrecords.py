@@ -57,8 +57,9 @@ class RecordError(images.DataError):
 NOT_SHARDS = ('labels.txt', 'convert.json')
 
 
-def find_shards(pattern: str) -> List[str]:
-  """Sorted files matching ``pattern``; a RecordError if there are none.
+def find_shards(pattern: str, flag: str = 'tfrecord') -> List[str]:
+  """Sorted files matching ``pattern``; a RecordError (naming ``flag``) if
+  there are none.
 
   ``labels.txt`` and ``convert.json`` (written beside the shards) are left
   out, so ``records/*`` means the shards.
@@ -67,9 +68,9 @@ def find_shards(pattern: str) -> List[str]:
   shards = [s for s in shards if os.path.isfile(s) and
             os.path.basename(s) not in NOT_SHARDS]
   if not shards:
-    raise RecordError('`tfrecord` %s matches no file; give a glob pattern of '
+    raise RecordError('`%s` %s matches no file; give a glob pattern of '
                       'TF-Slim shards, e.g. /data/imagenet/validation-*.'
-                      % pattern)
+                      % (flag, pattern))
   return shards
 
 

@@ -24,6 +24,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import _quiet
 from resnet_v2_slim import errors
 from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.inference import engines
@@ -70,26 +71,30 @@ def to_openvino(onnx_path: str, folder: str) -> None:
 def to_tflite(frozen_path: str, path: str, image_size: int, *,
               quantize: Optional[str] = None,
               calibration: Optional[np.ndarray] = None) -> None:
-  """TensorFlow's TFLite converter on the frozen graph (batch 1).
+  """TensorFlow's TFLite converter on the frozen graph, any batch (the
+  interpreter resizes the input: ``engines``).
 
   Args:
     frozen_path: the frozen ``.pb``.
     path: the ``.tflite`` to write.
     image_size: the graph's input height and width.
-    quantize: None (float32) or 'int8' (post-training quantization of
-      weights and activations; input and output stay float32).
+    quantize: None (float32) or 'int8' (full-integer post-training
+      quantization of weights and activations; input and output stay
+      float32).
     calibration: preprocessed images ``[N, H, W, 3]`` for int8.
   """
   import tensorflow as tf2  # pylint: disable=g-import-not-at-top
   converter = tf2.compat.v1.lite.TFLiteConverter.from_frozen_graph(
       frozen_path, [INPUT], list(OUTPUTS),
-      input_shapes={INPUT: [1, image_size, image_size, 3]})
+      input_shapes={INPUT: [None, image_size, image_size, 3]})
   if quantize == 'int8':
     converter.optimizations = [tf2.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: (
         [image[np.newaxis].astype(np.float32)] for image in calibration)
+  with _quiet.stderr_parked():   # the quantizer's "fully_quantize: 0, ..."
+    model = converter.convert()
   with open(path, 'wb') as f:
-    f.write(converter.convert())
+    f.write(model)
 
 
 def verify(engine: engines.Engine, images: np.ndarray, reference: np.ndarray,

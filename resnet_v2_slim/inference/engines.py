@@ -36,6 +36,7 @@ INSTALL = {
     'openvino': 'pip install "resnet_v2_slim[export]"  (openvino)',
     'tf2onnx': 'pip install "resnet_v2_slim[export]"  (tf2onnx)',
     'ai_edge_litert': 'pip install "resnet_v2_slim[export]"  (ai-edge-litert)',
+    'nncf': 'pip install "resnet_v2_slim[export]"  (nncf)',
 }
 # File kind -> engines that run it (the first is the default).
 KINDS = {
@@ -210,8 +211,20 @@ def _onnxruntime(path, kind, precision):
   ort = require('onnxruntime')
   session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
   name = session.get_inputs()[0].name
-  return Engine(path, 'onnxruntime', precision,
+  return Engine(path, 'onnxruntime', _int8_or(path, precision),
                 lambda x: session.run(None, {name: x})[0])
+
+
+def _int8_or(path: str, precision: str) -> str:
+  """'int8' for an ONNX or OpenVINO model quantized by export (QDQ or
+  FakeQuantize nodes), else ``precision``: what the file computes in."""
+  if path.endswith('.onnx'):
+    import onnx  # pylint: disable=g-import-not-at-top
+    ops = {n.op_type for n in onnx.load(path, load_external_data=False)
+           .graph.node}
+    return 'int8' if 'QuantizeLinear' in ops else precision
+  with open(path, 'rb') as f:   # an IR's model.xml names its layer types
+    return 'int8' if b'type="FakeQuantize"' in f.read() else precision
 
 
 def _openvino(path, kind, precision):
@@ -226,7 +239,7 @@ def _openvino(path, kind, precision):
   compiled = core.compile_model(path, 'CPU', {
       'INFERENCE_PRECISION_HINT': 'f32' if precision == 'fp32' else 'bf16'})
   output = compiled.outputs[0]
-  return Engine(path, 'openvino', precision,
+  return Engine(path, 'openvino', _int8_or(path, precision),
                 lambda x: compiled(x)[output])
 
 
@@ -259,13 +272,22 @@ def _litert(path, kind, precision):
               if 'logits' in d['name']),
              interpreter.get_output_details()[0])
 
+  # export writes any batch (shape signature -1); older files batch 1.
+  resizable = inp['shape_signature'][0] == -1
+
   def run(images):
-    rows = []
-    for image in images:   # converted with batch 1: one image at a time
-      interpreter.set_tensor(inp['index'], image[np.newaxis])
-      interpreter.invoke()
-      rows.append(interpreter.get_tensor(out['index'])[0].copy())
-    return np.stack(rows)
+    if not resizable:   # one image at a time
+      return np.concatenate([run_batch(image[np.newaxis])
+                             for image in images])
+    return run_batch(images)
+
+  def run_batch(batch):
+    if tuple(interpreter.get_input_details()[0]['shape']) != batch.shape:
+      interpreter.resize_tensor_input(inp['index'], batch.shape)
+      interpreter.allocate_tensors()
+    interpreter.set_tensor(inp['index'], batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(out['index']).copy()
   # What the file computes in: --quantize int8 leaves int8 tensors.
   holds = 'int8' if any(d['dtype'] == np.int8 for d in
                         interpreter.get_tensor_details()) else precision

@@ -91,25 +91,84 @@ ExportSettings = inference_config.ExportSettings
 def check_images(method: str, image_size: int, *,
                  data_dir: Optional[str] = None,
                  tfrecord: Optional[str] = None,
-                 count: int = NUM_CHECK_IMAGES, seed: int = 0
-                 ) -> Tuple[np.ndarray, str]:
+                 dataset: Optional[Tuple[str, str]] = None,
+                 count: int = NUM_CHECK_IMAGES, seed: int = 0,
+                 role: str = 'check') -> Tuple[np.ndarray, str]:
   """Preprocessed images to verify (and calibrate) exports with.
 
   The first ``count`` images of ``data_dir`` (class sub-folders) or of the
   ``tfrecord`` shards, through the checkpoint's evaluation preprocessing;
-  without either, ``count`` generated images uniform in [-1, 1] (the range
+  a seeded sample of a built-in ``dataset`` (name, split), as train sees
+  it; without any, ``count`` generated images uniform in [-1, 1] (the range
   both preprocessings produce).
+
+  Args:
+    role: what the images are for, in error messages ('check',
+      'calibration').
 
   Returns:
     ``(float32 [count, size, size, 3], where they came from)``.
   """
-  from resnet_v2_slim.data import preprocessing  # pylint: disable=g-import-not-at-top
+  if dataset is not None:
+    return builtin_images(dataset[0], dataset[1], image_size, count, seed)
   if data_dir is None and tfrecord is None:
     rng = np.random.RandomState(seed)
     return (rng.uniform(-1, 1, (count, image_size, image_size, 3))
             .astype(np.float32), '%d generated images' % count)
-  encoded, source = check_files(data_dir=data_dir, tfrecord=tfrecord,
-                                count=count)
+  if data_dir is not None:
+    from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
+    images, _ = preprocess_files(
+        images_lib.scan_folder(data_dir).paths[:count], method, image_size,
+        role=role)
+    return images, '%d images of `data_dir` %s' % (len(images), data_dir)
+  flag = 'calibration_data' if role == 'calibration' else 'tfrecord'
+  encoded, source = check_files(tfrecord=tfrecord, count=count, role=role,
+                                flag=flag)
+  return _preprocess(encoded, lambda i: 'record %d of `%s` %s' % (
+      i, flag, tfrecord), method, image_size, role), source
+
+
+def builtin_images(name: str, split: str, image_size: int, count: int,
+                   seed: int = 0) -> Tuple[np.ndarray, str]:
+  """A seeded sample of ``count`` images of a built-in set's split, as
+  train and evaluate see them (upsampled, [-1, 1]).
+
+  Returns:
+    ``(float32 [count, size, size, 3], where they came from)``.
+  """
+  from resnet_v2_slim.data import datasets  # pylint: disable=g-import-not-at-top
+  data = datasets.builtin(name, split, image_size)
+  chosen = np.random.RandomState(seed).permutation(len(data.labels))[:count]
+  with tf.Graph().as_default(), tf.Session() as sess:
+    pixels = tf.placeholder(tf.float32, [None, None])
+    image = datasets.Dataset.upsample(pixels, image_size)
+    images = np.stack([sess.run(image, {pixels: data.images[i]})
+                       for i in sorted(chosen)])
+  return images, '%d images of %s' % (len(images), data.name)
+
+
+def preprocess_files(paths: List[str], method: str, image_size: int, *,
+                     role: str = 'check') -> Tuple[np.ndarray, List[str]]:
+  """Image files through the checkpoint's evaluation preprocessing.
+
+  Returns:
+    ``(float32 [N, size, size, 3], paths)``.
+
+  Raises:
+    ExportError: a file that does not decode, named.
+  """
+  encoded = []
+  for path in paths:
+    with open(path, 'rb') as f:
+      encoded.append(f.read())
+  return _preprocess(encoded, lambda i: paths[i], method, image_size,
+                     role), paths
+
+
+def _preprocess(encoded: List[bytes], name: Callable[[int], str],
+                method: str, image_size: int, role: str) -> np.ndarray:
+  """Decodes and preprocesses encoded images; ``name(i)`` names a bad one."""
+  from resnet_v2_slim.data import preprocessing  # pylint: disable=g-import-not-at-top
   with tf.Graph().as_default():
     contents = tf.placeholder(tf.string, [])
     image = preprocessing.preprocess(preprocessing.decode_image(contents),
@@ -121,25 +180,21 @@ def check_images(method: str, image_size: int, *,
           rows.append(sess.run(image, {contents: data}))
         except tf.errors.OpError as exc:   # one line, not the graph's trace
           raise ExportError(
-              '%s, a check image, does not decode: %s. Fix or remove it, or '
-              'give other check images.' % (_check_image_name(
-                  index, data_dir, tfrecord), errors.quoted(exc))) from None
-  return np.stack(rows), source
-
-
-def _check_image_name(index: int, data_dir: Optional[str],
-                      tfrecord: Optional[str]) -> str:
-  from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
-  if data_dir is not None:
-    return images_lib.scan_folder(data_dir).paths[index]
-  return 'record %d of `tfrecord` %s' % (index, tfrecord)
+              '%s, a %s image, does not decode: %s. Fix or remove it, or '
+              'give other %s images.' % (name(index), role, role,
+                                         errors.quoted(exc))) from None
+  if not rows:
+    raise ExportError('no %s images were found; give a folder or shards '
+                      'that hold images.' % role)
+  return np.stack(rows)
 
 
 def check_files(*, data_dir: Optional[str] = None,
                 tfrecord: Optional[str] = None,
-                count: int = NUM_CHECK_IMAGES) -> Tuple[List[bytes], str]:
+                count: int = NUM_CHECK_IMAGES, role: str = 'check',
+                flag: str = 'tfrecord') -> Tuple[List[bytes], str]:
   """The first ``count`` image files of ``data_dir`` or ``tfrecord``, as
-  stored (encoded bytes).
+  stored (encoded bytes); ``flag`` names the shards in messages.
 
   Returns:
     ``(list of bytes, where they came from)``.
@@ -153,19 +208,20 @@ def check_files(*, data_dir: Optional[str] = None,
         encoded.append(f.read())
     return encoded, '%d images of `data_dir` %s' % (len(encoded), data_dir)
   encoded = []
-  for shard in tfrecords.find_shards(tfrecord):
+  for shard in tfrecords.find_shards(tfrecord, flag):
     try:
       for raw in tf.io.tf_record_iterator(shard):
         encoded.append(tf.train.Example.FromString(raw).features.feature[
             'image/encoded'].bytes_list.value[0])
         if len(encoded) == count:
-          return encoded, '%d images of `tfrecord` %s' % (count, tfrecord)
+          return encoded, '%d images of `%s` %s' % (count, flag, tfrecord)
     except Exception as exc:  # pylint: disable=broad-except
       # TensorFlow's DataLossError, protobuf's DecodeError, a missing key.
-      raise ExportError('`tfrecord` shard %s is damaged near record %d (%s): '
-                        'reconvert it, or give other check images.'
-                        % (shard, len(encoded), errors.quoted(exc))) from None
-  return encoded, '%d images of `tfrecord` %s' % (len(encoded), tfrecord)
+      raise ExportError('`%s` shard %s is damaged near record %d (%s): '
+                        'reconvert it, or give other %s images.'
+                        % (flag, shard, len(encoded), errors.quoted(exc),
+                           role)) from None
+  return encoded, '%d images of `%s` %s' % (len(encoded), flag, tfrecord)
 
 
 def export_inference_graph(
@@ -266,12 +322,33 @@ def export(settings: ExportSettings,
   _check_options(settings)
   settings = check_paths(settings)
   resolved = _resolve(settings, log)
-  reference = _write_tf_outputs(settings, resolved, log)
-  reports = []
-  if any(_bridge_paths(settings).values()):
-    reports = _write_bridges(_BridgeRun(settings=settings, resolved=resolved,
-                                        reference=reference, log=log))
+  reference, source = _tf_graphs(settings, resolved, log)
+  with contextlib.closing(source.session):
+    gate = _gate(settings, resolved, log)
+    if gate and settings.precision != 'fp32':   # before anything is written
+      gate.judge(settings.output_file or settings.saved_model_dir,
+                 'tensorflow %s' % settings.precision,
+                 precision=settings.precision)
+    write_tf = lambda: _write_tf_outputs(settings, source)
+    if not any(_bridge_paths(settings).values()):
+      write_tf()
+      return {'tensors': dict(TENSOR_NAMES), 'reports': []}
+    reports = _write_bridges(_BridgeRun(
+        settings=settings, resolved=resolved, reference=reference, log=log,
+        gate=gate), before_commit=write_tf)
   return {'tensors': dict(TENSOR_NAMES), 'reports': reports}
+
+
+def _gate(settings: ExportSettings, resolved: '_Resolved',
+          log: Callable[[str], None]):
+  """The accuracy gate, where an output computes in reduced precision
+  (int8, OpenVINO's bf16, ``precision`` bf16); else None."""
+  from resnet_v2_slim.inference import accuracy_gate  # pylint: disable=g-import-not-at-top
+  if not (settings.quantize or settings.openvino_dir or
+          settings.precision != 'fp32'):
+    return None
+  return accuracy_gate.Gate.from_settings(settings, resolved.image_size,
+                                          log=log)
 
 
 # The modules each bridge output needs, checked before any work.
@@ -304,11 +381,7 @@ def _check_options(settings: ExportSettings) -> None:
     raise ExportError('give at least one output: `output_file`, '
                       '`saved_model_dir`, `%s`.' % '`, `'.join(
                           BRIDGE_OUTPUTS))
-  if s.quantize not in QUANTIZE:
-    raise ExportError('`quantize` must be int8 (or left out), got %r.'
-                      % (s.quantize,))
-  if s.quantize and not s.tflite_file:
-    raise ExportError('`quantize` int8 applies to `tflite_file`; give one.')
+  _check_quantize(s)
   if s.keras_layout not in keras_twin.LAYOUTS:
     raise ExportError('`keras_layout` must be one of %s, got %r.'
                       % (', '.join(keras_twin.LAYOUTS), s.keras_layout))
@@ -326,9 +399,9 @@ def _check_options(settings: ExportSettings) -> None:
   if s.keras_file and not s.keras_file.endswith('.keras'):
     raise ExportError('`keras_file` must end in .keras (Keras 3\'s own '
                       'format), got %s.' % s.keras_file)
-  if s.data_dir and s.tfrecord:
-    raise ExportError('give `data_dir` or `tfrecord` for the check images, '
-                      'not both.')
+  if [s.data_dir, s.tfrecord, s.dataset_name].count(None) < 2:
+    raise ExportError('give one of `data_dir`, `tfrecord` and `dataset_name` '
+                      'for the check images, not several.')
   inputs.check_precision(s.precision)
   if s.precision != 'fp32' and not (s.output_file or s.saved_model_dir):
     raise ExportError('`precision` %s applies to `output_file` and '
@@ -338,6 +411,40 @@ def _check_options(settings: ExportSettings) -> None:
     if bridge[name]:
       for module in modules:
         engines.require(module)
+
+
+# The outputs int8 applies to (Keras 3 quantizes Dense layers only).
+QUANTIZABLE = ('onnx_file', 'openvino_dir', 'tflite_file')
+
+
+def _check_quantize(settings: ExportSettings) -> None:
+  """Refuses quantization settings that cannot be applied, before any work.
+
+  Raises:
+    ExportError: naming the setting and what to do.
+  """
+  from resnet_v2_slim.inference import accuracy_gate  # pylint: disable=g-import-not-at-top
+  s = settings
+  if s.quantize not in QUANTIZE:
+    raise ExportError('`quantize` must be int8 (or left out), got %r.'
+                      % (s.quantize,))
+  if s.quantize and not any(getattr(s, name) for name in QUANTIZABLE):
+    raise ExportError('`quantize` int8 applies to `%s`; give one of them.'
+                      % '`, `'.join(QUANTIZABLE))
+  if s.quantize and s.keras_file:
+    raise ExportError('`quantize` int8 has no Keras 3 engine here (Keras 3 '
+                      'quantizes Dense layers only): export `keras_file` '
+                      'without `quantize`, in a command of its own.')
+  if not s.quantize and s.calibration_data:
+    raise ExportError('`calibration_data` calibrates `quantize` int8; add '
+                      '`quantize` int8 or leave it out.')
+  if not (isinstance(s.calibration_size, int) and s.calibration_size > 0):
+    raise ExportError('`calibration_size` must be a positive number of '
+                      'images, got %r.' % (s.calibration_size,))
+  if s.max_examples is not None and s.max_examples <= 0:
+    raise ExportError('`max_examples` must be > 0, got %r.'
+                      % (s.max_examples,))
+  accuracy_gate.check_ratio(s.min_accuracy_ratio)
 
 
 def check_tolerance(tolerance: Any) -> None:
@@ -363,7 +470,9 @@ def check_paths(settings: ExportSettings) -> ExportSettings:
   input_paths = checkpoints.input_paths(s.checkpoint) + [
       ('`data_dir`', s.data_dir)] + ([('`tfrecord`', shard) for shard in
                                       _shards(s.tfrecord)]
-                                     if s.tfrecord else [])
+                                     if s.tfrecord else []) + (
+                                         _calibration_inputs(
+                                             s.calibration_data))
   fileio.check_outputs(
       outputs=[('`output_file`', s.output_file),
                ('`saved_model_dir`', s.saved_model_dir)] +
@@ -399,6 +508,7 @@ class _Resolved:
   image_size: int
   averages: bool         # restore the moving averages of the weights
   check: Optional[np.ndarray]   # None when no output is compared
+  calibration: Any = None   # quantize.Calibration, with ``quantize``
 
 
 def _resolve(settings: ExportSettings, log: Callable[[str], None]
@@ -425,15 +535,22 @@ def _resolve(settings: ExportSettings, log: Callable[[str], None]
   if averages:
     log('exporting the moving averages of the weights (`raw_weights` for '
         'the raw ones)')
-  check = None
+  check, calibration = None, None
+  if s.dataset_name:
+    method = 'upsampled'   # built-in sets: as train and evaluate see them
   if any(_bridge_paths(s).values()) or s.precision != 'fp32':
-    check, source = check_images(method, image_size, data_dir=s.data_dir,
-                                 tfrecord=s.tfrecord)
+    check, source = check_images(
+        method, image_size, data_dir=s.data_dir, tfrecord=s.tfrecord,
+        dataset=(s.dataset_name, s.dataset_split_name) if s.dataset_name
+        else None)
     log('checking exports on %s (%s preprocessing at %d)'
         % (source, method, image_size))
+  if s.quantize:
+    from resnet_v2_slim.inference import quantize  # pylint: disable=g-import-not-at-top
+    calibration = quantize.calibration_images(s, method, image_size, log=log)
   return _Resolved(model=model, num_classes=num_classes, info=info,
                    method=method, image_size=image_size, averages=averages,
-                   check=check)
+                   check=check, calibration=calibration)
 
 
 class _Restored(NamedTuple):
@@ -487,49 +604,57 @@ def _restore(resolved: _Resolved, batch_size: Optional[int],
                    predictions=predictions, frozen=frozen, check_logits=out)
 
 
-def _write_tf_outputs(settings: ExportSettings, resolved: _Resolved,
-                      log: Callable[[str], None]) -> _Reference:
-  """Writes the frozen graph and SavedModel (from the ``precision`` graph).
-
-  Args:
-    settings: the export's settings, checked.
-    resolved: the model and check images.
-    log: where report lines go.
+def _tf_graphs(settings: ExportSettings, resolved: _Resolved,
+               log: Callable[[str], None]) -> Tuple[_Reference, _Restored]:
+  """Restores the float32 graph (the bridges' source and reference) and,
+  for ``precision`` bf16, the graph the TF outputs are written from.
 
   Returns:
-    The float32 ``_Reference`` for the bridge outputs.
+    ``(the float32 _Reference, the _Restored to write)``; the caller closes
+    the second's session.
+  """
+  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  fp32 = _restore(resolved, settings.batch_size, 'fp32')
+  reference = _Reference(frozen=fp32.frozen, logits=fp32.check_logits)
+  if settings.precision == 'fp32':
+    return reference, fp32
+  fp32.session.close()   # the TF outputs come from the half graph
+  source = _restore(resolved, settings.batch_size, settings.precision)
+  log('the %s graph against fp32 on the check images: %s'
+      % (settings.precision, bridges.numbers_line(bridges.compare(
+          source.check_logits, reference.logits))))
+  return reference, source
+
+
+def _write_tf_outputs(settings: ExportSettings, source: _Restored) -> None:
+  """Writes the frozen graph and SavedModel (from the ``precision`` graph).
 
   Raises:
     fileio.OutputPathError: an output could not be written (e.g. a full
       disk); earlier files are intact.
   """
-  from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
-  fp32 = _restore(resolved, settings.batch_size, 'fp32')
-  reference = _Reference(frozen=fp32.frozen, logits=fp32.check_logits)
-  source = fp32
-  if settings.precision != 'fp32':   # the TF outputs come from the half graph
-    fp32.session.close()
-    source = _restore(resolved, settings.batch_size, settings.precision)
-  with contextlib.closing(source.session):
-    if source is not fp32:
-      log('the %s graph against fp32 on the check images: %s'
-          % (settings.precision, bridges.numbers_line(bridges.compare(
-              source.check_logits, reference.logits))))
-    try:
-      if settings.output_file:
-        _write_frozen_graph(source.frozen, settings.output_file)
-      if settings.saved_model_dir:
-        _write_saved_model(source, settings.saved_model_dir)
-    except OSError as exc:   # e.g. a full disk: one line, not a traceback
-      raise fileio.OutputPathError(
-          'could not write the export (%s); earlier files are intact.'
-          % (exc.strerror or exc)) from None
-  return reference
+  try:
+    if settings.output_file:
+      _write_frozen_graph(source.frozen, settings.output_file)
+    if settings.saved_model_dir:
+      _write_saved_model(source, settings.saved_model_dir)
+  except OSError as exc:   # e.g. a full disk: one line, not a traceback
+    raise fileio.OutputPathError(
+        'could not write the export (%s); earlier files are intact.'
+        % (exc.strerror or exc)) from None
 
 
-def _shards(pattern):
+def _calibration_inputs(data: Optional[str]) -> List[Tuple[str, str]]:
+  """``calibration_data`` as inputs the outputs must not hit."""
+  if data is None or os.path.isdir(data):
+    return [('`calibration_data`', data)] if data else []
+  return [('`calibration_data`', shard) for shard in
+          _shards(data, 'calibration_data')]
+
+
+def _shards(pattern, flag='tfrecord'):
   from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
-  return tfrecords.find_shards(pattern)
+  return tfrecords.find_shards(pattern, flag)
 
 
 def _write_frozen_graph(frozen, output_file: str) -> None:
@@ -587,18 +712,22 @@ class _BridgeRun:
   reference: _Reference
   log: Callable[[str], None]
   stage: Optional[fileio.Staging] = None   # temporaries, scratch folder
-  onnx_path: Optional[str] = None   # the ONNX model OpenVINO converts
+  onnx_path: Optional[str] = None   # the fp32 ONNX model (OpenVINO's too)
+  gate: Any = None   # accuracy_gate.Gate, or None
   reports: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
-def _write_bridges(run: _BridgeRun) -> List[Dict[str, Any]]:
+def _write_bridges(run: _BridgeRun, *, before_commit: Callable[[], None]
+                   ) -> List[Dict[str, Any]]:
   """Converts and verifies each bridge output, then moves all into place.
 
-  Nothing is moved until every output agreed with the TF graph, so a
-  failed export replaces none of the older files.
+  Nothing is moved (and ``before_commit``, the TF outputs' writer, is not
+  called) until every output agreed with the TF graph and passed the
+  accuracy gate, so a failed export replaces none of the older files.
 
   Args:
     run: the export's settings, check images and reference.
+    before_commit: called once all are verified, before they are moved.
 
   Returns:
     The ``bridges.verify`` reports, one per check.
@@ -609,11 +738,13 @@ def _write_bridges(run: _BridgeRun) -> List[Dict[str, Any]]:
   """
   s = run.settings
   with fileio.staging('resnet-v2-slim-export-') as run.stage:
-    run.stage.commit([   # each verified when made; then all into place
+    staged = [   # each verified (and gated) when made; then all into place
         _keras_bridge(run) if s.keras_file else None,
         _onnx_bridge(run) if s.onnx_file or s.openvino_dir else None,
         _openvino_bridge(run) if s.openvino_dir else None,
-        _tflite_bridge(run) if s.tflite_file else None])
+        _tflite_bridge(run) if s.tflite_file else None]
+    before_commit()
+    run.stage.commit(staged)
   return run.reports
 
 
@@ -673,39 +804,69 @@ def _keras_bridge(run: _BridgeRun) -> fileio.Staged:
 
 
 def _onnx_bridge(run: _BridgeRun) -> Optional[fileio.Staged]:
-  """Converts the frozen graph to ONNX (for ``onnx_file`` or OpenVINO).
+  """Converts the frozen graph to ONNX (for ``onnx_file`` or OpenVINO);
+  with ``quantize`` int8, ONNX Runtime's static quantization of it.
 
   Returns:
     The verified ``onnx_file``, or None when ONNX is only OpenVINO's input
     (then it stays in the scratch folder).
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import quantize  # pylint: disable=g-import-not-at-top
   s = run.settings
-  run.onnx_path = (run.stage.new_temp(s.onnx_file) if s.onnx_file
-                   else os.path.join(run.stage.scratch, 'model.onnx'))
+  int8 = s.quantize == 'int8'
+  run.onnx_path = (run.stage.new_temp(s.onnx_file) if s.onnx_file and
+                   not int8 else os.path.join(run.stage.scratch,
+                                              'model.onnx'))
   bridges.to_onnx(run.reference.frozen, run.onnx_path)
   if not s.onnx_file:
     return None
-  _verify(run, run.onnx_path, s.onnx_file)
-  return fileio.Staged(run.onnx_path, s.onnx_file, folder=False)
+  path = run.onnx_path
+  if int8:
+    path = run.stage.new_temp(s.onnx_file)
+    quantize.onnx_int8(run.onnx_path, path, run.resolved.calibration.images)
+  _checked(run, path, s.onnx_file, 'onnxruntime')
+  return fileio.Staged(path, s.onnx_file, folder=False)
+
+
+def _checked(run: _BridgeRun, path: str, target: str, engine: str) -> None:
+  """Verifies an output; int8 is reported (not refused) and gated."""
+  from resnet_v2_slim.inference import quantize  # pylint: disable=g-import-not-at-top
+  if not run.settings.quantize:
+    _verify(run, path, target)
+    return
+  _verify(run, path, target, exact=False, holds='int8')
+  run.log('  int8 %s' % quantize.describe(run.resolved.calibration))
+  if run.gate:
+    run.gate.judge(target, '%s int8' % engine, model_file=path)
 
 
 def _openvino_bridge(run: _BridgeRun) -> fileio.Staged:
-  """Converts the ONNX model to OpenVINO IR and verifies it."""
+  """Converts the ONNX model to OpenVINO IR (int8: NNCF) and verifies it.
+  """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import quantize  # pylint: disable=g-import-not-at-top
   s = run.settings
   folder = run.stage.new_temp(s.openvino_dir, folder=True)
+  if s.quantize == 'int8':
+    quantize.openvino_int8(run.onnx_path, folder,
+                           run.resolved.calibration.images)
+    _checked(run, folder, s.openvino_dir, 'openvino')
+    return fileio.Staged(folder, s.openvino_dir, folder=True)
   bridges.to_openvino(run.onnx_path, folder)
   _verify(run, folder, s.openvino_dir)
   # What the CPU plugin runs by default here (bf16 on AVX512_BF16/AMX):
-  # reported, not refused.
+  # reported, and judged by the gate.
   _verify(run, folder, s.openvino_dir, precision='bf16', exact=False)
+  if run.gate:
+    run.gate.judge(s.openvino_dir, 'openvino bf16', model_file=folder,
+                   precision='bf16')
   return fileio.Staged(folder, s.openvino_dir, folder=True)
 
 
 def _tflite_bridge(run: _BridgeRun) -> fileio.Staged:
-  """Converts the frozen graph to TFLite (int8: calibrated on the check
-  images) and verifies it."""
+  """Converts the frozen graph to TFLite (any batch; int8: calibrated on
+  the calibration images) and verifies it."""
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
   s, r = run.settings, run.resolved
   # The converter's input, an intermediate file.
@@ -714,6 +875,7 @@ def _tflite_bridge(run: _BridgeRun) -> fileio.Staged:
     f.write(run.reference.frozen.SerializeToString())
   tmp = run.stage.new_temp(s.tflite_file)
   bridges.to_tflite(frozen_path, tmp, r.image_size, quantize=s.quantize,
-                    calibration=r.check)
-  _verify(run, tmp, s.tflite_file, exact=s.quantize is None, holds=s.quantize)
+                    calibration=r.calibration.images if r.calibration
+                    else None)
+  _checked(run, tmp, s.tflite_file, 'litert')
   return fileio.Staged(tmp, s.tflite_file, folder=False)

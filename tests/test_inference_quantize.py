@@ -1,0 +1,299 @@
+"""export --quantize int8 on ONNX Runtime, OpenVINO (NNCF) and TFLite, and
+the accuracy gate: each int8 file read back by its engine's own runtime, a
+gate that keeps a calibrated file and refuses one calibrated on a single
+grey image, and the bad inputs."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow.compat.v1 as tf
+from PIL import Image
+
+from resnet_v2_slim import checkpoints
+from resnet_v2_slim.cli import export as export_cmd
+from resnet_v2_slim.data import preprocessing
+from resnet_v2_slim.inference import engines
+from resnet_v2_slim.inference import export
+import refnets
+
+SIZE, CLASSES, PER_CLASS = 32, 10, 3
+
+
+def _run_cli(capsys, argv):
+  code = export_cmd.main(argv)
+  out, err = capsys.readouterr()
+  return code, out, err
+
+
+def _reference_logits(prefix, pixels, *, center=False):
+  """TF's logits (and the images) for uint8 photos through inception
+  preprocessing at SIZE; with ``center``, the logits bias is first moved so
+  that every class wins on some of them (a random net favours a few) and
+  saved back."""
+  info = checkpoints.read(prefix)
+  with tf.Graph().as_default():
+    raw = tf.placeholder(tf.uint8, [None] + list(pixels.shape[1:]))
+    images = tf.map_fn(lambda im: preprocessing.preprocess(
+        im, 'inception', SIZE), raw, dtype=tf.float32)
+    inputs, logits, _ = export.build_inference_graph(info.model, CLASSES,
+                                                     SIZE)
+    _, restore_fn = checkpoints.restorer(info, scope=info.model)
+    [bias] = [v for v in tf.global_variables()
+              if v.op.name.endswith('logits/biases')]
+    with tf.Session() as sess:
+      restore_fn(sess)
+      batch = sess.run(images, {raw: pixels})
+      out = sess.run(logits, {inputs: batch})
+      if center:
+        sess.run(bias.assign(sess.run(bias) - out.mean(0)))
+        tf.train.Saver().save(sess, prefix)
+        out = sess.run(logits, {inputs: batch})
+  return out, batch
+
+
+@pytest.fixture(scope='module')
+def gated(tmp_path_factory):
+  """A 10-class resnet_v2_18 and a labelled folder it classifies right:
+  per class, the 3 of 3,000 random photos it is surest of, filed under the
+  class it gives them (fp32 top-1 is 100% by construction, with margins that int8
+  keeps and a broken calibration does not)."""
+  root = tmp_path_factory.mktemp('gated')
+  prefix = refnets.save_our_checkpoint(root / 'm.ckpt', 'resnet_v2_18',
+                                       CLASSES, image_size=SIZE)
+  pixels = np.random.RandomState(0).randint(0, 256, (3000, 40, 40, 3),
+                                            np.uint8)
+  _reference_logits(prefix, pixels, center=True)
+  logits, _ = _reference_logits(prefix, pixels)
+  top2 = np.sort(logits, 1)[:, -2:]
+  margin = top2[:, 1] - top2[:, 0]
+  for label in range(CLASSES):
+    mine = np.flatnonzero(logits.argmax(1) == label)
+    assert len(mine) >= PER_CLASS, np.bincount(logits.argmax(1))
+    folder = root / 'data' / str(label)
+    folder.mkdir(parents=True)
+    for i in mine[np.argsort(-margin[mine])][:PER_CLASS]:
+      Image.fromarray(pixels[i]).save(folder / ('%d.png' % i))
+  grey = root / 'grey'
+  grey.mkdir()
+  Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(grey / 'g.png')
+  return {'checkpoint': prefix, 'data': str(root / 'data'),
+          'grey': str(grey)}
+
+
+def _engine_logits(path, images):
+  """Each engine's own runtime called directly (not engines.py)."""
+  if path.endswith('.onnx'):
+    import onnxruntime  # pylint: disable=g-import-not-at-top
+    session = onnxruntime.InferenceSession(path)
+    return session.run(['logits:0'], {'input:0': images})[0]
+  if path.endswith('.tflite'):
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    interpreter = Interpreter(model_path=path)
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp['index'], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp['index'], images)
+    interpreter.invoke()
+    out = [d for d in interpreter.get_output_details()
+           if 'logits' in d['name']][0]
+    return interpreter.get_tensor(out['index'])
+  import openvino  # pylint: disable=g-import-not-at-top
+  compiled = openvino.Core().compile_model(
+      os.path.join(path, 'model.xml'), 'CPU',
+      {'INFERENCE_PRECISION_HINT': 'f32'})
+  return compiled(images)[compiled.outputs[0]]
+
+
+def _int8_nodes(path):
+  """What makes each file int8, read with the format's own tools."""
+  if path.endswith('.onnx'):
+    import onnx  # pylint: disable=g-import-not-at-top
+    return sum(n.op_type == 'QuantizeLinear'
+               for n in onnx.load(path).graph.node)
+  if path.endswith('.tflite'):
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    return sum(d['dtype'] == np.int8 for d in
+               Interpreter(model_path=path).get_tensor_details())
+  with open(os.path.join(path, 'model.xml')) as f:
+    return f.read().count('type="FakeQuantize"')
+
+
+def test_int8_on_three_engines_passes_the_gate_and_runs_any_batch(
+    gated, tmp_path, capsys):
+  out = {'onnx_file': str(tmp_path / 'q.onnx'),
+         'openvino_dir': str(tmp_path / 'q_ov'),
+         'tflite_file': str(tmp_path / 'q.tflite')}
+  argv = ['--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+          '--quantize', 'int8', '--data_dir', gated['data'],
+          '--calibration_size', '20']
+  for flag, path in out.items():
+    argv += ['--' + flag, path]
+  code, stdout, err = _run_cli(capsys, argv)
+  assert code == 0, err
+  assert 'accuracy gate: fp32 top-1 100.00% on 30 images' in stdout
+  assert stdout.count('int8 calibrated on 20 images of --data_dir') == 3
+  for engine in ('onnxruntime', 'openvino', 'litert'):
+    assert '(%s int8): top-1 ' % engine in stdout
+  assert stdout.count(': kept') == 3
+  # The labelled photos, all at once (TFLite too), on each engine's own
+  # runtime: the same classes as fp32 (what the gate measured through
+  # evaluate), logits near fp32's (not equal: int8).
+  paths = sorted(os.path.join(d, f) for d, _, files in os.walk(gated['data'])
+                 for f in files)
+  pixels = np.stack([np.asarray(Image.open(p)) for p in paths])
+  reference, images = _reference_logits(gated['checkpoint'], pixels)
+  for path in out.values():
+    assert _int8_nodes(path) > 20, path
+    got = _engine_logits(path, images)
+    assert got.shape == (len(paths), CLASSES)
+    assert np.mean(got.argmax(1) == reference.argmax(1)) >= 0.95, path
+    rel = np.max(np.abs(got - reference)) / np.max(np.abs(reference))
+    assert 1e-4 < rel < 0.5, (path, rel)
+    with engines.load(path) as engine:   # what it says it computes in
+      assert engine.precision == 'int8'
+  assert not [f for f in os.listdir(tmp_path) if f.startswith('.')]
+
+
+def test_the_gate_refuses_a_calibration_on_one_grey_image(gated, tmp_path,
+                                                          capsys):
+  target = tmp_path / 'q.onnx'
+  target.write_bytes(b'an older export')
+  code, stdout, err = _run_cli(capsys, [
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--quantize', 'int8', '--data_dir', gated['data'], '--onnx_file',
+      str(target), '--calibration_data', gated['grey'],
+      '--output_file', str(tmp_path / 'm.pb')])
+  assert code == 1, (stdout, err)
+  assert err.count('\n') == 1, err
+  assert 'int8 calibrated on 1 images of --calibration_data' in stdout
+  assert '(onnxruntime int8): top-1 ' in err
+  assert '< --min_accuracy_ratio 0.99; refused, nothing was written' in err
+  assert '--calibration_data' in err.split('refused')[1]
+  # Nothing written: the older file kept, no frozen graph, no temporaries.
+  assert target.read_bytes() == b'an older export'
+  assert sorted(os.listdir(tmp_path)) == ['q.onnx']
+  # The same file with a gate the user lowered to what it reaches is kept.
+  ratio = float(err.split('ratio ')[1].split()[0])
+  assert ratio < 0.9
+  code, stdout, err = _run_cli(capsys, [
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--quantize', 'int8', '--data_dir', gated['data'], '--onnx_file',
+      str(target), '--calibration_data', gated['grey'],
+      '--min_accuracy_ratio', str(ratio / 2)])
+  assert code == 0, err
+  assert target.read_bytes() != b'an older export'
+
+
+def test_without_labels_the_gate_says_it_was_not_applied(gated, tmp_path,
+                                                         capsys):
+  code, stdout, err = _run_cli(capsys, [
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--quantize', 'int8', '--tflite_file', str(tmp_path / 'q.tflite'),
+      '--calibration_size', '4'])
+  assert code == 0, err
+  assert ('warning: int8 calibrated on 4 generated images, not on real '
+          'ones: the result is not calibrated') in stdout
+  assert 'accuracy gate: not applied (no labelled images' in stdout
+  assert 'int8 NOT calibrated: 4 generated images' in stdout
+
+
+@pytest.mark.parametrize('argv, said', [
+    (['--quantize', 'int8', '--output_file', 'm.pb'],
+     '--quantize int8 applies to --onnx_file, --openvino_dir, --tflite_file'),
+    (['--quantize', 'int8', '--onnx_file', 'm.onnx', '--keras_file',
+      'm.keras'], '--quantize int8 has no Keras 3 engine here'),
+    (['--onnx_file', 'm.onnx', '--calibration_data', 'x'],
+     '--calibration_data calibrates --quantize int8'),
+    (['--quantize', 'int8', '--onnx_file', 'm.onnx', '--calibration_size',
+      '0'], '--calibration_size must be a positive number of images'),
+    (['--openvino_dir', 'ov', '--min_accuracy_ratio', '1.5'],
+     '--min_accuracy_ratio must be a number in (0, 1]'),
+    (['--openvino_dir', 'ov', '--min_accuracy_ratio', '0'],
+     '--min_accuracy_ratio must be a number in (0, 1]'),
+    (['--onnx_file', 'm.onnx', '--max_examples', '-1'],
+     '--max_examples must be > 0'),
+    (['--onnx_file', 'm.onnx', '--dataset_name', 'digits', '--data_dir',
+      'd'], 'give one of --data_dir, --tfrecord and --dataset_name'),
+    (['--quantize', 'int8', '--onnx_file', 'm.onnx', '--calibration_data',
+      'nothing-*'], '--calibration_data nothing-* matches no file'),
+])
+def test_bad_quantize_settings_are_one_line_and_write_nothing(
+    gated, tmp_path, capsys, monkeypatch, argv, said):
+  monkeypatch.chdir(tmp_path)
+  code, _, err = _run_cli(capsys, ['--checkpoint', gated['checkpoint']] +
+                          argv)
+  assert code == 2 and err.count('\n') == 1, err
+  assert said in err
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_calibration_image_that_does_not_decode_is_named(gated, tmp_path,
+                                                           capsys):
+  folder = tmp_path / 'cal'
+  folder.mkdir()
+  (folder / 'broken.jpg').write_bytes(b'not an image')
+  code, _, err = _run_cli(capsys, [
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--quantize', 'int8', '--onnx_file', str(tmp_path / 'q.onnx'),
+      '--calibration_data', str(folder)])
+  assert code == 2 and err.count('\n') == 1, err
+  assert '%s, a calibration image, does not decode' % (
+      folder / 'broken.jpg') in err
+  assert not (tmp_path / 'q.onnx').exists()
+
+
+def test_a_builtin_set_calibrates_on_its_train_split_as_train_sees_it():
+  """Hand-computed: the 8x8 digits, nearest-neighbour to 16 (each pixel
+  a 2x2 block), three channels, [0, 1] to [-1, 1]; never the held-out
+  split the gate evaluates."""
+  from sklearn.datasets import load_digits  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.data import datasets  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import quantize  # pylint: disable=g-import-not-at-top
+  settings = export.ExportSettings(checkpoint='m', quantize='int8',
+                                   dataset_name='digits',
+                                   calibration_size=12)
+  said = []
+  calibration = quantize.calibration_images(settings, 'inception', 16,
+                                            log=said.append)
+  assert calibration.images.shape == (12, 16, 16, 3)
+  assert calibration.source == '12 images of digits/train'
+  assert calibration.calibrated and not said
+  pixels = load_digits().images / 16.0
+  expected = np.repeat(np.repeat(pixels, 2, 1), 2, 2) * 2 - 1
+  held = datasets.builtin('digits', 'validation').images
+  for image in calibration.images:
+    assert np.allclose(image[..., 0], image[..., 2])
+    matches = np.flatnonzero(np.all(np.abs(expected - image[..., 0]) < 1e-6,
+                                    axis=(1, 2)))
+    assert len(matches) >= 1
+    assert not any(np.array_equal(pixels[m], h) for m in matches
+                   for h in held)
+
+
+@pytest.mark.parametrize('ratio, ok', [(1, True), (0.99, True), (1e-3, True),
+                                       (0, False), (1.01, False),
+                                       ('0.9', False)])
+def test_min_accuracy_ratio_must_be_in_zero_one(ratio, ok):
+  from resnet_v2_slim.inference import accuracy_gate  # pylint: disable=g-import-not-at-top
+  if ok:
+    accuracy_gate.check_ratio(ratio)
+  else:
+    with pytest.raises(export.ExportError, match='`min_accuracy_ratio`'):
+      accuracy_gate.check_ratio(ratio)
+
+
+def test_the_gate_judges_bf16_too(gated, tmp_path, capsys):
+  """OpenVINO's bf16 (its CPU default on AVX512_BF16/AMX) and the bf16
+  frozen graph are evaluated on the labelled images like int8."""
+  code, stdout, err = _run_cli(capsys, [
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--data_dir', gated['data'], '--output_file', str(tmp_path / 'h.pb'),
+      '--precision', 'bf16', '--openvino_dir', str(tmp_path / 'ov')])
+  assert code == 0, err
+  for what in ('tensorflow bf16', 'openvino bf16'):
+    assert ('(%s): top-1 100.00%% against fp32\'s 100.00%% on 30 images, '
+            'ratio 1.0000 >= 0.99: kept' % what) in stdout, stdout
+  assert stdout.count('accuracy gate: fp32 top-1') == 1   # evaluated once
+  with engines.load(str(tmp_path / 'h.pb')) as engine:
+    assert engine.precision == 'bf16'

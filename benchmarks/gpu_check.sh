@@ -4,7 +4,8 @@
 # NCHW x fp32/fp16/bf16, fp16 with XLA, mirrored over every visible GPU,
 # then the fp32 parity tests against the official tf_slim network, run on
 # the GPU. One line per case; exit 1 if any case failed, 0 with "no GPU"
-# where TensorFlow sees none. Each case gets at most CASE_TIMEOUT seconds
+# where TensorFlow sees none, 2 where the package or TensorFlow does not
+# import. Each case gets at most CASE_TIMEOUT seconds
 # (default 300); short protocol (5 burn-in + 20 timed steps) to fit in a
 # few minutes in all.
 #
@@ -15,9 +16,13 @@ PY=${PYTHON:-python}
 CASE_TIMEOUT=${CASE_TIMEOUT:-300}
 export TF_CPP_MIN_LOG_LEVEL=2
 
-gpus=$($PY -c "
+if ! gpus=$($PY -c "
 import resnet_v2_slim, tensorflow as tf
-print(len(tf.config.list_physical_devices('GPU')))" 2>/dev/null | tail -1)
+print(len(tf.config.list_physical_devices('GPU')))" 2>/dev/null | tail -1); then
+  # Not "no GPU": the check itself cannot run here.
+  echo "gpu_check: resnet_v2_slim or TensorFlow does not import with $PY: install them first (README's set-up), then run this again (exit 2)"
+  exit 2
+fi
 if [ "${gpus:-0}" = "0" ]; then
   echo "gpu_check: no GPU visible to TensorFlow: nothing to check (exit 0)"
   exit 0

@@ -297,3 +297,72 @@ def test_the_gate_judges_bf16_too(gated, tmp_path, capsys):
   assert stdout.count('accuracy gate: fp32 top-1') == 1   # evaluated once
   with engines.load(str(tmp_path / 'h.pb')) as engine:
     assert engine.precision == 'bf16'
+
+
+# --- --threads and --streams ----------------------------------------------
+
+@pytest.fixture(scope='module')
+def fp32_files(gated, tmp_path_factory):
+  root = tmp_path_factory.mktemp('fp32')
+  files = {'onnx': str(root / 'm.onnx'), 'openvino': str(root / 'ov')}
+  export.export_inference_graph(gated['checkpoint'], image_size=SIZE,
+                                onnx_file=files['onnx'],
+                                openvino_dir=files['openvino'])
+  return files
+
+
+@pytest.mark.parametrize('engine', ['onnx', 'openvino'])
+def test_streams_split_a_batch_and_give_the_engine_s_own_answer(
+    fp32_files, engine):
+  path = fp32_files[engine]
+  images = np.random.RandomState(4).uniform(-1, 1, (5, SIZE, SIZE, 3)
+                                            ).astype(np.float32)
+  expected = _engine_logits(path, images)
+  with engines.load(path, threads=2, streams=2) as two:
+    assert two.streams == 2
+    np.testing.assert_allclose(two.run(images), expected, rtol=1e-5,
+                               atol=1e-5)
+    assert two.runtime == {'threads': 1 if engine == 'onnx' else 2,
+                           'streams': 2}   # ORT: 2 sessions x 1 thread
+  with engines.load(path, threads=1) as one:   # read back from the engine
+    assert one.runtime == {'threads': 1, 'streams': 1}
+
+
+def test_threads_and_streams_are_flags_recorded_in_the_json(
+    fp32_files, gated, tmp_path):
+  from resnet_v2_slim.cli import evaluate as evaluate_cmd  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.cli import time_forward  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  assert time_forward.main([
+      '--model_file', fp32_files['openvino'], '--image_size', str(SIZE),
+      '--batch_size', '4', '--num_batches', '2', '--num_burn_in', '1',
+      '--threads', '2', '--streams', '2', '--json',
+      str(tmp_path / 't.json')]) == 0
+  timed = json.loads((tmp_path / 't.json').read_text())
+  assert (timed['threads'], timed['streams']) == (2, 2)
+  assert timed['engine_runtime'] == {'threads': 2, 'streams': 2}
+  assert evaluate_cmd.main([
+      '--checkpoint', gated['checkpoint'], '--image_size', str(SIZE),
+      '--data_dir', gated['data'], '--threads', '1', '--json',
+      str(tmp_path / 'e.json')]) == 0
+  evaluated = json.loads((tmp_path / 'e.json').read_text())
+  assert (evaluated['threads'], evaluated['top1']) == (1, 1.0)
+
+
+@pytest.mark.parametrize('argv, said', [
+    (['time-forward', '--threads', '0'], '--threads must be >= 1'),
+    (['time-forward', '--streams', '2'],
+     '--streams 2 runs parallel requests on openvino and onnxruntime; the '
+     'TensorFlow graph runs one at a time'),
+    (['evaluate', '--checkpoint', 'CKPT', '--dataset_name', 'digits',
+      '--streams', '0'], '--streams must be >= 1'),
+    (['classify', '--checkpoint', 'CKPT', 'x.png', '--threads', '-1'],
+     '--threads must be >= 1'),
+])
+def test_bad_thread_and_stream_counts_are_one_line(gated, capsys, argv,
+                                                   said):
+  from resnet_v2_slim.cli import main as main_cmd  # pylint: disable=g-import-not-at-top
+  argv = [gated['checkpoint'] if a == 'CKPT' else a for a in argv]
+  assert main_cmd.main(argv) == 2
+  err = capsys.readouterr().err
+  assert err.count('\n') == 1 and said in err, err

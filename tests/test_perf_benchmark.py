@@ -288,6 +288,22 @@ def test_the_gpu_check_says_no_gpu_and_exits_0_here():
                                  'nothing to check (exit 0)')
 
 
+def test_the_gpu_check_without_tensorflow_says_so_and_exits_2(tmp_path):
+  """The lent GPU machine of 2026-12-04 had no TensorFlow: that is not
+  "no GPU" (exit 0), it is a check that could not run."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  fake = tmp_path / 'python'
+  fake.write_text('#!/bin/sh\necho "No module named tensorflow" >&2\n'
+                  'exit 1\n')
+  fake.chmod(0o755)
+  done = subprocess.run(['bash', GPU_CHECK], capture_output=True, text=True,
+                        timeout=60, check=False,
+                        env=dict(os.environ, PYTHON=str(fake)))
+  assert done.returncode == 2
+  assert done.stdout.startswith('gpu_check: resnet_v2_slim or TensorFlow '
+                                'does not import with %s' % fake)
+
+
 def test_the_gpu_checks_parity_cases_exist():
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top

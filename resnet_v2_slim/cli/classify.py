@@ -39,6 +39,7 @@ def _parser(prog):
                       help='with --model_file: the runtime (default: the '
                       'file kind\'s first; openvino also runs .onnx)')
   settings.add_flags(parser, inference_config.InputSettings)
+  settings.add_flags(parser, inference_config.RuntimeSettings)
   parser.add_argument('--top_k', type=int, default=5,
                       help='classes shown per image (default %(default)s)')
   parser.add_argument('--labels', default=None,
@@ -76,7 +77,10 @@ def _open(args):
     return classifier.ArtifactClassifier(
         args.model_file, engine=args.engine,
         preprocessing_method=args.preprocessing, image_size=args.image_size,
-        labels_file=args.labels, precision=args.precision)
+        labels_file=args.labels, precision=args.precision,
+        threads=args.threads, streams=args.streams)
+  settings.from_args(inference_config.RuntimeSettings, args).check_runtime(
+      None)   # the checkpoint's TensorFlow graph
   common.check_json(args.json, lambda: [
       ('IMAGE', path) for path in args.images] + checkpoints.input_paths(
           args.checkpoint))
@@ -84,7 +88,7 @@ def _open(args):
       args.checkpoint, model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,
       labels_file=args.labels, raw_weights=args.raw_weights,
-      precision=args.precision)
+      precision=args.precision, threads=args.threads)
 
 
 def _banner(prog, clf):

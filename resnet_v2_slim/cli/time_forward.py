@@ -73,7 +73,8 @@ def main(argv: Optional[Sequence[str]] = None,
         else []) + [('--model_file', args.model_file)])
     if args.model_file:
       with engines.load(args.model_file, args.engine,
-                        precision=config.precision) as engine:
+                        precision=config.precision, threads=config.threads,
+                        streams=config.streams) as engine:
         result = benchmark.run_artifact(config, engine)
     else:
       config.validate()

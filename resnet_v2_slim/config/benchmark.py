@@ -16,6 +16,7 @@ from typing import Optional
 from resnet_v2_slim import errors
 from resnet_v2_slim import names
 from resnet_v2_slim.config import distribute as distribute_config
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.utils.settings import setting
 
 
@@ -24,7 +25,7 @@ class BenchmarkError(errors.Error):
 
 
 @dataclasses.dataclass
-class Config:
+class Config(inference_config.RuntimeSettings):
   """What to time; ``time-forward``'s flags are made from these fields.
 
   Defaults are the book's protocol (seed 004).
@@ -113,6 +114,7 @@ class Config:
     if self.data_format not in names.DATA_FORMATS:
       raise BenchmarkError('`data_format` must be NHWC or NCHW, got %r.'
                            % self.data_format)
+    self.check_runtime(None)   # the TensorFlow graph
     if self.checkpoint is not None:
       try:
         checkpoints.resolve(self.checkpoint)

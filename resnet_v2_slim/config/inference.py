@@ -62,6 +62,65 @@ class InputSettings:
                               '(train --moving_average_decay)')
 
 
+class RuntimeSettingsError(errors.Error):
+  """Thread or stream counts that cannot be used (exit code 2)."""
+
+
+# The engines that run several requests at once (--streams).
+STREAM_ENGINES = ('openvino', 'onnxruntime')
+
+
+@dataclasses.dataclass(kw_only=True)
+class RuntimeSettings:
+  """How many threads and parallel requests an inference uses: shared by
+  classify, evaluate and time-forward, recorded in their JSON."""
+  threads: Optional[int] = setting(
+      None, type=int, help='intra-op threads (TensorFlow\'s inter-op too; '
+      'ONNX Runtime, OpenVINO, LiteRT: their thread count; default: the '
+      'engine\'s, every core)')
+  streams: int = setting(
+      1, type=int, help='parallel requests, each on part of a batch: '
+      'OpenVINO\'s streams, ONNX Runtime\'s parallel sessions (default '
+      '%(default)s)')
+
+  def check_runtime(self, engine: Optional[str]) -> None:
+    """Refuses counts that cannot run on ``engine`` (None: the checkpoint's
+    TensorFlow graph).
+
+    Raises:
+      RuntimeSettingsError: naming the setting and what to do.
+    """
+    if self.threads is not None and self.threads < 1:
+      raise RuntimeSettingsError('`threads` must be >= 1 (or left out for '
+                                 'the engine\'s default), got %d.'
+                                 % self.threads)
+    if self.streams < 1:
+      raise RuntimeSettingsError('`streams` must be >= 1, got %d.'
+                                 % self.streams)
+    if self.streams > 1 and engine not in STREAM_ENGINES:
+      raise RuntimeSettingsError(
+          '`streams` %d runs parallel requests on %s; %s runs one at a '
+          'time: leave `streams` out, or give a `model_file` they run.'
+          % (self.streams, ' and '.join(STREAM_ENGINES),
+             engine or 'the TensorFlow graph'))
+    if self.threads is not None and engine == 'keras':
+      raise RuntimeSettingsError('`threads` is not offered for keras (its '
+                                 'threads are TensorFlow\'s, set when the '
+                                 'process starts): leave it out.')
+
+  def session_threads(self) -> dict:
+    """TensorFlow ``ConfigProto`` fields for ``threads`` ({} for its
+    default: every core)."""
+    if self.threads is None:
+      return {}
+    return {'intra_op_parallelism_threads': self.threads,
+            'inter_op_parallelism_threads': self.threads}
+
+  def runtime_record(self) -> dict:
+    """``{'threads', 'streams'}`` for a result's JSON."""
+    return {'threads': self.threads, 'streams': self.streams}
+
+
 @dataclasses.dataclass(kw_only=True)
 class ExportSettings(InputSettings):
   """``export``'s settings; its flags are made from these fields."""
@@ -152,7 +211,7 @@ class ExportSettings(InputSettings):
 
 
 @dataclasses.dataclass(kw_only=True)
-class EvalConfig(InputSettings, convert.ImageNetLabels):
+class EvalConfig(InputSettings, RuntimeSettings, convert.ImageNetLabels):
   """What to evaluate; 'auto' takes the checkpoint's (and its table row's).
 
   ``evaluate``'s flags are made from these fields.

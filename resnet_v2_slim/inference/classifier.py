@@ -126,6 +126,7 @@ class Classifier(_ImageClassifier):
       moving averages (used by default).
     precision: 'fp32' or 'bf16' (bfloat16 compute, the weights cast once
       at restore).
+    threads: TensorFlow's intra- and inter-op threads (None: every core).
 
   Raises:
     CheckpointError: unusable or mismatching checkpoints.
@@ -139,7 +140,8 @@ class Classifier(_ImageClassifier):
                preprocessing_method: str = 'auto',
                image_size: Union[int, str] = 'auto',
                labels_file: Optional[str] = None, raw_weights: bool = False,
-               precision: str = 'fp32') -> None:
+               precision: str = 'fp32',
+               threads: Optional[int] = None) -> None:
     self.model, self.num_classes, self.info = checkpoints.choose_model(
         checkpoint_path, model, num_classes)
     # Moving averages of the weights (train --moving_average_decay) where
@@ -175,7 +177,8 @@ class Classifier(_ImageClassifier):
       self.report, restore_fn = checkpoints.restorer(
           self.info, scope=self.model, moving_averages=self.moving_averages)
     self._graph.finalize()
-    self._sess = tf.Session(graph=self._graph)
+    self._sess = tf.Session(graph=self._graph,
+                            config=engines.session_config(threads))
     try:
       restore_fn(self._sess)
     except checkpoints.CheckpointError:
@@ -245,6 +248,8 @@ class ArtifactClassifier(_ImageClassifier):
     labels_file: class names instead of the artifact's (or ImageNet's).
     precision: OpenVINO's inference precision for a preprocessed-form
       artifact ('fp32' or 'bf16'); a serving artifact runs at fp32.
+    threads, streams: the engine's threads and parallel requests
+      (``engines.load``), for a preprocessed-form artifact.
 
   Raises:
     EngineError: not a model, or an engine that cannot run it.
@@ -257,7 +262,8 @@ class ArtifactClassifier(_ImageClassifier):
                preprocessing_method: str = 'auto',
                image_size: Union[int, str] = 'auto',
                labels_file: Optional[str] = None,
-               precision: str = 'fp32') -> None:
+               precision: str = 'fp32', threads: Optional[int] = None,
+               streams: int = 1) -> None:
     from resnet_v2_slim.inference import serving_files  # pylint: disable=g-import-not-at-top
     path = serving_files.resolve(path)
     self.path, self.facts = path, serving_files.read_facts(path)
@@ -265,6 +271,11 @@ class ArtifactClassifier(_ImageClassifier):
     if self.facts is not None:
       _check_served(self.facts, path, preprocessing_method, image_size,
                     precision)
+      if threads is not None or streams != 1:
+        raise engines.EngineError(
+            '`threads` and `streams` apply to an export without --serving; '
+            '%s is a serving artifact and runs with its engine\'s defaults: '
+            'leave them out.' % path)
       self._runner = serving_files.load(path, engine)
       self.preprocessing = self.facts.preprocessing
       self.image_size, self.num_classes = (self.facts.image_size,
@@ -273,7 +284,8 @@ class ArtifactClassifier(_ImageClassifier):
                      if labels_file else list(self.facts.labels))
       self.engine, self.source = self._runner.engine, 'its metadata'
       return
-    self._runner = engines.load(path, engine, precision=precision)
+    self._runner = engines.load(path, engine, precision=precision,
+                                threads=threads, streams=streams)
     self.engine, self.source = self._runner.engine, 'the flags'
     self._preprocessed_form(path, preprocessing_method, image_size)
 

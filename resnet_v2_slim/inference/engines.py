@@ -17,17 +17,19 @@ Typical use::
     logits = engine.run(images)                       # numpy [N, classes]
 """
 
+import concurrent.futures
 import importlib.util
 import os
 import re
 import types
-from typing import Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from resnet_v2_slim import _quiet
 from resnet_v2_slim import errors
 from resnet_v2_slim import names
+from resnet_v2_slim.config import inference as inference_config
 from resnet_v2_slim.inference import inputs
 
 # Optional engines: module to import -> the pip command that brings it.
@@ -107,20 +109,48 @@ class Loaded:
 
 
 class Engine(Loaded):
-  """One loaded artifact: ``run(images) -> logits`` (numpy float32)."""
+  """One loaded artifact: ``run(images) -> logits`` (numpy float32).
+
+  With several ``run_fns`` (``streams``), a batch is split into that many
+  parts, run at once from as many threads (each engine's own requests or
+  sessions release the GIL), and joined in order.
+  """
 
   def __init__(self, path: str, engine: str, precision: str,
                run_fn: Callable[[np.ndarray], np.ndarray],
-               close: Optional[Callable[[], None]] = None) -> None:
+               close: Optional[Callable[[], None]] = None, *,
+               more_run_fns: Sequence[Callable] = (),
+               runtime: Optional[dict] = None) -> None:
     self.path, self.engine, self.precision = path, engine, precision
+    # What the engine says it runs with (threads, streams), read back.
+    self.runtime = runtime or {}
     self._run, self._close = run_fn, close
+    self._run_fns = [run_fn] + list(more_run_fns)
+    self._pool = (concurrent.futures.ThreadPoolExecutor(len(self._run_fns))
+                  if more_run_fns else None)
+
+  @property
+  def streams(self) -> int:
+    return len(self._run_fns)
 
   def run(self, images: np.ndarray) -> np.ndarray:
-    return np.asarray(self._run(np.asarray(images, np.float32)), np.float32)
+    images = np.asarray(images, np.float32)
+    if self._pool is None or len(images) < 2:
+      return np.asarray(self._run(images), np.float32)
+    parts = [p for p in np.array_split(images, len(self._run_fns)) if len(p)]
+    return np.concatenate(list(self._pool.map(
+        lambda fn, part: np.asarray(fn(part), np.float32),
+        self._run_fns[:len(parts)], parts)))
+
+  def close(self) -> None:
+    if self._pool is not None:
+      self._pool.shutdown()
+    super().close()
 
 
 def load(path: str, engine: Optional[str] = None, *,
-         precision: str = 'fp32') -> Engine:
+         precision: str = 'fp32', threads: Optional[int] = None,
+         streams: int = 1) -> Engine:
   """Loads an artifact on its engine.
 
   Args:
@@ -128,6 +158,9 @@ def load(path: str, engine: Optional[str] = None, *,
     engine: one of ``KINDS[kind]``; default: the first.
     precision: 'fp32' or 'bf16' (OpenVINO's inference precision; others
       run what the file holds).
+    threads: the engine's intra-op threads (None: its default).
+    streams: parallel requests (OpenVINO, ONNX Runtime), each on part of a
+      batch.
 
   Returns:
     An ``Engine``.
@@ -143,6 +176,12 @@ def load(path: str, engine: Optional[str] = None, *,
     raise EngineError('`engine` %s does not run a %s file (%s); use %s.'
                       % (engine, kind, path, ' or '.join(KINDS[kind])))
   inputs.check_precision(precision)
+  runtime = inference_config.RuntimeSettings(threads=threads,
+                                             streams=streams)
+  try:
+    runtime.check_runtime(engine)
+  except inference_config.RuntimeSettingsError as exc:
+    raise EngineError(str(exc)) from None
   if precision != 'fp32' and engine != 'openvino':
     # Only OpenVINO takes an inference precision; the others run what the
     # file holds, and a report saying bf16 for their float32 run is wrong.
@@ -150,7 +189,7 @@ def load(path: str, engine: Optional[str] = None, *,
                       'the precision it was exported with: leave '
                       '`precision` out.' % (precision, engine, path))
   try:
-    return _LOADERS[engine](path, kind, precision)
+    return _LOADERS[engine](path, kind, precision, runtime)
   except (errors.Error, ImportError):
     raise
   except Exception as exc:  # pylint: disable=broad-except
@@ -171,19 +210,30 @@ def _damaged(path: str, kind: str, engine: str, exc: Exception) -> str:
           'Export it again.' % (path, kind, engine, said.rstrip('. ')))
 
 
-def _tensorflow(path, kind, precision):
+def session_config(threads: Optional[int]) -> Any:
+  """A TensorFlow session ``ConfigProto`` with ``threads`` intra-op and
+  inter-op threads, or None (TensorFlow's default: every core)."""
+  fields = inference_config.RuntimeSettings(threads=threads).session_threads()
+  if not fields:
+    return None
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  return tf.ConfigProto(**fields)
+
+
+def _tensorflow(path, kind, precision, runtime):
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   graph = tf.Graph()
+  config = session_config(runtime.threads)
   with graph.as_default():
     if kind == 'frozen':
       graph_def = tf.GraphDef()
       with open(path, 'rb') as f:
         graph_def.ParseFromString(f.read())
       tf.import_graph_def(graph_def, name='')
-      session = tf.Session(graph=graph)
+      session = tf.Session(graph=graph, config=config)
       images, logits = 'input:0', 'logits:0'
     else:
-      session = tf.Session(graph=graph)
+      session = tf.Session(graph=graph, config=config)
       meta = tf.saved_model.loader.load(
           session, [tf.saved_model.tag_constants.SERVING], path)
       signature = meta.signature_def['serving_default']
@@ -199,7 +249,7 @@ def _tensorflow(path, kind, precision):
                 lambda x: session.run(logits, {images: x}), session.close)
 
 
-def _keras(path, kind, precision):
+def _keras(path, kind, precision, runtime):
   import keras  # pylint: disable=g-import-not-at-top
   # safe_mode: a .keras file may carry Python (Lambda layers); never run it.
   model = keras.saving.load_model(path, safe_mode=True, compile=False)
@@ -207,12 +257,22 @@ def _keras(path, kind, precision):
                 lambda x: np.asarray(model(x, training=False)[0]))
 
 
-def _onnxruntime(path, kind, precision):
+def _onnxruntime(path, kind, precision, runtime):
   ort = require('onnxruntime')
-  session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-  name = session.get_inputs()[0].name
-  return Engine(path, 'onnxruntime', _int8_or(path, precision),
-                lambda x: session.run(None, {name: x})[0])
+  options = ort.SessionOptions()
+  if runtime.threads or runtime.streams > 1:
+    # Parallel sessions share the cores: each gets its part of them.
+    options.intra_op_num_threads = max(1, (runtime.threads or os.cpu_count())
+                                       // runtime.streams)
+  sessions = [ort.InferenceSession(path, options,
+                                   providers=['CPUExecutionProvider'])
+              for _ in range(runtime.streams)]
+  name = sessions[0].get_inputs()[0].name
+  run_fns = [lambda x, s=s: s.run(None, {name: x})[0] for s in sessions]
+  said = sessions[0].get_session_options().intra_op_num_threads
+  return Engine(path, 'onnxruntime', _int8_or(path, precision), run_fns[0],
+                more_run_fns=run_fns[1:], runtime={
+                    'threads': said or None, 'streams': len(sessions)})
 
 
 def _int8_or(path: str, precision: str) -> str:
@@ -227,7 +287,7 @@ def _int8_or(path: str, precision: str) -> str:
     return 'int8' if b'type="FakeQuantize"' in f.read() else precision
 
 
-def _openvino(path, kind, precision):
+def _openvino(path, kind, precision, runtime):
   ov = require('openvino')
   if kind == 'openvino' and os.path.isdir(path):
     path = os.path.join(path, 'model.xml')
@@ -236,11 +296,20 @@ def _openvino(path, kind, precision):
   core = ov.Core()
   # The CPU plugin's default on AVX512_BF16/AMX machines is bf16; ask for
   # the precision explicitly so fp32 means fp32.
-  compiled = core.compile_model(path, 'CPU', {
-      'INFERENCE_PRECISION_HINT': 'f32' if precision == 'fp32' else 'bf16'})
+  config = {'INFERENCE_PRECISION_HINT': 'f32' if precision == 'fp32'
+            else 'bf16', 'NUM_STREAMS': runtime.streams}
+  if runtime.threads:
+    config['INFERENCE_NUM_THREADS'] = runtime.threads
+  compiled = core.compile_model(path, 'CPU', config)
   output = compiled.outputs[0]
-  return Engine(path, 'openvino', _int8_or(path, precision),
-                lambda x: compiled(x)[output])
+  # One infer request per stream: a request runs one batch at a time.
+  requests = [compiled.create_infer_request()
+              for _ in range(runtime.streams)]
+  run_fns = [lambda x, r=r: r.infer({0: x})[output] for r in requests]
+  return Engine(path, 'openvino', _int8_or(path, precision), run_fns[0],
+                more_run_fns=run_fns[1:], runtime={
+                    'threads': compiled.get_property('INFERENCE_NUM_THREADS'),
+                    'streams': int(compiled.get_property('NUM_STREAMS'))})
 
 
 def _check_ir(xml: str) -> None:
@@ -258,14 +327,15 @@ def _check_ir(xml: str) -> None:
                       'files. Export it again.' % (xml, weights))
 
 
-def _litert(path, kind, precision):
+def _litert(path, kind, precision, runtime):
   if importlib.util.find_spec('ai_edge_litert') is not None:
     from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
   else:   # TensorFlow's own, deprecated in favour of LiteRT
     import tensorflow as tf2  # pylint: disable=g-import-not-at-top
     Interpreter = tf2.lite.Interpreter  # pylint: disable=invalid-name
   with _quiet.stderr_parked():   # LiteRT's INFO line about its delegate
-    interpreter = Interpreter(model_path=path, num_threads=os.cpu_count())
+    interpreter = Interpreter(model_path=path,
+                              num_threads=runtime.threads or os.cpu_count())
     interpreter.allocate_tensors()
   inp = interpreter.get_input_details()[0]
   out = next((d for d in interpreter.get_output_details()

@@ -170,8 +170,11 @@ def evaluate(config: EvalConfig, log: Callable[[str], None] = print
       datasets.DataError: before any work, or naming the record at fault.
   """
   config.validate()
+  if not config.model_file:
+    config.check_runtime(None)   # the checkpoint's TensorFlow graph
   engine = (engines.load(config.model_file, config.engine,
-                         precision=config.precision)
+                         precision=config.precision, threads=config.threads,
+                         streams=config.streams)
             if config.model_file else None)
   try:
     return _evaluate(config, engine, log)
@@ -461,7 +464,8 @@ def _run_loop(config: EvalConfig, engine, resolved: _EvalModel,
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
   start_time = last_log = time.time()
-  with tf.Session(graph=pipeline.graph) as sess:
+  with tf.Session(graph=pipeline.graph,
+                  config=engines.session_config(config.threads)) as sess:
     if pipeline.restore_fn:
       pipeline.restore_fn(sess)
     sess.run(pipeline.iterator.initializer,
@@ -581,6 +585,9 @@ def _result(config: EvalConfig, engine, resolved: _EvalModel,
       'num_skipped': len(pipeline.left_out) + len(loop.skipped),
       'skipped': [{k: v for k, v in s.items() if k != 'position'}
                   for s in pipeline.left_out + loop.skipped],
+      **config.runtime_record(),
+      # What the engine says it ran with (threads, streams), read back.
+      'engine_runtime': engine.runtime if engine else {},
   }
 
 

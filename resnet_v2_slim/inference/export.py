@@ -2,10 +2,11 @@
 
 A frozen inference graph and a SavedModel (TF1 graph mode), and through
 ``bridges`` and ``keras_twin`` a Keras 3 model, ONNX, OpenVINO IR and
-TFLite (fp32 or int8). Every output is in inference mode (batch norm uses
-the moving averages) with one interface: already-preprocessed float32
-images ``[batch or None, H, W, 3]`` in (``input``; see ``preprocessing``),
-the logits ``[N, num_classes]`` first out, then ``predictions`` (softmax).
+TFLite (fp32, or int8 behind the accuracy gate). Every output is in
+inference mode (batch norm uses the moving averages) with one interface:
+already-preprocessed float32 images ``[batch or None, H, W, 3]`` in
+(``input``; see ``preprocessing``), the logits ``[N, num_classes]`` first
+out, then ``predictions`` (softmax).
 Every file is written atomically; the bridge outputs only after they ran
 on their engine and agreed with the TF graph. A failed export leaves
 earlier ones intact.
@@ -260,9 +261,11 @@ def export_inference_graph(
     onnx_file: an ONNX file (tf2onnx, opset ``bridges.ONNX_OPSET``,
       dynamic batch).
     openvino_dir: a folder for OpenVINO IR (``model.xml``/``.bin``).
-    tflite_file: a ``.tflite`` file (batch 1).
-    quantize: None or 'int8' (TFLite post-training quantization,
-      calibrated on the check images).
+    tflite_file: a ``.tflite`` file (any batch).
+    quantize: None or 'int8': post-training quantization of the ONNX,
+      OpenVINO and TFLite outputs (``quantize``), calibrated on the images
+      of ``data_dir``/``tfrecord`` (``ExportSettings`` has the other
+      calibration and accuracy-gate settings).
     data_dir, tfrecord: the user's images to verify and calibrate with.
     tolerance: relative logit difference an fp32 artifact may have
       (default ``bridges.TOLERANCE``).
@@ -300,8 +303,12 @@ def export(settings: ExportSettings,
            log: Optional[Callable[[str], None]] = None) -> Dict[str, Any]:
   """``export_inference_graph`` with its arguments in an ``ExportSettings``.
 
-  Checks every option and path first, then resolves the checkpoint, writes
-  the TensorFlow outputs and the verified bridge outputs.
+  Checks every option and path first, then resolves the checkpoint (and
+  the check and calibration images), converts and verifies every bridge
+  output, applies the accuracy gate to each reduced-precision one
+  (``accuracy_gate``: int8, OpenVINO's bf16, ``precision`` bf16), and only
+  then writes the TensorFlow outputs and moves the bridge outputs into
+  place: a refused output leaves every older file as it was.
 
   Args:
     settings: what to export where (``preprocessing`` is not used: each

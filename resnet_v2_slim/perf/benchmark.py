@@ -269,6 +269,11 @@ def run(config: Config, log: Optional[Callable[[str], None]] = print,
   """
   config.validate()
   setup = dist.make(config.distribute)   # before TensorFlow runs anything
+  if config.threads:   # on top of what the strategy's session needs
+    proto = setup.config or tf.ConfigProto()
+    for field, value in config.session_threads().items():
+      setattr(proto, field, value)
+    setup = dataclasses.replace(setup, config=proto)
   info = device_info()
   _warn_once_about(config, info)
   single = None
@@ -375,7 +380,9 @@ def run_artifact(config: Config, engine: Any,
       'gflops_per_batch': None, 'gflops_per_sec': None,
       'peak_host_memory_bytes': host_peak, 'peak_gpu_memory_bytes': None,
       'durations_sec': durations, 'is_chief': True,
-      'timestamp': datetime.datetime.now().isoformat(timespec='seconds')})
+      'timestamp': datetime.datetime.now().isoformat(timespec='seconds'),
+      'engine_runtime': getattr(engine, 'runtime', {}),
+      **config.runtime_record()})
   return result
 
 
@@ -472,6 +479,9 @@ def report_lines(result: Dict[str, Any]) -> List[str]:
                % (memory, result['device'], result['cpu_count'],
                   result['tensorflow_version'], result['intra_op_threads'],
                   result['inter_op_threads']))
+  if result.get('threads') or result.get('streams', 1) > 1:
+    lines[-1] += '; this run: threads %s, streams %d' % (
+        result['threads'] or 'default', result['streams'])
   return lines
 
 

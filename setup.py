@@ -45,12 +45,17 @@ EXPORT = [
 SERVE = [
     'kserve>=0.21,<0.22',
 ]
+# `benchmark`: MLPerf LoadGen (time-forward --scenario).
+BENCHMARK = [
+    'mlcommons-loadgen>=6.0',
+]
 EXTRAS_REQUIRE = {
     # The core (networks, checkpoints, timing, classify, export, evaluate,
     # train on your folders or shards) runs without these.
     'teaching': TEACHING,
     'export': EXPORT,
     'serve': SERVE,
+    'benchmark': BENCHMARK,
     # xdist: graph building is single-threaded Python, so two workers use
     # both cores and halve the suite's wall time. nbclient and ipykernel
     # execute the notebook top to bottom.
@@ -58,7 +63,8 @@ EXTRAS_REQUIRE = {
              'nbformat>=5.9', 'ipykernel>=6.20',
              # Triton's own clients (v2 over HTTP and gRPC) and its
              # model_config proto check the server and the repository.
-             'tritonclient[http,grpc]>=2.73'] + TEACHING + EXPORT + SERVE,
+             'tritonclient[http,grpc]>=2.73'] + TEACHING + EXPORT + SERVE +
+            BENCHMARK,
 }
 
 setup(

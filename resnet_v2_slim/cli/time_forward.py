@@ -11,7 +11,9 @@ then throughput, FLOP/s, memory and what ran it.
 """
 
 import argparse
+import contextlib
 import dataclasses
+import os
 import sys
 from typing import Any, Optional, Sequence
 
@@ -71,6 +73,8 @@ def main(argv: Optional[Sequence[str]] = None,
     common.check_json(args.json, lambda: (
         checkpoints.input_paths(args.checkpoint) if args.checkpoint
         else []) + [('--model_file', args.model_file)])
+    if config.scenario:
+      return _scenario(prog, args, config)
     if args.model_file:
       with engines.load(args.model_file, args.engine,
                         precision=config.precision, threads=config.threads,
@@ -97,6 +101,65 @@ def main(argv: Optional[Sequence[str]] = None,
     return common.emit_json(prog, args.json, result,
                             printed='the results are printed above')
   return 0
+
+
+def _scenario(prog: str, args: argparse.Namespace, config: Any) -> int:
+  """``--scenario``: MLPerf LoadGen on the graph or ``--model_file``; its
+  summary and detail logs beside ``--json``."""
+  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import engines
+  from resnet_v2_slim.perf import benchmark
+  from resnet_v2_slim.perf import loadgen
+  from resnet_v2_slim.utils import fileio
+  # pylint: enable=g-import-not-at-top
+  if args.model_file:
+    config.check_scenario()   # the engine checks its threads and streams
+  else:
+    config.validate()
+  loadgen.require()
+  logs = _loadgen_logs(args.json)
+  runner = (engines.load(args.model_file, args.engine,
+                         precision=config.precision, threads=config.threads,
+                         streams=config.streams)
+            if args.model_file else loadgen.GraphRunner(config))
+  with contextlib.closing(runner), fileio.scratch_dir(
+      'resnet-v2-slim-loadgen-') as scratch:
+    result = loadgen.run(config, runner.run, out_dir=scratch,
+                         log=lambda line: print(line, file=common.human_out(
+                             args)))
+    for name, target in logs.items():
+      with open(os.path.join(scratch, name), 'rb') as f:
+        fileio.atomic_write_bytes(target, f.read())
+  result.update(benchmark.device_info())
+  result.update({'model': args.model_file or config.model,
+                 'engine': getattr(runner, 'engine', 'tensorflow'),
+                 'precision': getattr(runner, 'precision', config.precision),
+                 'batch_size': config.batch_size,
+                 'image_size': config.image_size,
+                 'loadgen_logs': sorted(logs.values()),
+                 **config.runtime_record()})
+  print('ran on %s, %d CPUs; LoadGen logs: %s' % (
+      result['device'], result['cpu_count'], ', '.join(
+          result['loadgen_logs']) or 'give --json to keep them'),
+        file=common.human_out(args))
+  if args.json:
+    return common.emit_json(prog, args.json, result,
+                            printed='the results are printed above')
+  return 0
+
+
+def _loadgen_logs(json_path: Optional[str]) -> dict:
+  """LoadGen's file -> where it is kept (beside ``--json``, named after
+  it); {} without ``--json``."""
+  from resnet_v2_slim.utils import fileio  # pylint: disable=g-import-not-at-top
+  if not json_path:
+    return {}
+  stem = os.path.splitext(json_path)[0]
+  logs = {name: '%s.%s' % (stem, name) for name in (
+      'mlperf_log_summary.txt', 'mlperf_log_detail.txt')}
+  for target in logs.values():
+    fileio.check_writable(target, '--json\'s LoadGen log')
+  return logs
 
 
 def _given(argv: Optional[Sequence[str]]) -> set:

@@ -59,6 +59,27 @@ class Config(inference_config.RuntimeSettings):
       None, help='optional weights to restore (slim checkpoint)')
   num_classes: int = setting(1000, help='classes of the logits layer '
                              '(default %(default)s)')
+  # MLPerf LoadGen (perf.loadgen); None: the book's protocol.
+  scenario: Optional[str] = setting(
+      None, choices=('single_stream', 'multi_stream', 'offline', 'server'),
+      help='time with MLPerf LoadGen\'s scenario instead of the book\'s '
+      'protocol (the [benchmark] extra); its summary and detail logs go '
+      'beside --json')
+  min_duration_ms: Optional[int] = setting(
+      None, type=int, help='with --scenario: LoadGen\'s minimum run time '
+      '(default: LoadGen\'s, 10 minutes)')
+  min_query_count: Optional[int] = setting(
+      None, type=int, help='with --scenario: LoadGen\'s minimum query count '
+      '(default: LoadGen\'s)')
+  target_qps: Optional[float] = setting(
+      None, help='with --scenario server: the queries per second to '
+      'sustain; offline: the expected rate')
+  target_latency_ms: Optional[float] = setting(
+      None, help='with --scenario server: the latency bound a query must '
+      'meet (default: LoadGen\'s)')
+  samples_per_query: Optional[int] = setting(
+      None, type=int, help='with --scenario multi_stream: images per query '
+      '(default: LoadGen\'s, 8)')
   # --strategy etc.; batch_size is per replica, as in training.
   distribute: distribute_config.Options = dataclasses.field(
       default_factory=distribute_config.Options)
@@ -115,6 +136,40 @@ class Config(inference_config.RuntimeSettings):
       raise BenchmarkError('`data_format` must be NHWC or NCHW, got %r.'
                            % self.data_format)
     self.check_runtime(None)   # the TensorFlow graph
+    self.check_scenario()
+
+  def check_scenario(self) -> None:
+    """Refuses LoadGen settings that cannot be met or do not apply.
+
+    Raises:
+      BenchmarkError: naming the setting and what to do.
+    """
+    loadgen_flags = [name for name in (
+        'min_duration_ms', 'min_query_count', 'target_qps',
+        'target_latency_ms', 'samples_per_query')
+                     if getattr(self, name) is not None]
+    if self.scenario is None:
+      if loadgen_flags:
+        raise BenchmarkError('`%s` is a LoadGen setting: give `scenario` '
+                             'too.' % loadgen_flags[0])
+      return
+    if self.mode != 'forward' or self.distribute.strategy != 'none':
+      raise BenchmarkError('`scenario` times inference in one process: '
+                           'leave out `mode` %s and `strategy`.' % self.mode)
+    for name in ('min_duration_ms', 'min_query_count', 'target_qps',
+                 'target_latency_ms', 'samples_per_query'):
+      value = getattr(self, name)
+      if value is not None and not value > (0 if name != 'min_duration_ms'
+                                            else -1):
+        raise BenchmarkError('`%s` must be > 0%s, got %s.' % (
+            name, ' (a Server with no queries measures nothing)' if
+            name == 'target_qps' else '', value))
+    for name, scenarios in (('target_latency_ms', ('server',)),
+                            ('samples_per_query', ('multi_stream',)),
+                            ('target_qps', ('server', 'offline'))):
+      if getattr(self, name) is not None and self.scenario not in scenarios:
+        raise BenchmarkError('`%s` applies to `scenario` %s, not %s.' % (
+            name, ' or '.join(scenarios), self.scenario))
     if self.checkpoint is not None:
       try:
         checkpoints.resolve(self.checkpoint)

@@ -77,10 +77,12 @@ def test_each_scenario_reports_what_loadgen_wrote(onnx_file, tmp_path,
     assert _loadgen_says(summary, 'target_latency (ns)') == 500e6
 
 
-def test_the_tf_graph_runs_under_loadgen_too(tmp_path, capsys):
+def test_the_tf_graph_runs_under_loadgen_too(onnx_file, tmp_path, capsys):
+  """The checkpoint's graph (restored; network and classes from it)."""
+  checkpoint = os.path.join(os.path.dirname(onnx_file), 'm.ckpt')
   code, out, err = _run(capsys, [
-      '--model', 'resnet_v2_18', '--image_size', str(SIZE), '--num_classes',
-      '10', '--batch_size', '4', '--scenario', 'single_stream', '--threads',
+      '--checkpoint', checkpoint, '--image_size', str(SIZE),
+      '--batch_size', '4', '--scenario', 'single_stream', '--threads',
       '1', '--json', str(tmp_path / 'g.json')] + FAST)
   assert code == 0, err
   result = json.loads((tmp_path / 'g.json').read_text())

@@ -137,6 +137,11 @@ class Config(inference_config.RuntimeSettings):
                            % self.data_format)
     self.check_runtime(None)   # the TensorFlow graph
     self.check_scenario()
+    if self.checkpoint is not None:
+      try:
+        checkpoints.resolve(self.checkpoint)
+      except checkpoints.CheckpointError as exc:
+        raise BenchmarkError('`checkpoint`: %s' % exc) from None
 
   def check_scenario(self) -> None:
     """Refuses LoadGen settings that cannot be met or do not apply.
@@ -170,8 +175,3 @@ class Config(inference_config.RuntimeSettings):
       if getattr(self, name) is not None and self.scenario not in scenarios:
         raise BenchmarkError('`%s` applies to `scenario` %s, not %s.' % (
             name, ' or '.join(scenarios), self.scenario))
-    if self.checkpoint is not None:
-      try:
-        checkpoints.resolve(self.checkpoint)
-      except checkpoints.CheckpointError as exc:
-        raise BenchmarkError('`checkpoint`: %s' % exc) from None

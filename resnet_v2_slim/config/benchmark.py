@@ -24,6 +24,12 @@ class BenchmarkError(errors.Error):
   """A bad setting, or one this machine cannot run (exit code 2)."""
 
 
+# --scenario -> MLPerf LoadGen's name of it (perf.loadgen).
+LOADGEN_SCENARIOS = {'single_stream': 'SingleStream',
+                     'multi_stream': 'MultiStream', 'offline': 'Offline',
+                     'server': 'Server'}
+
+
 @dataclasses.dataclass
 class Config(inference_config.RuntimeSettings):
   """What to time; ``time-forward``'s flags are made from these fields.
@@ -61,7 +67,7 @@ class Config(inference_config.RuntimeSettings):
                              '(default %(default)s)')
   # MLPerf LoadGen (perf.loadgen); None: the book's protocol.
   scenario: Optional[str] = setting(
-      None, choices=('single_stream', 'multi_stream', 'offline', 'server'),
+      None, choices=tuple(LOADGEN_SCENARIOS),
       help='time with MLPerf LoadGen\'s scenario instead of the book\'s '
       'protocol (the [benchmark] extra); its summary and detail logs go '
       'beside --json')

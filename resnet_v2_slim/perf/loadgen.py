@@ -32,8 +32,7 @@ import numpy as np
 from resnet_v2_slim import errors
 from resnet_v2_slim.config import benchmark as benchmark_config
 
-SCENARIOS = {'single_stream': 'SingleStream', 'multi_stream': 'MultiStream',
-             'offline': 'Offline', 'server': 'Server'}
+SCENARIOS = benchmark_config.LOADGEN_SCENARIOS
 NUM_SAMPLES = 128      # generated images LoadGen draws its queries from
 INSTALL = 'pip install "resnet_v2_slim[benchmark]"  (mlcommons-loadgen)'
 

@@ -131,3 +131,33 @@ def image_folder(root, classes=('a', 'b'), per_class=2, shape=(40, 40),
       Image.fromarray(rng.randint(0, 256, tuple(shape) + (3,), np.uint8)
                       ).save(root / name / ('%d.%s' % (i, ext)))
   return root
+
+
+def own_runtime_logits(path, images):
+  """An exported model's logits from its engine's own runtime, called
+  directly (not the package's engines.py): ONNX Runtime, LiteRT (input
+  resized to the batch), Keras 3, OpenVINO at f32."""
+  import os  # pylint: disable=g-import-not-at-top
+  if path.endswith('.onnx'):
+    import onnxruntime  # pylint: disable=g-import-not-at-top
+    session = onnxruntime.InferenceSession(path)
+    return session.run(['logits:0'], {'input:0': images})[0]
+  if path.endswith('.tflite'):
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+    interpreter = Interpreter(model_path=path)
+    inp = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(inp['index'], images.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(inp['index'], images)
+    interpreter.invoke()
+    out = [d for d in interpreter.get_output_details()
+           if 'logits' in d['name']][0]
+    return interpreter.get_tensor(out['index'])
+  if path.endswith('.keras'):
+    import keras  # pylint: disable=g-import-not-at-top
+    return np.asarray(keras.saving.load_model(path)(images)[0])
+  import openvino  # pylint: disable=g-import-not-at-top
+  compiled = openvino.Core().compile_model(
+      os.path.join(path, 'model.xml'), 'CPU',
+      {'INFERENCE_PRECISION_HINT': 'f32'})
+  return compiled(images)[compiled.outputs[0]]

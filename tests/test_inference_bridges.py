@@ -117,35 +117,6 @@ def _run_cli(capsys, argv):
   return code, out, err
 
 
-def _own_runtime_logits(path, images):
-  """Each engine's runtime called directly (not engines.py)."""
-  if path.endswith('.onnx'):
-    import onnxruntime  # pylint: disable=g-import-not-at-top
-    session = onnxruntime.InferenceSession(path)
-    return session.run(['logits:0'], {'input:0': images})[0]
-  if path.endswith('.tflite'):
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-    interpreter = Interpreter(model_path=path)
-    interpreter.allocate_tensors()
-    [inp] = interpreter.get_input_details()
-    out = [d for d in interpreter.get_output_details()
-           if 'logits' in d['name']][0]
-    rows = []
-    for image in images:
-      interpreter.set_tensor(inp['index'], image[None])
-      interpreter.invoke()
-      rows.append(interpreter.get_tensor(out['index'])[0])
-    return np.stack(rows)
-  if path.endswith('.keras'):
-    import keras  # pylint: disable=g-import-not-at-top
-    return np.asarray(keras.saving.load_model(path)(images)[0])
-  import openvino  # pylint: disable=g-import-not-at-top
-  compiled = openvino.Core().compile_model(
-      os.path.join(path, 'model.xml'), 'CPU',
-      {'INFERENCE_PRECISION_HINT': 'f32'})
-  return compiled(images)[compiled.outputs[0]]
-
-
 def test_export_writes_every_target_and_each_runs_the_same(small, tmp_path,
                                                            capsys):
   out = {'keras_file': str(tmp_path / 'm.keras'),
@@ -163,15 +134,16 @@ def test_export_writes_every_target_and_each_runs_the_same(small, tmp_path,
   images = _images(2)
   reference = _tf_logits(small, images)
   for path in out.values():
-    logits = _own_runtime_logits(path, images)
+    logits = refnets.own_runtime_logits(path, images)
     assert logits.shape == (2, 10)
     assert _rel(logits, reference) < 1e-4, path
     assert oct(os.stat(path).st_mode & 0o777) != oct(0o600), path
   assert sorted(os.listdir(out['openvino_dir'])) == ['model.bin', 'model.xml']
   leftovers = [f for f in os.listdir(tmp_path) if f.startswith('.')]
   assert not leftovers
-  # Dynamic batch where the format has it: ONNX and OpenVINO take 5 images.
-  assert _own_runtime_logits(out['onnx_file'], _images(5)).shape == (5, 10)
+  # Dynamic batch: ONNX, OpenVINO and TFLite take 5 images.
+  assert refnets.own_runtime_logits(out['onnx_file'],
+                                    _images(5)).shape == (5, 10)
 
 
 def test_check_images_that_do_not_decode_are_one_line(small, tmp_path,

@@ -81,30 +81,6 @@ def gated(tmp_path_factory):
           'grey': str(grey)}
 
 
-def _engine_logits(path, images):
-  """Each engine's own runtime called directly (not engines.py)."""
-  if path.endswith('.onnx'):
-    import onnxruntime  # pylint: disable=g-import-not-at-top
-    session = onnxruntime.InferenceSession(path)
-    return session.run(['logits:0'], {'input:0': images})[0]
-  if path.endswith('.tflite'):
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-    interpreter = Interpreter(model_path=path)
-    inp = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(inp['index'], images.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(inp['index'], images)
-    interpreter.invoke()
-    out = [d for d in interpreter.get_output_details()
-           if 'logits' in d['name']][0]
-    return interpreter.get_tensor(out['index'])
-  import openvino  # pylint: disable=g-import-not-at-top
-  compiled = openvino.Core().compile_model(
-      os.path.join(path, 'model.xml'), 'CPU',
-      {'INFERENCE_PRECISION_HINT': 'f32'})
-  return compiled(images)[compiled.outputs[0]]
-
-
 def _int8_nodes(path):
   """What makes each file int8, read with the format's own tools."""
   if path.endswith('.onnx'):
@@ -145,7 +121,7 @@ def test_int8_on_three_engines_passes_the_gate_and_runs_any_batch(
   reference, images = _reference_logits(gated['checkpoint'], pixels)
   for path in out.values():
     assert _int8_nodes(path) > 20, path
-    got = _engine_logits(path, images)
+    got = refnets.own_runtime_logits(path, images)
     assert got.shape == (len(paths), CLASSES)
     assert np.mean(got.argmax(1) == reference.argmax(1)) >= 0.95, path
     rel = np.max(np.abs(got - reference)) / np.max(np.abs(reference))
@@ -317,7 +293,7 @@ def test_streams_split_a_batch_and_give_the_engine_s_own_answer(
   path = fp32_files[engine]
   images = np.random.RandomState(4).uniform(-1, 1, (5, SIZE, SIZE, 3)
                                             ).astype(np.float32)
-  expected = _engine_logits(path, images)
+  expected = refnets.own_runtime_logits(path, images)
   with engines.load(path, threads=2, streams=2) as two:
     assert two.streams == 2
     np.testing.assert_allclose(two.run(images), expected, rtol=1e-5,

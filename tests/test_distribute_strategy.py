@@ -192,13 +192,15 @@ MIRRORED_VS_ONE = textwrap.dedent('''
     from resnet_v2_slim.training import trainer
     import tensorflow.compat.v1 as tf
     setup = dist.make(dist.Options(strategy='mirrored', num_devices=2))
-    one, two = sys.argv[1], sys.argv[2]
+    one, two, live = sys.argv[1], sys.argv[2], sys.argv[3]
+    DECAY = 0.05
 
     def config(train_dir, batch, steps, options):
       return trainer.TrainConfig(
           model='resnet_v2_18', train_dir=train_dir, steps=steps,
           batch_size=batch, image_size=32, learning_rate=0.01,
-          save_every=1, log_every=1, distribute=options)
+          save_every=1, log_every=1, distribute=options,
+          moving_average_decay=DECAY)
 
     # Batch norm in inference mode: the update then depends on the global
     # batch only, not on how it is split between replicas.
@@ -210,18 +212,40 @@ MIRRORED_VS_ONE = textwrap.dedent('''
     shutil.copytree(one, two)
     trainer.train(config(one, 8, 3, dist.Options()), log=print,
                   network_fn=frozen)
-    trainer.train(config(two, 4, 3, dist.Options(strategy='mirrored',
-                                                  num_devices=2)),
-                  log=print, network_fn=frozen)
+    mirrored = dist.Options(strategy='mirrored', num_devices=2)
+    trainer.train(config(two, 4, 3, mirrored), log=print, network_fn=frozen)
+    # Batch norm in training mode: its statistics differ between replicas.
+    trainer.train(config(live, 4, 2, mirrored), log=print)
 ''')
+
+# With a decay below (1 + step) / (10 + step) at every step, slim's ramp
+# never applies: each step moves a shadow to DECAY * shadow + (1 - DECAY) *
+# the variable, a relation the checkpoints of two adjacent steps must keep.
+DECAY = 0.05
+SHADOW = '/ExponentialMovingAverage'
+
+
+def _worst_shadow_error(before, after):
+  """Largest relative miss of ``shadow = DECAY * old + (1 - DECAY) *
+  variable`` over every shadow of checkpoint ``after``."""
+  a, b = tf.train.load_checkpoint(before), tf.train.load_checkpoint(after)
+  shadows = [n for n in b.get_variable_to_shape_map() if n.endswith(SHADOW)]
+  assert len(shadows) > 50   # the model variables, batch norm's included
+  worst = 0.0
+  for name in shadows:
+    want = (DECAY * a.get_tensor(name) +
+            (1 - DECAY) * b.get_tensor(name[:-len(SHADOW)]))
+    worst = max(worst, float(np.max(np.abs(b.get_tensor(name) - want)) /
+                             (np.max(np.abs(want)) + 1e-12)))
+  return worst
 
 
 def test_mirrored_on_two_devices_makes_the_one_device_update(forks,
                                                              tmp_path):
-  one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
+  one, two, live = (str(tmp_path / n) for n in ('one', 'two', 'live'))
   script = tmp_path / 'mirrored_vs_one.py'
   script.write_text(MIRRORED_VS_ONE)
-  done = forks.run([str(script), one, two], timeout=PROCESS_TIMEOUT)
+  done = forks.run([str(script), one, two, live], timeout=PROCESS_TIMEOUT)
   assert done.returncode == 0, done.stderr[-3000:]
   assert 'strategy mirrored: 2 replica(s)' in done.stdout
   assert 'batch 4 per replica, global batch 8' in done.stdout
@@ -246,6 +270,13 @@ def test_mirrored_on_two_devices_makes_the_one_device_update(forks,
     norm += float(np.sum(update_one ** 2))
   assert norm > 1e-4   # two real updates happened
   assert np.sqrt(diff / norm) < 1e-3
+  # The shadows above are among the names compared: mirrored moving
+  # averages equal the one-device ones. With batch norm training, each
+  # replica's statistics differ; the shadow of a statistic must follow
+  # the saved (replica-mean) value, not one replica's own.
+  assert any(n.endswith(SHADOW) for n in names)
+  assert _worst_shadow_error(os.path.join(live, 'model.ckpt-1'),
+                             os.path.join(live, 'model.ckpt-2')) < 1e-5
 
 
 # --- two worker processes on localhost ------------------------------------
@@ -254,7 +285,8 @@ def test_two_workers_train_in_step_and_the_chief_checkpoint_is_plain(
     forks, tmp_path):
   with Workers(forks, tmp_path, TRAIN + [
       '--train_dir', 'run', '--steps', '4', '--strategy', 'multi_worker',
-      '--peer_timeout', '120']) as workers:
+      '--peer_timeout', '120', '--save_every', '1',
+      '--moving_average_decay', str(DECAY)]) as workers:
     codes = workers.wait()
     outs = [workers.output(0), workers.output(1)]
   assert codes == [0, 0], outs
@@ -265,7 +297,10 @@ def test_two_workers_train_in_step_and_the_chief_checkpoint_is_plain(
   assert _fingerprint(outs[0]) == _fingerprint(outs[1])
   run = tmp_path / 'run'
   assert sorted(p.name for p in run.glob('*.index')) == [
-      'model.ckpt-2.index', 'model.ckpt-4.index']
+      'model.ckpt-%d.index' % step for step in (2, 3, 4)]
+  # The moving averages follow the all-reduced variables, once a step.
+  assert _worst_shadow_error(str(run / 'model.ckpt-3'),
+                             str(run / 'model.ckpt-4')) < 1e-5
   assert list(run.glob('events.out.tfevents.*'))   # the chief's summaries
   assert not list(tmp_path.glob('*worker*/'))       # scratch removed
   prefix = str(run / 'model.ckpt-4')

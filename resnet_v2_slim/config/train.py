@@ -246,10 +246,6 @@ class TrainConfig:
         0 < self.moving_average_decay < 1):
       raise TrainError('`moving_average_decay` must be between 0 and 1, got '
                        '%r.' % self.moving_average_decay)
-    if self.moving_average_decay is not None and (
-        self.distribute.strategy != 'none'):
-      raise TrainError('`moving_average_decay` runs with `strategy` none for '
-                       'now (the averages are not mirrored across replicas).')
     for name in ('save_interval_secs', 'save_summaries_secs'):
       value = getattr(self, name)
       if value is not None and not (math.isfinite(value) and value > 0):

@@ -68,3 +68,7 @@ WEIGHTS_CASTS = ('auto', 'once', 'every_step')
 
 # summarize's tables (teaching.summary).
 SUMMARY_FORMATS = ('text', 'markdown', 'json')
+
+# explain --class_id topK: the most classes one run explains (each adds a
+# gradient to the graph).
+MAX_EXPLAINED_CLASSES = 10

@@ -31,6 +31,8 @@ COMMANDS = {
     'classify': ('classify', 'classify.py',
                  'top-k classes of image files (checkpoint or exported '
                  'model)'),
+    'explain': ('explain', 'explain.py',
+                'Grad-CAM: where the network looks, per image and class'),
     'embed': ('embed', 'embed.py',
               'one feature vector per image (pre-logits), to a .npy file'),
     'export': ('export', 'export_inference_graph.py',

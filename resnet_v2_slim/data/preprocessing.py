@@ -30,7 +30,9 @@ Typical use::
                                      is_training=True)
 """
 
-from typing import Optional
+from typing import NamedTuple, Optional
+
+import numpy as np
 
 import tensorflow as tf2  # the stateless crop is a TF2 API only
 import tensorflow.compat.v1 as tf
@@ -169,6 +171,36 @@ def _resize_shorter_side(images, side):
   new_size = tf.cast(tf.round(tf.stack([h * scale, w * scale])), tf.int32)
   return tf.image.resize_bilinear(tf.cast(images, tf.float32), new_size,
                                   align_corners=False)
+
+
+class Box(NamedTuple):
+  """A rectangle of an image, in its pixels."""
+  top: int
+  left: int
+  height: int
+  width: int
+
+
+def eval_box(method: str, height: int, width: int, image_size: int) -> Box:
+  """The part of a ``height`` x ``width`` image that the evaluation
+  preprocessing ``method`` gives the network (resized to ``image_size``).
+
+  The same arithmetic as the graph's ops, in numpy, for drawing on the
+  original image (tests compare both): Inception's central 87.5% crop;
+  VGG's central ``image_size`` crop of the image scaled to a shorter side
+  of 256, mapped back to the original.
+  """
+  if check_method(method) == 'inception':
+    start = [int((np.float32(side) - np.float32(side) *
+                  np.float32(INCEPTION_CENTRAL_FRACTION)) / 2)
+             for side in (height, width)]
+    return Box(start[0], start[1], height - 2 * start[0],
+               width - 2 * start[1])
+  scale = np.float32(VGG_RESIZE_SIDE) / np.float32(min(height, width))
+  top, left = [(int(np.round(np.float32(side) * scale)) - image_size) // 2
+               for side in (height, width)]
+  return Box(int(top / scale), int(left / scale),
+             int(round(image_size / scale)), int(round(image_size / scale)))
 
 
 def vgg_eval(image: tf.Tensor, height: int, width: int) -> tf.Tensor:

@@ -164,16 +164,7 @@ class Classifier(_ImageClassifier):
                                                     model=self.model)
     self._graph = tf.Graph()
     with self._graph.as_default():
-      self._contents = tf.placeholder(tf.string, [], name='contents')
-      image = preprocessing.preprocess(
-          preprocessing.decode_image(self._contents), self.preprocessing,
-          self.image_size)
-      network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
-      logits, _ = precision_lib.build(
-          network_fn, image[tf.newaxis], self.precision, cast_once=True,
-          spatial_squeeze=True, use_shortcut=self.info.use_shortcut)
-      self._logits = logits[0]
-      self._probabilities = tf.nn.softmax(logits)[0]
+      self._build_graph()
       self.report, restore_fn = checkpoints.restorer(
           self.info, scope=self.model, moving_averages=self.moving_averages)
     self._graph.finalize()
@@ -184,6 +175,20 @@ class Classifier(_ImageClassifier):
     except checkpoints.CheckpointError:
       self._sess.close()
       raise
+
+  def _build_graph(self) -> None:
+    """One image file's bytes -> decoded pixels -> the network's input ->
+    logits and probabilities (a subclass adds to it: teaching.explain)."""
+    self._contents = tf.placeholder(tf.string, [], name='contents')
+    self._pixels = preprocessing.decode_image(self._contents)
+    image = preprocessing.preprocess(self._pixels, self.preprocessing,
+                                     self.image_size)
+    network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
+    logits, self._end_points = precision_lib.build(
+        network_fn, image[tf.newaxis], self.precision, cast_once=True,
+        spatial_squeeze=True, use_shortcut=self.info.use_shortcut)
+    self._logits = logits[0]
+    self._probabilities = tf.nn.softmax(logits)[0]
 
   def close(self) -> None:
     self._sess.close()

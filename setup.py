@@ -58,8 +58,10 @@ EXTRAS_REQUIRE = {
     'benchmark': BENCHMARK,
     # xdist: graph building is single-threaded Python, so two workers use
     # both cores and halve the suite's wall time. nbclient and ipykernel
-    # execute the notebook top to bottom.
-    'test': ['pytest>=8', 'pytest-xdist>=3', 'nbclient>=0.8',
+    # execute the notebook top to bottom. pytest-timeout ends a test that
+    # hangs (pytest.ini), so a run always finishes and names it.
+    'test': ['pytest>=8', 'pytest-xdist>=3', 'pytest-timeout>=2.3',
+             'nbclient>=0.8',
              'nbformat>=5.9', 'ipykernel>=6.20',
              # Triton's own clients (v2 over HTTP and gRPC) and its
              # model_config proto check the server and the repository.

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+from crashsafe import pytest_xdist_make_scheduler  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 import resnet_v2_slim  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position
 import tensorflow.compat.v1 as tf  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -26,11 +27,14 @@ def by_cost(names):
 
 @pytest.hookimpl(tryfirst=True)   # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-  """xdist groups (``--dist loadgroup`` in pytest.ini): a module's tests on
+  """Slow tests get an hour before pytest-timeout ends them (pytest.ini).
+  xdist groups (``--dist loadgroup`` in pytest.ini): a module's tests on
   one worker, so its module fixtures are made once, except test_docs.py,
   whose documents each run in a sandbox of their own and spread over both
   workers (the module is a third of the suite's time)."""
   for item in items:
+    if item.get_closest_marker('slow'):   # full-size runs: an hour, not 15 min
+      item.add_marker(pytest.mark.timeout(3600))
     group = item.module.__name__
     if group == 'test_docs' and hasattr(item, 'callspec'):
       group = 'docs:' + item.callspec.params['path']

@@ -751,3 +751,45 @@ def test_every_public_function_has_type_hints():
   missing = _unannotated_public_functions()
   assert not missing, ('public functions without type hints:\n  '
                        + '\n  '.join(missing))
+
+
+# --- the suite's own runner --------------------------------------------------
+
+CRASHING_SUITE = {
+    'test_early.py': 'def test_one():\n  pass\n',
+    # A worker dies in the middle of its group; the group's later tests
+    # must still run (on the replacement) and the run must end.
+    'test_crash.py': ('import os\nimport time\n\n'
+                      'def test_before():\n  time.sleep(0.5)\n\n'
+                      'def test_dies():\n  os._exit(1)\n\n'
+                      'def test_after():\n  pass\n\n'
+                      'def test_last():\n  pass\n'),
+}
+
+
+def test_a_crashed_worker_fails_its_test_once_and_the_run_ends(tmp_path):
+  """With xdist 3.8.0's own loadgroup scheduler this very suite never ends
+  (see tests/crashsafe.py); here it must end within the timeout."""
+  for name, text in CRASHING_SUITE.items():
+    (tmp_path / name).write_text(
+        'import pytest\npytestmark = pytest.mark.xdist_group(%r)\n\n%s'
+        % (name[5:-3], text))
+  (tmp_path / 'conftest.py').write_text(
+      'import sys\nsys.path.insert(0, %r)\n'
+      'from crashsafe import pytest_xdist_make_scheduler  # noqa: F401\n'
+      % os.path.join(ROOT, 'tests'))
+  (tmp_path / 'pytest.ini').write_text('[pytest]\n')   # not ours
+  child = subprocess.Popen(
+      [sys.executable, '-m', 'pytest', '-q', '-n', '2', '--dist',
+       'loadgroup', '-p', 'no:cacheprovider', '-p', 'no:benchmark',
+       '-p', 'no:timeout'], cwd=tmp_path, stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  try:
+    out, _ = child.communicate(timeout=120)
+  finally:
+    if child.poll() is None:
+      os.kill(child.pid, 9)
+      child.wait()
+  assert "crashed while running 'test_crash.py::test_dies" in out, out
+  assert out.count('FAILED') == 1, out      # reported once, not rerun
+  assert '1 failed, 4 passed' in out, out   # test_after and test_last ran

@@ -180,6 +180,20 @@ class _SignalAt(tf.train.SessionRunHook):
 @pytest.mark.parametrize('name', hooks.PREEMPTION_SIGNALS)
 def test_a_preemption_signal_saves_the_step_and_stops(tmp_path, name):
   number = getattr(signal, name)
+  # A handler of the test's own: if the hook failed to install its handler,
+  # the signal lands here (the test fails) instead of ending the worker.
+  caught = []
+  original = signal.signal(number, lambda *_: caught.append(number))
+  try:
+    _preempt_at_step_2(tmp_path, number)   # puts the test's handler back
+    assert not caught   # the hook's handler took it
+  finally:
+    signal.signal(number, original)
+  assert _saved_steps(tmp_path) == [2]   # saved at once, not at save_every
+
+
+def _preempt_at_step_2(tmp_path, number):
+  """Trains the toy model; ``number`` arrives after step 2."""
   before = signal.getsignal(number)
   config = _config(tmp_path)
   progress = hooks.Progress()
@@ -199,6 +213,5 @@ def test_a_preemption_signal_saves_the_step_and_stops(tmp_path, name):
       while not sess.should_stop():
         sess.run(model.step)
   preemption.restore()
-  assert (progress.signal, progress.step) == (name, 2)
-  assert _saved_steps(tmp_path) == [2]   # saved at once, not at save_every
+  assert (progress.signal, progress.step) == (signal.Signals(number).name, 2)
   assert signal.getsignal(number) is before

@@ -2,8 +2,9 @@
 
 ``summary`` prints shapes, parameters and FLOPs per unit; ``experiment``
 trains residual and plain twins with one budget and says whether seed
-003's finding held, with ``gradient_flow``'s norms per unit; ``explain`` shows where a restored classifier looks
-(Grad-CAM). May import: ``nets``, ``checkpoints``, ``config``, ``data``,
+003's finding held, with ``gradient_flow``'s norms per unit; ``explain``
+shows where a restored classifier looks (Grad-CAM), and ``pointing_game``
+measures whether its maps point at the object. May import: ``nets``, ``checkpoints``, ``config``, ``data``,
 ``inference``, ``perf``, ``training``, ``utils``.
 
 Typical use::

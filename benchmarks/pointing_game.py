@@ -23,6 +23,7 @@ import resnet_v2_slim  # noqa: F401  first: imports TensorFlow quietly
 
 from resnet_v2_slim.teaching import pointing_game
 from resnet_v2_slim.training import trainer
+from resnet_v2_slim.utils import fileio
 
 
 def recipe(train_dir: str, steps: int) -> trainer.TrainConfig:
@@ -47,6 +48,12 @@ def main(argv=None) -> int:
       help='where Grad-CAM looks (default %(default)s)')
   parser.add_argument('--json', help='also write the scores here')
   args = parser.parse_args(argv)
+  if args.json:   # before a quarter of an hour of work, not after
+    try:
+      fileio.check_writable(args.json, '--json')
+    except fileio.OutputPathError as exc:
+      print('error: %s' % exc, file=sys.stderr)
+      return 2
   start = time.time()
   trainer.train(recipe(args.train_dir, args.steps),
                 dataset=pointing_game.canvases('train'))
@@ -58,8 +65,7 @@ def main(argv=None) -> int:
     print(score.line())
     scores.append(dataclasses.asdict(score))
   if args.json:
-    with open(args.json, 'w', encoding='utf-8') as f:
-      json.dump(scores, f, indent=1)
+    fileio.atomic_write_text(args.json, json.dumps(scores, indent=1))
   return 0
 
 

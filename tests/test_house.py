@@ -783,12 +783,12 @@ def test_a_crashed_worker_fails_its_test_once_and_the_run_ends(tmp_path):
       [sys.executable, '-m', 'pytest', '-q', '-n', '2', '--dist',
        'loadgroup', '-p', 'no:cacheprovider', '-p', 'no:benchmark',
        '-p', 'no:timeout'], cwd=tmp_path, stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True)
+      stderr=subprocess.STDOUT, text=True, start_new_session=True)
   try:
     out, _ = child.communicate(timeout=120)
   finally:
-    if child.poll() is None:
-      os.kill(child.pid, 9)
+    if child.poll() is None:   # its xdist workers too: one process group
+      os.killpg(child.pid, 9)
       child.wait()
   assert "crashed while running 'test_crash.py::test_dies" in out, out
   assert out.count('FAILED') == 1, out      # reported once, not rerun

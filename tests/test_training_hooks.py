@@ -6,7 +6,6 @@ at which step is checked by hand, without a network.
 """
 
 import math
-import os
 import signal
 import types
 
@@ -166,7 +165,7 @@ def test_progress_messages_name_the_checkpoint_to_resume_from():
 
 
 class _SignalAt(tf.train.SessionRunHook):
-  """Sends this process ``number`` after ``step`` runs (a preemption)."""
+  """Delivers ``number`` after ``step`` runs (a preemption)."""
 
   def __init__(self, step, number):
     self.step, self.number, self.count = step, number, 0
@@ -174,7 +173,13 @@ class _SignalAt(tf.train.SessionRunHook):
   def after_run(self, run_context, run_values):
     self.count += 1
     if self.count == self.step:
-      os.kill(os.getpid(), self.number)
+      # The handler installed now, called as the signal would call it: a
+      # real SIGTERM to a pytest worker ended it at times in CI (the
+      # delivery itself is tested on real processes in
+      # test_training_trainer.py). Not the hook's handler: the test fails.
+      handler = signal.getsignal(self.number)
+      assert callable(handler), handler
+      handler(self.number, None)
 
 
 @pytest.mark.parametrize('name', hooks.PREEMPTION_SIGNALS)

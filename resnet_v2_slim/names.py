@@ -72,3 +72,6 @@ SUMMARY_FORMATS = ('text', 'markdown', 'json')
 # explain --class_id topK: the most classes one run explains (each adds a
 # gradient to the graph).
 MAX_EXPLAINED_CLASSES = 10
+# explain --output_stride: the nominal 32, or the denser strides DeepLab
+# runs a ResNet classifier at (atrous convolution in the last blocks).
+OUTPUT_STRIDES = (8, 16, 32)

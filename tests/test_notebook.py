@@ -86,6 +86,11 @@ def test_the_notebook_shows_what_the_book_explains(notebooks):
   # Grad-CAM on scikit-image's photo: the last block's 7x7 map, drawn.
   assert 'resnet_v2_18/block4 gives a 7x7 map' in text
   assert re.search(r'chelsea\.jpg: .+ \(\d+\) [0-9.]+, peak at row', text)
+  # The pointing game's digits: a map points at its positions' centres
+  # (4x4: canvas pixels 7, 21, 35, 49), which bounds the score.
+  assert 'a 4x4 map points at 16 places, 183 of the 200 digits' in text
+  assert 'a 7x7 map points at 49 places, 199 of the 200 digits' in text
+  assert "'pointing_game.png'" in saved.cells[-1].source
   assert 'image/png' in str(saved.cells[-1].outputs)
 
 

@@ -5,6 +5,7 @@ import pytest
 import tensorflow.compat.v1 as tf
 
 from resnet_v2_slim.perf import benchmark
+from resnet_v2_slim.training import recipe as recipe_lib
 import refnets
 
 pytestmark = pytest.mark.slow
@@ -39,11 +40,10 @@ def test_book_protocol_runs_at_full_size():
 
 # The training issue's proof: research/slim's recipe on real digits. The
 # same settings as benchmarks/README.md "The training recipe on real data".
-RECIPE = ['--model', 'resnet_v2_18', '--dataset_name', 'mnist5k',
-          '--batch_size', '64', '--learning_rate', '0.1',
-          '--learning_rate_decay_type', 'cosine', '--warmup_epochs', '1',
-          '--label_smoothing', '0.1', '--moving_average_decay', '0.999',
-          '--random_shift', '2', '--steps', '2800', '--log_every', '100', '--save_every', '700']
+RECIPE = (['--model', 'resnet_v2_18', '--dataset_name', 'mnist5k'] +
+          recipe_lib.documented_flags() +
+          ['--random_shift', '2', '--steps', '2800', '--log_every', '100',
+           '--save_every', '700'])
 
 
 @pytest.fixture(scope='module')
@@ -102,11 +102,11 @@ def test_int8_on_three_engines_keeps_top1_within_a_point_on_mnist5k(
     assert abs(top1 - fp32) <= 1.0, (engine, top1, fp32)
 
 
-def test_grad_cam_points_at_the_digit_twice_as_often_as_the_centre(
+def test_grad_cam_at_stride_16_points_at_the_digit_90_percent_of_the_time(
     tmp_path):
-  """#30's pointing game as benchmarks/README.md reports it (88.5% on the
-  box, 98.5% within 4 pixels, the centre 43.5%), with a margin for
-  another machine's run."""
+  """#30's pointing game as benchmarks/README.md reports it (block4 at
+  output stride 16: 93.0% on the box, 99.0% within 4 pixels, the centre
+  43.5%): at least the issue's 90%."""
   import json  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
   import subprocess  # pylint: disable=g-import-not-at-top
@@ -115,10 +115,17 @@ def test_grad_cam_points_at_the_digit_twice_as_often_as_the_centre(
                         'pointing_game.py')
   subprocess.run([sys.executable, script, '--train_dir',
                   str(tmp_path / 'run'), '--end_points',
-                  'resnet_v2_18/block4', '--json', str(tmp_path / 'g.json')],
+                  'resnet_v2_18/block4', '--output_strides', '32', '16',
+                  '--json', str(tmp_path / 'g.json'), '--figure',
+                  str(tmp_path / 'g.png')],
                  check=True, timeout=2400, capture_output=True)
-  [score] = json.loads((tmp_path / 'g.json').read_text())
-  assert score['images'] == 200 and score['correct'] >= 190, score
-  assert score['hits'] >= 170, score               # 85% on the ink box
-  assert score['hits'] >= 1.8 * score['centre_hits'], score
-  assert score['near_hits'] >= 190, score          # 95% within 4 pixels
+  nominal, dense = json.loads((tmp_path / 'g.json').read_text())
+  assert (nominal['grid'], dense['grid']) == ([4, 4], [7, 7])
+  # A 4x4 map can point at 16 places: 183 of the 200 digits cover one.
+  assert nominal['reachable'] == 183 and dense['reachable'] == 199
+  assert nominal['hits'] <= nominal['reachable']
+  assert dense['images'] == 200 and dense['correct'] >= 190, dense
+  assert dense['hits'] >= 180, dense               # 90% on the ink box
+  assert dense['hits'] >= 1.8 * dense['centre_hits'], dense
+  assert dense['near_hits'] >= 190, dense          # 95% within 4 pixels
+  assert (tmp_path / 'g.png').stat().st_size > 10000

@@ -1,5 +1,7 @@
 """The pointing game: placed digits and boxes by hand, a tiny game played."""
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -95,7 +97,7 @@ def test_scores_and_baselines_by_hand():
                            preprocessing.Box(0, 0, 3, 3)])
   # On the box; 5 rows below its last (a miss even within 4); 3 below.
   peaks = [(12, 21), (35, 28), (5, 5)]
-  score = game.score('e', placed, peaks, [1, 0, 3], tolerance=4)
+  score = game.score('e', placed, peaks, [1, 0, 3], (14, 14), tolerance=4)
   assert (score.hits, score.near_hits, score.correct) == (1, 2, 2)
   # The centre (28, 28) lies in the second box only; within 4 pixels too.
   assert (score.centre_hits, score.centre_near) == (1, 1)
@@ -103,7 +105,15 @@ def test_scores_and_baselines_by_hand():
   # Grown by 4 and clipped to the canvas: 13x12, 14x14 and 7x7.
   assert score.uniform_near == pytest.approx((156 + 196 + 49) / 3 / 56 ** 2)
   assert game.TOLERANCE == 4     # 15 pixels at 224, at 112 over 2
-  assert 'peaks on the digit 33.3% (within 4 px 66.7%)' in score.line()
+  # A 14x14 map points at the centres of its 4-pixel cells (2, 6, 10, ...):
+  # rows 10-14 hold 10 and 14, columns 20-23 hold 22; 25-30 hold 26 and
+  # 30; 0-2 hold 2. A 4x4 map's centres (7, 21, 35, 49) miss all three.
+  assert game.peak_points((14, 14))[:3] == [(2, 2), (2, 6), (2, 10)]
+  assert game.peak_points((4, 4))[5] == (21, 21)
+  assert (score.grid, score.reachable) == ((14, 14), 3)
+  assert game.reachable(placed, (4, 4)) == 0
+  assert ('at e (14x14), 3 images: the map peaks on the digit 33.3% (a map '
+          'this size: at most 100.0%; within 4 px 66.7%)' in score.line())
 
 
 def test_a_tiny_game_is_played_on_png_files(tiny_run):
@@ -116,6 +126,13 @@ def test_a_tiny_game_is_played_on_png_files(tiny_run):
   assert score.centre_hits == sum(
       b.top <= 28 < b.top + b.height and b.left <= 28 < b.left + b.width
       for b in placed.boxes)
+  # The same canvases drawn: a row of four digits with their maps.
+  png = game.gallery(tiny_run, shown=4, images=6, seed=1,
+                     end_point='resnet_v2_18/block1')
+  drawn = Image.open(io.BytesIO(png))
+  assert drawn.format == 'PNG' and drawn.size == (800, 260)
+  assert len(np.unique(np.asarray(drawn.convert('RGB')).reshape(-1, 3),
+                       axis=0)) > 100      # maps, not a blank page
 
 
 def test_the_maps_on_a_canvas_are_finite_non_negative_on_the_grid(

@@ -368,3 +368,35 @@ def test_half_precision_training_keeps_float32_checkpoints(tmp_path, capsys,
   assert histories[precision][0]['loss'] == pytest.approx(
       histories['fp32'][0]['loss'], rel=0.02)
   assert all(math.isfinite(h['loss']) for h in histories[precision])
+
+
+def _spelled_out_recipes():
+  """Every ``train`` command in the docs that spells the recipe out (the
+  recipe's warm-up and moving averages; benchmarks/README.md's two-worker
+  run scales the rate and is not one), continuation lines joined."""
+  root = os.path.join(os.path.dirname(__file__), '..')
+  found = []
+  for name in ('README.md', 'docs/training.md', 'docs/checkpoints.md',
+               'benchmarks/README.md'):
+    with open(os.path.join(root, name)) as f:
+      text = f.read().replace('\\\n', ' ')
+    found += [(name, line.split()) for line in text.splitlines()
+              if 'resnet-v2-slim train ' in line and
+              '--warmup_epochs 1 ' in line and '--moving_average_decay' in line]
+  return found
+
+
+def test_the_documented_recipe_is_declared_once_and_the_docs_spell_it():
+  commands = _spelled_out_recipes()
+  assert len(commands) >= 4     # training.md, checkpoints.md, benchmarks x2
+  want = dict(zip(recipe.documented_flags()[::2],
+                  recipe.documented_flags()[1::2]))
+  assert want['--learning_rate'] == '0.1' and len(want) == 6
+  for name, words in commands:
+    given = {flag: words[words.index(flag) + 1] for flag in want
+             if flag in words}
+    assert given == want, (name, ' '.join(words))
+  # And it is a valid set of settings.
+  config = trainer.TrainConfig(model='resnet_v2_18', train_dir='unused',
+                               **recipe.DOCUMENTED)
+  config.validate()

@@ -3,6 +3,8 @@
     resnet-v2-slim explain --checkpoint train_dir cat.jpg photos/ --output maps
     resnet-v2-slim explain --checkpoint resnet_v2_50.ckpt cat.jpg \
         --class_id top3 --end_point resnet_v2_50/block3 --output maps
+    resnet-v2-slim explain --checkpoint train_dir cat.jpg --output_stride 16 \
+        --output maps
 
 For each image (files, or folders of images) and each explained class,
 writes into --output a PNG of the map laid over the photo (class name and
@@ -56,6 +58,12 @@ def _parser(prog):
                       help='the end_points key to explain at (default: the '
                       'last block, e.g. resnet_v2_50/block4; an earlier one '
                       'gives a finer map)')
+  parser.add_argument('--output_stride', type=int, default=None,
+                      choices=names.OUTPUT_STRIDES,
+                      help='run the network at this output stride, 16 or 8 '
+                      '(atrous convolution, the same weights) for a map '
+                      'with 2 or 4 times the positions per side (default: '
+                      'the nominal 32)')
   parser.add_argument('--class_id', type=class_choice, default='top',
                       help='the class to explain: an index, top (the most '
                       'probable) or topK, e.g. top3 (default %(default)s)')
@@ -103,6 +111,7 @@ def main(argv: Optional[Sequence[str]] = None,
   class_id, top = args.class_id
   with explain.GradCam(
       args.checkpoint, end_point=args.end_point, class_id=class_id, top=top,
+      output_stride=args.output_stride,
       model=args.model, num_classes=args.num_classes,
       preprocessing_method=args.preprocessing, image_size=args.image_size,
       labels_file=args.labels, raw_weights=args.raw_weights,

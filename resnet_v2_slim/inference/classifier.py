@@ -176,6 +176,10 @@ class Classifier(_ImageClassifier):
       self._sess.close()
       raise
 
+  # The network's nominal stride; teaching.explain's GradCam asks for a
+  # denser one (atrous convolution, the same weights) for a finer map.
+  output_stride: Optional[int] = None
+
   def _build_graph(self) -> None:
     """One image file's bytes -> decoded pixels -> the network's input ->
     logits and probabilities (a subclass adds to it: teaching.explain)."""
@@ -186,7 +190,8 @@ class Classifier(_ImageClassifier):
     network_fn = nets_factory.get_network_fn(self.model, self.num_classes)
     logits, self._end_points = precision_lib.build(
         network_fn, image[tf.newaxis], self.precision, cast_once=True,
-        spatial_squeeze=True, use_shortcut=self.info.use_shortcut)
+        spatial_squeeze=True, use_shortcut=self.info.use_shortcut,
+        output_stride=self.output_stride)
     self._logits = logits[0]
     self._probabilities = tf.nn.softmax(logits)[0]
 

@@ -54,8 +54,8 @@ class ClassMap:
 
   ``cam`` is the raw map on the end point's grid (``[h, w]``, float32,
   non-negative: the ReLU of the channel-weighted feature map); ``peak`` is
-  where its bilinear upsampling is largest, as ``(row, column)`` pixels of
-  the original photo.
+  the centre of its largest position (``peak()``), as ``(row, column)``
+  pixels of the original photo.
   """
   class_id: int
   label: str
@@ -85,13 +85,19 @@ class GradCam(classifier.Classifier):
       (default: the last block, e.g. ``resnet_v2_50/block4``).
     class_id: explain this class (default: the most probable ones).
     top: with no ``class_id``, explain the ``top`` most probable classes.
+    output_stride: run the network at this output stride (8 or 16: atrous
+      convolution in the last blocks, the same weights, as DeepLab reads a
+      classifier densely) for a map with 2 or 4 times the positions per
+      side; None: the nominal 32. The class scores then come from the
+      dense network too (close to, not equal to, the nominal ones).
     **kwargs: ``Classifier``'s keywords (model, num_classes,
       preprocessing_method, image_size, labels_file, raw_weights,
       threads); the maps are computed in float32.
 
   Raises:
     ExplainError: a checkpoint without a head, an end point that is not
-      a key or has no spatial map, a class outside the head.
+      a key or has no spatial map, a class outside the head, an
+      ``output_stride`` not in ``names.OUTPUT_STRIDES``.
     CheckpointError, LabelsError: as ``Classifier``.
   """
 
@@ -99,7 +105,7 @@ class GradCam(classifier.Classifier):
                                              checkpoints.CheckpointInfo],
                *, end_point: Optional[str] = None,
                class_id: Optional[int] = None, top: int = 1,
-               **kwargs: Any) -> None:
+               output_stride: Optional[int] = None, **kwargs: Any) -> None:
     info = checkpoints.read(checkpoint_path)
     if info.num_classes is None and kwargs.get('num_classes',
                                                'auto') == 'auto':
@@ -112,6 +118,12 @@ class GradCam(classifier.Classifier):
       raise ExplainError('`top` must be 1 to %d, got %r.'
                          % (names.MAX_EXPLAINED_CLASSES, top))
     self._asked = (end_point, class_id, 1 if class_id is not None else top)
+    if output_stride not in (None,) + names.OUTPUT_STRIDES:
+      raise ExplainError('`output_stride` must be one of %s (or None: the '
+                         'nominal 32), got %r.' % (
+                             ', '.join(map(str, names.OUTPUT_STRIDES)),
+                             output_stride))
+    self.output_stride = output_stride
     super().__init__(info, **kwargs)
 
   def _build_graph(self) -> None:
@@ -187,7 +199,7 @@ class GradCam(classifier.Classifier):
     box = preprocessing.eval_box(self.preprocessing, pixels.shape[0],
                                  pixels.shape[1], self.image_size)
     maps = [ClassMap(int(c), self.labels[int(c)], float(probs[c]), rank,
-                     cam.astype(np.float32), _peak(cam, box))
+                     cam.astype(np.float32), peak(cam, box))
             for rank, (c, cam) in enumerate(zip(targets, cams), 1)]
     if len(targets) == 1 and self._asked[1] is not None:   # a given class
       order = np.argsort(-probs, kind='stable')
@@ -196,18 +208,17 @@ class GradCam(classifier.Classifier):
     return ImageMaps(path, pixels, box, self.end_point, maps)
 
 
-def upsample(cam: np.ndarray, height: int, width: int) -> np.ndarray:
-  """``cam`` resized bilinearly to ``height`` x ``width`` (float32)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  return np.asarray(Image.fromarray(np.asarray(cam, np.float32), 'F').resize(
-      (width, height), Image.BILINEAR), np.float32)
+def peak(cam: np.ndarray, box: preprocessing.Box) -> tuple:
+  """The centre of the map's largest position, as ``(row, column)`` of
+  the photo whose crop ``box`` the map covers.
 
-
-def _peak(cam: np.ndarray, box: preprocessing.Box) -> tuple:
-  """Where the upsampled map is largest, in the photo's pixels."""
-  fine = upsample(cam, box.height, box.width)
-  row, col = np.unravel_index(int(np.argmax(fine)), fine.shape)
-  return (box.top + int(row), box.left + int(col))
+  Not the maximum of the map upsampled: a bilinear upsampling peaks at the
+  same node inside the map, but at a border node it is flat out to the
+  photo's edge, and the first pixel of that plateau is the edge itself.
+  """
+  row, col = np.unravel_index(int(np.argmax(cam)), cam.shape)
+  return (box.top + int((row + 0.5) * box.height / cam.shape[0]),
+          box.left + int((col + 0.5) * box.width / cam.shape[1]))
 
 
 # --- files: images in, one PNG and one .npy per explained class out -------
@@ -267,8 +278,8 @@ def render(result: ImageMaps, found: ClassMap) -> bytes:
   axes = fig.add_axes((0, 0, 1, photo / (photo + 0.6)))
   axes.imshow(result.pixels)
   box = result.box
-  peak = float(found.cam.max())
-  axes.imshow(found.cam / peak if peak > 0 else found.cam, cmap='jet',
+  top = float(found.cam.max())
+  axes.imshow(found.cam / top if top > 0 else found.cam, cmap='jet',
               alpha=0.45, vmin=0, vmax=1, interpolation='bilinear',
               extent=(box.left, box.left + box.width, box.top + box.height,
                       box.top))
@@ -280,7 +291,7 @@ def render(result: ImageMaps, found: ClassMap) -> bytes:
   axes.axis('off')
   fig.suptitle('%s (class %d): %.3f\nGrad-CAM at %s%s' % (
       found.label, found.class_id, found.probability, result.end_point,
-      '' if peak > 0 else ' (zero: no position raises this class)'),
+      '' if top > 0 else ' (zero: no position raises this class)'),
       fontsize=10)
   out = io.BytesIO()
   fig.savefig(out, format='png')

@@ -34,9 +34,10 @@ Typical use::
 """
 
 import dataclasses
+import io
 import os
 import tempfile
-from typing import Any, List, NamedTuple, Optional
+from typing import Any, Iterator, List, NamedTuple, Optional
 
 import numpy as np
 from PIL import Image
@@ -153,6 +154,27 @@ def grown_share(box: preprocessing.Box, tolerance: int) -> float:
   return rows * cols / CANVAS ** 2
 
 
+def peak_points(grid: tuple) -> List[tuple]:
+  """The canvas pixels where a ``grid``-sized map can point: the centres
+  of its positions (``explain.peak``). A 4x4 map, the last block at 112
+  pixels, can point at 16 places only, whatever it learned."""
+  crop = preprocessing.Box(MARGIN, MARGIN, IMAGE_SIZE, IMAGE_SIZE)
+  points = []
+  for row in range(grid[0]):
+    for col in range(grid[1]):
+      alone = np.zeros(grid, np.float32)
+      alone[row, col] = 1.0
+      points.append(canvas_pixel(explain.peak(alone, crop)))
+  return points
+
+
+def reachable(game: Placed, grid: tuple) -> int:
+  """How many of ``game``'s boxes hold one of ``peak_points(grid)``: the
+  most hits any map of that size can score."""
+  points = peak_points(grid)
+  return sum(any(on(box, *point) for point in points) for box in game.boxes)
+
+
 @dataclasses.dataclass(frozen=True)
 class Score:
   """The game's result over ``images`` held-out canvases.
@@ -164,7 +186,8 @@ class Score:
   the same way: ``centre_hits``/``centre_near`` always point at the
   canvas centre; ``uniform``/``uniform_near`` are a uniform map's
   expected rates (the boxes' mean share of the canvas). ``correct``:
-  images whose top class is the digit's label.
+  images whose top class is the digit's label. ``grid``: the map's size;
+  ``reachable``: the most hits a map of that size can score.
   """
   end_point: str
   images: int
@@ -176,24 +199,28 @@ class Score:
   uniform: float
   uniform_near: float
   correct: int
+  grid: tuple
+  reachable: int
 
   def line(self) -> str:
     def pct(count):
       return 100.0 * count / self.images
-    return ('pointing game at %s, %d images: the map peaks on the digit '
-            '%.1f%% (within %d px %.1f%%); baselines: the canvas centre '
-            '%.1f%% (%.1f%%), a uniform map %.1f%% (%.1f%%); top-1 %.1f%%'
-            % (self.end_point, self.images, pct(self.hits), self.tolerance,
+    return ('pointing game at %s (%dx%d), %d images: the map peaks on the '
+            'digit %.1f%% (a map this size: at most %.1f%%; within %d px '
+            '%.1f%%); baselines: the canvas centre %.1f%% (%.1f%%), a uniform '
+            'map %.1f%% (%.1f%%); top-1 %.1f%%'
+            % (self.end_point, *self.grid, self.images, pct(self.hits),
+               pct(self.reachable), self.tolerance,
                pct(self.near_hits), pct(self.centre_hits),
                pct(self.centre_near), 100.0 * self.uniform,
                100.0 * self.uniform_near, pct(self.correct)))
 
 
 def score(end_point: str, game: Placed, peaks: List[tuple],
-          classes: List[int], tolerance: Optional[int] = None
-          ) -> Score:
+          classes: List[int], grid: tuple,
+          tolerance: Optional[int] = None) -> Score:
   """A ``Score`` from the maps' ``peaks`` (canvas pixels) and top
-  ``classes`` on ``game``."""
+  ``classes`` on ``game``, the maps ``grid`` positions in size."""
   tolerance = TOLERANCE if tolerance is None else tolerance
   centre = CANVAS // 2
 
@@ -207,7 +234,20 @@ def score(end_point: str, game: Placed, peaks: List[tuple],
       count(peaks, tolerance), count(middle, 0), count(middle, tolerance),
       float(np.mean([grown_share(b, 0) for b in game.boxes])),
       float(np.mean([grown_share(b, tolerance) for b in game.boxes])),
-      int(np.sum(np.asarray(classes) == game.labels)))
+      int(np.sum(np.asarray(classes) == game.labels)), tuple(grid),
+      reachable(game, grid))
+
+
+def _explained(cam: explain.GradCam, game: Placed
+               ) -> Iterator[explain.ClassMap]:
+  """The top class's map of every canvas of ``game``, each explained
+  from a PNG file as a photo would be (scratch files, removed after)."""
+  with tempfile.TemporaryDirectory() as folder:
+    for index, canvas in enumerate(game.canvases):
+      path = os.path.join(folder, '%03d.png' % index)
+      Image.fromarray(photo(canvas)).save(path)
+      [found] = cam.explain(path).maps
+      yield found
 
 
 def play(checkpoint: str, *, images: int = 200, seed: int = 0,
@@ -219,7 +259,7 @@ def play(checkpoint: str, *, images: int = 200, seed: int = 0,
     images: how many validation digits to place (at most 500).
     seed: which digits, and where.
     end_point: ``GradCam``'s (default: the last block).
-    **kwargs: more ``GradCam`` keywords.
+    **kwargs: more ``GradCam`` keywords (e.g. ``output_stride=16``).
 
   Returns:
     A ``Score``.
@@ -228,14 +268,56 @@ def play(checkpoint: str, *, images: int = 200, seed: int = 0,
     ExplainError, CheckpointError: as ``GradCam``; a bad ``images``.
   """
   game = held_out(images, seed=seed)
-  peaks, classes = [], []
-  with tempfile.TemporaryDirectory() as folder, explain.GradCam(
-      checkpoint, end_point=end_point, **kwargs) as cam:
-    for index, canvas in enumerate(game.canvases):
-      path = os.path.join(folder, '%03d.png' % index)
-      Image.fromarray(photo(canvas)).save(path)   # scratch, removed after
-      [found] = cam.explain(path).maps
-      peaks.append(canvas_pixel(found.peak))
-      classes.append(found.class_id)
-    used = cam.end_point
-  return score(used, game, peaks, classes)
+  with explain.GradCam(checkpoint, end_point=end_point, **kwargs) as cam:
+    found = list(_explained(cam, game))
+  return score(cam.end_point, game, [canvas_pixel(f.peak) for f in found],
+               [f.class_id for f in found], cam.grid)
+
+
+def gallery(checkpoint: str, *, shown: int = 8, images: int = 200,
+            seed: int = 0, end_point: Optional[str] = None,
+            **kwargs: Any) -> bytes:
+  """A PNG of the game's first ``shown`` canvases: each map over its
+  digit, the ink box (green: the peak is on it; red: not) and the peak.
+
+  Args:
+    checkpoint, images, seed, end_point, **kwargs: as ``play`` (the same
+      ``images`` and ``seed`` show the same canvases that ``play`` scores).
+    shown: how many canvases, in rows of four.
+
+  Returns:
+    The PNG file's bytes.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import figure  # pylint: disable=g-import-not-at-top
+  game = held_out(images, seed=seed)
+  game = Placed(game.canvases[:shown], game.labels[:shown],
+                game.boxes[:shown])
+  with explain.GradCam(checkpoint, end_point=end_point, **kwargs) as cam:
+    found = list(_explained(cam, game))
+    title = 'Grad-CAM at %s (a %dx%d map)' % (cam.end_point, *cam.grid)
+  rows = -(-shown // 4)
+  fig = figure.Figure(figsize=(8, 2.2 * rows + 0.4), dpi=100,
+                      layout='constrained')
+  for index, (canvas, box, label, result) in enumerate(zip(
+      game.canvases, game.boxes, game.labels, found)):
+    axes = fig.add_subplot(rows, 4, index + 1)
+    axes.imshow(canvas, cmap='gray', vmin=0, vmax=1)
+    peak = max(float(result.cam.max()), 1e-12)
+    axes.imshow(result.cam / peak, cmap='jet', alpha=0.45, vmin=0, vmax=1,
+                interpolation='bilinear', extent=(0, CANVAS, CANVAS, 0))
+    row, col = canvas_pixel(result.peak)
+    hit = on(box, row, col)
+    axes.add_patch(matplotlib.patches.Rectangle(
+        (box.left - 0.5, box.top - 0.5), box.width, box.height, fill=False,
+        edgecolor='lime' if hit else 'red'))
+    axes.plot(col, row, marker='+', color='white', markersize=10)
+    axes.set_title('%d read as %d: %s' % (label, result.class_id,
+                                          'on the digit' if hit else 'off'),
+                   fontsize=9)
+    axes.axis('off')
+  fig.suptitle(title, fontsize=10)
+  out = io.BytesIO()
+  fig.savefig(out, format='png')
+  return out.getvalue()

@@ -186,9 +186,13 @@ def test_int8_tflite_is_reported_not_refused(small, tmp_path, capsys):
   path = tmp_path / 'q.tflite'
   code, stdout, err = _run_cli(capsys, [
       '--checkpoint', small, '--image_size', str(SIZE), '--tflite_file',
-      str(path), '--quantize', 'int8', '--data_dir', str(data)])
+      str(path), '--quantize', 'int8', '--calibration_data', str(data)])
+  # Calibrated on the images without their labels: a random net's int8
+  # top-1 on 8 labelled images is noise, and the gate (tested in
+  # test_inference_quantize.py) refused it at times.
   assert code == 0, err
-  assert 'on 8 images of --data_dir' in stdout
+  assert 'int8 calibrated on 8 images of --calibration_data' in stdout
+  assert 'accuracy gate: not applied' in stdout
   assert 'on litert int8' in stdout
   fp32_size = os.path.getsize(small + '.data-00000-of-00001')
   assert os.path.getsize(path) < 0.5 * fp32_size

@@ -6,7 +6,8 @@ statistics, so the numbers are not those of an untrained net) and runs it
 in TensorFlow sessions as ``classify``/``evaluate``/``time-forward`` build
 it (fp32; bf16 casting the float32 weights every step, as before round 3;
 bf16 with the weights cast once), exports it with ``resnet-v2-slim export``
-to frozen graphs (fp32 and ``--precision bf16``), Keras 3, ONNX, OpenVINO
+to frozen graphs (fp32, also run in bf16 by ``--model_file m.pb
+--precision bf16``, and ``--precision bf16``), Keras 3, ONNX, OpenVINO
 and TFLite (fp32, and int8 on ONNX Runtime, OpenVINO and TFLite), then for
 every (path, engine, precision): throughput at each ``--batch_sizes``
 (default 8 and 32), latency at batch 1, size, and agreement with the fp32 TF graph on
@@ -41,7 +42,9 @@ from resnet_v2_slim.utils import fileio
 
 
 def _checkpoint(folder, model, size):
-  """A checkpoint with randomized weights and batch-norm statistics."""
+  """A checkpoint with randomized weights, biases and batch-norm statistics
+  (biases too: a zero bias is removed by grappler, which would change the
+  fusions a trained network gets)."""
   with tf.Graph().as_default():
     fn = nets_factory.get_network_fn(model, 1001)
     fn(tf.placeholder(tf.float32, [1, size, size, 3]))
@@ -52,7 +55,7 @@ def _checkpoint(folder, model, size):
         shape = v.shape.as_list()
         if 'moving_variance' in v.name:
           value = rng.uniform(0.5, 1.5, shape)
-        elif 'moving_mean' in v.name or 'beta' in v.name:
+        elif any(k in v.name for k in ('moving_mean', 'beta', 'biases')):
           value = rng.normal(0, 0.1, shape)
         elif 'gamma' in v.name:
           value = rng.uniform(0.5, 1.5, shape)
@@ -84,6 +87,10 @@ class _Session:
 
   def close(self):
     self.sess.close()
+
+
+# Float32 files run in bf16 by their engine (the rest hold their precision).
+_RUN_IN_BF16 = (('m_ov', 'openvino', 'bf16'), ('m.pb', 'tensorflow', 'bf16'))
 
 
 def _time(engine, images, steps):
@@ -136,7 +143,8 @@ def main(argv=None):
   rows = [('session', 'tensorflow', 'fp32'),
           ('session, cast every step', 'tensorflow', 'bf16'),
           ('session, cast once', 'tensorflow', 'bf16'),
-          ('m.pb', 'tensorflow', 'fp32'), ('m_bf16.pb', 'tensorflow', 'bf16'),
+          ('m.pb', 'tensorflow', 'fp32'), ('m.pb', 'tensorflow', 'bf16'),
+          ('m_bf16.pb', 'tensorflow', 'bf16'),
           ('m.keras', 'keras', 'fp32'), ('m.onnx', 'onnxruntime', 'fp32'),
           ('m_ov', 'openvino', 'fp32'), ('m_ov', 'openvino', 'bf16'),
           ('m.tflite', 'litert', 'fp32'),
@@ -153,14 +161,16 @@ def main(argv=None):
       loaded[row] = _Session(prefix, args.model, args.image_size, row[2],
                              cast_once=row[0].endswith('once'))
     else:
-      # OpenVINO takes a precision; the others run what the file holds.
+      # OpenVINO and a float32 TF graph take a precision; the others run
+      # what the file holds.
       loaded[row] = engines.load(files[row[0]], row[1],
-                                 precision='bf16' if row[1:] == (
-                                     'openvino', 'bf16') else 'fp32')
+                                 precision='bf16' if row in _RUN_IN_BF16
+                                 else 'fp32')
   # Agreement of the rows that export did not check: with the fp32 graph.
   check, _ = export.check_images('inception', args.image_size)
   reference = loaded[rows[0]].run(check)
-  for row in rows[1:3] + [('m_bf16.pb', 'tensorflow', 'bf16')]:
+  for row in rows[1:3] + list(_RUN_IN_BF16) + [
+      ('m_bf16.pb', 'tensorflow', 'bf16')]:
     agreement[(row[0], row[2])] = dict(
         bridges.compare(loaded[row].run(check), reference), size_bytes=None)
   times = {row: {b: [] for b in batch_sizes + [1]} for row in rows}

@@ -322,12 +322,14 @@ def test_a_damaged_model_is_one_line_on_every_engine(tmp_path, capsys):
   err = capsys.readouterr().err
   assert code == 2 and err.count('\n') == 1, err
   assert 'empty.onnx is not a readable onnx model' in err
-  # Only OpenVINO takes --precision: the others ran float32 and said bf16.
+  # Only OpenVINO and TensorFlow take --precision: the others ran float32
+  # and said bf16.
   code = time_forward.main(['--model_file', str(tmp_path / 'random.tflite'),
                             '--precision', 'bf16'])
   err = capsys.readouterr().err
   assert code == 2 and err.count('\n') == 1, err
-  assert '--precision bf16 is an OpenVINO setting; litert runs' in err
+  assert '--precision bf16 is an OpenVINO and TensorFlow setting; litert ' \
+      'runs' in err
 
 
 @pytest.mark.skipif(importlib.util.find_spec('jax') is None,
@@ -573,6 +575,28 @@ def test_bf16_exports_hold_bf16_weights_and_stay_close(small, tmp_path,
   assert code == 2 and '--precision bf16 applies to --output_file and ' \
       '--saved_model_dir' in err
   assert not os.path.exists(tmp_path / 'm.onnx')
+
+
+def test_a_float32_graph_runs_in_bf16_when_asked(small, tmp_path):
+  pb = _fp32_pb(small, tmp_path)
+  images = _images(4)
+  reference = _tf_logits(small, images)
+  with engines.load(pb) as engine:
+    assert engine.precision == 'fp32'
+    assert _rel(engine.run(images), reference) < 1e-5
+  # TensorFlow's own rewrites: batch norms folded, then computed in bf16
+  # (a bf16 error, not float32's), and said so; any batch size.
+  with engines.load(pb, precision='bf16') as engine:
+    assert engine.precision == 'bf16'
+    assert 1e-4 < _rel(engine.run(images), reference) < 3e-2
+    assert engine.run(images[:1]).shape == (1, 10)
+  # The folding keeps every output the graph had (softmax too).
+  _, graph_def = _frozen_logits(pb, images)
+  folded = engines._fold_batch_norms(graph_def)  # pylint: disable=protected-access
+  names = {n.name for n in folded.node}
+  assert {'input', 'logits', 'predictions'} <= names
+  assert not any(n.op.startswith('FusedBatchNorm') and 'conv' in n.name
+                 for n in folded.node if '/preact/' not in n.name)
 
 
 def test_bf16_classify_and_evaluate_stay_close_to_fp32(small, tmp_path):

@@ -55,8 +55,9 @@ class InputSettings:
       'fp32', choices=names.INFERENCE_PRECISIONS,
       help='bf16: compute in bfloat16, the weights cast once when restored '
       '(2-3x faster on CPUs with AVX512_BF16 or AMX; logits within about '
-      '1e-2 of fp32); evaluate --model_file: OpenVINO\'s inference '
-      'precision (default %(default)s)')
+      '1e-2 of fp32); with --model_file: OpenVINO\'s inference '
+      'precision, or a float32 TensorFlow graph run in bf16 (default '
+      '%(default)s)')
   raw_weights: bool = setting(False, help='restore the raw weights even '
                               'where the checkpoint holds moving averages '
                               '(train --moving_average_decay)')

@@ -156,8 +156,10 @@ def load(path: str, engine: Optional[str] = None, *,
   Args:
     path: the artifact (see ``kind_of``).
     engine: one of ``KINDS[kind]``; default: the first.
-    precision: 'fp32' or 'bf16' (OpenVINO's inference precision; others
-      run what the file holds).
+    precision: 'fp32' or 'bf16': OpenVINO's inference precision; for a
+      float32 TensorFlow graph, bf16 runs it through TensorFlow's own
+      rewrites (``_bf16_session``); the other engines run what the file
+      holds.
     threads: the engine's intra-op threads (None: its default).
     streams: parallel requests (OpenVINO, ONNX Runtime), each on part of a
       batch.
@@ -182,12 +184,13 @@ def load(path: str, engine: Optional[str] = None, *,
     runtime.check_runtime(engine)
   except inference_config.RuntimeSettingsError as exc:
     raise EngineError(str(exc)) from None
-  if precision != 'fp32' and engine != 'openvino':
-    # Only OpenVINO takes an inference precision; the others run what the
-    # file holds, and a report saying bf16 for their float32 run is wrong.
-    raise EngineError('`precision` %s is an OpenVINO setting; %s runs %s in '
-                      'the precision it was exported with: leave '
-                      '`precision` out.' % (precision, engine, path))
+  if precision != 'fp32' and engine not in ('openvino', 'tensorflow'):
+    # Only OpenVINO and TensorFlow take an inference precision; the others
+    # run what the file holds, and a report saying bf16 for their float32
+    # run is wrong.
+    raise EngineError('`precision` %s is an OpenVINO and TensorFlow setting; '
+                      '%s runs %s in the precision it was exported with: '
+                      'leave `precision` out.' % (precision, engine, path))
   try:
     return _LOADERS[engine](path, kind, precision, runtime)
   except (errors.Error, ImportError):
@@ -223,12 +226,15 @@ def session_config(threads: Optional[int]) -> Any:
 def _tensorflow(path, kind, precision, runtime):
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   graph = tf.Graph()
-  config = session_config(runtime.threads)
+  config = (_bf16_session(runtime.threads) if precision == 'bf16'
+            else session_config(runtime.threads))
   with graph.as_default():
     if kind == 'frozen':
       graph_def = tf.GraphDef()
       with open(path, 'rb') as f:
         graph_def.ParseFromString(f.read())
+      if precision == 'bf16':
+        graph_def = _fold_batch_norms(graph_def)
       tf.import_graph_def(graph_def, name='')
       session = tf.Session(graph=graph, config=config)
       images, logits = 'input:0', 'logits:0'
@@ -240,13 +246,49 @@ def _tensorflow(path, kind, precision, runtime):
       images = signature.inputs['input'].name
       logits = signature.outputs['logits'].name
   graph.finalize()
-  # What the file computes in (`precision` is OpenVINO's only): a graph
-  # exported with --precision bf16 holds bfloat16 tensors.
+  # What the file computes in: a graph exported with --precision bf16
+  # holds bfloat16 tensors; a float32 one runs in bf16 when asked.
   holds = 'bf16' if any(t.dtype == tf.bfloat16 for op in
                         graph.get_operations() for t in op.outputs) else (
                             precision)
   return Engine(path, 'tensorflow', holds,
                 lambda x: session.run(logits, {images: x}), session.close)
+
+
+def _bf16_session(threads: Optional[int]) -> Any:
+  """A session ``ConfigProto`` that runs a float32 graph in bfloat16 by
+  TensorFlow's own grappler rewrite for oneDNN CPUs (what OpenVINO's bf16
+  hint does at compile time; benchmarks/README.md, "the TensorFlow graph
+  path against OpenVINO bf16", measures it)."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
+  config = session_config(threads) or tf.ConfigProto()
+  config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+      rewriter_config_pb2.RewriterConfig.ON)
+  return config
+
+
+def _fold_batch_norms(graph_def: Any) -> Any:
+  """The frozen graph with every batch norm that follows a convolution
+  folded into its weights and a bias, by TensorFlow's own
+  ``optimize_for_inference`` steps. Grappler folds them only in float32:
+  in bf16 the convolution and its batch norm + ReLU run apart (a fifth of
+  a step). The pre-activation batch norms stay (a ReLU follows them)."""
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.python.tools import optimize_for_inference_lib  # pylint: disable=g-import-not-at-top
+  # (`'T' in attr` first: reading a missing key of a proto map adds it.)
+  if any('T' in n.attr and n.attr['T'].type == tf.bfloat16.as_datatype_enum
+         for n in graph_def.node):
+    return graph_def   # exported in bf16: its weights are rounded already
+  # Keep the names a caller feeds and fetches (export's are top level:
+  # 'input', 'logits', 'predictions') and every node nothing reads: the
+  # Identity nodes that name them are what remove_training_nodes drops.
+  read = {i.split(':')[0].lstrip('^') for n in graph_def.node for i in n.input}
+  keep = [n.name for n in graph_def.node
+          if '/' not in n.name or n.name not in read]
+  graph_def = tf.graph_util.remove_training_nodes(graph_def,
+                                                  protected_nodes=keep)
+  return optimize_for_inference_lib.fold_batch_norms(graph_def)
 
 
 def _keras(path, kind, precision, runtime):

@@ -403,3 +403,77 @@ def test_a_disk_too_full_for_the_lock_is_one_line_and_leaves_nothing(
   assert 'cannot be written (No space left on device); free some space' in (
       err)
   assert sorted(os.listdir(full_disk)) == ['fill']
+
+
+def _fill(folder):
+  """Writes until the disk says no: every block of the tmpfs taken."""
+  with open(folder / 'fill', 'wb', buffering=0) as f:
+    try:
+      while True:
+        f.write(b'\0' * 4096)
+    except OSError:
+      pass
+
+
+@pytest.fixture(scope='module')
+def writer_inputs(tmp_path_factory):
+  """A tiny checkpoint, an image folder and one image: what the writing
+  commands read."""
+  import refnets  # pylint: disable=g-import-not-at-top
+  folder = tmp_path_factory.mktemp('writers')
+  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
+  images = refnets.image_folder(folder / 'img', ('a', 'b'), 2, (40, 40))
+  ckpt = _tiny_checkpoint(folder)
+  keras_twin.from_checkpoint(ckpt).save(str(folder / 'm.keras'))
+  return {'ckpt': ckpt, 'dir': str(images), 'keras': str(folder / 'm.keras'),
+          'image': str(sorted(images.glob('a/*'))[0])}
+
+
+# #29 item 4: every command that writes, with its output on a full disk.
+# '{out}' is the output path on the full tmpfs.
+WRITERS = {
+    'summarize --json': ['summarize', '--model', 'resnet_v2_18',
+                         '--image_size', '32', '--json', '{out}/s.json'],
+    'summarize --tensorboard': ['summarize', '--model', 'resnet_v2_18',
+                                '--image_size', '32', '--tensorboard',
+                                '{out}/tb'],
+    'time-forward --json': ['time-forward', '--model', 'resnet_v2_18',
+                            '--batch_size', '1', '--image_size', '32',
+                            '--num_batches', '1', '--num_burn_in', '1',
+                            '--json', '{out}/t.json'],
+    'evaluate --json': ['evaluate', '--checkpoint', '{ckpt}', '--data_dir',
+                        '{dir}', '--image_size', '32', '--json',
+                        '{out}/e.json'],
+    'classify --json': ['classify', '--checkpoint', '{ckpt}',
+                        '--image_size', '32', '--json', '{out}/c.json',
+                        '{image}'],
+    'explain --output': ['explain', '--checkpoint', '{ckpt}', '--image_size',
+                         '32', '--output', '{out}/maps', '{image}'],
+    'embed --output': ['embed', '--checkpoint', '{ckpt}', '--image_size',
+                       '32', '--output', '{out}/e.npy', '{dir}'],
+    'inspect --json': ['inspect', '--json', '{out}/i.json', '{ckpt}'],
+    'export, every bridge': ['export', '--checkpoint', '{ckpt}',
+                             '--image_size', '32', '--keras_file',
+                             '{out}/m.keras', '--onnx_file', '{out}/m.onnx',
+                             '--openvino_dir', '{out}/ov', '--tflite_file',
+                             '{out}/m.tflite', '--saved_model_dir',
+                             '{out}/sm'],
+    'import-keras --output': ['import-keras', '--output',
+                              '{out}/k/model.ckpt', '{keras}'],
+}
+
+
+@pytest.mark.parametrize('writer', sorted(WRITERS))
+def test_every_writer_on_a_full_disk_is_one_line_and_leaves_nothing(
+    writer, writer_inputs, full_disk, capsys):
+  from resnet_v2_slim.cli import main as cli  # pylint: disable=g-import-not-at-top
+  _fill(full_disk)
+  argv = [a.format(out=full_disk, **writer_inputs) for a in WRITERS[writer]]
+  code, _, err = _run(cli.main, capsys, argv)
+  # (stderr also carries the commands' status lines: one error among them)
+  errors = [line for line in err.splitlines() if ' error: ' in line]
+  assert code != 0 and len(errors) == 1, (writer, err)
+  assert 'Traceback' not in err and (
+      'space' in errors[0] or 'disk' in errors[0]), (writer, err)
+  # Nothing new a reader would take as a result: not a file, not a folder.
+  assert sorted(os.listdir(full_disk)) == ['fill'], writer

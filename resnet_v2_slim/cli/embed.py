@@ -99,7 +99,11 @@ def main(argv: Optional[Sequence[str]] = None,
   if not result.files:
     return common.fail(prog, 'no image in %s could be read; nothing was '
                        'written.' % args.image_dir)
-  embed.write(result, args.output)
+  try:
+    embed.write(result, args.output)
+  except OSError as exc:   # e.g. the disk filled up during the run
+    return common.fail(prog, 'could not write --output %s (%s); earlier '
+                       'files are intact.' % (args.output, exc.strerror))
   print('wrote %s (%d vector%s of %d) and %s' % (
       args.output, len(result.files), '' if len(result.files) == 1 else 's',
       result.vectors.shape[1],

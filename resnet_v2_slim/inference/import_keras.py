@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from resnet_v2_slim import errors
 from resnet_v2_slim.inference import export
 from resnet_v2_slim.utils import fileio
 
@@ -84,7 +85,6 @@ def import_keras(keras_path: str, output_prefix: str, *,
     bridges.VerificationError: a twin that disagrees (nothing written).
   """
   from resnet_v2_slim.inference import bridges  # pylint: disable=g-import-not-at-top
-  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
   log = log or (lambda line: None)
   tolerance = bridges.TOLERANCE if tolerance is None else tolerance
   export.check_tolerance(tolerance)
@@ -92,19 +92,37 @@ def import_keras(keras_path: str, output_prefix: str, *,
   _check_paths(keras_path, output_prefix)
   fileio.check_outputs([('`output`', f) for f in files],
                        [('`model`', keras_path)])
+  folder = os.path.dirname(os.path.abspath(output_prefix))
+  made = not os.path.exists(folder)   # _read creates it
+  try:
+    return _import(keras_path, output_prefix, files, tolerance, log)
+  except BaseException:
+    if made and os.path.isdir(folder) and not os.listdir(folder):
+      os.rmdir(folder)   # a failed run leaves no empty checkpoint folder
+    raise
+
+
+def _import(keras_path, output_prefix, files, tolerance, log):
+  """``import_keras`` once its arguments are checked."""
+  from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
   source = _read(keras_path, files, log)
   values = keras_twin.keras_to_slim(source.keras_model, source.model,
                                     use_shortcut=source.use_shortcut,
                                     layout=source.layout)
   probe = _probe(source)
-  # In the output's folder, so the final renames stay on one file system.
-  with fileio.scratch_dir('.import-', os.path.dirname(
-      os.path.abspath(output_prefix))) as scratch:
-    saved = _save_checkpoint(source, values, probe, scratch)
-    report = _check(keras_path, output_prefix, source, probe, saved.logits,
-                    tolerance, log)
-    for suffix, target in zip(CHECKPOINT_SUFFIXES, files):
-      fileio.replace_file(saved.prefix + suffix, target)
+  try:
+    # In the output's folder, so the final renames stay on one file system.
+    with fileio.scratch_dir('.import-', os.path.dirname(
+        os.path.abspath(output_prefix))) as scratch:
+      saved = _save_checkpoint(source, values, probe, scratch)
+      report = _check(keras_path, output_prefix, source, probe,
+                      saved.logits, tolerance, log)
+      for suffix, target in zip(CHECKPOINT_SUFFIXES, files):
+        fileio.replace_file(saved.prefix + suffix, target)
+  except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+    raise fileio.OutputPathError(
+        'could not write the checkpoint `output` %s (%s); nothing was '
+        'replaced.' % (output_prefix, errors.quoted(exc))) from None
   return output_prefix, report
 
 

@@ -15,6 +15,7 @@ Typical use::
 """
 
 import collections
+import os
 from typing import Any, Dict, List, Optional, Sequence
 
 import tensorflow.compat.v1 as tf
@@ -126,19 +127,33 @@ def summarize(model: str, *, image_size: Optional[int] = None,
                                          3], name='images')
     _, end_points = network_fn(images, **network_kwargs)
     if tensorboard_dir:
-      writer = tf.summary.FileWriter(tensorboard_dir, graph=graph)
-      writer.close()
-      # The event writer swallows flush and close errors (a full disk
-      # leaves an empty file): success only once the graph is on disk.
-      fileio.check_written(
-          _newest_events(tensorboard_dir), '`tensorboard` events file',
-          min_bytes=len(graph.as_graph_def().SerializeToString()))
+      _write_graph(graph, tensorboard_dir)
   return build_rows(graph, end_points, model)
+
+
+def _write_graph(graph, folder):
+  """Writes ``graph`` as a new events file in ``folder``; on a failed
+  write, removes that file (and ``folder`` if it made it), so nothing is
+  left that TensorBoard would show as a result."""
+  made = not os.path.isdir(folder)
+  before = set(os.listdir(folder)) if not made else set()
+  writer = tf.summary.FileWriter(folder, graph=graph)
+  writer.close()
+  try:
+    # The event writer swallows flush and close errors (a full disk leaves
+    # an empty file): success only once the graph is on disk.
+    fileio.check_written(_newest_events(folder), '`tensorboard` events file',
+                         min_bytes=len(graph.as_graph_def().SerializeToString()))
+  except fileio.OutputPathError:
+    for name in set(os.listdir(folder)) - before:
+      fileio.remove_path(os.path.join(folder, name))
+    if made:
+      fileio.remove_path(folder)
+    raise
 
 
 def _newest_events(folder):
   import glob  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
   found = glob.glob(os.path.join(folder, 'events.out.tfevents.*'))
   return max(found, key=os.path.getmtime) if found else os.path.join(
       folder, 'events.out.tfevents.*')

@@ -119,7 +119,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.json:
     fileio.check_writable(args.json, '--json')
-  work = tempfile.mkdtemp(prefix='engines-')
+  with tempfile.TemporaryDirectory(prefix='engines-') as work:
+    return _run(args, work)
+
+
+def _run(args, work):
+  """Makes, exports, loads and times every path in ``work``."""
   prefix = _checkpoint(work, args.model, args.image_size)
   batch_sizes = [int(b) for b in args.batch_sizes.split(',')]
   files = {name: os.path.join(work, name) for name in (
@@ -172,7 +177,8 @@ def main(argv=None):
   for row in rows[1:3] + list(_RUN_IN_BF16) + [
       ('m_bf16.pb', 'tensorflow', 'bf16')]:
     agreement[(row[0], row[2])] = dict(
-        bridges.compare(loaded[row].run(check), reference), size_bytes=None)
+        bridges.compare(loaded[row].run(check), reference),
+        size_bytes=agreement.get((row[0], 'fp32'), {}).get('size_bytes'))
   times = {row: {b: [] for b in batch_sizes + [1]} for row in rows}
   for round_ in range(args.rounds):
     for row in rows:

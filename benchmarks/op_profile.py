@@ -154,7 +154,12 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if args.json:
     fileio.check_writable(args.json, '--json')
-  paths = _paths(tempfile.mkdtemp(prefix='op-profile-'))
+  with tempfile.TemporaryDirectory(prefix='op-profile-') as work:
+    return _profile(args, _paths(work))
+
+
+def _profile(args, paths):
+  """Times and profiles ``paths``; prints the tables."""
   x = np.random.RandomState(1).uniform(
       -1, 1, (args.batch_size, 224, 224, 3)).astype(np.float32)
   times = collections.defaultdict(list)

@@ -458,6 +458,9 @@ WRITERS = {
                              '--openvino_dir', '{out}/ov', '--tflite_file',
                              '{out}/m.tflite', '--saved_model_dir',
                              '{out}/sm'],
+    'export --openvino_dir': ['export', '--checkpoint', '{ckpt}',
+                              '--image_size', '32', '--openvino_dir',
+                              '{out}/ov'],
     'import-keras --output': ['import-keras', '--output',
                               '{out}/k/model.ckpt', '{keras}'],
 }

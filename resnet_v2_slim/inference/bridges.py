@@ -63,9 +63,7 @@ def to_openvino(onnx_path: str, folder: str) -> None:
   the inference precision when the model is compiled.
   """
   ov = engines.require('openvino')
-  model = ov.convert_model(onnx_path)
-  ov.save_model(model, os.path.join(folder, 'model.xml'),
-                compress_to_fp16=False)
+  engines.save_openvino(ov.convert_model(onnx_path), folder)
 
 
 def to_tflite(frozen_path: str, path: str, image_size: int, *,

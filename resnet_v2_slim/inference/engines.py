@@ -18,6 +18,7 @@ Typical use::
 """
 
 import concurrent.futures
+import errno
 import importlib.util
 import os
 import re
@@ -66,6 +67,24 @@ def require(module: str) -> types.ModuleType:
     raise EngineError('%s is installed but does not import (%s); reinstall '
                       'it: pip install --force-reinstall %s.'
                       % (module, errors.quoted(exc), package)) from None
+
+
+def save_openvino(model: Any, folder: str) -> None:
+  """Writes an OpenVINO model as ``folder/model.xml`` + ``model.bin``,
+  weights kept float32 (the CPU plugin picks the inference precision when
+  the model is compiled).
+
+  Raises:
+    OSError: the files could not be written (OpenVINO's own error is a
+      RuntimeError with an iostream message, e.g. on a full disk).
+  """
+  ov = require('openvino')
+  try:
+    ov.save_model(model, os.path.join(folder, 'model.xml'),
+                  compress_to_fp16=False)
+  except RuntimeError as exc:
+    raise OSError(errno.EIO, 'OpenVINO could not write %s: %s; is the disk '
+                  'full?' % (folder, errors.quoted(exc, 120))) from None
 
 
 def kind_of(path: str) -> str:

@@ -168,8 +168,7 @@ def openvino_int8(onnx_path: str, folder: str, images: np.ndarray) -> None:
     quantized = nncf.quantize(model, nncf.Dataset([row[np.newaxis]
                                                    for row in images]),
                               subset_size=len(images))
-  ov.save_model(quantized, os.path.join(folder, 'model.xml'),
-                compress_to_fp16=False)
+  engines.save_openvino(quantized, folder)
 
 
 def describe(calibration: Optional[Calibration]) -> str:

@@ -138,8 +138,7 @@ def write_openvino(onnx_path: str, facts: serving.Facts, folder: str
   ov = engines.require('openvino')
   model = ov.convert_model(onnx_path)
   model.set_rt_info(facts.to_json(), [serving.METADATA_KEY])
-  ov.save_model(model, os.path.join(folder, 'model.xml'),
-                compress_to_fp16=False)
+  engines.save_openvino(model, folder)
 
 
 def write_tflite(saved_model_dir: str, facts: serving.Facts, path: str

@@ -590,6 +590,13 @@ def test_a_float32_graph_runs_in_bf16_when_asked(small, tmp_path):
     assert engine.precision == 'bf16'
     assert 1e-4 < _rel(engine.run(images), reference) < 3e-2
     assert engine.run(images[:1]).shape == (1, 10)
+  # A float32 SavedModel: the rewrite alone (its weights are variables).
+  sm = str(tmp_path / 'sm')
+  export.export(export.ExportSettings(checkpoint=small, image_size=SIZE,
+                                      saved_model_dir=sm), log=lambda _: None)
+  with engines.load(sm, precision='bf16') as engine:
+    assert engine.precision == 'bf16'
+    assert 1e-4 < _rel(engine.run(images), reference) < 3e-2
   # The folding keeps every output the graph had (softmax too).
   _, graph_def = _frozen_logits(pb, images)
   folded = engines._fold_batch_norms(graph_def)  # pylint: disable=protected-access

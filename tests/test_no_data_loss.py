@@ -461,6 +461,8 @@ WRITERS = {
     'export --openvino_dir': ['export', '--checkpoint', '{ckpt}',
                               '--image_size', '32', '--openvino_dir',
                               '{out}/ov'],
+    'residual-experiment --out': ['residual-experiment', '--quick',
+                                  '--out', '{out}/exp'],
     'import-keras --output': ['import-keras', '--output',
                               '{out}/k/model.ckpt', '{keras}'],
 }

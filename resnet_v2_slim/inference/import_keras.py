@@ -92,14 +92,9 @@ def import_keras(keras_path: str, output_prefix: str, *,
   _check_paths(keras_path, output_prefix)
   fileio.check_outputs([('`output`', f) for f in files],
                        [('`model`', keras_path)])
-  folder = os.path.dirname(os.path.abspath(output_prefix))
-  made = not os.path.exists(folder)   # _read creates it
-  try:
+  # The checkpoint's folder is created, as train does with its train_dir.
+  with fileio.made_folder(os.path.dirname(os.path.abspath(output_prefix))):
     return _import(keras_path, output_prefix, files, tolerance, log)
-  except BaseException:
-    if made and os.path.isdir(folder) and not os.listdir(folder):
-      os.rmdir(folder)   # a failed run leaves no empty checkpoint folder
-    raise
 
 
 def _import(keras_path, output_prefix, files, tolerance, log):
@@ -162,8 +157,7 @@ def _read(keras_path: str, files: List[str],
 
   Args:
     keras_path: the Keras file.
-    files: the checkpoint's files (their folder is created, as train does
-      with its train_dir).
+    files: the checkpoint's files (their folder exists).
     log: where the line naming the network goes.
 
   Returns:
@@ -174,9 +168,6 @@ def _read(keras_path: str, files: List[str],
   """
   from resnet_v2_slim.inference import keras_twin  # pylint: disable=g-import-not-at-top
   source = _KerasSource(*keras_twin.read_keras(keras_path))
-  folder = os.path.dirname(os.path.abspath(files[0]))
-  if not os.path.exists(folder):
-    os.makedirs(folder)
   for f in files:
     fileio.check_writable(f, '`output`')
   log('%s holds %s (%s, %d classes%s)' % (

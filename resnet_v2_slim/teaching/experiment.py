@@ -279,43 +279,44 @@ def run(out_dir: str, *, steps: int = STEPS, batch_size: int = BATCH_SIZE,
                           'folder so earlier results stay intact.'
                           % (out_dir, ', '.join(taken)))
   fileio.check_new_folder(out_dir, '`out`')   # before anything is created
-  os.makedirs(out_dir, exist_ok=True)
-  dataset = data_lib.BUILTIN[data](image_size)
-  every = flow_every or max(1, steps // 10)
-  if learning_rate is None:
-    learning_rate = experiment_config.default_rate(batch_size)
-  curves, final, flows = {}, {}, {}
-  for setting, model in settings:
-    for shortcut in (True, False):
-      name = '%s %s' % (model, 'residual' if shortcut else 'plain')
-      config = trainer.TrainConfig(
-          model=model, train_dir=run_dirs[setting, shortcut],
-          use_shortcut=shortcut, steps=steps, batch_size=batch_size,
-          image_size=image_size, learning_rate=learning_rate, seed=seed,
-          learning_rate_decay_type=learning_rate_decay_type,
-          warmup_epochs=warmup_epochs, save_every=steps,
-          log_every=max(1, steps // 50))
-      flow = gradient_flow.GradientFlowHook(
-          model, dataset, every=every, use_shortcut=shortcut,
-          probe_size=PROBE_IMAGES, seed=seed)
-      history = trainer.train(
-          config, dataset=dataset, hooks=[flow],
-          log=lambda line, n=name: log('[%s] %s' % (n, line)))
-      curves[setting, model, shortcut] = history
-      flows[setting, model, shortcut] = flow.rows
-      final[setting, shortcut] = _final(history)
-  paths = {key: os.path.join(out_dir, key) for key in (
-      'curves.csv', 'curves.png', 'gradient_flow.csv', 'gradient_flow.png')}
-  fileio.atomic_write_text(paths['curves.csv'], _csv_text(curves))
-  fileio.atomic_write_bytes(paths['curves.png'], _plot_png(curves))
-  fileio.atomic_write_text(paths['gradient_flow.csv'], _flow_csv(flows))
-  fileio.atomic_write_bytes(paths['gradient_flow.png'], _flow_png(flows))
-  return {'curves': curves, 'final': final, 'verdict': verdict(final),
-          'flows': flows, 'settings': tuple(settings), 'data': data,
-          'steps': steps, 'learning_rate': learning_rate,
-          'csv': paths['curves.csv'], 'png': paths['curves.png'],
-          'flow_csv': paths['gradient_flow.csv'],
-          'flow_png': paths['gradient_flow.png']}
+  with fileio.made_folder(out_dir):   # a failed run leaves no empty folder
+    dataset = data_lib.BUILTIN[data](image_size)
+    every = flow_every or max(1, steps // 10)
+    if learning_rate is None:
+      learning_rate = experiment_config.default_rate(batch_size)
+    curves, final, flows = {}, {}, {}
+    for setting, model in settings:
+      for shortcut in (True, False):
+        name = '%s %s' % (model, 'residual' if shortcut else 'plain')
+        config = trainer.TrainConfig(
+            model=model, train_dir=run_dirs[setting, shortcut],
+            use_shortcut=shortcut, steps=steps, batch_size=batch_size,
+            image_size=image_size, learning_rate=learning_rate, seed=seed,
+            learning_rate_decay_type=learning_rate_decay_type,
+            warmup_epochs=warmup_epochs, save_every=steps,
+            log_every=max(1, steps // 50))
+        flow = gradient_flow.GradientFlowHook(
+            model, dataset, every=every, use_shortcut=shortcut,
+            probe_size=PROBE_IMAGES, seed=seed)
+        history = trainer.train(
+            config, dataset=dataset, hooks=[flow],
+            log=lambda line, n=name: log('[%s] %s' % (n, line)))
+        curves[setting, model, shortcut] = history
+        flows[setting, model, shortcut] = flow.rows
+        final[setting, shortcut] = _final(history)
+    paths = {key: os.path.join(out_dir, key) for key in (
+        'curves.csv', 'curves.png', 'gradient_flow.csv',
+        'gradient_flow.png')}
+    fileio.atomic_write_text(paths['curves.csv'], _csv_text(curves))
+    fileio.atomic_write_bytes(paths['curves.png'], _plot_png(curves))
+    fileio.atomic_write_text(paths['gradient_flow.csv'], _flow_csv(flows))
+    fileio.atomic_write_bytes(paths['gradient_flow.png'], _flow_png(flows))
+    return {'curves': curves, 'final': final, 'verdict': verdict(final),
+            'flows': flows, 'settings': tuple(settings), 'data': data,
+            'steps': steps, 'learning_rate': learning_rate,
+            'csv': paths['curves.csv'], 'png': paths['curves.png'],
+            'flow_csv': paths['gradient_flow.csv'],
+            'flow_png': paths['gradient_flow.png']}
 
 
 def format_table(final: _Final,

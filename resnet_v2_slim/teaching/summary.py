@@ -142,8 +142,9 @@ def _write_graph(graph, folder):
   try:
     # The event writer swallows flush and close errors (a full disk leaves
     # an empty file): success only once the graph is on disk.
-    fileio.check_written(_newest_events(folder), '`tensorboard` events file',
-                         min_bytes=len(graph.as_graph_def().SerializeToString()))
+    fileio.check_written(
+        _newest_events(folder), '`tensorboard` events file',
+        min_bytes=len(graph.as_graph_def().SerializeToString()))
   except fileio.OutputPathError:
     for name in set(os.listdir(folder)) - before:
       fileio.remove_path(os.path.join(folder, name))

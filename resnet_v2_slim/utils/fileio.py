@@ -374,6 +374,41 @@ def remove_path(path: str) -> None:
 
 
 @contextlib.contextmanager
+def made_folder(path: str) -> Iterator[str]:
+  """Creates the output folder ``path`` (and missing parents) for a run;
+  if the run fails, removes the folders it created that are still empty
+  (nothing written in them), so a failed run leaves no empty result folder.
+
+  Hand-written: ``tempfile`` has no "keep it if it got content" folder.
+
+  Yields:
+    The absolute path.
+  """
+  path = os.path.abspath(path)
+  missing, parent = [], path
+  while not os.path.exists(parent):
+    missing.append(parent)   # the deepest first
+    parent = os.path.dirname(parent)
+  os.makedirs(path, exist_ok=True)
+  try:
+    yield path
+  except BaseException:
+    if missing:
+      for folder, _, _ in os.walk(missing[0], topdown=False):
+        _remove_if_empty(folder)
+      for folder in missing[1:]:
+        _remove_if_empty(folder)
+    raise
+
+
+def _remove_if_empty(folder: str) -> None:
+  try:
+    os.rmdir(folder)
+  except OSError:
+    pass   # it holds something: a result or a user's file stays
+
+
+@contextlib.contextmanager
 def scratch_dir(prefix: str, folder: Optional[str] = None) -> Iterator[str]:
   """A temporary folder for intermediate files, removed on leaving.
 

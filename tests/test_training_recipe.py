@@ -110,6 +110,12 @@ def test_every_optimizer_is_tensorflows_own():
      '--optimizer adam'),
     (['--adam_beta2', '0.98'], '--adam_beta2 0.98 is read by the adam '
      'optimizer only; this run uses --optimizer momentum'),
+    (['--learning_rate_decay_factor', '0.5'],   # the default decay: fixed
+     '--learning_rate_decay_factor 0.5 is read by the exponential decay '
+     'only; this run uses --learning_rate_decay_type fixed'),
+    (['--learning_rate_decay_type', 'cosine', '--num_epochs_per_decay', '3'],
+     '--num_epochs_per_decay 3.0 is read by the exponential and polynomial '
+     'decays only; this run uses --learning_rate_decay_type cosine'),
     (['--optimizer', 'ftrl', '--ftrl_learning_rate_power', '1'],
      '--ftrl_learning_rate_power must be <= 0'),
     (['--learning_rate_decay_type', 'exponential',

@@ -85,17 +85,29 @@ USED_BY = {
 }
 
 
+# Schedule settings -> the decays that read them (``learning_rate``).
+DECAY_USED_BY = {
+    'learning_rate_decay_factor': ('exponential',),
+    'num_epochs_per_decay': ('exponential', 'polynomial'),
+    'end_learning_rate': ('polynomial', 'cosine'),
+}
+
+
 def _check_unused(config: 'TrainConfig') -> None:
-  """A setting changed from its default for another optimizer would be
-  ignored in silence: refused, naming the optimizers that read it."""
+  """A setting changed from its default for another optimizer or decay
+  would be ignored in silence: refused, naming the ones that read it."""
   fields = type(config).__dataclass_fields__
-  for name, users in USED_BY.items():
-    if (config.optimizer not in users and
-        getattr(config, name) != fields[name].default):
-      raise RecipeError('`%s` %s is read by the %s optimizer only; this run '
-                        'uses `optimizer` %s. Leave it out, or choose %s.'
-                        % (name, getattr(config, name), ' and '.join(users),
-                           config.optimizer, ' or '.join(users)))
+  for chooser, kind, table in (
+      ('optimizer', 'optimizer', USED_BY),
+      ('learning_rate_decay_type', 'decay', DECAY_USED_BY)):
+    chosen = getattr(config, chooser)
+    for name, users in table.items():
+      if chosen not in users and getattr(config, name) != fields[name].default:
+        raise RecipeError('`%s` %s is read by the %s %s%s only; this run '
+                          'uses `%s` %s. Leave it out, or choose %s.'
+                          % (name, getattr(config, name), ' and '.join(users),
+                             kind, 's' if len(users) > 1 else '', chooser,
+                             chosen, ' or '.join(users)))
 
 
 def _check_trainable(config: 'TrainConfig') -> None:

@@ -304,6 +304,40 @@ def test_streams_split_a_batch_and_give_the_engine_s_own_answer(
     assert one.runtime == {'threads': 1, 'streams': 1}
 
 
+def test_openvino_requests_meet_a_new_shape_one_at_a_time():
+  """Two streams at a new input shape never specialize at once (that hung
+  OpenVINO's CPU plugin on a 2-core EPYC); at a shape both have seen they
+  run in parallel."""
+  import threading  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  running, overlaps, lock = [0], [], threading.Lock()
+
+  def slow(images):
+    with lock:
+      running[0] += 1
+      overlaps.append(running[0])
+    time.sleep(0.2)
+    with lock:
+      running[0] -= 1
+    return images
+
+  def both(fns, shape):
+    del overlaps[:]
+    threads = [threading.Thread(target=fn, args=(np.zeros(shape),))
+               for fn in fns]
+    for t in threads:
+      t.start()
+    for t in threads:
+      t.join(timeout=10)
+    return max(overlaps)
+
+  fns = engines._first_shape_alone([slow, slow])  # pylint: disable=protected-access
+  assert both(fns, (4, 3)) == 1       # first time at (4, 3): one at a time
+  assert both(fns, (4, 3)) == 2       # seen by both: in parallel
+  assert both(fns, (2, 3)) == 1       # a new shape again: one at a time
+  assert engines._first_shape_alone([slow]) == [slow]  # pylint: disable=protected-access
+
+
 def test_threads_and_streams_are_flags_recorded_in_the_json(
     fp32_files, gated, tmp_path):
   from resnet_v2_slim.cli import evaluate as evaluate_cmd  # pylint: disable=g-import-not-at-top

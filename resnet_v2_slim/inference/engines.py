@@ -22,6 +22,7 @@ import errno
 import importlib.util
 import os
 import re
+import threading
 import types
 from typing import Any, Callable, Optional, Sequence
 
@@ -366,11 +367,40 @@ def _openvino(path, kind, precision, runtime):
   # One infer request per stream: a request runs one batch at a time.
   requests = [compiled.create_infer_request()
               for _ in range(runtime.streams)]
-  run_fns = [lambda x, r=r: r.infer({0: x})[output] for r in requests]
+  run_fns = _first_shape_alone(
+      [lambda x, r=r: r.infer({0: x})[output] for r in requests])
   return Engine(path, 'openvino', _int8_or(path, precision), run_fns[0],
                 more_run_fns=run_fns[1:], runtime={
                     'threads': compiled.get_property('INFERENCE_NUM_THREADS'),
                     'streams': int(compiled.get_property('NUM_STREAMS'))})
+
+
+def _first_shape_alone(run_fns: Sequence[Callable]) -> list:
+  """``run_fns`` whose first run at an input shape holds one shared lock.
+
+  An OpenVINO infer request specializes the model to an input shape on its
+  first inference at that shape; several requests doing so at once have
+  hung the CPU plugin on 2-core AMD EPYC runners (this project's CI, at a
+  new image size with ``--streams 2``; ultralytics issue 25923 describes
+  the same). Hand-written because OpenVINO offers no switch for it: the
+  specialization runs one request at a time, later runs in parallel.
+  """
+  if len(run_fns) < 2:
+    return list(run_fns)
+  lock = threading.Lock()
+
+  def alone_first(fn):
+    seen = set()
+
+    def run(images):
+      if images.shape in seen:
+        return fn(images)
+      with lock:
+        out = fn(images)
+      seen.add(images.shape)
+      return out
+    return run
+  return [alone_first(fn) for fn in run_fns]
 
 
 def _check_ir(xml: str) -> None:

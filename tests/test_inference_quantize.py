@@ -219,6 +219,31 @@ def test_a_calibration_image_that_does_not_decode_is_named(gated, tmp_path,
   assert not (tmp_path / 'q.onnx').exists()
 
 
+def test_one_class_is_enough_where_labels_are_not_read(gated, tmp_path,
+                                                      capsys):
+  """Images of one class sub-folder calibrate and check an export (labels
+  unused); gating on them (labels read) is one line naming --data_dir."""
+  one = refnets.image_folder(tmp_path / 'one', classes=('cats',),
+                             per_class=3)
+  base = ['--checkpoint', gated['checkpoint'], '--image_size', str(SIZE)]
+  code, stdout, err = _run_cli(capsys, base + [
+      '--onnx_file', str(tmp_path / 'q.onnx'), '--quantize', 'int8',
+      '--calibration_data', str(one), '--min_accuracy_ratio', '0.01'])
+  assert code == 0, err
+  assert 'int8 calibrated on 3 images of --calibration_data' in stdout
+  code, stdout, err = _run_cli(capsys, base + [
+      '--onnx_file', str(tmp_path / 'f.onnx'), '--data_dir', str(one)])
+  assert code == 0, err
+  assert 'on 3 images of --data_dir' in stdout
+  code, _, err = _run_cli(capsys, base + [
+      '--onnx_file', str(tmp_path / 'g.onnx'), '--quantize', 'int8',
+      '--data_dir', str(one)])
+  assert code == 2 and err.count('\n') == 1, err
+  assert ('--data_dir %s holds one class (cats); labels number the class '
+          'sub-folders in sorted order' % one) in err
+  assert not (tmp_path / 'g.onnx').exists()
+
+
 def test_a_builtin_set_calibrates_on_its_train_split_as_train_sees_it():
   """Hand-computed: the 8x8 digits, nearest-neighbour to 16 (each pixel
   a 2x2 block), three channels, [0, 1] to [-1, 1]; never the held-out

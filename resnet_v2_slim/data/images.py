@@ -45,18 +45,22 @@ class DataError(errors.Error):
   """Data (a folder, images, shards, labels) that cannot be used."""
 
 
-def scan_folder(data_dir: str) -> Folder:
+def scan_folder(data_dir: str, *, min_classes: int = 2) -> Folder:
   """Lists the class sub-folders of ``data_dir`` and their files.
 
   Args:
     data_dir: a folder of class sub-folders (``data_dir/cat/1.jpg``).
+    min_classes: 2 where the labels are used (training, evaluation: a
+      label numbers a class sub-folder in sorted order, so one class would
+      label everything 0); 1 where only the images are (export's check and
+      calibration images).
 
   Returns:
     A ``Folder``; paths are every non-hidden file, in sorted order.
 
   Raises:
-    DataError: not a folder, no class sub-folders, one class, an empty
-      class folder.
+    DataError: not a folder, no class sub-folders, fewer than
+      ``min_classes``, an empty class folder.
   """
   if not os.path.isdir(data_dir):
     raise DataError('`data_dir` %s is not a folder.' % data_dir)
@@ -66,9 +70,11 @@ def scan_folder(data_dir: str) -> Folder:
   if not classes:
     raise DataError('`data_dir` %s holds no class sub-folders; expected '
                     'data_dir/<class>/<image> files.' % data_dir)
-  if len(classes) < 2:
-    raise DataError('`data_dir` %s holds one class (%s); a classifier needs '
-                    'at least two class sub-folders.' % (data_dir, classes[0]))
+  if len(classes) < min_classes:
+    raise DataError('`data_dir` %s holds one class (%s); labels number the '
+                    'class sub-folders in sorted order, so labelled images '
+                    'need at least two: add the other classes\' folders.'
+                    % (data_dir, classes[0]))
   paths, labels = [], []
   for label, name in enumerate(classes):
     folder = os.path.join(data_dir, name)

@@ -118,9 +118,9 @@ def check_images(method: str, image_size: int, *,
             .astype(np.float32), '%d generated images' % count)
   if data_dir is not None:
     from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
-    images, _ = preprocess_files(
-        images_lib.scan_folder(data_dir).paths[:count], method, image_size,
-        role=role)
+    paths = images_lib.scan_folder(data_dir, min_classes=1).paths
+    images, _ = preprocess_files(paths[:count], method, image_size,
+                                 role=role)
     return images, '%d images of `data_dir` %s' % (len(images), data_dir)
   flag = 'calibration_data' if role == 'calibration' else 'tfrecord'
   encoded, source = check_files(tfrecord=tfrecord, count=count, role=role,
@@ -204,7 +204,8 @@ def check_files(*, data_dir: Optional[str] = None,
   from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
   if data_dir is not None:
     encoded = []
-    for path in images_lib.scan_folder(data_dir).paths[:count]:
+    paths = images_lib.scan_folder(data_dir, min_classes=1).paths
+    for path in paths[:count]:
       with open(path, 'rb') as f:
         encoded.append(f.read())
     return encoded, '%d images of `data_dir` %s' % (len(encoded), data_dir)

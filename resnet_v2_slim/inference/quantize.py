@@ -96,7 +96,7 @@ def _sample(items: List, count: int) -> List:
 
 def _folder_paths(data_dir: str) -> List[str]:
   from resnet_v2_slim.data import images as images_lib  # pylint: disable=g-import-not-at-top
-  return images_lib.scan_folder(data_dir).paths
+  return images_lib.scan_folder(data_dir, min_classes=1).paths
 
 
 def _image_files(folder: str) -> List[str]:

@@ -5,7 +5,9 @@ Every case hashes the files before and after and compares (issue: data loss).
 
 import hashlib
 import os
+import signal
 import stat
+import time
 
 import pytest
 import tensorflow.compat.v1 as tf
@@ -482,3 +484,35 @@ def test_every_writer_on_a_full_disk_is_one_line_and_leaves_nothing(
       'space' in errors[0] or 'disk' in errors[0]), (writer, err)
   # Nothing new a reader would take as a result: not a file, not a folder.
   assert sorted(os.listdir(full_disk)) == ['fill'], writer
+
+
+@pytest.mark.parametrize('name', ['SIGTERM', 'SIGHUP'])
+def test_a_stop_signal_mid_write_leaves_no_temporary_and_the_old_file(
+    name, writer_inputs, forks, tmp_path):
+  """SIGTERM or SIGHUP while export writes its temporaries: exit 128 + the
+  signal's number, one line, no hidden file left, the earlier file kept."""
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'm.onnx').write_bytes(b'an earlier export')
+  argv = [a.format(out=out, **writer_inputs)
+          for a in WRITERS['export, every bridge']]
+  log = str(tmp_path / 'log')
+  child = forks.start(['resnet-v2-slim'] + argv, log=log)
+  try:
+    deadline = time.monotonic() + 300
+    while not [f for f in os.listdir(out) if f.startswith('.')]:
+      assert child.poll() is None, child.output()
+      assert time.monotonic() < deadline, child.output()
+      time.sleep(0.02)
+    number = getattr(signal, name)
+    child.send_signal(number)
+    assert child.wait(timeout=300) == 128 + number, child.output()
+  finally:
+    child.kill()
+  said = [line for line in child.output().splitlines() if 'stopped' in line]
+  assert said == ['resnet-v2-slim export: stopped by %s; what it was '
+                  'writing was removed, earlier outputs are as they were.'
+                  % name], child.output()
+  assert 'Traceback' not in child.output()
+  assert os.listdir(out) == ['m.onnx']
+  assert (out / 'm.onnx').read_bytes() == b'an earlier export'

@@ -4,7 +4,10 @@ Every subcommand's ``main`` is wrapped by ``@common.command``: the
 package's errors (``resnet_v2_slim.errors.Error`` and its subclasses)
 become one line ``prog: error: ...`` with exit code 2, their argument
 names written as flags; any other exception is a bug and stays a
-traceback. ``common.parser`` makes parsers that take no abbreviations
+traceback. SIGTERM, SIGHUP and Ctrl-C stop a command through its clean-up
+(temporary files removed, earlier outputs kept): one line, exit code 128 +
+the signal's number (143, 129, 130); ``train`` saves first (see
+docs/training.md). ``common.parser`` makes parsers that take no abbreviations
 (``--labels`` is never read as ``--labels_offset``).
 
 A subcommand builds its parser from ``config`` and ``names`` (no
@@ -27,13 +30,17 @@ Typical use (a subcommand)::
 """
 
 import argparse
+import contextlib
 import difflib
 import functools
 import inspect
 import json
 import re
+import signal
 import sys
-from typing import Any, Callable, NoReturn, Optional, Sequence, TextIO, Union
+import threading
+from typing import (Any, Callable, Iterator, NoReturn, Optional, Sequence,
+                    TextIO, Union)
 
 from resnet_v2_slim import errors
 # After parsing: TensorFlow (quietly, compat-fixed), warnings on one line.
@@ -60,18 +67,72 @@ def fail(prog: str, message: Union[str, Exception],
   return code
 
 
+# Signals that stop a command the way Ctrl-C does (see ``stops_cleanly``).
+STOP_SIGNALS = ('SIGTERM', 'SIGHUP')
+
+
+class Stopped(KeyboardInterrupt):
+  """A stop signal, raised where the command was. A KeyboardInterrupt as
+  Ctrl-C's is: ``except Exception`` does not swallow it, ``finally`` runs.
+  """
+
+  def __init__(self, number: int) -> None:
+    super().__init__(signal.Signals(number).name)
+    self.number = number
+
+
+@contextlib.contextmanager
+def stops_cleanly() -> Iterator[None]:
+  """While the body runs, SIGTERM and SIGHUP raise ``Stopped``.
+
+  Why: Python's default for them ends the process at once, so the
+  ``finally`` blocks that remove a half-written temporary never run (a
+  SIGTERM during ``export`` left a hidden temp file beside the output).
+  The first signal puts the earlier handlers back, so a second one ends
+  the process at once. Only the main thread can hold signal handlers:
+  elsewhere (a library caller's thread) nothing changes. ``train``'s
+  preemption hook takes these signals over while it trains.
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  numbers = [getattr(signal, name) for name in STOP_SIGNALS]
+  previous = {}
+
+  def stop(number, frame):
+    del frame
+    for each, handler in previous.items():
+      signal.signal(each, handler)
+    raise Stopped(number)
+  for number in numbers:
+    previous[number] = signal.signal(number, stop)
+  try:
+    yield
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)
+
+
 def command(main: Callable[..., int]) -> Callable[..., int]:
   """Wraps a subcommand's ``main(argv=None, prog=...)``: the package's
-  errors become one line and exit code 2, other exceptions stay tracebacks.
+  errors become one line and exit code 2, other exceptions stay tracebacks;
+  a stop signal or Ctrl-C is one line and exit code 128 + its number.
   """
   default_prog = inspect.signature(main).parameters['prog'].default
 
   @functools.wraps(main)
   def run(argv=None, prog=default_prog):
     try:
-      return main(argv, prog=prog)
+      with stops_cleanly():
+        return main(argv, prog=prog)
     except errors.Error as exc:
       return fail(prog, exc)
+    except KeyboardInterrupt as exc:
+      number = getattr(exc, 'number', signal.SIGINT)
+      print('%s: stopped by %s; what it was writing was removed, earlier '
+            'outputs are as they were.' % (prog, signal.Signals(number).name),
+            file=sys.stderr)
+      return 128 + number
   return run
 
 

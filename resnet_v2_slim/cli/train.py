@@ -57,7 +57,7 @@ def main(argv: Optional[Sequence[str]] = None,
     history = trainer.train(config, log=common.printer())
   except trainer.TrainInterrupted as exc:
     print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
-    return 130   # the shell's code for Ctrl-C
+    return 128 + exc.signal_number   # the shell's: 130 for Ctrl-C
   except trainer.TrainPreempted as exc:
     print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
     return EXIT_PREEMPTED

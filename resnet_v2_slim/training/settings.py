@@ -18,6 +18,7 @@ Typical use::
     run = config.resolved()
 """
 
+import signal
 from typing import Any
 
 from resnet_v2_slim.config import train as train_config
@@ -27,7 +28,16 @@ TrainError = train_config.TrainError
 
 
 class TrainInterrupted(TrainError):
-  """Ctrl-C during training: nothing half-done was saved."""
+  """Ctrl-C during training (or a stop signal before it began): nothing
+  half-done was saved.
+
+  Attributes:
+    signal_number: the signal (``signal.SIGINT`` for Ctrl-C).
+  """
+
+  def __init__(self, message: str, signal_number: int = signal.SIGINT) -> None:
+    super().__init__(message)
+    self.signal_number = signal_number
 
 
 class TrainPreempted(TrainError):

@@ -28,6 +28,7 @@ Typical use::
 
 import contextlib
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -441,10 +442,10 @@ def _one_line_stops(progress: hooks_lib.Progress):
   checkpoint a rerun resumes from."""
   try:
     yield
-  except KeyboardInterrupt:
+  except KeyboardInterrupt as exc:   # Ctrl-C, or cli.common.Stopped
     raise TrainInterrupted('interrupted at step %d; nothing half-written. %s'
-                           % (progress.step, progress.resume_hint())
-                           ) from None
+                           % (progress.step, progress.resume_hint()),
+                           getattr(exc, 'number', signal.SIGINT)) from None
   except dist.PeerError as exc:
     raise dist.PeerError('%s %s' % (exc, progress.resume_hint().replace(
         'Rerun the same command', 'Rerun the same command on every worker'))

@@ -233,3 +233,46 @@ def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
   assert 'resuming from %s/model.ckpt-%d (step %d)' % (run, step, step) in (
       result.stdout)
   assert 'step %d/%d' % (step + 1, step + 1) in result.stdout
+
+
+@pytest.mark.slow   # fp16 on CPU: 45 s (the hook alone: test_training_hooks)
+def test_fp16_steps_all_skipped_by_the_loss_scale_stop_the_run(forks,
+                                                                tmp_path):
+  """A weight decay whose float16 gradient overflows at every loss scale:
+  TensorFlow's loss-scale optimizer skips every step and never advances
+  global_step, so the run used to go on for ever ("step 434/30")."""
+  run = tmp_path / 'run'
+  done = forks.run(['resnet-v2-slim', 'train', '--model', 'resnet_v2_18',
+                    '--train_dir', str(run), '--batch_size', '4',
+                    '--steps', '30', '--log_every', '1', '--precision',
+                    'fp16', '--weight_decay', '1e3'], timeout=300)
+  assert done.returncode == 2, done.stderr[-2000:]
+  errors = [l for l in done.stderr.splitlines() if ' error: ' in l]
+  assert len(errors) == 1 and (
+      'fp16: the last 25 steps were all skipped by the dynamic loss scale'
+      in errors[0]) and '--precision bf16 or fp32' in errors[0], errors
+  # Skipped steps are not saved again and again as "new" checkpoints.
+  steps = {int(f.split('-')[1].split('.')[0]) for f in os.listdir(run)
+           if f.startswith('model.ckpt-')}
+  global_step = int(re.search(r'nothing was learned since step (\d+)',
+                              errors[0]).group(1))
+  assert steps <= {0, global_step}, steps
+  assert '; 25 steps skipped by the fp16 loss scale so far' in done.stdout
+
+
+def test_a_diverging_loss_is_a_warning_once_and_a_sane_one_is_not(capsys,
+                                                                   tmp_path):
+  base = ['--model', 'resnet_v2_18', '--batch_size', '4', '--steps', '4',
+          '--log_every', '1', '--optimizer', 'momentum']
+  code, out, err = _train(capsys, base + [
+      '--train_dir', str(tmp_path / 'wild'), '--learning_rate', '10'])
+  warned = [l for l in out.splitlines() if l.startswith('warning:')]
+  # ln(10 digit classes) = 2.30; the first step's loss is above 23 at lr 10.
+  assert len(warned) == 1, out + err
+  assert re.match(r'warning: at step \d+ the loss is [0-9.e+]+, more than 10 '
+                  r'times a uniform guess\'s 2\.30 \(ln of the classes',
+                  warned[0]), warned
+  assert '--learning_rate (10 now)' in warned[0]
+  code, out, err = _train(capsys, base + [
+      '--train_dir', str(tmp_path / 'sane'), '--learning_rate', '0.01'])
+  assert code == 0 and 'warning' not in out + err, out + err

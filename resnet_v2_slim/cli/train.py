@@ -64,9 +64,12 @@ def main(argv: Optional[Sequence[str]] = None,
   except dist.PeerError as exc:   # another worker died: exit 1, not 2
     return common.fail(prog, exc, code=1)
   if history:
-    print('done: step %d, loss %.4f, accuracy %.3f; checkpoints in %s'
-          % (history[-1]['step'], history[-1]['loss'],
-             history[-1]['accuracy'], args.train_dir))
+    last = history[-1]
+    skipped = ('; %d steps skipped by the fp16 loss scale'
+               % last['skipped_steps'] if last['skipped_steps'] else '')
+    print('done: step %d, loss %.4f, accuracy %.3f%s; checkpoints in %s'
+          % (last['step'], last['loss'], last['accuracy'], skipped,
+             args.train_dir))
   else:
     print('nothing to do: %s is already at step %d or beyond'
           % (args.train_dir, args.steps))

@@ -5,12 +5,14 @@ TensorFlow's own ``StopAtStepHook`` and these, each one guarantee:
 
 - ``ProgressHook``: counts steps (reading ``global_step`` in the step's own
   run races with its increment) and keeps what the error messages need;
+  under fp16 it counts the steps the loss scale skipped and stops a run
+  where every step is skipped;
 - ``FiniteLossHook``: TensorFlow's ``NanTensorHook``, made to also stop on
   an infinite loss and to say which checkpoint is kept;
 - ``AgreementHook``: workers of one distributed run started with the same
   settings and from the same step;
 - ``LoggingHook``: the progress line, the history and the TensorBoard
-  summaries, on the same steps;
+  summaries, on the same steps, and a warning when the loss diverges;
 - ``CheckpointHook``: the finite-weights check before every save, the
   save itself, and a failed save (a full disk) as one line without the
   Saver's temporaries;
@@ -58,11 +60,13 @@ class Progress:
     history: one dict per logged step (see ``LoggingHook``).
     signal: the name of the signal that asked the run to stop
       (``PreemptionHook``), None while none came.
+    skipped: under fp16, the steps the dynamic loss scale skipped.
   """
   step: int = 0
   last_saved: Optional[str] = None
   history: list = dataclasses.field(default_factory=list)
   signal: Optional[str] = None   # the preemption signal that stops the run
+  skipped: int = 0   # fp16: steps the loss scale skipped (ProgressHook)
 
   def kept(self, what: str = 'The last checkpoint', *, state: str = 'kept',
            none: str = 'No checkpoint was saved yet.') -> str:
@@ -97,17 +101,31 @@ class _Every:
     self.since = time.perf_counter()
 
 
+# fp16's dynamic loss scale starts at 2**15 and halves at each skipped step
+# down to its floor of 1: 15 skips reach it, 10 more at 1 mean the
+# gradients overflow float16 whatever the scale (TensorFlow's
+# MixedPrecisionLossScaleOptimizer neither applies a skipped step nor
+# advances global_step, so StopAtStepHook would wait for ever).
+MAX_SKIPPED_IN_A_ROW = 25
+# A logged loss above this many times ln(classes) is called diverging.
+DIVERGING = 10
+
+
 class ProgressHook(tf.train.SessionRunHook):
-  """Counts steps: each run of the training session is exactly one step.
+  """Counts steps: each run of the training session is one step, except
+  under fp16, where the loss scale may skip one (``read_step`` then reads
+  ``global_step`` after each run and counts the skips).
 
   It also stops a run resumed at or past ``last_step`` before its first
   step: TensorFlow's ``StopAtStepHook`` looks only after a step has run.
   """
 
   def __init__(self, global_step: tf.Variable, progress: Progress,
-               last_step: int):
+               last_step: int, *,
+               read_step: Optional[Callable[[tf.Session], int]] = None):
     self._global_step, self._progress = global_step, progress
-    self._last_step = last_step
+    self._last_step, self._read_step = last_step, read_step
+    self._in_a_row = 0
 
   def after_create_session(self, session: tf.Session,
                            coord: tf.train.Coordinator) -> None:
@@ -117,7 +135,21 @@ class ProgressHook(tf.train.SessionRunHook):
 
   def after_run(self, run_context: tf.train.SessionRunContext,
                 run_values: tf.train.SessionRunValues) -> None:
-    self._progress.step += 1
+    if self._read_step is None:
+      self._progress.step += 1
+      return
+    step = self._read_step(run_context.session)
+    skipped = step == self._progress.step
+    self._progress.step = step
+    self._progress.skipped += skipped
+    self._in_a_row = self._in_a_row + 1 if skipped else 0
+    if self._in_a_row >= MAX_SKIPPED_IN_A_ROW:
+      raise TrainError(
+          'fp16: the last %d steps were all skipped by the dynamic loss '
+          'scale (their gradients overflow float16 even at its floor of 1), '
+          'so nothing was learned since step %d. %s Train with `precision` '
+          'bf16 or fp32, or a lower `learning_rate` or `weight_decay`, in a '
+          'new `train_dir`.' % (self._in_a_row, step, self._progress.kept()))
 
 
 class FiniteLossHook(tf.train.NanTensorHook):
@@ -179,13 +211,15 @@ class LoggingHook(tf.train.SessionRunHook):
 
   def __init__(self, model: Any, config: TrainConfig, progress: Progress, *,
                images_per_step: int, log: Callable,
-               writer: Optional[tf.summary.FileWriter]):
+               writer: Optional[tf.summary.FileWriter], num_classes: int):
     self._model, self._config, self._progress = model, config, progress
     self._images_per_step, self._log, self._writer = (images_per_step, log,
                                                       writer)
     self._every = _Every(config.log_every, config.save_summaries_secs,
                          config.steps)
     self._start, self._images = time.perf_counter(), 0
+    self._guess = math.log(max(num_classes, 2))   # a uniform guess's loss
+    self._warned = False
 
   def before_run(self, run_context: tf.train.SessionRunContext
                  ) -> tf.train.SessionRunArgs:
@@ -207,15 +241,38 @@ class LoggingHook(tf.train.SessionRunHook):
     self._progress.history.append({
         'step': step, 'loss': float(loss), 'total_loss': float(total_loss),
         'accuracy': float(accuracy), 'learning_rate': float(rate),
-        'images_per_sec': speed})
+        'images_per_sec': speed, 'skipped_steps': self._progress.skipped})
+    skipped = ('; %d steps skipped by the fp16 loss scale so far'
+               % self._progress.skipped if self._progress.skipped else '')
     self._log('step %d/%d: loss %.4f, total_loss %.4f, accuracy %.3f, '
-              'lr %.4g, %.1f images/sec' % (step, self._config.steps, loss,
-                                            total_loss, accuracy, rate,
-                                            speed))
+              'lr %.4g, %.1f images/sec%s' % (step, self._config.steps, loss,
+                                              total_loss, accuracy, rate,
+                                              speed, skipped))
+    self._warn_if_diverging(float(loss), float(rate))
     if self._writer:
       self._writer.add_summary(results['summary'], step)
     self._start, self._images = time.perf_counter(), 0
     self._every.reset()
+
+  def _warn_if_diverging(self, loss: float, rate: float) -> None:
+    """Once per run: a logged loss ten times a uniform guess's.
+
+    Hand-written (TensorFlow's hooks check only NaN): at initialization the
+    cross-entropy is about ln(classes); ten times that means confident,
+    wrong logits, a run that diverges without (yet) overflowing.
+    """
+    if self._warned or not loss > DIVERGING * self._guess:
+      return
+    self._warned = True
+    first = self._progress.history[0]
+    was = ('; it was %.4g at step %d' % (first['loss'], first['step'])
+           if first['step'] != self._progress.step else '')
+    self._log('warning: at step %d the loss is %.4g, more than %d times a '
+              'uniform guess\'s %.2f (ln of the classes%s): training is '
+              'diverging. Stop it and train again with a lower '
+              '`learning_rate` (%.4g now) in a new `train_dir`.'
+              % (self._progress.step, loss, DIVERGING, self._guess, was,
+                 rate))
 
 
 class CheckpointHook(tf.train.SessionRunHook):
@@ -233,11 +290,15 @@ class CheckpointHook(tf.train.SessionRunHook):
     self._config, self._progress, self._setup = config, progress, setup
     self._every = _Every(config.save_every, config.save_interval_secs,
                          config.steps)
+    self._saved_step = None
 
   def after_run(self, run_context: tf.train.SessionRunContext,
                 run_values: tf.train.SessionRunValues) -> None:
-    # A preempted run saves the step it just finished.
-    if self._every.due(self._progress.step) or self._progress.signal:
+    # A preempted run saves the step it just finished; a step fp16's loss
+    # scale skipped is the one saved before it.
+    step = self._progress.step
+    if step != self._saved_step and (self._every.due(step) or
+                                     self._progress.signal):
       self.save(run_context.session)
       self._every.reset()
 
@@ -256,6 +317,7 @@ class CheckpointHook(tf.train.SessionRunHook):
           % (step, self._config.train_dir, errors.quoted(exc),
              self._progress.kept('The previous checkpoint', state='intact',
                                  none='No checkpoint was saved.'))) from None
+    self._saved_step = step
     if self._setup.is_chief:
       self._progress.last_saved = saved
 

@@ -314,6 +314,7 @@ class _Built(NamedTuple):
   model: TrainModel
   scaffold: tf.train.Scaffold
   agree: dict
+  num_classes: int
 
 
 def _build(config: TrainConfig, dataset: Any, setup: dist.Setup,
@@ -336,7 +337,7 @@ def _build(config: TrainConfig, dataset: Any, setup: dist.Setup,
         local_init_op=tf.group(tf.train.Scaffold.default_local_init_op(),
                                model.input_init),
         local_init_feed_dict=model.input_feed)
-  return _Built(graph, model, scaffold, agree)
+  return _Built(graph, model, scaffold, agree, dataset.num_classes)
 
 
 def _restore_fn(config: TrainConfig, latest: Optional[str],
@@ -378,14 +379,17 @@ def _make_hooks(config: TrainConfig, setup: dist.Setup, built: _Built,
   """TensorFlow's StopAtStepHook and this package's hooks, in run order."""
   model = built.model
   hooks = [
-      hooks_lib.ProgressHook(model.global_step, progress,   # first: counts
-                             config.steps),
+      hooks_lib.ProgressHook(   # first: counts
+          model.global_step, progress, config.steps,
+          read_step=(lambda session: int(session.run(model.global_step)))
+          if config.precision == 'fp16' else None),
       hooks_lib.AgreementHook(model, built.agree, setup.run),
       tf.train.StopAtStepHook(last_step=config.steps),
       hooks_lib.FiniteLossHook(model.loss, progress),
       hooks_lib.LoggingHook(
           model, config, progress, log=log, writer=writer,
-          images_per_step=config.batch_size * setup.num_replicas),
+          images_per_step=config.batch_size * setup.num_replicas,
+          num_classes=built.num_classes),
       hooks_lib.CheckpointHook(
           built.scaffold.saver, os.path.join(save_dir, 'model.ckpt'), model,
           config, progress, setup=setup)]

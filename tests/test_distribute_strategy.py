@@ -11,6 +11,7 @@ process gets a timeout and is killed by its id.
 
 import json
 import os
+import re
 import signal
 import socket
 import textwrap
@@ -359,6 +360,46 @@ def test_a_dead_worker_stops_the_other_and_a_rerun_resumes(forks, tmp_path):
   assert _fingerprint(outs[0]) == _fingerprint(outs[1])
   assert tf.train.load_checkpoint(str(tmp_path / 'run')).get_tensor(
       'global_step') == saved + 1
+
+
+def test_sigterm_to_one_worker_saves_one_agreed_step_on_all_and_resumes(
+    forks, tmp_path):
+  """#29: the signalled worker votes after its step in flight; every
+  worker learns it in the same all-reduce, all save that step and exit 75,
+  and the same commands resume from the chief's checkpoint of it."""
+  argv = TRAIN + ['--train_dir', 'run', '--strategy', 'multi_worker',
+                  '--peer_timeout', '120', '--save_every', '1000']
+  with Workers(forks, tmp_path, argv + ['--steps', '1000']) as workers:
+    deadline = time.monotonic() + PROCESS_TIMEOUT
+    while 'step 3/' not in workers.output(0):
+      assert workers.procs[0].poll() is None, workers.output(0)
+      assert time.monotonic() < deadline, workers.output(0)
+      time.sleep(0.2)
+    workers.procs[1].send_signal(signal.SIGTERM)   # the non-chief
+    codes = workers.wait(180)
+    outs = [workers.output(0), workers.output(1)]
+  assert codes == [75, 75], outs
+  said = [re.search(r'stopped by (.+) after step (\d+), saved as (.+?)\. '
+                    r'Rerun the same command on every worker', out)
+          for out in outs]
+  assert all(said), outs
+  assert said[0].group(1) == 'a preemption signal to another worker'
+  assert said[1].group(1) == 'SIGTERM'
+  step = int(said[0].group(2))
+  assert int(said[1].group(2)) == step >= 3
+  assert said[0].group(3) == 'run/model.ckpt-%d' % step
+  assert said[1].group(3) == "the chief's run/model.ckpt-%d" % step
+  run = tmp_path / 'run'
+  assert tf.train.load_checkpoint(str(run / ('model.ckpt-%d' % step))
+                                  ).get_tensor('global_step') == step
+  assert not [p for p in os.listdir(run) if 'tmp' in p or 'temp' in p]
+  with Workers(forks, tmp_path, argv + ['--steps', str(step + 1)]) as workers:
+    codes = workers.wait()
+    outs = [workers.output(0), workers.output(1)]
+  assert codes == [0, 0], outs
+  for out in outs:
+    assert 'resuming from run/model.ckpt-%d (step %d)' % (step, step) in out
+  assert _fingerprint(outs[0]) == _fingerprint(outs[1])
 
 
 def test_a_peer_that_never_answers_is_an_error_not_a_hang(forks, tmp_path):

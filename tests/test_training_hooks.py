@@ -203,7 +203,8 @@ def _preempt_at_step_2(tmp_path, number):
   before = signal.getsignal(number)
   config = _config(tmp_path)
   progress = hooks.Progress()
-  preemption = hooks.PreemptionHook(progress)
+  # (grace: the run ends long before; restore ends the grace thread)
+  preemption = hooks.PreemptionHook(progress, grace_s=600, log=print)
   with tf.Graph().as_default():
     model = _toy_model([1.0] * 7)
     saver = tf.train.Saver()

@@ -235,6 +235,41 @@ def test_a_preemption_signal_saves_the_step_in_flight_and_exits_75(
   assert 'step %d/%d' % (step + 1, step + 1) in result.stdout
 
 
+@pytest.mark.parametrize('flags, code, said', [
+    # A step (160 px, batch 16: about a second here) outlasts the grace.
+    (['--preemption_grace_s', '0.05', '--image_size', '160', '--batch_size',
+      '16'], 75, 'stopped by SIGTERM: the step in flight did not end within '
+     '--preemption_grace_s 0.05 s, so nothing more was saved. Rerun the same '
+     'command to resume from '),
+    (['--no_save_on_preemption', '--batch_size', '4'], 143,
+     'interrupted at step '),
+])
+def test_a_preemption_that_does_not_save(forks, tmp_path, flags, code, said):
+  run = tmp_path / 'run'
+  cmd = [os.path.join(SCRIPTS, 'train.py'), '--model', 'resnet_v2_18',
+         '--train_dir', str(run), '--save_every', '2', '--log_every', '1',
+         '--steps', '100000'] + flags
+  proc = forks.start(cmd, log=str(tmp_path / 'log'))
+  try:
+    deadline = time.time() + 240
+    while time.time() < deadline and 'step 3/' not in proc.output():
+      assert proc.poll() is None, proc.output()[-2000:]
+      time.sleep(0.05)
+    saved = tf.train.latest_checkpoint(str(run))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == code, proc.output()[-2000:]
+  finally:
+    proc.kill()
+  out = proc.output()
+  [line] = [l for l in out.splitlines() if said in l]
+  assert 'Traceback' not in out
+  # What was saved before the signal is what a rerun resumes from.
+  latest = tf.train.latest_checkpoint(str(run))
+  assert saved.endswith('model.ckpt-2') and latest in line
+  assert not [f for f in os.listdir(run)
+              if 'temp' in f or f.startswith('.') and f != '.lock']
+
+
 @pytest.mark.slow   # fp16 on CPU: 45 s (the hook alone: test_training_hooks)
 def test_fp16_steps_all_skipped_by_the_loss_scale_stop_the_run(forks,
                                                                 tmp_path):

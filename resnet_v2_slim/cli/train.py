@@ -28,10 +28,6 @@ from resnet_v2_slim.config import train as train_config
 from resnet_v2_slim.utils import settings
 
 
-# sysexits' EX_TEMPFAIL: "try again later" (a preempted run that saved).
-EXIT_PREEMPTED = 75
-
-
 @common.command
 def main(argv: Optional[Sequence[str]] = None,
          prog: str = 'resnet-v2-slim train') -> int:
@@ -60,7 +56,7 @@ def main(argv: Optional[Sequence[str]] = None,
     return 128 + exc.signal_number   # the shell's: 130 for Ctrl-C
   except trainer.TrainPreempted as exc:
     print('%s: %s' % (prog, errors.as_flags(str(exc))), file=sys.stderr)
-    return EXIT_PREEMPTED
+    return trainer.EXIT_PREEMPTED
   except dist.PeerError as exc:   # another worker died: exit 1, not 2
     return common.fail(prog, exc, code=1)
   if history:

@@ -162,6 +162,15 @@ class TrainConfig:
   save_summaries_secs: Optional[float] = setting(
       None, type=float, help='also write summaries when this many seconds '
       'passed')
+  save_on_preemption: bool = setting(
+      True, negative='--no_save_on_preemption', help='on SIGTERM, SIGHUP or '
+      'SIGUSR1: finish the step in flight, save it, exit 75 (default); '
+      '--no_save_on_preemption stops at once and saves nothing')
+  preemption_grace_s: float = setting(
+      25.0, type=float, help='after a preemption signal, exit without a '
+      'save (75) if the step in flight has not ended within this many '
+      'seconds, rather than be killed during a save (default %(default)s; '
+      'Kubernetes kills after 30)')
   # --strategy etc. (config.distribute.add_flags); batch_size is per
   # replica (as TF-Slim's clones).
   distribute: distribute_config.Options = dataclasses.field(
@@ -246,7 +255,8 @@ class TrainConfig:
         0 < self.moving_average_decay < 1):
       raise TrainError('`moving_average_decay` must be between 0 and 1, got '
                        '%r.' % self.moving_average_decay)
-    for name in ('save_interval_secs', 'save_summaries_secs'):
+    for name in ('save_interval_secs', 'save_summaries_secs',
+                 'preemption_grace_s'):
       value = getattr(self, name)
       if value is not None and not (math.isfinite(value) and value > 0):
         raise TrainError('`%s` must be a positive number of seconds, got '

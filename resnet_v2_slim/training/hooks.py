@@ -40,9 +40,10 @@ import math
 import os
 import shutil
 import signal
+import sys
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import tensorflow.compat.v1 as tf
 
@@ -67,6 +68,7 @@ class Progress:
   history: list = dataclasses.field(default_factory=list)
   signal: Optional[str] = None   # the preemption signal that stops the run
   skipped: int = 0   # fp16: steps the loss scale skipped (ProgressHook)
+  saving: bool = False   # a CheckpointHook save is under way
 
   def kept(self, what: str = 'The last checkpoint', *, state: str = 'kept',
            none: str = 'No checkpoint was saved yet.') -> str:
@@ -307,16 +309,19 @@ class CheckpointHook(tf.train.SessionRunHook):
     step = self._progress.step
     if not self._setup.run(session, self._model.weights_finite):
       raise_not_finite('weights', self._progress)
+    self._progress.saving = True   # the preemption grace waits for it
     try:
       with self._setup.peer_errors():   # saving all-reduces across workers
         saved = self._saver.save(session, self._prefix, global_step=step)
     except (tf.errors.OpError, OSError) as exc:   # e.g. a full disk
+      self._progress.saving = False
       _remove_saver_temporaries(self._prefix, step)
       raise TrainError(
           'could not save the checkpoint of step %d in %s (%s). %s'
           % (step, self._config.train_dir, errors.quoted(exc),
              self._progress.kept('The previous checkpoint', state='intact',
                                  none='No checkpoint was saved.'))) from None
+    self._progress.saving = False
     self._saved_step = step
     if self._setup.is_chief:
       self._progress.last_saved = saved
@@ -341,15 +346,25 @@ class PreemptionHook(tf.train.SessionRunHook):
   """SIGTERM, SIGHUP or SIGUSR1: finish the step in flight, save it, stop.
 
   The handler only notes the signal; the step in flight finishes, the
-  ``CheckpointHook`` (before this hook in the list) saves it through the
-  same checks as any save, and this hook asks the session to stop. Signal
-  handlers belong to the main thread: elsewhere (a library caller's
-  thread) nothing is installed. ``restore`` puts the earlier handlers back.
+  ``CheckpointHook`` saves it through the same checks as any save, and
+  this hook asks the session to stop. Under multi_worker (``vote``) the
+  workers agree first: after every step each one votes (1 if it was
+  signalled) in one all-reduce, so all of them save the same step and stop
+  (the hook then goes before the ``CheckpointHook``; one process: after
+  it). Signal handlers belong to the main thread: elsewhere (a library
+  caller's thread) nothing is installed. ``restore`` puts the earlier
+  handlers back.
   """
 
-  def __init__(self, progress: Progress):
-    self._progress = progress
+  def __init__(self, progress: Progress, *, grace_s: float, log: Callable,
+               vote: Optional[Callable[[tf.Session, float], float]] = None):
+    self._progress, self._vote = progress, vote
+    self._grace_s, self._log = grace_s, log
     self._previous = {}
+    self._mine: Optional[str] = None   # this worker's signal (vote)
+    self._pipe: Optional[Tuple[int, int]] = None
+    self._previous_fd = -1
+    self._ended = threading.Event()
 
   def begin(self) -> None:
     if threading.current_thread() is not threading.main_thread():
@@ -358,21 +373,71 @@ class PreemptionHook(tf.train.SessionRunHook):
       number = getattr(signal, name, None)
       if number is not None:
         self._previous[number] = signal.signal(number, self._note)
+    # Python runs ``_note`` only when the step's session run returns; the
+    # wakeup fd hears of the signal at once, so the grace counts from it.
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    self._pipe = (read, write)
+    self._previous_fd = signal.set_wakeup_fd(write)
+    threading.Thread(target=self._grace, args=(read,), daemon=True).start()
 
   def _note(self, number: int, frame: Any) -> None:
     del frame
-    self._progress.signal = signal.Signals(number).name
+    if self._vote is None:
+      self._progress.signal = signal.Signals(number).name
+    else:   # the agreement decides which step saves
+      self._mine = signal.Signals(number).name
+
+  def _grace(self, read: int) -> None:
+    """From the first preemption signal, ``grace_s``; then, unless the run
+    ended or a save is under way, exit before the kill that follows could
+    land in the middle of a save.
+
+    Hand-written: the main thread is inside the step's session run, which
+    nothing interrupts; hence a thread and ``os._exit``.
+    """
+    numbers = {int(n) for n in self._previous}
+    while True:
+      data = os.read(read, 1)
+      if not data:
+        return   # ``restore`` closed the pipe: the run is over
+      if data[0] in numbers:
+        break
+    if self._ended.wait(self._grace_s) or self._progress.saving:
+      return
+    self._log('stopped by %s: the step in flight did not end within '
+              '`preemption_grace_s` %g s, so nothing more was saved. %s'
+              % (signal.Signals(data[0]).name, self._grace_s,
+                 self._progress.resume_hint()))
+    sys.stdout.flush()
+    os._exit(EXIT_PREEMPTED)   # pylint: disable=protected-access
 
   def after_run(self, run_context: tf.train.SessionRunContext,
                 run_values: tf.train.SessionRunValues) -> None:
+    if self._vote is not None and not self._progress.signal:
+      mine = self._mine
+      if self._vote(run_context.session, 1.0 if mine else 0.0) > 0:
+        self._progress.signal = mine or ANOTHER_WORKER
     if self._progress.signal:
       run_context.request_stop()
 
   def restore(self) -> None:
-    """The signal handlers as they were before ``begin``."""
+    """The signal handlers and wakeup fd as before ``begin``; the grace
+    ends."""
+    self._ended.set()
     for number, handler in self._previous.items():
       signal.signal(number, handler)
     self._previous = {}
+    if self._pipe is not None:
+      signal.set_wakeup_fd(self._previous_fd)
+      os.close(self._pipe[1])   # the grace thread's read returns, it ends
+      self._pipe = None
+
+
+# sysexits' EX_TEMPFAIL, "try again later": a preempted run (saved or not).
+EXIT_PREEMPTED = 75
+# What a worker that was not signalled says stopped it.
+ANOTHER_WORKER = 'a preemption signal to another worker'
 
 
 class FingerprintHook(tf.train.SessionRunHook):

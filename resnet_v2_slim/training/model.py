@@ -55,6 +55,10 @@ class TrainModel:
   mean_step: tf.Tensor      # global_step averaged over the replicas
   settings_spread: Optional[tf.Tensor] = None   # per must-agree setting:
                             # > 0 where workers differ (None: one process)
+  stop_flag: Optional[tf.Tensor] = None    # multi_worker: fed 1.0 by a
+                            # worker that got a preemption signal, else 0
+  stop_votes: Optional[tf.Tensor] = None   # its mean over the workers:
+                            # > 0 when any worker was signalled
 
 
 def build_model(config: TrainConfig, dataset: Any,
@@ -95,6 +99,8 @@ def build_model(config: TrainConfig, dataset: Any,
   # Built first, so its collective is the same on every worker whatever
   # the network.
   spread = _settings_spread(setup, agree)
+  stop_flag, stop_votes = (_stop_votes(setup) if config.save_on_preemption
+                            else (None, None))
   rate = recipe.learning_rate(config, steps_per_epoch, global_step)
   replica_step = _replica_step_fn(config, setup, network_fn,
                                   _optimizer(config, rate), global_step)
@@ -121,7 +127,21 @@ def build_model(config: TrainConfig, dataset: Any,
                   if setup.strategy else []),
       mean_step=dist.replica_mean(setup, dist.run_per_replica(
           setup, lambda: tf.cast(global_step.read_value(), tf.float64))),
-      settings_spread=spread)
+      settings_spread=spread, stop_flag=stop_flag, stop_votes=stop_votes)
+
+
+def _stop_votes(setup: dist.Setup) -> tuple:
+  """(flag, votes): a worker feeds 1.0 to ``flag`` once it got a preemption
+  signal; ``votes`` all-reduces it, so every worker learns of the signal
+  after the same step (as TensorFlow 2's PreemptionCheckpointHandler
+  agrees on a step through its coordination service, which graph-mode
+  sessions do not have). (None, None) outside multi_worker."""
+  if setup.task is None or setup.strategy is None:
+    return None, None
+  flag = tf.placeholder_with_default(tf.constant(0.0, tf.float64), [],
+                                     name='stop_flag')
+  return flag, dist.replica_mean(setup, dist.run_per_replica(
+      setup, lambda: tf.identity(flag)))
 
 
 def _settings_spread(setup: dist.Setup,

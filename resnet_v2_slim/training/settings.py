@@ -58,7 +58,7 @@ def must_agree(config: TrainConfig, dataset: Any,
            'values', 'warmup_epochs', 'label_smoothing', 'steps', 'seed',
            'data_dir', 'tfrecord', 'dataset_name', 'dataset_split_name',
            'labels_offset', 'checkpoint', 'trainable_scopes', 'precision',
-           'random_shift')
+           'random_shift', 'save_on_preemption')
   agree = {name: getattr(config, name) for name in names}
   agree.update(num_classes=dataset.num_classes, preprocessing=preprocessing)
   return agree

@@ -51,9 +51,12 @@ from resnet_v2_slim.training.settings import (TrainConfig, TrainError,
                                               TrainPreempted, must_agree)
 from resnet_v2_slim.utils import fileio
 
+# sysexits' EX_TEMPFAIL, "try again later": a preempted run's exit code.
+EXIT_PREEMPTED = hooks_lib.EXIT_PREEMPTED
+
 # The names this module has always offered (``trainer.TrainConfig`` ...).
-__all__ = ['TrainConfig', 'TrainError', 'TrainInterrupted', 'TrainPreempted',
-           'TrainModel',
+__all__ = ['EXIT_PREEMPTED', 'TrainConfig', 'TrainError', 'TrainInterrupted',
+           'TrainPreempted', 'TrainModel',
            'build_model', 'must_agree', 'choose_preprocessing', 'train',
            'train_facts']
 
@@ -393,10 +396,15 @@ def _make_hooks(config: TrainConfig, setup: dist.Setup, built: _Built,
       hooks_lib.CheckpointHook(
           built.scaffold.saver, os.path.join(save_dir, 'model.ckpt'), model,
           config, progress, setup=setup)]
-  if setup.task is None:
-    # Under multi_worker every worker would have to save the same step:
-    # until the workers agree on one, a signal ends a worker as before.
-    hooks.append(hooks_lib.PreemptionHook(progress))
+  grace = dict(grace_s=config.preemption_grace_s, log=log)
+  if not config.save_on_preemption:
+    pass   # a signal stops the run at once, as Ctrl-C (cli.common)
+  elif model.stop_votes is None:
+    hooks.append(hooks_lib.PreemptionHook(progress, **grace))
+  else:   # multi_worker: agree on the step to save before the save
+    hooks.insert(-1, hooks_lib.PreemptionHook(progress, **grace, vote=(
+        lambda session, mine: float(setup.run(
+            session, model.stop_votes, {model.stop_flag: mine})))))
   if setup.strategy is not None:
     hooks.append(hooks_lib.FingerprintHook(model.trainables, progress, log))
   return hooks
@@ -433,10 +441,13 @@ def _run(config: TrainConfig, setup: dist.Setup, built: _Built, plan: _Plan,
           _close_writer(writer, config.train_dir,
                         raising=sys.exc_info()[1] is not None)
   if progress.signal:
+    # A worker that is not the chief saved to scratch: the chief's is kept.
+    saved = progress.last_saved or 'the chief\'s %s' % os.path.join(
+        config.train_dir, 'model.ckpt-%d' % progress.step)
     raise TrainPreempted(
-        'stopped by %s after step %d, saved as %s. Rerun the same command '
-        'to resume from it.' % (progress.signal, progress.step,
-                                progress.last_saved))
+        'stopped by %s after step %d, saved as %s. Rerun the same command%s '
+        'to resume from it.' % (progress.signal, progress.step, saved,
+                                ' on every worker' if setup.task else ''))
   return progress.history
 
 

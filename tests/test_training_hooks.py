@@ -224,56 +224,48 @@ def _preempt_at_step_2(tmp_path, number):
   assert signal.getsignal(number) is before
 
 
-def test_steps_the_loss_scale_skips_are_counted_and_a_run_of_them_stops():
-  """TensorFlow's own fp16 loss-scale optimizer on a loss whose float16
-  gradient (2 x 60000) overflows at every scale, even its floor of 1: it
-  skips every step and leaves global_step at 0; the hook counts the skips
-  and stops after MAX_SKIPPED_IN_A_ROW of them."""
+def _loss_scaled_runs(terms, last_step, progress, runs):
+  """TensorFlow's own fp16 loss-scale optimizer on x (1e-3) with
+  loss = sum of x * t in float16, t in ``terms`` (so d loss / dx = their
+  sum), under ``ProgressHook`` and ``StopAtStepHook``; ``runs`` gets one
+  item per session run that returned."""
   with tf.Graph().as_default():
     x = tf.Variable(1e-3)
     global_step = tf.train.get_or_create_global_step()
     half = tf.cast(x, tf.float16)
-    big = tf.constant(60000, tf.float16)
-    loss = tf.cast(half * big + half * big, tf.float32)
+    loss = tf.cast(tf.add_n([half * tf.constant(t, tf.float16)
+                             for t in terms]), tf.float32)
     train_op = tf.train.experimental.MixedPrecisionLossScaleOptimizer(
         tf.train.GradientDescentOptimizer(0.1), 'dynamic').minimize(
             loss, global_step=global_step)
-    progress = hooks.Progress()
     hook = hooks.ProgressHook(
-        global_step, progress, 100,
+        global_step, progress, last_step,
         read_step=lambda session: int(session.run(global_step)))
-    runs = 0
-    with pytest.raises(settings.TrainError, match=(
-        r'fp16: the last 25 steps were all skipped by the dynamic loss '
-        r'scale .* nothing was learned since step 0')):
-      with tf.train.MonitoredTrainingSession(hooks=[hook]) as session:
-        while not session.should_stop():
-          session.run(train_op)
-          runs += 1
-    assert hooks.MAX_SKIPPED_IN_A_ROW == 25
-    assert runs == 24 and progress.skipped == 25 and progress.step == 0
+    with tf.train.MonitoredTrainingSession(hooks=[
+        hook, tf.train.StopAtStepHook(last_step=last_step)]) as session:
+      while not session.should_stop():
+        session.run(train_op)
+        runs.append(1)
+
+
+def test_steps_the_loss_scale_skips_are_counted_and_a_run_of_them_stops():
+  """d loss / dx = 2 x 60000 overflows float16 at every scale, even its
+  floor of 1: every step is skipped, global_step stays 0; the hook counts
+  the skips and stops after MAX_SKIPPED_IN_A_ROW of them."""
+  progress, runs = hooks.Progress(), []
+  with pytest.raises(settings.TrainError, match=(
+      r'fp16: the last 25 steps were all skipped by the dynamic loss '
+      r'scale .* nothing was learned since step 0')):
+    _loss_scaled_runs([60000, 60000], 100, progress, runs)
+  assert hooks.MAX_SKIPPED_IN_A_ROW == 25
+  # The 25th run raised in its hook: 24 returned.
+  assert (len(runs), progress.skipped, progress.step) == (24, 25, 0)
 
 
 def test_only_the_steps_the_loss_scale_skips_are_counted():
   """d loss / dx = 2 in float16: at the first scale, 2**15, 65536 overflows
   float16 (max 65504), so that step is skipped and the scale halves; at
   2**14 every step applies. Hand-computed: 4 runs for 3 steps, 1 skip."""
-  with tf.Graph().as_default():
-    x = tf.Variable(1.0)
-    global_step = tf.train.get_or_create_global_step()
-    loss = tf.cast(tf.cast(x, tf.float16) * tf.constant(2, tf.float16),
-                   tf.float32)
-    train_op = tf.train.experimental.MixedPrecisionLossScaleOptimizer(
-        tf.train.GradientDescentOptimizer(0.25), 'dynamic').minimize(
-            loss, global_step=global_step)
-    progress = hooks.Progress()
-    hook = hooks.ProgressHook(
-        global_step, progress, 3,
-        read_step=lambda session: int(session.run(global_step)))
-    runs = 0
-    with tf.train.MonitoredTrainingSession(hooks=[
-        hook, tf.train.StopAtStepHook(last_step=3)]) as session:
-      while not session.should_stop():
-        session.run(train_op)
-        runs += 1
-    assert (runs, progress.step, progress.skipped) == (4, 3, 1)
+  progress, runs = hooks.Progress(), []
+  _loss_scaled_runs([2], 3, progress, runs)
+  assert (len(runs), progress.step, progress.skipped) == (4, 3, 1)

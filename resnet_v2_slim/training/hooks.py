@@ -69,6 +69,7 @@ class Progress:
   signal: Optional[str] = None   # the preemption signal that stops the run
   skipped: int = 0   # fp16: steps the loss scale skipped (ProgressHook)
   saving: bool = False   # a CheckpointHook save is under way
+  saved_step: Optional[int] = None   # the step this process saved last
 
   def kept(self, what: str = 'The last checkpoint', *, state: str = 'kept',
            none: str = 'No checkpoint was saved yet.') -> str:
@@ -322,7 +323,7 @@ class CheckpointHook(tf.train.SessionRunHook):
              self._progress.kept('The previous checkpoint', state='intact',
                                  none='No checkpoint was saved.'))) from None
     self._progress.saving = False
-    self._saved_step = step
+    self._saved_step = self._progress.saved_step = step
     if self._setup.is_chief:
       self._progress.last_saved = saved
 
@@ -397,14 +398,17 @@ class PreemptionHook(tf.train.SessionRunHook):
     nothing interrupts; hence a thread and ``os._exit``.
     """
     numbers = {int(n) for n in self._previous}
-    while True:
-      data = os.read(read, 1)
-      if not data:
-        return   # ``restore`` closed the pipe: the run is over
-      if data[0] in numbers:
-        break
-    if self._ended.wait(self._grace_s) or self._progress.saving:
-      return
+    with os.fdopen(read, 'rb', buffering=0) as pipe:
+      while True:
+        data = pipe.read(1)
+        if not data:
+          return   # ``restore`` closed the pipe: the run is over
+        if data[0] in numbers:
+          break
+    progress = self._progress
+    if (self._ended.wait(self._grace_s) or progress.saving or
+        (progress.signal and progress.saved_step == progress.step)):
+      return   # the run ends, or ends once the save is written
     self._log('stopped by %s: the step in flight did not end within '
               '`preemption_grace_s` %g s, so nothing more was saved. %s'
               % (signal.Signals(data[0]).name, self._grace_s,

@@ -396,12 +396,12 @@ def _make_hooks(config: TrainConfig, setup: dist.Setup, built: _Built,
       hooks_lib.CheckpointHook(
           built.scaffold.saver, os.path.join(save_dir, 'model.ckpt'), model,
           config, progress, setup=setup)]
+  # Without save_on_preemption a signal stops the run at once, as Ctrl-C
+  # does (cli.common.stops_cleanly).
   grace = dict(grace_s=config.preemption_grace_s, log=log)
-  if not config.save_on_preemption:
-    pass   # a signal stops the run at once, as Ctrl-C (cli.common)
-  elif model.stop_votes is None:
+  if config.save_on_preemption and model.stop_votes is None:
     hooks.append(hooks_lib.PreemptionHook(progress, **grace))
-  else:   # multi_worker: agree on the step to save before the save
+  elif config.save_on_preemption:   # multi_worker: agree, then save
     hooks.insert(-1, hooks_lib.PreemptionHook(progress, **grace, vote=(
         lambda session, mine: float(setup.run(
             session, model.stop_votes, {model.stop_flag: mine})))))

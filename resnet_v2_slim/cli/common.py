@@ -71,19 +71,11 @@ def fail(prog: str, message: Union[str, Exception],
 STOP_SIGNALS = ('SIGTERM', 'SIGHUP')
 
 
-class Stopped(KeyboardInterrupt):
-  """A stop signal, raised where the command was. A KeyboardInterrupt as
-  Ctrl-C's is: ``except Exception`` does not swallow it, ``finally`` runs.
-  """
-
-  def __init__(self, number: int) -> None:
-    super().__init__(signal.Signals(number).name)
-    self.number = number
-
-
 @contextlib.contextmanager
 def stops_cleanly() -> Iterator[None]:
-  """While the body runs, SIGTERM and SIGHUP raise ``Stopped``.
+  """While the body runs, SIGTERM and SIGHUP raise KeyboardInterrupt (as
+  Ctrl-C does: ``except Exception`` does not swallow it, ``finally`` runs)
+  where the command was, its ``number`` the signal's.
 
   Why: Python's default for them ends the process at once, so the
   ``finally`` blocks that remove a half-written temporary never run (a
@@ -103,7 +95,9 @@ def stops_cleanly() -> Iterator[None]:
     del frame
     for each, handler in previous.items():
       signal.signal(each, handler)
-    raise Stopped(number)
+    stopped = KeyboardInterrupt(signal.Signals(number).name)
+    stopped.number = number
+    raise stopped
   for number in numbers:
     previous[number] = signal.signal(number, stop)
   try:

@@ -457,7 +457,7 @@ def _one_line_stops(progress: hooks_lib.Progress):
   checkpoint a rerun resumes from."""
   try:
     yield
-  except KeyboardInterrupt as exc:   # Ctrl-C, or cli.common.Stopped
+  except KeyboardInterrupt as exc:   # Ctrl-C, or cli.common.stops_cleanly
     raise TrainInterrupted('interrupted at step %d; nothing half-written. %s'
                            % (progress.step, progress.resume_hint()),
                            getattr(exc, 'number', signal.SIGINT)) from None

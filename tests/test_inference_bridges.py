@@ -374,6 +374,48 @@ def test_evaluate_model_file_matches_the_checkpoint(small, tmp_path, capsys):
     assert got['engine'] == 'onnxruntime'
 
 
+def test_evaluate_reads_the_size_a_file_declares_and_runs_keras(
+    small, tmp_path, capsys):
+  """OpenVINO and LiteRT files declare their size (no `image_size` needed);
+  the Keras twin takes any size and runs eagerly beside evaluate's graph
+  (it failed with "Graph is finalized"); LiteRT at another size is refused
+  (it resized its input and gave 9 rows of logits per image)."""
+  from resnet_v2_slim.data import tfrecords  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import engines  # pylint: disable=g-import-not-at-top
+  from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
+  refnets.image_folder(tmp_path / 'img', ('a', 'b', 'c'), 3, (50, 60), 2)
+  tfrecords.convert_folder(str(tmp_path / 'img'), str(tmp_path / 'rec'),
+                           num_shards=1, log=lambda _: None)
+  files = {'keras_file': str(tmp_path / 'm.keras'),
+           'openvino_dir': str(tmp_path / 'm_ov'),
+           'tflite_file': str(tmp_path / 'm.tflite')}
+  argv = ['--checkpoint', small, '--image_size', str(SIZE)]
+  for flag, path in files.items():
+    argv += ['--' + flag, path]
+  assert _run_cli(capsys, argv)[0] == 0
+  common = dict(tfrecord=str(tmp_path / 'rec' / 'train-*'), batch_size=4)
+  want = evaluate.evaluate(evaluate.EvalConfig(
+      checkpoint=small, image_size=SIZE, **common), log=lambda _: None)
+  for flag, path in files.items():
+    size = {'image_size': SIZE} if flag == 'keras_file' else {}
+    got = evaluate.evaluate(evaluate.EvalConfig(model_file=path, **size,
+                                                **common), log=lambda _: None)
+    assert got['image_size'] == SIZE, flag
+    assert (got['num_examples'], got['top1']) == (want['num_examples'],
+                                                  want['top1']), flag
+    assert got['loss'] == pytest.approx(want['loss'], rel=1e-3), flag
+  with engines.load(files['tflite_file']) as engine:
+    assert engine.input_size == (SIZE, SIZE)
+    with pytest.raises(engines.EngineError,
+                       match=r'm.tflite takes 64x64 images, not 96x96: '
+                       'give the `image_size` it was exported at'):
+      engine.run(np.zeros((2, 96, 96, 3), np.float32))
+  with pytest.raises(evaluate.EvalError, match='not 96x96'):
+    evaluate.evaluate(evaluate.EvalConfig(
+        model_file=files['openvino_dir'], image_size=96, **common),
+                      log=lambda _: None)
+
+
 def test_numpy_metrics_count_like_in_top_k():
   from resnet_v2_slim.inference import evaluate  # pylint: disable=g-import-not-at-top
   logits = np.array([[3., 1., 2., 0., -1., -2.],     # label 0: top-1

@@ -319,3 +319,37 @@ def test_the_gpu_checks_parity_cases_exist():
   assert cases == {'test_resnet_v2_50_logits_equal_the_reference',
                    'test_small_net_equals_the_reference_in_both_modes',
                    'test_nchw_equals_nhwc'}, done.stdout[-2000:]
+
+
+def _one_table():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location('one_table', os.path.join(
+      os.path.dirname(__file__), '..', 'benchmarks', 'one_table.py'))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_the_one_table_computes_shares_of_peak_and_marks_what_failed(capsys):
+  """benchmarks/one_table.py's arithmetic, on hand-made command results:
+  100 GFLOP a batch in 0.5 s on a 400 GFLOP/s bf16 peak is 50%."""
+  one = _one_table()
+  bf16, int8 = one.ROWS[7], one.ROWS[8]   # OpenVINO bf16, OpenVINO int8
+  measured = [
+      one.Measured(book={'mean_sec': 0.5, 'std_sec': 0.01},
+                   single={'p90_latency_ms': 12.25, 'valid': True},
+                   offline={'samples_per_sec': 80.0, 'valid': False},
+                   accuracy={'top1': 0.986}),
+      one.Measured(book=None, single=None, offline=None, accuracy=None)]
+  entries = one.table([bf16, int8], measured,
+                      {'fp32': 100.0, 'bf16': 400.0}, 100.0)
+  assert entries[0]['fraction_of_peak'] == pytest.approx(0.5)
+  assert entries[1]['fraction_of_peak'] is None
+  lines = one.markdown(entries)
+  assert lines[2] == ('| openvino | bf16 | OpenVINO IR, bf16 hint | '
+                      '0.500 +/- 0.010 | 50% | 12.2 ms | 80.0 /s (INVALID) | '
+                      '98.60% |')
+  assert lines[3] == ('| openvino | int8 | OpenVINO IR, NNCF | failed | failed '
+                      '| failed | failed | failed |')
+  assert one.main(['--rows', 'openvino:fp64']) == 2
+  assert '--rows openvino:fp64 names no row' in capsys.readouterr().out

@@ -24,7 +24,7 @@ import os
 import re
 import threading
 import types
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -134,14 +134,22 @@ class Engine(Loaded):
   With several ``run_fns`` (``streams``), a batch is split into that many
   parts, run at once from as many threads (each engine's own requests or
   sessions release the GIL), and joined in order.
+
+  ``input_size`` is the (height, width) the file declares, None where its
+  input takes any size. ``run`` refuses other sizes, and a result that
+  is not one row of logits per image (a file run at a size it was not
+  exported at, where its engine lets it), as an ``EngineError``: some
+  engines would otherwise give logits of the wrong shape without a word.
   """
 
   def __init__(self, path: str, engine: str, precision: str,
                run_fn: Callable[[np.ndarray], np.ndarray],
                close: Optional[Callable[[], None]] = None, *,
                more_run_fns: Sequence[Callable] = (),
-               runtime: Optional[dict] = None) -> None:
+               runtime: Optional[dict] = None,
+               input_size: Optional[Tuple[int, int]] = None) -> None:
     self.path, self.engine, self.precision = path, engine, precision
+    self.input_size = input_size
     # What the engine says it runs with (threads, streams), read back.
     self.runtime = runtime or {}
     self._run, self._close = run_fn, close
@@ -155,12 +163,25 @@ class Engine(Loaded):
 
   def run(self, images: np.ndarray) -> np.ndarray:
     images = np.asarray(images, np.float32)
+    if self.input_size and tuple(images.shape[1:3]) != self.input_size:
+      raise EngineError(self._wrong_size(images))
     if self._pool is None or len(images) < 2:
-      return np.asarray(self._run(images), np.float32)
-    parts = [p for p in np.array_split(images, len(self._run_fns)) if len(p)]
-    return np.concatenate(list(self._pool.map(
-        lambda fn, part: np.asarray(fn(part), np.float32),
-        self._run_fns[:len(parts)], parts)))
+      logits = np.asarray(self._run(images), np.float32)
+    else:
+      parts = [p for p in np.array_split(images, len(self._run_fns))
+               if len(p)]
+      logits = np.concatenate(list(self._pool.map(
+          lambda fn, part: np.asarray(fn(part), np.float32),
+          self._run_fns[:len(parts)], parts)))
+    if logits.ndim != 2 or len(logits) != len(images):
+      raise EngineError(self._wrong_size(images, logits.shape))
+    return logits
+
+  def _wrong_size(self, images, got=None) -> str:
+    said = ('gave logits of shape %s for %d images' % (got, len(images))
+            if got else 'takes %dx%d images' % self.input_size)
+    return ('%s %s, not %dx%d: give the `image_size` it was exported at.'
+            % (self.path, said, images.shape[1], images.shape[2]))
 
   def close(self) -> None:
     if self._pool is not None:
@@ -272,7 +293,9 @@ def _tensorflow(path, kind, precision, runtime):
                         graph.get_operations() for t in op.outputs) else (
                             precision)
   return Engine(path, 'tensorflow', holds,
-                lambda x: session.run(logits, {images: x}), session.close)
+                lambda x: session.run(logits, {images: x}), session.close,
+                input_size=_static_size(
+                    graph.get_tensor_by_name(images).shape.as_list()))
 
 
 def _bf16_session(threads: Optional[int]) -> Any:
@@ -316,7 +339,8 @@ def _keras(path, kind, precision, runtime):
   # safe_mode: a .keras file may carry Python (Lambda layers); never run it.
   model = keras.saving.load_model(path, safe_mode=True, compile=False)
   return Engine(path, 'keras', precision,
-                lambda x: np.asarray(model(x, training=False)[0]))
+                lambda x: np.asarray(model(x, training=False)[0]),
+                input_size=_static_size(list(model.inputs[0].shape)))
 
 
 def _onnxruntime(path, kind, precision, runtime):
@@ -334,7 +358,8 @@ def _onnxruntime(path, kind, precision, runtime):
   said = sessions[0].get_session_options().intra_op_num_threads
   return Engine(path, 'onnxruntime', _int8_or(path, precision), run_fns[0],
                 more_run_fns=run_fns[1:], runtime={
-                    'threads': said or None, 'streams': len(sessions)})
+                    'threads': said or None, 'streams': len(sessions)},
+                input_size=_static_size(sessions[0].get_inputs()[0].shape))
 
 
 def _int8_or(path: str, precision: str) -> str:
@@ -369,10 +394,13 @@ def _openvino(path, kind, precision, runtime):
               for _ in range(runtime.streams)]
   run_fns = _first_shape_alone(
       [lambda x, r=r: r.infer({0: x})[output] for r in requests])
+  shape = compiled.inputs[0].get_partial_shape()
   return Engine(path, 'openvino', _int8_or(path, precision), run_fns[0],
                 more_run_fns=run_fns[1:], runtime={
                     'threads': compiled.get_property('INFERENCE_NUM_THREADS'),
-                    'streams': int(compiled.get_property('NUM_STREAMS'))})
+                    'streams': int(compiled.get_property('NUM_STREAMS'))},
+                input_size=_static_size([d.get_length() if d.is_static
+                                         else None for d in shape]))
 
 
 def _first_shape_alone(run_fns: Sequence[Callable]) -> list:
@@ -452,7 +480,21 @@ def _litert(path, kind, precision, runtime):
   # What the file computes in: --quantize int8 leaves int8 tensors.
   holds = 'int8' if any(d['dtype'] == np.int8 for d in
                         interpreter.get_tensor_details()) else precision
-  return Engine(path, 'litert', holds, run)
+  # LiteRT resizes a fixed-size input when asked, and then computes
+  # nonsense at the logits: the size it was converted at is the size.
+  return Engine(path, 'litert', holds, run,
+                input_size=_static_size(list(inp['shape_signature'])))
+
+
+def _static_size(shape: Sequence[Any]) -> Optional[Tuple[int, int]]:
+  """(height, width) of an NHWC input shape where both are fixed, else
+  None (each engine writes a free size its own way: None, -1, a name)."""
+  if len(shape) != 4:
+    return None
+  size = tuple(shape[1:3])
+  if all(isinstance(d, (int, np.integer)) and d > 0 for d in size):
+    return int(size[0]), int(size[1])
+  return None
 
 
 _LOADERS = {'tensorflow': _tensorflow, 'keras': _keras,

@@ -18,6 +18,7 @@ Typical use::
     result['top1'], result['published']['top1']
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -275,9 +276,14 @@ def _artifact_defaults(config, engine):
                     '`model` and `num_classes` at auto.')
   method = (preprocessing.DEFAULT_METHOD if config.preprocessing == 'auto'
             else config.preprocessing)
-  size = 224 if config.image_size == 'auto' else config.image_size
+  size = config.image_size
+  if size == 'auto':   # the size the file declares; else the usual 224
+    declared = engine.input_size
+    size = declared[0] if declared and declared[0] == declared[1] else 224
   try:
     classes = engine.run(np.zeros((1, size, size, 3), np.float32)).shape[-1]
+  except engines.EngineError as exc:   # it knows the size it takes
+    raise EvalError(str(exc)) from None
   except Exception as exc:  # pylint: disable=broad-except
     # Each engine raises its own kinds for a wrong input shape.
     raise EvalError('%s does not take %dx%d images (%s); give the '
@@ -464,8 +470,11 @@ def _run_loop(config: EvalConfig, engine, resolved: _EvalModel,
   totals = {'top1': 0, 'top5': 0, 'loss': 0.0, 'count': 0}
   skipped = []
   start_time = last_log = time.time()
-  with tf.Session(graph=pipeline.graph,
-                  config=engines.session_config(config.threads)) as sess:
+  # closing(), not the session's own ``with``: that makes the input graph
+  # the default, and an engine running eagerly (Keras) cannot run in it.
+  with contextlib.closing(tf.Session(
+      graph=pipeline.graph,
+      config=engines.session_config(config.threads))) as sess:
     if pipeline.restore_fn:
       pipeline.restore_fn(sess)
     sess.run(pipeline.iterator.initializer,

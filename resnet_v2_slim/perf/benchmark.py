@@ -355,15 +355,16 @@ def run_artifact(config: Config, engine: Any,
   ).astype(np.float32)
   try:
     engine.run(images)
+  except errors.Error as exc:   # the engine knows the size it takes
+    raise BenchmarkError(str(exc)) from None
   except Exception as exc:  # pylint: disable=broad-except
     # Each engine raises its own kinds for a wrong input shape.
     raise BenchmarkError('%s on %s cannot run a batch of %d images of '
-                         '%dx%d (give the `image_size` it was exported at; '
-                         'TFLite files take `batch_size` 1): %s'
-                         % (engine.path, engine.engine,
-                                        config.batch_size, config.image_size,
-                                        config.image_size,
-                                        errors.quoted(exc))) from None
+                         '%dx%d (give the `image_size` it was exported '
+                         'at): %s' % (engine.path, engine.engine,
+                                      config.batch_size, config.image_size,
+                                      config.image_size,
+                                      errors.quoted(exc))) from None
   durations, stats = time_steps(lambda: engine.run(images),
                                 config.num_batches, config.num_burn_in,
                                 'Forward', log=log)

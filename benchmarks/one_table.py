@@ -26,7 +26,7 @@ mnist5k column).
 
     python benchmarks/one_table.py --work /tmp/one_table --json benchmarks/one_table.json
 
-Takes about an hour and a half on 2 cores (the fp32 rows of the book's
+Took 84 minutes on 2 loaded cores (the fp32 rows of the book's
 protocol dominate).
 """
 
@@ -69,6 +69,12 @@ ROWS = (
     Row('litert', 'fp32', 'TFLite', 'm.tflite', ()),
     Row('litert', 'int8', 'TFLite, full integer', 'm_int8.tflite', ()),
 )
+# A row's four results (each a command's JSON, None where it failed), and
+# where its models are.
+Measured = collections.namedtuple('Measured', 'book single offline accuracy')
+Places = collections.namedtuple(
+    'Places', 'book_checkpoint book_folder loadgen_checkpoint loadgen_folder '
+    'mnist_run mnist_folder')
 FP32_FILES = ('--output_file', 'm.pb', '--keras_file', 'm.keras',
               '--onnx_file', 'm.onnx', '--openvino_dir', 'm_ov',
               '--tflite_file', 'm.tflite')
@@ -76,6 +82,11 @@ INT8_FILES = ('--quantize', 'int8', '--onnx_file', 'm_int8.onnx',
               '--openvino_dir', 'm_int8_ov', '--tflite_file', 'm_int8.tflite')
 MNIST_SIZE = 32   # train's size for the built-in sets (datasets.load's)
 TIMEOUT_S = 3600   # one command; the slowest, Keras's book protocol, ~15 min
+
+
+def _announce(argv):
+  print('%s  resnet-v2-slim %s' % (time.strftime('%H:%M:%S'), ' '.join(argv)),
+        flush=True)
 
 
 def _command(argv, log_path, timeout=TIMEOUT_S):
@@ -96,8 +107,7 @@ def _measured(work, name, argv):
   """The JSON ``argv --json`` writes, run once per ``work`` (None: failed)."""
   path = os.path.join(work, name + '.json')
   if not os.path.exists(path):
-    print('%s  resnet-v2-slim %s' % (time.strftime('%H:%M:%S'),
-                                     ' '.join(argv)), flush=True)
+    _announce(argv)
     if not _command(argv + ['--json', path],
                     os.path.join(work, name + '.log')):
       return None
@@ -116,8 +126,7 @@ def _exported(folder, checkpoint, fp32_flags, int8_flags):
     argv = ['export', '--checkpoint', checkpoint] + list(extra)
     argv += [os.path.join(folder, f) if f.startswith('m') else f
              for f in files]
-    print('%s  resnet-v2-slim %s' % (time.strftime('%H:%M:%S'),
-                                     ' '.join(argv)), flush=True)
+    _announce(argv)
     if _command(argv, os.path.join(folder, 'export_%s.log' % name)):
       fileio.atomic_write_text(done, '')
 
@@ -141,8 +150,7 @@ def _mnist_run(work, args):
           ['--random_shift', '2', '--steps', str(args.mnist_steps),
            '--log_every', '100', '--save_every', '700'])
   if not os.path.exists(os.path.join(work, 'mnist_run.done')):
-    print('%s  resnet-v2-slim %s' % (time.strftime('%H:%M:%S'),
-                                     ' '.join(argv)), flush=True)
+    _announce(argv)
     if not _command(argv, os.path.join(work, 'mnist_run.log')):
       raise SystemExit('training the mnist5k run failed: see '
                        + os.path.join(work, 'mnist_run.log'))
@@ -223,12 +231,6 @@ def _measure_row(row, work, places, args):
       row, places.mnist_run, places.mnist_folder, None) + [
           '--dataset_name', 'mnist5k', '--image_size', str(MNIST_SIZE)])
   return Measured(book, single, offline, accuracy)
-
-
-Measured = collections.namedtuple('Measured', 'book single offline accuracy')
-Places = collections.namedtuple(
-    'Places', 'book_checkpoint book_folder loadgen_checkpoint loadgen_folder '
-    'mnist_run mnist_folder')
 
 
 def table(rows, measured, peak, gflop_per_batch):
